@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs the pinned Go programs bulkflow runs locally (Temporal CLI dev server, GCS emulator)
+# into .tools/bin. Binaries are built once per version into a per-user cache and linked, so a
+# fresh clone reuses them. Idempotent: a tool already at the pinned version is skipped.
+set -euo pipefail
+
+TEMPORAL_CLI_VERSION=v1.5.1
+FAKE_GCS_VERSION=v1.55.1
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin_dir="$root/.tools/bin"
+cache_dir="${BULKFLOW_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/bulkflow-tools}"
+mkdir -p "$bin_dir" "$cache_dir"
+
+if ! command -v go >/dev/null 2>&1; then
+  echo "install-tools: 'go' was not found on PATH. Install Go >= 1.25.8 (https://go.dev/doc/install)," >&2
+  echo "or point TEMPORAL_CLI_PATH and FAKE_GCS_PATH at prebuilt binaries." >&2
+  exit 1
+fi
+
+# install NAME MODULE@VERSION: build into the cache (once), then link into .tools/bin.
+install_tool() {
+  local name=$1 module=$2 version=$3
+  local target="$cache_dir/$name-$version"
+  if [ ! -x "$target/$name" ]; then
+    echo "install-tools: building $module@$version (first time only; takes a few minutes)"
+    local started=$SECONDS
+    mkdir -p "$target.partial"
+    if ! GOBIN="$target.partial" GOFLAGS=-mod=mod go install "$module@$version"; then
+      echo "install-tools: retrying with GOSUMDB=off (checksum database unreachable?)" >&2
+      GOBIN="$target.partial" GOFLAGS=-mod=mod GOSUMDB=off go install "$module@$version"
+    fi
+    rm -rf "$target" && mv "$target.partial" "$target"
+    echo "install-tools: built $name $version in $((SECONDS - started)) s"
+  fi
+  ln -sfn "$target/$name" "$bin_dir/$name"
+  echo "install-tools: $name $version -> $bin_dir/$name"
+}
+
+install_tool temporal github.com/temporalio/cli/cmd/temporal "$TEMPORAL_CLI_VERSION"
+install_tool fake-gcs-server github.com/fsouza/fake-gcs-server "$FAKE_GCS_VERSION"

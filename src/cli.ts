@@ -1,0 +1,54 @@
+#!/usr/bin/env node
+import { loadConfig, ConfigError } from './config';
+import { createLogger } from './log';
+import { dev } from './commands/dev';
+import { runApi } from './commands/run-api';
+import { runWorker } from './commands/run-worker';
+import { onShutdownSignal } from './commands/shutdown';
+
+const usage = `Usage: bulkflow <command>
+
+Commands:
+  dev      Temporal dev server + worker + API in one process tree (npm start)
+  serve    the HTTP API only, against TEMPORAL_ADDRESS
+  worker   the Temporal worker only, against TEMPORAL_ADDRESS
+
+Configuration comes from environment variables; see the README.`;
+
+async function main(argv: string[]): Promise<number> {
+  const command = argv[0];
+  if (!command || command === 'help' || command === '--help' || command === '-h') {
+    console.log(usage);
+    return command ? 0 : 2;
+  }
+  const config = loadConfig();
+  const log = createLogger(config.logLevel, { command });
+  const temporalAddress = config.temporalAddress ?? 'localhost:7233';
+  switch (command) {
+    case 'dev':
+      await dev(config, log);
+      return 0;
+    case 'serve': {
+      const api = await runApi(config, log);
+      await onShutdownSignal(log, new Promise(() => undefined), () => api.close());
+      return 0;
+    }
+    case 'worker': {
+      const worker = await runWorker(config, temporalAddress, log);
+      await onShutdownSignal(log, worker.done, () => worker.stop());
+      return 0;
+    }
+    default:
+      console.error(`Unknown command "${command}".\n\n${usage}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof ConfigError) console.error(err.message);
+    else console.error(err);
+    process.exit(1);
+  },
+);

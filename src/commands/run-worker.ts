@@ -1,0 +1,31 @@
+import { NativeConnection, Runtime, DefaultLogger } from '@temporalio/worker';
+import type { Config } from '../config';
+import type { Logger } from '../log';
+import { createPool } from '../store/database';
+import { createExportWorker } from '../temporal/worker';
+
+export interface RunningWorker {
+  /** Resolves when the worker stopped by itself (an error) or after `stop()`. */
+  done: Promise<void>;
+  /** Stops polling, lets running activities finish or heartbeat, then closes connections. */
+  stop(): Promise<void>;
+}
+
+export async function runWorker(config: Config, temporalAddress: string, log: Logger): Promise<RunningWorker> {
+  Runtime.install({ logger: new DefaultLogger(config.logLevel === 'debug' ? 'DEBUG' : 'WARN') });
+  const pool = createPool(config.databaseUrl, { max: config.workerMaxConcurrentActivities + 1 });
+  const connection = await NativeConnection.connect({ address: temporalAddress });
+  const worker = await createExportWorker({ connection, config, dependencies: { pool } });
+  log.info('worker polling', { address: temporalAddress, taskQueue: config.temporalTaskQueue });
+  const done = worker.run().finally(async () => {
+    await connection.close();
+    await pool.end();
+  });
+  return {
+    done,
+    stop: async () => {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await done;
+    },
+  };
+}

@@ -1,0 +1,163 @@
+/**
+ * The one place bulkflow reads its environment. Every variable, its default and its meaning is
+ * listed here and in the README's configuration table; an invalid value stops the process at
+ * start with a message that names the variable.
+ */
+import path from 'node:path';
+
+export type OutputBackend = 'local' | 'gcs';
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface Config {
+  /** HTTP port of the API. */
+  port: number;
+  /** Interface the API listens on. */
+  host: string;
+  /** Public origin used to build absolute URLs (Content-Location, manifest URLs). */
+  baseUrl: string;
+  /** Path under which the FHIR API is mounted. */
+  fhirBasePath: string;
+  databaseUrl: string;
+  /** Address of an existing Temporal frontend; unset means `bulkflow dev` starts its own. */
+  temporalAddress: string | undefined;
+  temporalNamespace: string;
+  temporalTaskQueue: string;
+  /** Explicit path of the `temporal` CLI used for the embedded dev server. */
+  temporalCliPath: string | undefined;
+  /** Ports of the embedded dev server (`bulkflow dev`). */
+  devTemporalPort: number;
+  devTemporalUiPort: number;
+  /** Directory for local state: the dev server's SQLite file and local export output. */
+  dataDir: string;
+  outputBackend: OutputBackend;
+  outputDir: string;
+  gcsBucket: string | undefined;
+  gcsProjectId: string | undefined;
+  /** GCS API endpoint for an emulator (fake-gcs-server); unset means Google Cloud Storage. */
+  gcsApiEndpoint: string | undefined;
+  workerMaxConcurrentActivities: number;
+  logLevel: LogLevel;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`Invalid configuration: ${variable} ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function text(env: Env, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value === '' ? undefined : value;
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = text(env, name);
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number, got "${raw}"`);
+  const value = Number(raw);
+  if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = text(env, name);
+  if (raw === undefined) return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw new ConfigError(name, `must be one of ${allowed.join(', ')}, got "${raw}"`);
+  }
+  return raw as T;
+}
+
+function httpUrl(env: Env, name: string, fallback: string): string {
+  const raw = text(env, name) ?? fallback;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(name, `must be an absolute http(s) URL, got "${raw}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ConfigError(name, `must use http or https, got "${raw}"`);
+  }
+  if (url.search || url.hash) throw new ConfigError(name, `must not carry a query or fragment, got "${raw}"`);
+  return raw.replace(/\/+$/, '');
+}
+
+function postgresUrl(env: Env, name: string, fallback: string): string {
+  const raw = text(env, name) ?? fallback;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(name, `must be a postgres:// URL, got "${raw}"`);
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    throw new ConfigError(name, `must be a postgres:// URL, got "${raw}"`);
+  }
+  return raw;
+}
+
+function basePath(env: Env, name: string, fallback: string): string {
+  const raw = text(env, name) ?? fallback;
+  if (!/^(\/[A-Za-z0-9._~-]+)+$/.test(raw)) {
+    throw new ConfigError(name, `must be a path like /fhir (segments of letters, digits, . _ ~ -), got "${raw}"`);
+  }
+  return raw;
+}
+
+function hostPort(env: Env, name: string): string | undefined {
+  const raw = text(env, name);
+  if (raw === undefined) return undefined;
+  if (!/^[A-Za-z0-9.-]+:\d{1,5}$/.test(raw) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(raw)) {
+    throw new ConfigError(name, `must be host:port, got "${raw}"`);
+  }
+  return raw;
+}
+
+/** fake-gcs-server is reached through `apiEndpoint`; accept the env var with or without `/storage/v1`. */
+function emulatorEndpoint(env: Env, name: string): string | undefined {
+  const raw = text(env, name);
+  if (raw === undefined) return undefined;
+  const withScheme = /^https?:\/\//.test(raw) ? raw : `http://${raw}`;
+  return httpUrl({ [name]: withScheme.replace(/\/storage\/v1\/?$/, '') }, name, '');
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const port = integer(env, 'PORT', 8080, 0, 65535);
+  const dataDir = path.resolve(text(env, 'DATA_DIR') ?? 'data');
+  const outputBackend = oneOf(env, 'OUTPUT_BACKEND', ['local', 'gcs'] as const, 'local');
+  const gcsBucket = text(env, 'GCS_BUCKET');
+  if (outputBackend === 'gcs' && gcsBucket === undefined) {
+    throw new ConfigError('GCS_BUCKET', 'must be set when OUTPUT_BACKEND=gcs');
+  }
+  if (gcsBucket !== undefined && !/^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/.test(gcsBucket)) {
+    throw new ConfigError('GCS_BUCKET', `is not a valid bucket name: "${gcsBucket}"`);
+  }
+  return {
+    port,
+    host: text(env, 'HOST') ?? '0.0.0.0',
+    baseUrl: httpUrl(env, 'BASE_URL', `http://localhost:${port}`),
+    fhirBasePath: basePath(env, 'FHIR_BASE_PATH', '/fhir'),
+    databaseUrl: postgresUrl(env, 'DATABASE_URL', 'postgres://127.0.0.1:5432/bulkflow'),
+    temporalAddress: hostPort(env, 'TEMPORAL_ADDRESS'),
+    temporalNamespace: text(env, 'TEMPORAL_NAMESPACE') ?? 'default',
+    temporalTaskQueue: text(env, 'TEMPORAL_TASK_QUEUE') ?? 'bulkflow-export',
+    temporalCliPath: text(env, 'TEMPORAL_CLI_PATH'),
+    devTemporalPort: integer(env, 'DEV_TEMPORAL_PORT', 7233, 1, 65535),
+    devTemporalUiPort: integer(env, 'DEV_TEMPORAL_UI_PORT', 8233, 1, 65535),
+    dataDir,
+    outputBackend,
+    outputDir: path.resolve(text(env, 'OUTPUT_DIR') ?? path.join(dataDir, 'exports')),
+    gcsBucket,
+    gcsProjectId: text(env, 'GCS_PROJECT_ID'),
+    gcsApiEndpoint: emulatorEndpoint(env, 'STORAGE_EMULATOR_HOST'),
+    workerMaxConcurrentActivities: integer(env, 'WORKER_MAX_CONCURRENT_ACTIVITIES', 4, 1, 256),
+    logLevel: oneOf(env, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const, 'info'),
+  };
+}

@@ -1,0 +1,53 @@
+import type { CapabilityStatement, CapabilityStatementRestResource } from '@medplum/fhirtypes';
+
+export interface CapabilityOptions {
+  /** Absolute URL of the FHIR base, e.g. https://bulk.example.org/fhir */
+  fhirBaseUrl: string;
+  softwareVersion: string;
+  /** When the statement was generated (the server's start time). */
+  date: string;
+  /** Resource types the server stores and can export. */
+  resourceTypes?: string[];
+  /** Whether the `$export` operations are available (system, Patient, Group). */
+  bulkExport?: boolean;
+}
+
+const BULK_DATA_CAPABILITY = 'http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data';
+const OPERATION_DEFINITION = 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition';
+
+/** The R4 CapabilityStatement served at `[base]/metadata`. */
+export function buildCapabilityStatement(options: CapabilityOptions): CapabilityStatement {
+  const exportOperation = (definition: string) => [{ name: 'export', definition: `${OPERATION_DEFINITION}/${definition}` }];
+  const resources: CapabilityStatementRestResource[] = (options.resourceTypes ?? []).map((type) => ({
+    type: type as CapabilityStatementRestResource['type'],
+  }));
+  if (options.bulkExport) {
+    for (const [type, definition] of [
+      ['Patient', 'patient-export'],
+      ['Group', 'group-export'],
+    ] as const) {
+      let resource = resources.find((r) => r.type === type);
+      if (!resource) resources.push((resource = { type }));
+      resource.operation = exportOperation(definition);
+    }
+  }
+  return {
+    resourceType: 'CapabilityStatement',
+    status: 'active',
+    date: options.date,
+    publisher: 'bulkflow',
+    kind: 'instance',
+    ...(options.bulkExport ? { instantiates: [BULK_DATA_CAPABILITY] } : {}),
+    software: { name: 'bulkflow', version: options.softwareVersion },
+    implementation: { description: 'bulkflow FHIR Bulk Data export service', url: options.fhirBaseUrl },
+    fhirVersion: '4.0.1',
+    format: ['json', 'application/fhir+json'],
+    rest: [
+      {
+        mode: 'server',
+        resource: resources,
+        ...(options.bulkExport ? { operation: exportOperation('export') } : {}),
+      },
+    ],
+  };
+}

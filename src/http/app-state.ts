@@ -1,0 +1,7 @@
+import type { Logger } from '../log';
+
+/** Request-scoped data that middleware leaves on `ctx.state`. */
+export interface AppState {
+  requestId: string;
+  log: Logger;
+}

@@ -1,0 +1,42 @@
+import Koa from 'koa';
+import Router from '@koa/router';
+import type { Config } from '../config';
+import type { Logger } from '../log';
+import type { AppState } from './app-state';
+import { accessLog } from './middleware/access-log';
+import { operationOutcomeErrors } from './middleware/operation-outcome-errors';
+import { requestId } from './middleware/request-id';
+import { metadataRouter } from './routes/metadata';
+import { softwareVersion } from '../version';
+
+export interface AppDependencies {
+  config: Pick<Config, 'baseUrl' | 'fhirBasePath'>;
+  log: Logger;
+  /** Extra routers mounted under the FHIR base (tests use this to provoke errors). */
+  fhirRouters?: Router<AppState>[];
+}
+
+/** The Koa application: small middleware, one router per endpoint family, under the FHIR base. */
+export function createApp(deps: AppDependencies): Koa<AppState> {
+  const app = new Koa<AppState>();
+  app.proxy = true;
+  app.silent = true; // errors are logged by the error middleware, with the request id
+
+  const fhir = new Router<AppState>({ prefix: deps.config.fhirBasePath });
+  const routers = [
+    metadataRouter({
+      fhirBaseUrl: deps.config.baseUrl + deps.config.fhirBasePath,
+      softwareVersion,
+      date: new Date().toISOString(),
+    }),
+    ...(deps.fhirRouters ?? []),
+  ];
+  for (const router of routers) fhir.use(router.routes(), router.allowedMethods());
+
+  app.use(requestId());
+  app.use(accessLog(deps.log));
+  app.use(operationOutcomeErrors());
+  app.use(fhir.routes());
+  app.use(fhir.allowedMethods());
+  return app;
+}

@@ -1,0 +1,65 @@
+import os from 'node:os';
+import { Client, Pool, type ClientConfig, type PoolConfig } from 'pg';
+
+/**
+ * Connection settings for a postgres:// URL. A URL without a user name connects as the OS user,
+ * as psql does; node-postgres would otherwise read $USER, which services and CI often lack.
+ */
+export function connectionConfig(databaseUrl: string): ClientConfig {
+  const url = new URL(databaseUrl);
+  // node-postgres lets values parsed from the URL override a separate `user` option.
+  if (url.username === '') url.username = encodeURIComponent(process.env.PGUSER || os.userInfo().username);
+  return { connectionString: url.toString() };
+}
+
+export function createPool(databaseUrl: string, options: Omit<PoolConfig, 'connectionString'> = {}): Pool {
+  return new Pool({ ...connectionConfig(databaseUrl), max: 10, ...options });
+}
+
+export function createClient(databaseUrl: string, options: Omit<ClientConfig, 'connectionString'> = {}): Client {
+  return new Client({ ...connectionConfig(databaseUrl), ...options });
+}
+
+/** The database named in `databaseUrl`, and a URL of the maintenance database on the same server. */
+export function splitDatabaseUrl(databaseUrl: string): { name: string; maintenanceUrl: string } {
+  const url = new URL(databaseUrl);
+  const name = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  if (!name) throw new Error(`DATABASE_URL names no database: ${databaseUrl}`);
+  url.pathname = '/postgres';
+  return { name, maintenanceUrl: url.toString() };
+}
+
+const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`;
+
+/** Creates the database of `databaseUrl` when it does not exist (the embedded default's first start). */
+export async function ensureDatabase(databaseUrl: string): Promise<boolean> {
+  const { name, maintenanceUrl } = splitDatabaseUrl(databaseUrl);
+  const client = createClient(maintenanceUrl);
+  await client.connect();
+  try {
+    const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (found.rowCount) return false;
+    try {
+      await client.query(`CREATE DATABASE ${quoteIdent(name)}`);
+    } catch (err) {
+      // Another process created it between our check and our CREATE.
+      if ((err as { code?: string }).code !== '42P04') throw err;
+      return false;
+    }
+    return true;
+  } finally {
+    await client.end();
+  }
+}
+
+/** Drops a database, disconnecting its sessions first (PostgreSQL >= 13). */
+export async function dropDatabase(databaseUrl: string): Promise<void> {
+  const { name, maintenanceUrl } = splitDatabaseUrl(databaseUrl);
+  const client = createClient(maintenanceUrl);
+  await client.connect();
+  try {
+    await client.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
+  } finally {
+    await client.end();
+  }
+}

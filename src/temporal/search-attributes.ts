@@ -1,0 +1,31 @@
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import type { Connection } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
+
+/** Custom search attributes every export carries, so operators can find it in the Web UI. */
+export const exportLevelKey = defineSearchAttributeKey('BulkflowLevel', SearchAttributeType.KEYWORD);
+export const exportOwnerKey = defineSearchAttributeKey('BulkflowOwner', SearchAttributeType.KEYWORD);
+export const exportTenantKey = defineSearchAttributeKey('BulkflowTenant', SearchAttributeType.KEYWORD);
+export const exportTypesKey = defineSearchAttributeKey('BulkflowResourceTypes', SearchAttributeType.KEYWORD_LIST);
+export const exportSinceKey = defineSearchAttributeKey('BulkflowSince', SearchAttributeType.DATETIME);
+
+export const exportSearchAttributeKeys = [exportLevelKey, exportOwnerKey, exportTenantKey, exportTypesKey, exportSinceKey];
+
+const indexedValueType: Record<string, temporal.api.enums.v1.IndexedValueType> = {
+  [SearchAttributeType.KEYWORD]: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+  [SearchAttributeType.KEYWORD_LIST]: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST,
+  [SearchAttributeType.DATETIME]: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+};
+
+/** Registers the missing export search attributes on `namespace`; a no-op when all exist. */
+export async function ensureSearchAttributes(connection: Connection, namespace: string): Promise<string[]> {
+  const existing = await connection.operatorService.listSearchAttributes({ namespace });
+  const known = new Set(Object.keys(existing.customAttributes ?? {}));
+  const missing = exportSearchAttributeKeys.filter((key) => !known.has(key.name));
+  if (missing.length === 0) return [];
+  await connection.operatorService.addSearchAttributes({
+    namespace,
+    searchAttributes: Object.fromEntries(missing.map((key) => [key.name, indexedValueType[key.type]])),
+  });
+  return missing.map((key) => key.name);
+}

@@ -1,0 +1,33 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import type { Config } from '../config';
+import { createActivities, type ActivityDependencies } from '../../activities';
+
+/** Where `npm run build` leaves the prebuilt workflow bundle (so the worker skips webpack at start). */
+export const workflowBundlePath = path.resolve(__dirname, '..', '..', 'workflow-bundle.js');
+
+export interface ExportWorkerOptions {
+  connection: NativeConnection;
+  config: Pick<Config, 'temporalNamespace' | 'temporalTaskQueue' | 'workerMaxConcurrentActivities'>;
+  dependencies: ActivityDependencies;
+  /** A prebuilt bundle; defaults to the build output when present, else bundles the sources. */
+  workflowBundleCodePath?: string;
+}
+
+/** The worker that runs export workflows and their activities on the configured task queue. */
+export async function createExportWorker(options: ExportWorkerOptions): Promise<Worker> {
+  const codePath = options.workflowBundleCodePath ?? (existsSync(workflowBundlePath) ? workflowBundlePath : undefined);
+  return Worker.create({
+    connection: options.connection,
+    namespace: options.config.temporalNamespace,
+    taskQueue: options.config.temporalTaskQueue,
+    ...(codePath ? { workflowBundle: { codePath } } : { workflowsPath: require.resolve('../../workflows') }),
+    activities: createActivities(options.dependencies),
+    maxConcurrentActivityTaskExecutions: options.config.workerMaxConcurrentActivities,
+    maxConcurrentWorkflowTaskExecutions: 10,
+    maxCachedWorkflows: 100,
+    // Running activities get this long to heartbeat their cursor before they are cancelled.
+    shutdownGraceTime: '10 seconds',
+  });
+}

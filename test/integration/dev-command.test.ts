@@ -1,0 +1,116 @@
+/**
+ * `bulkflow dev` (what `npm start` runs) as a user sees it: the API and the Temporal Web UI
+ * answer, Ctrl-C (SIGINT) stops everything it started with exit code 0, and a second start
+ * finds the Temporal state of the first.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { dropDatabase } from '../../src/store/database';
+import { findFreePort } from '../../src/process/free-port';
+import { testEnvironment } from '../harness/environment';
+
+const cli = path.resolve(__dirname, '../../dist/src/cli.js');
+
+function startDev(env: Record<string, string>): { child: ChildProcess; output: () => string } {
+  let output = '';
+  const child = spawn(process.execPath, [cli, 'dev'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  child.stderr!.on('data', (chunk) => (output += chunk));
+  return { child, output: () => output };
+}
+
+async function waitFor(check: () => Promise<boolean>, what: string, output: () => string, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`timed out waiting for ${what}; output:\n${output()}`);
+}
+
+function exitOf(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null) resolve(child.exitCode);
+    else child.once('exit', (code) => resolve(code));
+  });
+}
+
+function portIsOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+describe('bulkflow dev', () => {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'bulkflow-dev-'));
+  const databaseUrl = (() => {
+    const url = new URL(testEnvironment.databaseUrl);
+    url.pathname = `${url.pathname}_dev`;
+    return url.toString();
+  })();
+  let env: Record<string, string>;
+  let running: ReturnType<typeof startDev> | undefined;
+
+  beforeAll(async () => {
+    if (!existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run build\` (npm test does)`);
+    env = {
+      PORT: String(await findFreePort()),
+      DEV_TEMPORAL_PORT: String(await findFreePort()),
+      DEV_TEMPORAL_UI_PORT: String(await findFreePort()),
+      DATA_DIR: dataDir,
+      DATABASE_URL: databaseUrl,
+      LOG_LEVEL: 'warn',
+    };
+    env.BASE_URL = `http://127.0.0.1:${env.PORT}`;
+  });
+
+  afterAll(async () => {
+    if (running && running.child.exitCode === null) {
+      running.child.kill('SIGKILL');
+      await exitOf(running.child);
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+    await dropDatabase(databaseUrl);
+  });
+
+  it('serves the API and the Web UI, stops on SIGINT, and keeps Temporal state across restarts', async () => {
+    running = startDev(env);
+    const { output } = running;
+    await waitFor(async () => (await fetch(`${env.BASE_URL}/fhir/metadata`)).ok, 'the API', output);
+    const metadata = (await (await fetch(`${env.BASE_URL}/fhir/metadata`)).json()) as { resourceType: string };
+    expect(metadata.resourceType).toBe('CapabilityStatement');
+    const ui = await fetch(`http://127.0.0.1:${env.DEV_TEMPORAL_UI_PORT}/`);
+    expect(ui.status).toBe(200);
+
+    // A workflow on a queue nobody polls stays open: it must still be there after a restart.
+    const workflowId = `restart-check-${Date.now()}`;
+    const connection = await Connection.connect({ address: `127.0.0.1:${env.DEV_TEMPORAL_PORT}` });
+    await new Client({ connection }).workflow.start('notRegistered', { taskQueue: 'nobody-polls', workflowId });
+    await connection.close();
+
+    running.child.kill('SIGINT');
+    expect(await exitOf(running.child)).toBe(0);
+    expect(await portIsOpen(Number(env.DEV_TEMPORAL_PORT))).toBe(false);
+    expect(await portIsOpen(Number(env.PORT))).toBe(false);
+    expect(existsSync(path.join(dataDir, 'temporal.sqlite'))).toBe(true);
+
+    running = startDev(env);
+    await waitFor(async () => (await fetch(`${env.BASE_URL}/fhir/metadata`)).ok, 'the API after restart', running.output);
+    const again = await Connection.connect({ address: `127.0.0.1:${env.DEV_TEMPORAL_PORT}` });
+    const description = await new Client({ connection: again }).workflow.getHandle(workflowId).describe();
+    await again.close();
+    expect(description.status.name).toBe('RUNNING');
+
+    running.child.kill('SIGTERM');
+    expect(await exitOf(running.child)).toBe(0);
+  });
+});

@@ -1,0 +1,59 @@
+import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Worker, Runtime, DefaultLogger } from '@temporalio/worker';
+import type { Pool } from 'pg';
+import { createActivities } from '../../activities';
+import { createPool } from '../../src/store/database';
+import { exportSearchAttributeKeys } from '../../src/temporal/search-attributes';
+import { testEnvironment } from '../harness/environment';
+import { probeDatabaseClock } from '../fixtures/probe-workflows';
+
+Runtime.install({ logger: new DefaultLogger('WARN') });
+
+describe('Temporal dev server', () => {
+  let pool: Pool;
+  let connection: Connection;
+  let client: Client;
+
+  beforeAll(async () => {
+    pool = createPool(testEnvironment.databaseUrl, { max: 2 });
+    connection = await Connection.connect({ address: testEnvironment.temporalAddress });
+    client = new Client({ connection, namespace: testEnvironment.temporalNamespace });
+  });
+
+  afterAll(async () => {
+    await connection?.close();
+    await pool?.end();
+  });
+
+  it('runs a workflow whose activity reads PostgreSQL, through a real worker', async () => {
+    const nativeConnection = await NativeConnection.connect({ address: testEnvironment.temporalAddress });
+    const taskQueue = `test-${randomUUID()}`;
+    const worker = await Worker.create({
+      connection: nativeConnection,
+      namespace: testEnvironment.temporalNamespace,
+      taskQueue,
+      workflowsPath: require.resolve('../fixtures/probe-workflows'),
+      activities: createActivities({ pool }),
+    });
+    const before = Date.now();
+    const result = await worker.runUntil(
+      client.workflow.execute(probeDatabaseClock, { taskQueue, workflowId: `probe-${randomUUID()}` }),
+    );
+    await nativeConnection.close();
+
+    const databaseTime = Date.parse(result);
+    expect(Number.isNaN(databaseTime)).toBe(false);
+    expect(databaseTime).toBeGreaterThanOrEqual(before - 5_000);
+    expect(databaseTime).toBeLessThanOrEqual(Date.now() + 5_000);
+  });
+
+  it('has the export search attributes registered', async () => {
+    const { customAttributes } = await connection.operatorService.listSearchAttributes({
+      namespace: testEnvironment.temporalNamespace,
+    });
+    for (const key of exportSearchAttributeKeys) {
+      expect(Object.keys(customAttributes ?? {})).toContain(key.name);
+    }
+  });
+});

@@ -1,0 +1,57 @@
+import path from 'node:path';
+import { ConfigError, loadConfig } from '../../src/config';
+
+describe('loadConfig', () => {
+  it('has working defaults for the embedded setup', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      port: 8080,
+      baseUrl: 'http://localhost:8080',
+      fhirBasePath: '/fhir',
+      databaseUrl: 'postgres://127.0.0.1:5432/bulkflow',
+      temporalAddress: undefined,
+      temporalNamespace: 'default',
+      temporalTaskQueue: 'bulkflow-export',
+      outputBackend: 'local',
+      outputDir: path.resolve('data/exports'),
+      devTemporalUiPort: 8233,
+    });
+  });
+
+  it('derives BASE_URL from PORT and strips a trailing slash', () => {
+    expect(loadConfig({ PORT: '9000' }).baseUrl).toBe('http://localhost:9000');
+    expect(loadConfig({ BASE_URL: 'https://bulk.example.org/' }).baseUrl).toBe('https://bulk.example.org');
+  });
+
+  it.each([
+    ['PORT', { PORT: 'eighty' }],
+    ['PORT', { PORT: '70000' }],
+    ['BASE_URL', { BASE_URL: 'ftp://example.org' }],
+    ['BASE_URL', { BASE_URL: 'not a url' }],
+    ['DATABASE_URL', { DATABASE_URL: 'mysql://localhost/x' }],
+    ['OUTPUT_BACKEND', { OUTPUT_BACKEND: 's3' }],
+    ['GCS_BUCKET', { OUTPUT_BACKEND: 'gcs' }],
+    ['GCS_BUCKET', { OUTPUT_BACKEND: 'gcs', GCS_BUCKET: 'Bad Bucket' }],
+    ['TEMPORAL_ADDRESS', { TEMPORAL_ADDRESS: 'http://localhost:7233' }],
+    ['FHIR_BASE_PATH', { FHIR_BASE_PATH: 'fhir' }],
+    ['LOG_LEVEL', { LOG_LEVEL: 'loud' }],
+    ['WORKER_MAX_CONCURRENT_ACTIVITIES', { WORKER_MAX_CONCURRENT_ACTIVITIES: '0' }],
+  ])('refuses an invalid %s with a message naming it', (variable, env) => {
+    let thrown: unknown;
+    try {
+      loadConfig(env);
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toBeInstanceOf(ConfigError);
+    expect((thrown as ConfigError).variable).toBe(variable);
+    expect((thrown as Error).message).toContain(variable);
+  });
+
+  it('reads STORAGE_EMULATOR_HOST with or without the /storage/v1 suffix as the API endpoint', () => {
+    expect(loadConfig({ STORAGE_EMULATOR_HOST: 'http://127.0.0.1:4443/storage/v1' }).gcsApiEndpoint).toBe(
+      'http://127.0.0.1:4443',
+    );
+    expect(loadConfig({ STORAGE_EMULATOR_HOST: '127.0.0.1:4443' }).gcsApiEndpoint).toBe('http://127.0.0.1:4443');
+  });
+});
