@@ -1,0 +1,62 @@
+/**
+ * Forward-only schema migrations, applied in order and recorded in schema_migrations. Never
+ * edit a migration that has shipped: add the next number.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const migrations: Migration[] = [
+  {
+    version: 1,
+    name: 'resource versions, patient compartments, group memberships',
+    sql: `
+-- Every version of every resource. A version is current from last_updated until superseded_at
+-- (NULL while current), so an export reads exactly the versions current at its transactionTime.
+CREATE TABLE resource_versions (
+  tenant         text        NOT NULL,
+  resource_type  text        NOT NULL,
+  id             text        NOT NULL,
+  version_id     integer     NOT NULL,
+  last_updated   timestamptz NOT NULL,
+  superseded_at  timestamptz,
+  deleted        boolean     NOT NULL,
+  content_hash   bytea,      -- sha-256 of the resource without meta.versionId/lastUpdated; NULL when deleted
+  body           text,       -- the resource as exported (meta set by the store); NULL when deleted
+  PRIMARY KEY (tenant, resource_type, id, version_id)
+);
+CREATE UNIQUE INDEX resource_versions_current
+  ON resource_versions (tenant, resource_type, id) WHERE superseded_at IS NULL;
+-- Keyset paging of one type in (last_updated, id) order; _since is the lower bound of the same range.
+CREATE INDEX resource_versions_by_time
+  ON resource_versions (tenant, resource_type, last_updated, id);
+
+-- The patients whose compartment a resource version belongs to (R4 Patient CompartmentDefinition).
+CREATE TABLE compartment_memberships (
+  tenant         text    NOT NULL,
+  patient_id     text    NOT NULL,
+  resource_type  text    NOT NULL,
+  resource_id    text    NOT NULL,
+  version_id     integer NOT NULL,
+  PRIMARY KEY (tenant, patient_id, resource_type, resource_id, version_id)
+);
+CREATE INDEX compartment_memberships_by_resource
+  ON compartment_memberships (tenant, resource_type, resource_id, version_id);
+
+-- Group.member of each Group version, queryable without parsing Groups.
+CREATE TABLE group_memberships (
+  tenant        text        NOT NULL,
+  group_id      text        NOT NULL,
+  version_id    integer     NOT NULL,
+  member_type   text        NOT NULL,
+  member_id     text        NOT NULL,
+  period_start  timestamptz,
+  period_end    timestamptz,
+  inactive      boolean     NOT NULL DEFAULT false
+);
+CREATE INDEX group_memberships_by_group ON group_memberships (tenant, group_id, version_id);
+`,
+  },
+];
