@@ -115,6 +115,19 @@ export class ResourceStore {
     };
   }
 
+  /** The types of the current (not deleted) resources with each of these ids. */
+  async currentTypesOfIds(ids: string[]): Promise<Map<string, string[]>> {
+    const found = new Map<string, string[]>();
+    if (ids.length === 0) return found;
+    const { rows } = await this.pool.query<{ id: string; resource_type: string }>(
+      `SELECT id, resource_type FROM resource_versions
+        WHERE tenant = $1 AND id = ANY($2::text[]) AND superseded_at IS NULL AND NOT deleted`,
+      [this.tenant, ids],
+    );
+    for (const row of rows) found.set(row.id, [...(found.get(row.id) ?? []), row.resource_type]);
+    return found;
+  }
+
   /**
    * A transactionTime for an export: every write stamped at or before it has committed, and
    * every later write is stamped after it (writers wait for the exclusive lock, and we hold it
