@@ -5,6 +5,7 @@ import { dev } from './commands/dev';
 import { runApi } from './commands/run-api';
 import { runWorker } from './commands/run-worker';
 import { onShutdownSignal } from './commands/shutdown';
+import { generateCommand, importCommand, migrateCommand } from './commands/data';
 
 const usage = `Usage: bulkflow <command>
 
@@ -12,6 +13,11 @@ Commands:
   dev      Temporal dev server + worker + API in one process tree (npm start)
   serve    the HTTP API only, against TEMPORAL_ADDRESS
   worker   the Temporal worker only, against TEMPORAL_ADDRESS
+  migrate  apply pending database migrations
+  import <paths...>
+           load Bundles, NDJSON or single resources (files or directories, optionally gzipped)
+  generate --patients N [--seed S] [--ndjson DIR]
+           make a deterministic synthetic population, into the store or as NDJSON files
 
 Configuration comes from environment variables; see the README.`;
 
@@ -38,6 +44,13 @@ async function main(argv: string[]): Promise<number> {
       await onShutdownSignal(log, worker.done, () => worker.stop());
       return 0;
     }
+    case 'migrate':
+      await migrateCommand(config);
+      return 0;
+    case 'import':
+      return importCommand(config, argv.slice(1));
+    case 'generate':
+      return generateCommand(config, argv.slice(1));
     default:
       console.error(`Unknown command "${command}".\n\n${usage}`);
       return 2;

@@ -27,6 +27,8 @@ export interface Config {
   /** Ports of the embedded dev server (`bulkflow dev`). */
   devTemporalPort: number;
   devTemporalUiPort: number;
+  /** Patients `bulkflow dev` generates into an empty store, so there is something to export. */
+  devSeedPatients: number;
   /** Directory for local state: the dev server's SQLite file and local export output. */
   dataDir: string;
   outputBackend: OutputBackend;
@@ -151,6 +153,7 @@ export function loadConfig(env: Env = process.env): Config {
     temporalCliPath: text(env, 'TEMPORAL_CLI_PATH'),
     devTemporalPort: integer(env, 'DEV_TEMPORAL_PORT', 7233, 1, 65535),
     devTemporalUiPort: integer(env, 'DEV_TEMPORAL_UI_PORT', 8233, 1, 65535),
+    devSeedPatients: integer(env, 'DEV_SEED_PATIENTS', 25, 0, 100_000),
     dataDir,
     outputBackend,
     outputDir: path.resolve(text(env, 'OUTPUT_DIR') ?? path.join(dataDir, 'exports')),

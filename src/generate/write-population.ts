@@ -2,7 +2,8 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { once } from 'node:events';
-import type { ResourceStore, WriteOperation } from '../store/resource-store';
+import { PipelinedWriter } from '../store/pipelined-writer';
+import type { ResourceStore } from '../store/resource-store';
 import { generatePopulation, type PopulationOptions } from './population';
 
 export interface GenerateProgress {
@@ -15,22 +16,20 @@ export async function generateIntoStore(
   options: PopulationOptions & { batchSize?: number; onProgress?: (p: GenerateProgress) => void },
 ): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
-  const batchSize = options.batchSize ?? 2000;
-  let batch: WriteOperation[] = [];
   let resources = 0;
-  const flush = async () => {
-    if (batch.length === 0) return;
-    await store.write(batch);
-    resources += batch.length;
-    batch = [];
-    options.onProgress?.({ resources });
-  };
+  const writer = new PipelinedWriter(
+    store,
+    (results) => {
+      resources += results.length;
+      options.onProgress?.({ resources });
+    },
+    options.batchSize ?? 2000,
+  );
   for (const resource of generatePopulation(options)) {
     counts[resource.resourceType] = (counts[resource.resourceType] ?? 0) + 1;
-    batch.push({ op: 'put', resource });
-    if (batch.length >= batchSize) await flush();
+    await writer.add({ op: 'put', resource });
   }
-  await flush();
+  await writer.finish();
   return counts;
 }
 

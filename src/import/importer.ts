@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { checkResource, FHIR_ID, InvalidResourceError, type FhirResourceJson } from '../fhir/resource-validation';
+import { PipelinedWriter } from '../store/pipelined-writer';
 import type { ResourceStore, WriteOperation } from '../store/resource-store';
 import { rewriteReferences } from './references';
 import { expandPaths, looksLikeNdjson, numberedLines, openDecompressed, readWhole } from './sources';
@@ -53,23 +54,21 @@ export async function importPaths(store: ResourceStore, paths: string[], options
   const summary: ImportSummary = { files: 0, written: {}, unchanged: 0, deleted: 0, skipped: [], conditionalReferences: 0, unresolvedReferences: [] };
   const urnTargets = new Map<string, string>(); // urn:uuid:… → Type/id, across all files
   const deferred: PendingResource[] = [];
-  let batch: WriteOperation[] = [];
   let resources = 0;
-
-  const flush = async () => {
-    if (batch.length === 0) return;
-    const results = await store.write(batch);
-    batch = [];
-    for (const r of results) {
-      if (r.outcome === 'created' || r.outcome === 'updated') summary.written[r.resourceType] = (summary.written[r.resourceType] ?? 0) + 1;
-      else if (r.outcome === 'unchanged') summary.unchanged++;
-      else if (r.outcome === 'deleted') summary.deleted++;
-    }
-  };
+  const writer = new PipelinedWriter(
+    store,
+    (results) => {
+      for (const r of results) {
+        if (r.outcome === 'created' || r.outcome === 'updated') summary.written[r.resourceType] = (summary.written[r.resourceType] ?? 0) + 1;
+        else if (r.outcome === 'unchanged') summary.unchanged++;
+        else if (r.outcome === 'deleted') summary.deleted++;
+      }
+    },
+    batchSize,
+  );
   const enqueue = async (operation: WriteOperation) => {
-    batch.push(operation);
     resources++;
-    if (batch.length >= batchSize) await flush();
+    await writer.add(operation);
   };
   const enqueueResource = async (resource: FhirResourceJson, file: string, local?: Map<string, string>) => {
     const scan = rewriteReferences(resource, (urn) => local?.get(urn) ?? urnTargets.get(urn));
@@ -101,9 +100,9 @@ export async function importPaths(store: ResourceStore, paths: string[], options
     }
     options.onProgress?.({ file, filesDone: index + 1, filesTotal: files.length, resources });
   }
-  await flush();
+  await writer.finish();
   await importDeferred();
-  await flush();
+  await writer.finish();
   return summary;
 
   async function importBundle(bundle: FhirResourceJson, file: string): Promise<void> {

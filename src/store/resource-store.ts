@@ -203,17 +203,19 @@ async function applyRun(
   results: WriteResult[],
 ): Promise<void> {
   const lastUpdated = stamp.toISOString();
-  const { rows } = await client.query<CurrentVersion & { resource_type: string; id: string }>(
-    `SELECT v.resource_type, v.id, v.version_id, v.content_hash, v.deleted, v.body, v.last_updated
-       FROM resource_versions v
-       JOIN unnest($2::text[], $3::text[]) AS k(resource_type, id) USING (resource_type, id)
-      WHERE v.tenant = $1 AND v.superseded_at IS NULL
-        FOR UPDATE OF v`,
+  // A parameterised index lookup per key (LATERAL), whatever the planner's statistics say.
+  const { rows } = await client.query<CurrentVersion & { resource_type: string; id: string; row_ref: string }>(
+    `SELECT v.resource_type, v.id, v.version_id, v.content_hash, v.deleted, v.body, v.last_updated, v.row_ref
+       FROM unnest($2::text[], $3::text[]) AS k(resource_type, id)
+       CROSS JOIN LATERAL (
+         SELECT r.*, r.ctid::text AS row_ref FROM resource_versions r
+          WHERE r.tenant = $1 AND r.resource_type = k.resource_type AND r.id = k.id AND r.superseded_at IS NULL
+            FOR UPDATE) v`,
     [tenant, run.map((w) => w.resourceType), run.map((w) => w.id)],
   );
   const current = new Map(rows.map((r) => [`${r.resource_type}/${r.id}`, r]));
 
-  const superseded: PreparedWrite[] = [];
+  const superseded: string[] = []; // row_ref of the versions this run replaces (locked above)
   const inserts: Array<{ write: PreparedWrite; versionId: number; body: string | null }> = [];
   for (const write of run) {
     const existing = current.get(`${write.resourceType}/${write.id}`);
@@ -224,7 +226,7 @@ async function applyRun(
         results[write.index] = { ...base, outcome: 'not-found' };
         continue;
       }
-      superseded.push(write);
+      superseded.push(live.row_ref);
       inserts.push({ write, versionId: live.version_id + 1, body: null });
       results[write.index] = { ...base, outcome: 'deleted', versionId: String(live.version_id + 1), lastUpdated };
       continue;
@@ -240,7 +242,7 @@ async function applyRun(
       continue;
     }
     const versionId = (existing?.version_id ?? 0) + 1;
-    if (existing) superseded.push(write);
+    if (existing) superseded.push(existing.row_ref);
     const body = JSON.stringify({
       ...write.resource,
       meta: { ...write.resource.meta, versionId: String(versionId), lastUpdated },
@@ -250,12 +252,7 @@ async function applyRun(
   }
 
   if (superseded.length > 0) {
-    await client.query(
-      `UPDATE resource_versions v SET superseded_at = $2
-         FROM unnest($3::text[], $4::text[]) AS k(resource_type, id)
-        WHERE v.tenant = $1 AND v.resource_type = k.resource_type AND v.id = k.id AND v.superseded_at IS NULL`,
-      [tenant, stamp, superseded.map((w) => w.resourceType), superseded.map((w) => w.id)],
-    );
+    await client.query('UPDATE resource_versions SET superseded_at = $1 WHERE ctid = ANY($2::tid[])', [stamp, superseded]);
   }
   if (inserts.length === 0) return;
   await client.query(

@@ -1,0 +1,16 @@
+/** `npm run bench -- <import|export> [options]`: prints figures and ratios against a baseline of the same run. */
+import { benchImport } from './import';
+
+const benches: Record<string, (args: string[]) => Promise<void>> = { import: benchImport };
+
+async function main(): Promise<void> {
+  const [name = 'import', ...args] = process.argv.slice(2);
+  const bench = benches[name];
+  if (!bench) throw new Error(`unknown benchmark "${name}"; one of: ${Object.keys(benches).join(', ')}`);
+  await bench(args);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
