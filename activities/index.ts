@@ -1,19 +1,62 @@
 import type { Pool } from 'pg';
+import type { OutputStore } from '../src/output/output-store';
+import { ResourceStore } from '../src/store/resource-store';
+import { planPartitions, storedResourceTypes } from '../src/store/snapshot-reader';
+import type { ExportPartitionInput, ExportPlan, OperationOutcomeIssueJson, PartFile, PlannedPartition } from '../workflows/types';
+import { exportPartition } from './export-partition';
 
 export interface ActivityDependencies {
   pool: Pool;
+  output: OutputStore;
 }
 
 /** Activity implementations, built from injected dependencies so tests pass real ones. */
 export function createActivities(deps: ActivityDependencies) {
   return {
-    /**
-     * The database's clock, used to fix an export's transactionTime: rows are stamped by the
-     * database, so comparing against the worker's clock could miss or include a row.
-     */
+    /** The database's clock, for checks that need the time rows are stamped with. */
     async readDatabaseTime(): Promise<string> {
       const { rows } = await deps.pool.query<{ now: Date }>('SELECT now() AS now');
       return rows[0].now.toISOString();
+    },
+
+    /**
+     * Fixes the export's transactionTime (every write stamped at or before it has committed)
+     * and cuts each requested type into partitions of about `partitionSize` resources.
+     */
+    async planExport(input: { tenant: string; types?: string[]; since?: string; until?: string; partitionSize: number }): Promise<ExportPlan> {
+      const transactionTime = await new ResourceStore(deps.pool, input.tenant).snapshotTime();
+      const types = input.types ?? (await storedResourceTypes(deps.pool, input.tenant));
+      const totals: Record<string, number> = {};
+      const partitions: PlannedPartition[] = [];
+      for (const type of types) {
+        const scope = { tenant: input.tenant, resourceType: type, transactionTime, since: input.since, until: input.until };
+        const { count, bounds } = await planPartitions(deps.pool, scope, input.partitionSize);
+        if (count === 0) continue;
+        totals[type] = count;
+        for (let i = 0; i <= bounds.length; i++) {
+          partitions.push({ type, partition: i, after: bounds[i - 1], upTo: bounds[i] });
+        }
+      }
+      return { transactionTime, totals, partitions };
+    },
+
+    async exportPartition(input: ExportPartitionInput) {
+      return exportPartition(deps, input);
+    },
+
+    /** Writes the OperationOutcomes of lenient handling as the manifest's `error` file. */
+    async writeErrorFile(input: { exportId: string; issues: OperationOutcomeIssueJson[] }): Promise<PartFile> {
+      const key = `${input.exportId}/OperationOutcome-errors.ndjson`;
+      const lines = input.issues.map((issue) => JSON.stringify({ resourceType: 'OperationOutcome', issue: [issue] }) + '\n');
+      const writer = deps.output.createWriter(key);
+      writer.stream.end(lines.join(''));
+      await writer.done;
+      return { type: 'OperationOutcome', key, count: lines.length, bytes: Buffer.byteLength(lines.join('')) };
+    },
+
+    /** Removes every file of an export (cancel, expiry). Idempotent. */
+    async deleteExportFiles(input: { exportId: string }): Promise<number> {
+      return deps.output.deletePrefix(`${input.exportId}/`);
     },
   };
 }

@@ -35,7 +35,7 @@ async function main(argv: string[]): Promise<number> {
       await dev(config, log);
       return 0;
     case 'serve': {
-      const api = await runApi(config, log);
+      const api = await runApi(config, temporalAddress, log);
       await onShutdownSignal(log, new Promise(() => undefined), () => api.close());
       return 0;
     }

@@ -38,7 +38,20 @@ export interface Config {
   /** GCS API endpoint for an emulator (fake-gcs-server); unset means Google Cloud Storage. */
   gcsApiEndpoint: string | undefined;
   workerMaxConcurrentActivities: number;
+  export: ExportSettings;
+  /** Seconds a client is told to wait between status polls (Retry-After). */
+  statusRetryAfterSeconds: number;
   logLevel: LogLevel;
+}
+
+export interface ExportSettings {
+  partitionSize: number;
+  maxParallelPartitions: number;
+  maxPartResources: number;
+  maxPartBytes: number;
+  pageSize: number;
+  retentionMs: number;
+  heartbeatTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -161,6 +174,16 @@ export function loadConfig(env: Env = process.env): Config {
     gcsProjectId: text(env, 'GCS_PROJECT_ID'),
     gcsApiEndpoint: emulatorEndpoint(env, 'STORAGE_EMULATOR_HOST'),
     workerMaxConcurrentActivities: integer(env, 'WORKER_MAX_CONCURRENT_ACTIVITIES', 4, 1, 256),
+    export: {
+      partitionSize: integer(env, 'EXPORT_PARTITION_SIZE', 50_000, 1, 100_000_000),
+      maxParallelPartitions: integer(env, 'EXPORT_PARALLELISM', 2, 1, 64),
+      maxPartResources: integer(env, 'EXPORT_PART_MAX_RESOURCES', 100_000, 1, 100_000_000),
+      maxPartBytes: integer(env, 'EXPORT_PART_MAX_BYTES', 100 * 1024 * 1024, 1024, 5 * 1024 ** 3),
+      pageSize: integer(env, 'EXPORT_PAGE_SIZE', 1000, 1, 100_000),
+      retentionMs: integer(env, 'EXPORT_RETENTION_SECONDS', 3600, 1, 30 * 86400) * 1000,
+      heartbeatTimeoutMs: integer(env, 'EXPORT_HEARTBEAT_TIMEOUT_SECONDS', 30, 1, 3600) * 1000,
+    },
+    statusRetryAfterSeconds: integer(env, 'STATUS_RETRY_AFTER_SECONDS', 2, 1, 120),
     logLevel: oneOf(env, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const, 'info'),
   };
 }

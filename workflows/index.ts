@@ -1,2 +1,2 @@
 // Workflow code only: deterministic, bundled by the worker; imports nothing that does I/O.
-export {};
+export { bulkExport, statusQuery } from './bulk-export';

@@ -35,7 +35,7 @@ export async function dev(config: Config, log: Logger): Promise<void> {
 
   try {
     const worker = await runWorker(config, temporalAddress, log);
-    const api = await runApi(config, log);
+    const api = await runApi(config, temporalAddress, log);
     await onShutdownSignal(log, worker.done, async () => {
       await api.close();
       await worker.stop();

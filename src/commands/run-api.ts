@@ -1,5 +1,7 @@
 import type { Server } from 'node:http';
+import { Client, Connection } from '@temporalio/client';
 import type { Config } from '../config';
+import { createOutputStore } from '../output/create-output-store';
 import { createApp } from '../http/app';
 import type { Logger } from '../log';
 
@@ -9,8 +11,20 @@ export interface RunningApi {
   close(): Promise<void>;
 }
 
-export async function runApi(config: Config, log: Logger): Promise<RunningApi> {
-  const app = createApp({ config, log });
+export async function runApi(config: Config, temporalAddress: string, log: Logger): Promise<RunningApi> {
+  const connection = await Connection.connect({ address: temporalAddress });
+  const client = new Client({ connection, namespace: config.temporalNamespace });
+  const app = createApp({
+    config,
+    log,
+    bulkExport: {
+      client,
+      taskQueue: config.temporalTaskQueue,
+      output: createOutputStore(config),
+      exportSettings: config.export,
+      retryAfterSeconds: config.statusRetryAfterSeconds,
+    },
+  });
   const server: Server = await new Promise((resolve, reject) => {
     const s = app.listen(config.port, config.host, () => resolve(s));
     s.on('error', reject);
@@ -19,10 +33,12 @@ export async function runApi(config: Config, log: Logger): Promise<RunningApi> {
   log.info('API listening', { host: config.host, port: config.port, fhirBase: url });
   return {
     url,
-    close: () =>
-      new Promise((resolve, reject) => {
+    close: async () => {
+      await new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));
         server.closeIdleConnections();
-      }),
+      });
+      await connection.close();
+    },
   };
 }

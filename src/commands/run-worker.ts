@@ -1,6 +1,7 @@
 import { NativeConnection, Runtime, DefaultLogger } from '@temporalio/worker';
 import type { Config } from '../config';
 import type { Logger } from '../log';
+import { createOutputStore } from '../output/create-output-store';
 import { createPool } from '../store/database';
 import { migrate } from '../store/migrate';
 import { createExportWorker } from '../temporal/worker';
@@ -17,7 +18,7 @@ export async function runWorker(config: Config, temporalAddress: string, log: Lo
   const pool = createPool(config.databaseUrl, { max: config.workerMaxConcurrentActivities + 1 });
   await migrate(pool);
   const connection = await NativeConnection.connect({ address: temporalAddress });
-  const worker = await createExportWorker({ connection, config, dependencies: { pool } });
+  const worker = await createExportWorker({ connection, config, dependencies: { pool, output: createOutputStore(config) } });
   log.info('worker polling', { address: temporalAddress, taskQueue: config.temporalTaskQueue });
   const done = worker.run().finally(async () => {
     await connection.close();

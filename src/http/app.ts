@@ -6,12 +6,15 @@ import type { AppState } from './app-state';
 import { accessLog } from './middleware/access-log';
 import { operationOutcomeErrors } from './middleware/operation-outcome-errors';
 import { requestId } from './middleware/request-id';
+import { bulkExportRouter, type BulkExportDependencies } from './routes/bulk-export';
 import { metadataRouter } from './routes/metadata';
 import { softwareVersion } from '../version';
 
 export interface AppDependencies {
   config: Pick<Config, 'baseUrl' | 'fhirBasePath'>;
   log: Logger;
+  /** The $export endpoints; absent in apps that only serve metadata (tests of middleware). */
+  bulkExport?: Omit<BulkExportDependencies, 'fhirBaseUrl'>;
   /** Extra routers mounted under the FHIR base (tests use this to provoke errors). */
   fhirRouters?: Router<AppState>[];
 }
@@ -28,7 +31,9 @@ export function createApp(deps: AppDependencies): Koa<AppState> {
       fhirBaseUrl: deps.config.baseUrl + deps.config.fhirBasePath,
       softwareVersion,
       date: new Date().toISOString(),
+      bulkExport: deps.bulkExport !== undefined,
     }),
+    ...(deps.bulkExport ? [bulkExportRouter({ ...deps.bulkExport, fhirBaseUrl: deps.config.baseUrl + deps.config.fhirBasePath })] : []),
     ...(deps.fhirRouters ?? []),
   ];
   for (const router of routers) fhir.use(router.routes(), router.allowedMethods());

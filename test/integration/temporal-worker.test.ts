@@ -3,6 +3,8 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, Runtime, DefaultLogger } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import { createActivities } from '../../activities';
+import os from 'node:os';
+import { LocalOutputStore } from '../../src/output/local-output-store';
 import { createPool } from '../../src/store/database';
 import { exportSearchAttributeKeys } from '../../src/temporal/search-attributes';
 import { testEnvironment } from '../harness/environment';
@@ -34,7 +36,7 @@ describe('Temporal dev server', () => {
       namespace: testEnvironment.temporalNamespace,
       taskQueue,
       workflowsPath: require.resolve('../fixtures/probe-workflows'),
-      activities: createActivities({ pool }),
+      activities: createActivities({ pool, output: new LocalOutputStore(os.tmpdir()) }),
     });
     const before = Date.now();
     const result = await worker.runUntil(

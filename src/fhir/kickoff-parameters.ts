@@ -1,0 +1,152 @@
+/**
+ * Kick-off parameters of `$export` (Bulk Data IG v2.0.0), from a GET query or a POST
+ * Parameters body, checked into one request. Pure: no I/O.
+ */
+import { HttpError } from '../http/http-error';
+import type { Issue } from './operation-outcome';
+import { isKnownResourceType } from './resource-validation';
+
+export type Handling = 'strict' | 'lenient';
+
+export interface KickoffRequest {
+  types?: string[];
+  since?: string;
+  until?: string;
+  /** Parameters ignored under lenient handling, to report in the manifest `error`. */
+  lenientIssues: Issue[];
+}
+
+/** Every value of every parameter, as strings, in the order given. */
+export type RawParameters = Map<string, string[]>;
+
+const NDJSON_FORMATS = new Set(['application/fhir+ndjson', 'application/ndjson', 'ndjson']);
+/** Defined by the IG (or STU3) but not supported at this level yet: refused, or ignored when lenient. */
+const NOT_SUPPORTED = new Set(['_elements', '_typeFilter', 'includeAssociatedData', 'organizeOutputBy', 'allowPartialManifests']);
+const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
+
+/** Parses a FHIR instant; a `+` offset that arrived unencoded (as a space) is read as `+`. */
+export function parseInstant(value: string, parameter: string): string {
+  const repaired = value.replace(/ (\d{2}:\d{2})$/, '+$1');
+  if (!INSTANT.test(repaired) || Number.isNaN(Date.parse(repaired))) {
+    throw HttpError.badRequest(
+      `${parameter} must be a FHIR instant such as 2024-01-31T12:00:00Z or 2024-01-31T12:00:00+01:00, got ${JSON.stringify(value)}`,
+      parameter,
+    );
+  }
+  return new Date(repaired).toISOString();
+}
+
+/** `Prefer: respond-async, handling=lenient` → handling; refuses a request without respond-async. */
+export function parsePrefer(header: string | undefined): Handling {
+  const tokens = (header ?? '').split(/[,;]/).map((t) => t.trim().toLowerCase()).filter(Boolean);
+  if (!tokens.includes('respond-async')) {
+    throw new HttpError(400, 'invalid', 'The Prefer header must include respond-async for $export', { expression: ['Prefer'] });
+  }
+  return tokens.includes('handling=lenient') ? 'lenient' : 'strict';
+}
+
+/** Accept must allow application/fhir+json (the only kick-off response format the IG defines). */
+export function checkAccept(header: string | undefined): void {
+  const types = (header ?? '').split(',').map((t) => t.split(';')[0].trim().toLowerCase());
+  if (!types.includes('application/fhir+json')) {
+    throw new HttpError(400, 'invalid', `The Accept header must be application/fhir+json for $export, got ${JSON.stringify(header ?? '')}`, {
+      expression: ['Accept'],
+    });
+  }
+}
+
+/** The values of a comma-list parameter that may also repeat, joined as the IG says. */
+function commaList(values: string[]): string[] {
+  return values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
+}
+
+function single(params: RawParameters, name: string): string | undefined {
+  const values = params.get(name);
+  if (!values || values.length === 0) return undefined;
+  if (values.length > 1) throw HttpError.badRequest(`${name} may be given only once`, name);
+  return values[0];
+}
+
+export function parseKickoffParameters(params: RawParameters, handling: Handling, level: 'system' | 'patient' | 'group'): KickoffRequest {
+  const lenientIssues: Issue[] = [];
+  const refuseOrIgnore = (name: string, diagnostics: string) => {
+    if (handling === 'strict') {
+      throw new HttpError(400, 'not-supported', `${diagnostics} (send Prefer: handling=lenient to have it ignored)`, { expression: [name] });
+    }
+    lenientIssues.push({ severity: 'warning', code: 'not-supported', diagnostics: `${diagnostics}; ignored`, expression: [name] });
+  };
+
+  for (const name of params.keys()) {
+    if (['_type', '_since', '_until', '_outputFormat'].includes(name)) continue;
+    if (name === 'patient') {
+      if (level === 'system') throw HttpError.badRequest('The patient parameter is not allowed on a system-level export', 'patient');
+      refuseOrIgnore(name, 'The patient parameter is not supported yet');
+    } else if (NOT_SUPPORTED.has(name)) {
+      refuseOrIgnore(name, `The ${name} parameter is not supported`);
+    } else {
+      refuseOrIgnore(name, `Unknown $export parameter ${name}`);
+    }
+  }
+
+  const format = single(params, '_outputFormat');
+  if (format !== undefined && !NDJSON_FORMATS.has(format)) {
+    throw new HttpError(400, 'not-supported', `_outputFormat ${JSON.stringify(format)} is not supported; use application/fhir+ndjson`, {
+      expression: ['_outputFormat'],
+    });
+  }
+
+  let types: string[] | undefined;
+  if (params.has('_type')) {
+    types = [...new Set(commaList(params.get('_type')!))];
+    const unknown = types.filter((t) => !isKnownResourceType(t));
+    if (unknown.length > 0) throw HttpError.badRequest(`_type names unknown resource types: ${unknown.join(', ')}`, '_type');
+    if (types.length === 0) throw HttpError.badRequest('_type is empty', '_type');
+  }
+
+  const sinceRaw = single(params, '_since');
+  const untilRaw = single(params, '_until');
+  const since = sinceRaw === undefined ? undefined : parseInstant(sinceRaw, '_since');
+  const until = untilRaw === undefined ? undefined : parseInstant(untilRaw, '_until');
+  if (since && until && Date.parse(until) < Date.parse(since)) {
+    throw HttpError.badRequest(`_until (${untilRaw}) is before _since (${sinceRaw})`, '_until');
+  }
+  return { types, since, until, lenientIssues };
+}
+
+interface ParametersResource {
+  resourceType?: unknown;
+  parameter?: Array<Record<string, unknown>>;
+}
+
+/** A POST body (FHIR Parameters) as raw parameters: one string per value[x]. */
+export function parametersFromBody(body: unknown): RawParameters {
+  const resource = body as ParametersResource;
+  if (!resource || typeof resource !== 'object' || resource.resourceType !== 'Parameters') {
+    throw HttpError.badRequest('The POST body of $export must be a FHIR Parameters resource');
+  }
+  const params: RawParameters = new Map();
+  for (const [i, parameter] of (resource.parameter ?? []).entries()) {
+    const name = parameter?.name;
+    if (typeof name !== 'string') throw HttpError.badRequest(`Parameters.parameter[${i}] has no name`);
+    const valueKey = Object.keys(parameter).find((k) => k.startsWith('value'));
+    const value = valueKey ? parameter[valueKey] : undefined;
+    let text: string | undefined;
+    if (typeof value === 'string' || typeof value === 'boolean' || typeof value === 'number') text = String(value);
+    else if (value && typeof value === 'object' && typeof (value as { reference?: unknown }).reference === 'string') {
+      text = (value as { reference: string }).reference;
+    }
+    if (text === undefined) throw HttpError.badRequest(`Parameters.parameter[${i}] (${name}) has no usable value[x]`, name);
+    params.set(name, [...(params.get(name) ?? []), text]);
+  }
+  return params;
+}
+
+/** Koa's parsed query as raw parameters. */
+export function parametersFromQuery(query: Record<string, string | string[] | undefined>): RawParameters {
+  const params: RawParameters = new Map();
+  for (const [name, value] of Object.entries(query)) {
+    if (value === undefined) continue;
+    params.set(name, Array.isArray(value) ? value : [value]);
+  }
+  return params;
+}

@@ -1,0 +1,24 @@
+import type { Context } from 'koa';
+import { HttpError } from './http-error';
+
+const JSON_TYPES = ['application/fhir+json', 'application/json'];
+
+/** Reads a JSON request body (FHIR JSON or plain JSON) up to `limitBytes`, with 4xx errors for anything else. */
+export async function readJsonBody(ctx: Context, limitBytes = 1_048_576): Promise<unknown> {
+  const type = (ctx.get('Content-Type').split(';')[0] || '').trim().toLowerCase();
+  if (!JSON_TYPES.includes(type)) {
+    throw new HttpError(415, 'not-supported', `Content-Type must be application/fhir+json or application/json, got ${JSON.stringify(type)}`);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.req) {
+    size += (chunk as Buffer).length;
+    if (size > limitBytes) throw new HttpError(413, 'too-costly', `The request body is larger than ${limitBytes} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch (err) {
+    throw new HttpError(400, 'structure', `The request body is not valid JSON: ${(err as Error).message}`);
+  }
+}

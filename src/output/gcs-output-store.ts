@@ -1,0 +1,45 @@
+import type { Storage } from '@google-cloud/storage';
+import { finished } from 'node:stream/promises';
+import { assertSafeKey, type OutputStore } from './output-store';
+
+/** Export files as objects in one GCS bucket (or fake-gcs-server through `apiEndpoint`). */
+export class GcsOutputStore implements OutputStore {
+  constructor(
+    private readonly storage: Storage,
+    private readonly bucketName: string,
+    private readonly prefix = '',
+  ) {}
+
+  private file(key: string) {
+    assertSafeKey(key);
+    return this.storage.bucket(this.bucketName).file(this.prefix + key);
+  }
+
+  createWriter(key: string) {
+    // Parts are bounded in size and rewritten whole on retry, so one streaming request per part
+    // (no resumable session) is enough; it also keeps the content type on the emulator.
+    const stream = this.file(key).createWriteStream({
+      resumable: false,
+      metadata: { contentType: 'application/fhir+ndjson' },
+    });
+    return { stream, done: finished(stream) };
+  }
+
+  async openReader(key: string) {
+    const file = this.file(key);
+    const [exists] = await file.exists();
+    return exists ? file.createReadStream() : undefined;
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    assertSafeKey(prefix);
+    const [files] = await this.storage.bucket(this.bucketName).getFiles({ prefix: this.prefix + prefix });
+    return files.map((f) => f.name.slice(this.prefix.length)).sort();
+  }
+
+  async deletePrefix(prefix: string): Promise<number> {
+    const keys = await this.list(prefix);
+    await Promise.all(keys.map((key) => this.file(key).delete({ ignoreNotFound: true })));
+    return keys.length;
+  }
+}

@@ -1,0 +1,114 @@
+import {
+  ActivityCancellationType,
+  CancellationScope,
+  condition,
+  defineQuery,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  upsertMemo,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { ExportInput, ExportPartitionResult, ExportStatus, PartFile } from './types';
+
+export const statusQuery = defineQuery<ExportStatus>('status');
+
+const quick = proxyActivities<Activities>({
+  startToCloseTimeout: '2 minutes',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+});
+
+/**
+ * One FHIR bulk export: fix transactionTime and plan partitions, export the partitions with
+ * bounded parallelism, publish the manifest data, keep the files until they expire, then
+ * delete them. Cancellation (DELETE) at any point deletes the files and ends the run.
+ */
+export async function bulkExport(input: ExportInput): Promise<void> {
+  const status: ExportStatus = {
+    exportId: input.exportId,
+    phase: 'planning',
+    request: input.request,
+    types: {},
+    partitionsDone: 0,
+    partitionsTotal: 0,
+    output: [],
+    error: [],
+  };
+  setHandler(statusQuery, () => status);
+
+  const { exportPartition } = proxyActivities<Activities>({
+    startToCloseTimeout: '2 hours',
+    heartbeatTimeout: input.tuning.heartbeatTimeoutMs,
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
+  });
+
+  try {
+    const plan = await quick.planExport({
+      tenant: input.tenant,
+      types: input.types,
+      since: input.since,
+      until: input.until,
+      partitionSize: input.tuning.partitionSize,
+    });
+    status.transactionTime = plan.transactionTime;
+    for (const [type, total] of Object.entries(plan.totals)) status.types[type] = { total, exported: 0 };
+    status.partitionsTotal = plan.partitions.length;
+    status.phase = 'exporting';
+
+    const results: ExportPartitionResult[] = [];
+    let next = 0;
+    const lane = async () => {
+      while (next < plan.partitions.length) {
+        const partition = plan.partitions[next++];
+        const result = await exportPartition({
+          ...partition,
+          exportId: input.exportId,
+          tenant: input.tenant,
+          transactionTime: plan.transactionTime,
+          since: input.since,
+          until: input.until,
+          maxPartResources: input.tuning.maxPartResources,
+          maxPartBytes: input.tuning.maxPartBytes,
+          pageSize: input.tuning.pageSize,
+        });
+        results.push(result);
+        status.types[result.type].exported += result.parts.reduce((n, p) => n + p.count, 0);
+        status.partitionsDone++;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, input.tuning.maxParallelPartitions) }, lane));
+
+    status.output = orderedParts(results);
+    if (input.lenientIssues.length > 0) {
+      status.error = [await quick.writeErrorFile({ exportId: input.exportId, issues: input.lenientIssues })];
+    }
+    const completedAt = Date.now();
+    status.completedAt = new Date(completedAt).toISOString();
+    status.expiresAt = new Date(completedAt + input.tuning.retentionMs).toISOString();
+    status.phase = 'completed';
+    upsertMemo({
+      resourceCounts: Object.fromEntries(Object.entries(status.types).map(([t, p]) => [t, p.exported])),
+      files: status.output.length,
+      transactionTime: status.transactionTime,
+      expiresAt: status.expiresAt,
+    });
+
+    // Keep the files until they expire; DELETE (cancellation) ends this wait early.
+    await condition(() => false, input.tuning.retentionMs);
+    await quick.deleteExportFiles({ exportId: input.exportId });
+  } catch (err) {
+    if (isCancellation(err)) {
+      await CancellationScope.nonCancellable(() => quick.deleteExportFiles({ exportId: input.exportId }));
+    }
+    throw err;
+  }
+}
+
+/** Files in a stable order: by type, then partition, then part. */
+function orderedParts(results: ExportPartitionResult[]): PartFile[] {
+  return [...results]
+    .sort((a, b) => (a.type === b.type ? a.partition - b.partition : a.type < b.type ? -1 : 1))
+    .flatMap((r) => r.parts);
+}

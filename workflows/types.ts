@@ -1,0 +1,99 @@
+/** Shapes shared by the workflow, its activities and the HTTP layer. Types only: no runtime code. */
+import type { Cursor } from '../src/store/snapshot-reader';
+
+export type ExportLevel = 'system' | 'patient' | 'group';
+
+export interface OperationOutcomeIssueJson {
+  severity: 'fatal' | 'error' | 'warning' | 'information';
+  code: string;
+  diagnostics: string;
+  expression?: string[];
+}
+
+export interface ExportInput {
+  exportId: string;
+  level: ExportLevel;
+  tenant: string;
+  owner: string;
+  /** The kick-off request URL, echoed in the manifest. */
+  request: string;
+  /** Requested types; undefined means every type in the store. */
+  types?: string[];
+  since?: string;
+  until?: string;
+  /** Problems ignored under `Prefer: handling=lenient`, reported in the manifest `error` file. */
+  lenientIssues: OperationOutcomeIssueJson[];
+  tuning: ExportTuning;
+}
+
+export interface ExportTuning {
+  partitionSize: number;
+  maxParallelPartitions: number;
+  maxPartResources: number;
+  maxPartBytes: number;
+  pageSize: number;
+  /** How long files stay available after completion, in ms. */
+  retentionMs: number;
+  heartbeatTimeoutMs: number;
+}
+
+export interface PlannedPartition {
+  type: string;
+  partition: number;
+  after?: Cursor;
+  upTo?: Cursor;
+}
+
+export interface ExportPlan {
+  transactionTime: string;
+  totals: Record<string, number>;
+  partitions: PlannedPartition[];
+}
+
+export interface ExportPartitionInput extends PlannedPartition {
+  exportId: string;
+  tenant: string;
+  transactionTime: string;
+  since?: string;
+  until?: string;
+  maxPartResources: number;
+  maxPartBytes: number;
+  pageSize: number;
+}
+
+export interface PartFile {
+  type: string;
+  key: string;
+  count: number;
+  bytes: number;
+}
+
+export interface ExportPartitionResult {
+  type: string;
+  partition: number;
+  parts: PartFile[];
+}
+
+export type ExportPhase = 'planning' | 'exporting' | 'completed';
+
+export interface TypeProgress {
+  total: number;
+  exported: number;
+}
+
+/** What the `status` query answers. */
+export interface ExportStatus {
+  exportId: string;
+  phase: ExportPhase;
+  request: string;
+  transactionTime?: string;
+  types: Record<string, TypeProgress>;
+  partitionsDone: number;
+  partitionsTotal: number;
+  /** Output files, in type then partition then part order (set when completed). */
+  output: PartFile[];
+  /** OperationOutcome NDJSON files (lenient-handling issues). */
+  error: PartFile[];
+  completedAt?: string;
+  expiresAt?: string;
+}
