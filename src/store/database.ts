@@ -13,7 +13,10 @@ export function connectionConfig(databaseUrl: string): ClientConfig {
 }
 
 export function createPool(databaseUrl: string, options: Omit<PoolConfig, 'connectionString'> = {}): Pool {
-  return new Pool({ ...connectionConfig(databaseUrl), max: 10, ...options });
+  const pool = new Pool({ ...connectionConfig(databaseUrl), max: 10, ...options });
+  // An idle connection that the server closes must not crash the process; the next query reconnects.
+  pool.on('error', () => undefined);
+  return pool;
 }
 
 export function createClient(databaseUrl: string, options: Omit<ClientConfig, 'connectionString'> = {}): Client {

@@ -13,6 +13,7 @@ import { checkAccept, parametersFromBody, parametersFromQuery, parseKickoffParam
 import { buildManifest, progressText } from '../../fhir/manifest';
 import { operationOutcome } from '../../fhir/operation-outcome';
 import type { OutputStore } from '../../output/output-store';
+import { DEFAULT_TENANT } from '../../store/resource-store';
 import { exportLevelKey, exportOwnerKey, exportSinceKey, exportTenantKey, exportTypesKey } from '../../temporal/search-attributes';
 import { bulkExport, statusQuery } from '../../../workflows/bulk-export';
 import type { ExportStatus } from '../../../workflows/types';
@@ -29,6 +30,8 @@ export interface BulkExportDependencies {
   retryAfterSeconds: number;
   /** Absolute URL of the FHIR base (e.g. http://localhost:8080/fhir). */
   fhirBaseUrl: string;
+  /** The store tenant exports read (multi-tenancy maps requests to tenants later). */
+  tenant?: string;
 }
 
 const JOB_ID = /^[A-Za-z0-9_-]{22}$/;
@@ -48,7 +51,7 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
     const raw = ctx.method === 'POST' ? parametersFromBody(await readJsonBody(ctx)) : parametersFromQuery(ctx.query);
     const request = parseKickoffParameters(raw, handling, 'system');
     const exportId = newJobId();
-    const tenant = 'default';
+    const tenant = deps.tenant ?? DEFAULT_TENANT;
     const owner = 'anonymous';
     await deps.client.workflow.start(bulkExport, {
       taskQueue: deps.taskQueue,
@@ -98,6 +101,8 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
     if (description.type !== 'bulkExport') throw HttpError.notFound('No such export');
     switch (description.status.name) {
       case 'RUNNING':
+        // DELETE is final at once, even before a worker has carried out the cancellation.
+        if (description.raw.workflowExtendedInfo?.cancelRequested) throw HttpError.notFound('The export was cancelled');
         break;
       case 'CANCELLED':
       case 'TERMINATED':

@@ -1,0 +1,306 @@
+import { gunzipSync } from 'node:zlib';
+import { generatePopulation } from '../../src/generate/population';
+import type { ResourceStore, WriteResult } from '../../src/store/resource-store';
+import { downloadAll, kickOff, kickoffHeaders, pollUntilDone, startExportStack, type ExportStack } from '../support/export-stack';
+
+/** Writes a generated population; returns what the store holds now as `Type/id/versionId` keys. */
+async function seed(store: ResourceStore, patients: number, seedValue: number): Promise<Map<string, string>> {
+  const current = new Map<string, string>(); // Type/id -> versionId
+  const resources = [...generatePopulation({ patients, seed: seedValue })];
+  for (let i = 0; i < resources.length; i += 1000) {
+    const results = await store.write(resources.slice(i, i + 1000).map((resource) => ({ op: 'put' as const, resource })));
+    record(current, results);
+  }
+  return current;
+}
+
+function record(current: Map<string, string>, results: WriteResult[]): void {
+  for (const r of results) {
+    if (r.outcome === 'deleted') current.delete(`${r.resourceType}/${r.id}`);
+    else if (r.versionId) current.set(`${r.resourceType}/${r.id}`, r.versionId);
+  }
+}
+
+const asKeys = (current: Map<string, string>, filter: (type: string) => boolean = () => true) =>
+  [...current].filter(([key]) => filter(key.split('/')[0])).map(([key, v]) => `${key}/${v}`).sort();
+
+describe('system-level $export (local files)', () => {
+  let stack: ExportStack;
+  let expected: Map<string, string>;
+
+  beforeAll(async () => {
+    // Small partitions and parts so that even this data set is split and rotated.
+    stack = await startExportStack({ settings: { partitionSize: 700, maxPartResources: 300, pageSize: 128 } });
+    expected = await seed(stack.store, 10, 11);
+    await stack.startWorker();
+  });
+  afterAll(() => stack.close());
+
+  it('exports every current resource exactly once, in files of one type, with exact counts', async () => {
+    const statusUrl = await kickOff(stack);
+    const { response, manifest } = await pollUntilDone(statusUrl);
+
+    expect(response.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(Date.parse(response.headers.get('expires')!)).toBeGreaterThan(Date.now());
+    expect(Object.keys(manifest).sort()).toEqual(['error', 'output', 'request', 'requiresAccessToken', 'transactionTime']);
+    expect(manifest.requiresAccessToken).toBe(true);
+    expect(manifest.error).toEqual([]);
+    expect(manifest.request).toBe(`${stack.fhir}/$export`);
+
+    const { keys, byFile } = await downloadAll(manifest);
+    expect(keys.sort()).toEqual(asKeys(expected));
+    for (const [i, file] of byFile.entries()) {
+      expect(manifest.output[i].url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/fhir\/bulkfiles\//);
+      expect(file.lines).toHaveLength(manifest.output[i].count);
+      expect(file.lines.every((r) => (r as { resourceType: string }).resourceType === file.type)).toBe(true);
+    }
+    // Observations (> 700) were split into partitions and parts of at most 300.
+    const observationFiles = manifest.output.filter((o) => o.type === 'Observation');
+    expect(observationFiles.length).toBeGreaterThan(3);
+    expect(Math.max(...observationFiles.map((o) => o.count))).toBeLessThanOrEqual(300);
+  });
+
+  it('exports only the listed types for _type (repeated and comma lists joined)', async () => {
+    const statusUrl = await kickOff(stack, '?_type=Patient,Encounter&_type=Group');
+    const { manifest } = await pollUntilDone(statusUrl);
+    const { keys } = await downloadAll(manifest);
+    expect(keys.sort()).toEqual(asKeys(expected, (t) => ['Patient', 'Encounter', 'Group'].includes(t)));
+  });
+
+  it('applies _since and _until around a later batch of writes', async () => {
+    const before = new Map(expected);
+    const t1 = await stack.store.snapshotTime();
+    const later = new Map<string, string>();
+    record(later, await stack.store.write([
+      { op: 'put', resource: { resourceType: 'Patient', id: 'since-1', active: true } },
+      { op: 'put', resource: { resourceType: 'Observation', id: 'since-2', status: 'final', subject: { reference: 'Patient/since-1' } } },
+    ]));
+    record(expected, [...later].map(([key, versionId]) => ({ resourceType: key.split('/')[0], id: key.split('/')[1], versionId, outcome: 'created' as const })));
+
+    const sinceParam = encodeURIComponent(t1.replace('Z', '+00:00'));
+    const since = await downloadAll((await pollUntilDone(await kickOff(stack, `?_since=${sinceParam}`))).manifest);
+    expect(since.keys.sort()).toEqual(asKeys(later));
+
+    const until = await downloadAll((await pollUntilDone(await kickOff(stack, `?_until=${encodeURIComponent(t1)}`))).manifest);
+    expect(until.keys.sort()).toEqual(asKeys(before));
+  });
+
+  it('serves files gzipped only when asked, and 404s unknown or malicious file names', async () => {
+    const { manifest } = await pollUntilDone(await kickOff(stack, '?_type=Patient'));
+    const url = manifest.output[0].url;
+    const plain = await fetch(url, { headers: { 'Accept-Encoding': 'identity' } });
+    expect(plain.headers.get('content-type')).toMatch(/^application\/fhir\+ndjson/);
+    expect(plain.headers.get('content-encoding')).toBeNull();
+    const plainText = await plain.text();
+
+    const http = await import('node:http');
+    const gzipped: Buffer = await new Promise((resolve, reject) => {
+      http.get(url, { headers: { 'Accept-Encoding': 'gzip' } }, (res) => {
+        expect(res.headers['content-encoding']).toBe('gzip');
+        const chunks: Buffer[] = [];
+        res.on('data', (c) => chunks.push(c)).on('end', () => resolve(Buffer.concat(chunks))).on('error', reject);
+      });
+    });
+    expect(gunzipSync(gzipped).toString('utf8')).toBe(plainText);
+
+    for (const bad of ['Nope-0000-0000.ndjson', '..%2F..%2Fetc%2Fpasswd', '..%2Fx.ndjson', 'x.txt']) {
+      const res = await fetch(url.replace(/[^/]+$/, bad));
+      expect(res.status).toBe(404);
+      expect(((await res.json()) as { resourceType: string }).resourceType).toBe('OperationOutcome');
+    }
+  });
+
+  it('deletes the files on DELETE after completion, then answers 404 with an OperationOutcome', async () => {
+    const statusUrl = await kickOff(stack, '?_type=Patient');
+    const { manifest } = await pollUntilDone(statusUrl);
+    const exportId = statusUrl.split('/').pop()!;
+    expect(await stack.output.list(`${exportId}/`)).not.toEqual([]);
+
+    const res = await fetch(statusUrl, { method: 'DELETE' });
+    expect(res.status).toBe(202);
+    await waitFor(async () => (await stack.output.list(`${exportId}/`)).length === 0);
+    const after = await fetch(statusUrl);
+    expect(after.status).toBe(404);
+    const outcome = (await after.json()) as { resourceType: string; issue: Array<{ severity: string; code: string }> };
+    expect(outcome).toMatchObject({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'not-found' }] });
+    expect((await fetch(manifest.output[0].url)).status).toBe(404);
+  });
+
+  it('keeps a resource updated and one deleted after transactionTime as they were at transactionTime', async () => {
+    const snapshot = new Map(expected);
+    const patientKey = [...expected.keys()].find((k) => k.startsWith('Patient/'))!;
+    const encounterKey = [...expected.keys()].find((k) => k.startsWith('Encounter/'))!;
+    // Mutate between planning (transactionTime fixed) and reading the partitions.
+    const other = await startExportStack({ settings: { partitionSize: 700, pageSize: 128 } });
+    try {
+      const mutated = new Map(expected);
+      const worker = await other.startWorker((real) => ({
+        ...real,
+        planExport: async (input) => {
+          const plan = await real.planExport({ ...input, tenant: stack.store.tenant });
+          const patient = JSON.parse((await stack.store.read('Patient', patientKey.split('/')[1]))!.body!);
+          record(mutated, await stack.store.write([
+            { op: 'put', resource: { ...patient, active: false, gender: 'other' } },
+            { op: 'delete', resourceType: 'Encounter', id: encounterKey.split('/')[1] },
+          ]));
+          return plan;
+        },
+        exportPartition: (input) => real.exportPartition({ ...input, tenant: stack.store.tenant }),
+      }));
+      const { manifest } = await pollUntilDone(await kickOff(other, '?_type=Patient,Encounter'));
+      await worker.stop();
+      const { keys } = await downloadAll(manifest);
+      expect(keys.sort()).toEqual(asKeys(snapshot, (t) => t === 'Patient' || t === 'Encounter'));
+      expect(mutated.get(patientKey)).not.toBe(snapshot.get(patientKey));
+      expect(mutated.has(encounterKey)).toBe(false);
+      expected.clear();
+      for (const [k, v] of mutated) expected.set(k, v);
+    } finally {
+      await other.close();
+    }
+  });
+});
+
+describe('system-level $export (GCS emulator)', () => {
+  let stack: ExportStack;
+
+  beforeAll(async () => {
+    stack = await startExportStack({ backend: 'gcs', settings: { partitionSize: 400, maxPartResources: 250 } });
+    await stack.startWorker();
+  });
+  afterAll(() => stack.close());
+
+  it('runs the whole lifecycle on GCS: export, download, delete', async () => {
+    const expected = await seed(stack.store, 4, 5);
+    const statusUrl = await kickOff(stack);
+    const { manifest } = await pollUntilDone(statusUrl);
+    const { keys, byFile } = await downloadAll(manifest);
+    expect(keys.sort()).toEqual(asKeys(expected));
+    byFile.forEach((file, i) => expect(file.lines).toHaveLength(manifest.output[i].count));
+
+    const exportId = statusUrl.split('/').pop()!;
+    expect((await stack.output.list(`${exportId}/`)).length).toBe(manifest.output.length);
+    expect((await fetch(statusUrl, { method: 'DELETE' })).status).toBe(202);
+    await waitFor(async () => (await stack.output.list(`${exportId}/`)).length === 0);
+    expect((await fetch(statusUrl)).status).toBe(404);
+  });
+});
+
+describe('export lifecycle without a worker, expiry and bad requests', () => {
+  let stack: ExportStack;
+
+  beforeAll(async () => {
+    stack = await startExportStack({ settings: { retentionMs: 1500 } });
+    await stack.store.write([{ op: 'put', resource: { resourceType: 'Patient', id: 'solo' } }]);
+  });
+  afterAll(() => stack.close());
+
+  it('answers 202 with Retry-After and an empty body while no worker runs, and DELETE then 404s', async () => {
+    const statusUrl = await kickOff(stack, '', { ...kickoffHeaders, Authorization: 'Bearer ' });
+    const res = await fetch(statusUrl);
+    expect(res.status).toBe(202);
+    expect(res.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(res.headers.get('x-progress')).toBeTruthy();
+    expect(await res.text()).toBe('');
+
+    expect((await fetch(statusUrl, { method: 'DELETE' })).status).toBe(202);
+    await waitFor(async () => (await fetch(statusUrl)).status === 404);
+  });
+
+  it('deletes the files when they expire and then answers 404', async () => {
+    const worker = await stack.startWorker();
+    try {
+      const statusUrl = await kickOff(stack);
+      const { manifest } = await pollUntilDone(statusUrl);
+      expect(manifest.output).toHaveLength(1);
+      const exportId = statusUrl.split('/').pop()!;
+      await waitFor(async () => (await fetch(statusUrl)).status === 404, 20_000);
+      expect(await stack.output.list(`${exportId}/`)).toEqual([]);
+    } finally {
+      await worker.stop();
+    }
+  });
+
+  it('answers 404 for unknown and malformed job ids', async () => {
+    for (const id of ['AAAAAAAAAAAAAAAAAAAAAA', 'not-an-id', '..']) {
+      const res = await fetch(`${stack.fhir}/bulkstatus/${id}`);
+      expect(res.status).toBe(404);
+      expect(((await res.json()) as { resourceType: string }).resourceType).toBe('OperationOutcome');
+    }
+  });
+
+  const badKickoffs: Array<[string, string, Record<string, string>, string]> = [
+    ['no Accept header', '', { Prefer: 'respond-async' }, 'Accept'],
+    ['a wrong Accept header', '', { Accept: 'text/html', Prefer: 'respond-async' }, 'Accept'],
+    ['no Prefer header', '', { Accept: 'application/fhir+json' }, 'Prefer'],
+    ['an unknown _type', '?_type=Patient,Spaceship', kickoffHeaders, '_type'],
+    ['a malformed _since', '?_since=yesterday', kickoffHeaders, '_since'],
+    ['a _since without time zone', '?_since=2024-01-01T00:00:00', kickoffHeaders, '_since'],
+    ['_until before _since', '?_since=2024-02-01T00:00:00Z&_until=2024-01-01T00:00:00Z', kickoffHeaders, '_until'],
+    ['an unsupported _outputFormat', '?_outputFormat=text/csv', kickoffHeaders, '_outputFormat'],
+    ['patient at system level', '?patient=Patient/1', kickoffHeaders, 'patient'],
+    ['an unknown parameter (strict)', '?_foo=1', { ...kickoffHeaders, Prefer: 'respond-async, handling=strict' }, '_foo'],
+    ['_elements (not supported yet, strict)', '?_elements=id', kickoffHeaders, '_elements'],
+  ];
+  it.each(badKickoffs)('answers 400 with an OperationOutcome naming the problem for %s', async (_what, query, headers, named) => {
+    const res = await fetch(`${stack.fhir}/$export${query}`, { headers });
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as { resourceType: string; issue: Array<{ diagnostics: string; expression?: string[] }> };
+    expect(body.resourceType).toBe('OperationOutcome');
+    expect(body.issue[0].expression?.[0] ?? body.issue[0].diagnostics).toContain(named);
+  });
+
+  it('accepts every spelling of NDJSON and offsets in _since', async () => {
+    for (const format of ['application/fhir+ndjson', 'application/ndjson', 'ndjson']) {
+      await kickOff(stack, `?_outputFormat=${encodeURIComponent(format)}&_since=${encodeURIComponent('2020-01-01T00:00:00-05:00')}`);
+    }
+  });
+
+  it('refuses bad POST bodies with 4xx OperationOutcomes', async () => {
+    const post = (body: string, type = 'application/fhir+json') =>
+      fetch(`${stack.fhir}/$export`, { method: 'POST', headers: { ...kickoffHeaders, 'Content-Type': type }, body });
+    expect((await post('{"resourceType":"Patient"}')).status).toBe(400);
+    expect((await post('{oops')).status).toBe(400);
+    expect((await post('_type=Patient', 'application/x-www-form-urlencoded')).status).toBe(415);
+    const bad = await post(JSON.stringify({ resourceType: 'Parameters', parameter: [{ name: '_type', valueString: 'Nope' }] }));
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { issue: Array<{ expression: string[] }> }).issue[0].expression).toEqual(['_type']);
+  });
+
+  it('takes a POST Parameters kick-off (application/json, repeated _type) and reports lenient-ignored parameters in error', async () => {
+    const worker = await stack.startWorker();
+    try {
+      const res = await fetch(`${stack.fhir}/$export`, {
+        method: 'POST',
+        headers: { Accept: 'application/fhir+json', Prefer: 'respond-async, handling=lenient', 'Content-Type': 'application/json' },
+        body: JSON.stringify({
+          resourceType: 'Parameters',
+          parameter: [
+            { name: '_type', valueString: 'Patient' },
+            { name: '_type', valueString: 'Observation' },
+            { name: '_elements', valueString: 'id' },
+          ],
+        }),
+      });
+      expect(res.status).toBe(202);
+      const { manifest } = await pollUntilDone(res.headers.get('content-location')!);
+      expect(manifest.output.map((o) => o.type)).toEqual(['Patient']);
+      expect(manifest.error).toHaveLength(1);
+      const errors = await (await fetch(manifest.error[0].url)).text();
+      const outcome = JSON.parse(errors.trim());
+      expect(outcome.resourceType).toBe('OperationOutcome');
+      expect(outcome.issue[0].expression).toEqual(['_elements']);
+    } finally {
+      await worker.stop();
+    }
+  });
+});
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error('condition not met in time');
+}

@@ -1,0 +1,179 @@
+/**
+ * The export path for one test file, all real: PostgreSQL store, Temporal dev server, a worker
+ * running the real workflow and activities on its own task queue, the Koa API on a free port,
+ * and a local or fake-gcs-server output store.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { Storage } from '@google-cloud/storage';
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import type { Pool } from 'pg';
+import { createActivities, type Activities } from '../../activities';
+import type { ExportSettings } from '../../src/config';
+import { createApp } from '../../src/http/app';
+import { createLogger } from '../../src/log';
+import { GcsOutputStore } from '../../src/output/gcs-output-store';
+import { LocalOutputStore } from '../../src/output/local-output-store';
+import type { OutputStore } from '../../src/output/output-store';
+import { findFreePort } from '../../src/process/free-port';
+import { ResourceStore } from '../../src/store/resource-store';
+import { testEnvironment } from '../harness/environment';
+import { migratedPool, uniqueTenant } from './database';
+import { listen } from './http';
+
+Runtime.install({ logger: new DefaultLogger('WARN') });
+
+export const testExportSettings: ExportSettings = {
+  partitionSize: 50_000,
+  maxParallelPartitions: 2,
+  maxPartResources: 100_000,
+  maxPartBytes: 100 * 1024 * 1024,
+  pageSize: 500,
+  retentionMs: 3_600_000,
+  heartbeatTimeoutMs: 5_000,
+};
+
+export interface ExportStack {
+  url: string;
+  fhir: string;
+  pool: Pool;
+  store: ResourceStore;
+  output: OutputStore;
+  client: Client;
+  taskQueue: string;
+  /** Starts a worker on the stack's task queue; `wrap` may decorate the real activities. */
+  startWorker(wrap?: (real: Activities) => Activities): Promise<{ stop(): Promise<void> }>;
+  close(): Promise<void>;
+}
+
+export async function startExportStack(options: { backend?: 'local' | 'gcs'; settings?: Partial<ExportSettings> } = {}): Promise<ExportStack> {
+  const pool = await migratedPool(8);
+  const tenant = uniqueTenant('export');
+  const store = new ResourceStore(pool, tenant);
+  const taskQueue = `export-test-${randomUUID()}`;
+  let outputDir: string | undefined;
+  let output: OutputStore;
+  if (options.backend === 'gcs') {
+    const storage = new Storage({ apiEndpoint: testEnvironment.gcsEndpoint, projectId: 'bulkflow-test' });
+    output = new GcsOutputStore(storage, testEnvironment.gcsBucket, `${tenant}/`);
+  } else {
+    outputDir = mkdtempSync(path.join(os.tmpdir(), 'bulkflow-export-'));
+    output = new LocalOutputStore(outputDir);
+  }
+  const connection = await Connection.connect({ address: testEnvironment.temporalAddress });
+  const client = new Client({ connection, namespace: testEnvironment.temporalNamespace });
+  const port = await findFreePort();
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const app = createApp({
+    config: { baseUrl, fhirBasePath: '/fhir' },
+    log: createLogger('warn'),
+    bulkExport: {
+      client,
+      taskQueue,
+      output,
+      tenant,
+      exportSettings: { ...testExportSettings, ...options.settings },
+      retryAfterSeconds: 1,
+    },
+  });
+  const server = await listen(app, port);
+  const workers: Array<{ stop(): Promise<void> }> = [];
+
+  return {
+    url: baseUrl,
+    fhir: `${baseUrl}/fhir`,
+    pool,
+    store,
+    output,
+    client,
+    taskQueue,
+    async startWorker(wrap = (real) => real) {
+      const nativeConnection = await NativeConnection.connect({ address: testEnvironment.temporalAddress });
+      const worker = await Worker.create({
+        connection: nativeConnection,
+        namespace: testEnvironment.temporalNamespace,
+        taskQueue,
+        workflowsPath: require.resolve('../../workflows'),
+        activities: wrap(createActivities({ pool, output })),
+        maxConcurrentActivityTaskExecutions: 4,
+        shutdownGraceTime: '1 second',
+      });
+      const running = worker.run();
+      let stopped: Promise<void> | undefined;
+      const handle = {
+        stop() {
+          stopped ??= (async () => {
+            if (worker.getState() === 'RUNNING') worker.shutdown();
+            await running.catch(() => undefined);
+            await nativeConnection.close();
+          })();
+          return stopped;
+        },
+      };
+      workers.push(handle);
+      return handle;
+    },
+    async close() {
+      for (const w of workers) await w.stop();
+      await server.close();
+      await connection.close();
+      await pool.end();
+      if (outputDir) rmSync(outputDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export const kickoffHeaders = { Accept: 'application/fhir+json', Prefer: 'respond-async' };
+
+/** GET kick-off; returns the status URL (asserting the 202). */
+export async function kickOff(stack: ExportStack, query = '', headers: Record<string, string> = kickoffHeaders): Promise<string> {
+  const res = await fetch(`${stack.fhir}/$export${query}`, { headers });
+  if (res.status !== 202) throw new Error(`kick-off answered ${res.status}: ${await res.text()}`);
+  const location = res.headers.get('content-location');
+  if (!location || !/^https?:\/\//.test(location)) throw new Error(`no absolute Content-Location: ${location}`);
+  return location;
+}
+
+export interface CompletedExport {
+  response: Response;
+  manifest: {
+    transactionTime: string;
+    request: string;
+    requiresAccessToken: boolean;
+    output: Array<{ type: string; url: string; count: number }>;
+    error: Array<{ type: string; url: string; count: number }>;
+  };
+}
+
+/** Polls the status URL, honouring Retry-After loosely, until it answers something other than 202. */
+export async function pollUntilDone(statusUrl: string, timeoutMs = 60_000): Promise<CompletedExport> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const res = await fetch(statusUrl, { headers: { Accept: 'application/json' } });
+    if (res.status !== 202) {
+      if (res.status !== 200) throw new Error(`status answered ${res.status}: ${await res.text()}`);
+      return { response: res, manifest: (await res.json()) as CompletedExport['manifest'] };
+    }
+    await res.arrayBuffer();
+    await new Promise((resolve) => setTimeout(resolve, 150));
+  }
+  throw new Error(`export at ${statusUrl} did not finish within ${timeoutMs} ms`);
+}
+
+/** Downloads every output file; returns the resources as `Type/id/versionId` keys (duplicates kept). */
+export async function downloadAll(manifest: CompletedExport['manifest']): Promise<{ keys: string[]; byFile: Array<{ type: string; lines: unknown[] }> }> {
+  const keys: string[] = [];
+  const byFile: Array<{ type: string; lines: unknown[] }> = [];
+  for (const item of manifest.output) {
+    const res = await fetch(item.url);
+    if (res.status !== 200) throw new Error(`download ${item.url} answered ${res.status}`);
+    const text = await res.text();
+    const lines = text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { resourceType: string; id: string; meta: { versionId: string } });
+    byFile.push({ type: item.type, lines });
+    for (const r of lines) keys.push(`${r.resourceType}/${r.id}/${r.meta.versionId}`);
+  }
+  return { keys, byFile };
+}
