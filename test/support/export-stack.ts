@@ -42,6 +42,8 @@ export interface ExportStack {
   pool: Pool;
   store: ResourceStore;
   output: OutputStore;
+  /** The local output directory (local backend only). */
+  outputDir?: string;
   client: Client;
   taskQueue: string;
   /** Starts a worker on the stack's task queue; `wrap` may decorate the real activities. */
@@ -88,6 +90,7 @@ export async function startExportStack(options: { backend?: 'local' | 'gcs'; set
     pool,
     store,
     output,
+    outputDir,
     client,
     taskQueue,
     async startWorker(wrap = (real) => real) {

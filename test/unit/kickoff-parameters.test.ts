@@ -1,0 +1,104 @@
+import { checkAccept, parametersFromBody, parametersFromQuery, parseInstant, parseKickoffParameters, parsePrefer } from '../../src/fhir/kickoff-parameters';
+import { HttpError } from '../../src/http/http-error';
+
+const params = (entries: Record<string, string[]>) => new Map(Object.entries(entries));
+
+function refusal(fn: () => unknown): HttpError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof HttpError) return err;
+    throw err;
+  }
+  throw new Error('expected an HttpError');
+}
+
+describe('kick-off parameters', () => {
+  it('joins repeated and comma-separated _type values, without duplicates', () => {
+    expect(parseKickoffParameters(params({ _type: ['Patient,Observation', 'Encounter', 'Patient'] }), 'strict', 'system').types).toEqual([
+      'Patient',
+      'Observation',
+      'Encounter',
+    ]);
+  });
+
+  it.each([
+    ['2024-01-31T12:00:00Z', '2024-01-31T12:00:00.000Z'],
+    ['2024-01-31T12:00:00+01:00', '2024-01-31T11:00:00.000Z'],
+    ['2024-01-31T12:00:00-05:00', '2024-01-31T17:00:00.000Z'],
+    ['2024-01-31T12:00:00.123456Z', '2024-01-31T12:00:00.123Z'],
+    ['2024-01-31T12:00:00 01:00', '2024-01-31T11:00:00.000Z'], // "+" decoded as a space by the query parser
+  ])('reads the instant %s', (value, expected) => {
+    expect(parseInstant(value, '_since')).toBe(expected);
+  });
+
+  it.each(['2024-01-31', '2024-01-31T12:00:00', 'yesterday', '2024-13-31T12:00:00Z', '2024-01-31T25:00:00Z'])('refuses the instant %s', (value) => {
+    expect(refusal(() => parseInstant(value, '_since')).issues[0].expression).toEqual(['_since']);
+  });
+
+  it('refuses _until before _since, naming _until', () => {
+    const err = refusal(() => parseKickoffParameters(params({ _since: ['2024-02-01T00:00:00Z'], _until: ['2024-01-01T00:00:00Z'] }), 'strict', 'system'));
+    expect(err.issues[0].expression).toEqual(['_until']);
+  });
+
+  it('accepts the three NDJSON spellings of _outputFormat and refuses others', () => {
+    for (const f of ['application/fhir+ndjson', 'application/ndjson', 'ndjson']) {
+      expect(() => parseKickoffParameters(params({ _outputFormat: [f] }), 'strict', 'system')).not.toThrow();
+    }
+    expect(refusal(() => parseKickoffParameters(params({ _outputFormat: ['text/csv'] }), 'strict', 'system')).status).toBe(400);
+  });
+
+  it('refuses unsupported parameters under strict handling and reports them under lenient', () => {
+    expect(refusal(() => parseKickoffParameters(params({ _typeFilter: ['Patient?active=true'] }), 'strict', 'system')).issues[0]).toMatchObject({
+      code: 'not-supported',
+      expression: ['_typeFilter'],
+    });
+    const lenient = parseKickoffParameters(params({ _typeFilter: ['x'], _bogus: ['1'] }), 'lenient', 'system');
+    expect(lenient.lenientIssues.map((i) => i.expression)).toEqual([['_typeFilter'], ['_bogus']]);
+  });
+
+  it('refuses patient at system level even when lenient', () => {
+    expect(refusal(() => parseKickoffParameters(params({ patient: ['Patient/1'] }), 'lenient', 'system')).issues[0].expression).toEqual(['patient']);
+  });
+
+  it('reads Prefer as a list', () => {
+    expect(parsePrefer('respond-async')).toBe('strict');
+    expect(parsePrefer('respond-async, handling=lenient')).toBe('lenient');
+    expect(parsePrefer('handling=strict; respond-async')).toBe('strict');
+    expect(refusal(() => parsePrefer(undefined)).issues[0].expression).toEqual(['Prefer']);
+    expect(refusal(() => parsePrefer('handling=lenient')).status).toBe(400);
+  });
+
+  it('requires Accept to allow application/fhir+json', () => {
+    expect(() => checkAccept('application/fhir+json')).not.toThrow();
+    expect(() => checkAccept('application/json, application/fhir+json;q=0.9')).not.toThrow();
+    expect(refusal(() => checkAccept(undefined)).issues[0].expression).toEqual(['Accept']);
+    expect(refusal(() => checkAccept('*/*')).status).toBe(400);
+  });
+
+  it('reads a Parameters body: strings, instants and references', () => {
+    const raw = parametersFromBody({
+      resourceType: 'Parameters',
+      parameter: [
+        { name: '_type', valueString: 'Patient' },
+        { name: '_type', valueString: 'Observation' },
+        { name: '_since', valueInstant: '2024-01-01T00:00:00Z' },
+        { name: 'patient', valueReference: { reference: 'Patient/7' } },
+      ],
+    });
+    expect([...raw]).toEqual([
+      ['_type', ['Patient', 'Observation']],
+      ['_since', ['2024-01-01T00:00:00Z']],
+      ['patient', ['Patient/7']],
+    ]);
+    expect(refusal(() => parametersFromBody({ resourceType: 'Bundle' })).status).toBe(400);
+    expect(refusal(() => parametersFromBody({ resourceType: 'Parameters', parameter: [{ name: '_type' }] })).issues[0].expression).toEqual(['_type']);
+  });
+
+  it('reads a query with repeated parameters', () => {
+    expect([...parametersFromQuery({ _type: ['A', 'B'], _since: 'x' })]).toEqual([
+      ['_type', ['A', 'B']],
+      ['_since', ['x']],
+    ]);
+  });
+});
