@@ -31,7 +31,16 @@ export async function exportPartition(
   let position = progress.cursor; // the last row read
   let writer: ReturnType<OutputStore['createWriter']> | undefined;
   let part: PartFile | undefined;
+  let pending: string[] = []; // lines of the current part not yet handed to the writer
+
+  const write = async () => {
+    if (pending.length === 0) return;
+    const chunk = pending.join('');
+    pending = [];
+    if (!writer!.stream.write(chunk)) await once(writer!.stream, 'drain');
+  };
   const finishPart = async (cursor: Cursor) => {
+    await write();
     writer!.stream.end();
     await writer!.done;
     progress.parts.push(part!);
@@ -40,27 +49,39 @@ export async function exportPartition(
     part = undefined;
     context.heartbeat(progress);
   };
+  const readPage = (after: Cursor | undefined) => {
+    const reading = readSnapshotPage(deps.pool, scope, { after, upTo: input.upTo }, input.pageSize);
+    reading.catch(() => undefined); // a prefetch abandoned by cancellation must not go unhandled
+    return reading;
+  };
 
   try {
+    let page = readPage(position);
     for (;;) {
       context.heartbeat(progress); // liveness; cancellation arrives in its response
       context.cancellationSignal.throwIfAborted();
-      const rows = await readSnapshotPage(deps.pool, scope, { after: position, upTo: input.upTo }, input.pageSize);
+      const rows = await page;
+      const last = rows[rows.length - 1];
+      // Read the next page while this one is written.
+      const more = rows.length === input.pageSize;
+      if (more) page = readPage({ lastUpdated: last.lastUpdated, id: last.id });
       for (const row of rows) {
         if (!writer) {
           const key = partKey(input.exportId, input.type, input.partition, progress.parts.length);
           writer = deps.output.createWriter(key);
-          writer.done.catch(() => undefined); // awaited in finishPart; failure is handled there
+          writer.done.catch(() => undefined); // awaited in finishPart
           part = { type: input.type, key, count: 0, bytes: 0 };
         }
         const line = row.body + '\n';
+        const bytes = Buffer.byteLength(line);
+        pending.push(line);
         part!.count++;
-        part!.bytes += Buffer.byteLength(line);
-        if (!writer.stream.write(line)) await once(writer.stream, 'drain');
+        part!.bytes += bytes;
         position = { lastUpdated: row.lastUpdated, id: row.id };
         if (part!.count >= input.maxPartResources || part!.bytes >= input.maxPartBytes) await finishPart(position);
       }
-      if (rows.length < input.pageSize) break;
+      if (writer) await write();
+      if (!more) break;
     }
     if (writer) await finishPart(position!);
     return { type: input.type, partition: input.partition, parts: progress.parts };

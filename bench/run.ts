@@ -1,7 +1,8 @@
 /** `npm run bench -- <import|export> [options]`: prints figures and ratios against a baseline of the same run. */
+import { benchExport } from './export';
 import { benchImport } from './import';
 
-const benches: Record<string, (args: string[]) => Promise<void>> = { import: benchImport };
+const benches: Record<string, (args: string[]) => Promise<void>> = { import: benchImport, export: benchExport };
 
 async function main(): Promise<void> {
   const [name = 'import', ...args] = process.argv.slice(2);

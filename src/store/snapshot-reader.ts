@@ -22,6 +22,7 @@ export interface SnapshotScope {
 
 export interface SnapshotRow {
   id: string;
+  /** PostgreSQL's text form of the timestamp: exact, and only ever used as a cursor. */
   lastUpdated: string;
   body: string;
 }
@@ -75,14 +76,17 @@ export async function readSnapshotPage(
   range: { after?: Cursor; upTo?: Cursor },
   limit: number,
 ): Promise<SnapshotRow[]> {
-  const { rows } = await pool.query<{ id: string; last_updated: Date; body: string }>(
-    `SELECT id, last_updated, body FROM resource_versions
+  // Rows as arrays and the timestamp as text: no per-row objects or Date parsing on the hot path.
+  // (Aliased: an output column named last_updated would make ORDER BY sort the text.)
+  const { rows } = await pool.query<[string, string, string]>({
+    rowMode: 'array',
+    text: `SELECT id, last_updated::text AS cursor_time, body FROM resource_versions
       WHERE ${SNAPSHOT}
         AND ($6::timestamptz IS NULL OR (last_updated, id) > ($6::timestamptz, $7::text))
         AND ($8::timestamptz IS NULL OR (last_updated, id) <= ($8::timestamptz, $9::text))
       ORDER BY last_updated, id
       LIMIT $10`,
-    [
+    values: [
       ...scopeParams(scope),
       range.after?.lastUpdated ?? null,
       range.after?.id ?? null,
@@ -90,6 +94,6 @@ export async function readSnapshotPage(
       range.upTo?.id ?? null,
       limit,
     ],
-  );
-  return rows.map((r) => ({ id: r.id, lastUpdated: r.last_updated.toISOString(), body: r.body }));
+  });
+  return rows.map(([id, lastUpdated, body]) => ({ id, lastUpdated, body }));
 }

@@ -1,0 +1,171 @@
+/**
+ * Export throughput: a store of >= 1,000,000 resources (generated once, reused), exported by a
+ * real worker process to local files and to the GCS emulator, against the physical limit
+ * measured in the same run: PostgreSQL's own COPY of the same rows, as text, into a file.
+ * Also prints the worker's peak RSS for a small and the full export.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Storage } from '@google-cloud/storage';
+import { Client, Connection } from '@temporalio/client';
+import { to as copyTo } from 'pg-copy-streams';
+import { loadConfig } from '../src/config';
+import { createApp } from '../src/http/app';
+import { createLogger } from '../src/log';
+import { startGcsEmulator } from '../src/output/gcs-emulator';
+import { GcsOutputStore } from '../src/output/gcs-output-store';
+import { LocalOutputStore } from '../src/output/local-output-store';
+import type { OutputStore } from '../src/output/output-store';
+import { findFreePort } from '../src/process/free-port';
+import { generateIntoStore } from '../src/generate/write-population';
+import { createPool, ensureDatabase } from '../src/store/database';
+import { migrate } from '../src/store/migrate';
+import { ResourceStore } from '../src/store/resource-store';
+import { startDevServer } from '../src/temporal/dev-server';
+import { timed } from './support';
+
+const cli = path.resolve(__dirname, '..', 'src', 'cli.js');
+const TENANT = 'bench';
+
+export async function benchExport(args: string[]): Promise<void> {
+  const target = Number(args.find((a) => a.startsWith('--resources='))?.split('=')[1] ?? '1000000');
+  const server = new URL(process.env.BENCH_DATABASE_SERVER_URL ?? 'postgres://127.0.0.1:5432');
+  server.pathname = '/bulkflow_bench_export';
+  const databaseUrl = server.toString();
+  await ensureDatabase(databaseUrl);
+  const pool = createPool(databaseUrl, { max: 4 });
+  await migrate(pool);
+  const store = new ResourceStore(pool, TENANT);
+
+  const { rows } = await pool.query<{ n: string }>('SELECT count(*) AS n FROM resource_versions WHERE tenant = $1 AND superseded_at IS NULL', [TENANT]);
+  let resources = Number(rows[0].n);
+  if (resources < target) {
+    const patients = Math.ceil((target - resources) / 240);
+    console.log(`generating about ${target - resources} resources (${patients} patients) into ${databaseUrl} (kept for later runs)...`);
+    const seconds = await timed(() => generateIntoStore(store, { patients, seed: 1000 + resources }));
+    const { rows: again } = await pool.query<{ n: string }>('SELECT count(*) AS n FROM resource_versions WHERE tenant = $1 AND superseded_at IS NULL', [TENANT]);
+    console.log(`generated ${Number(again[0].n) - resources} resources in ${seconds.toFixed(1)} s`);
+    resources = Number(again[0].n);
+  }
+  await pool.query('VACUUM ANALYZE resource_versions');
+
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'bulkflow-bench-export-'));
+  const devServer = await startDevServer({ headless: true });
+  const gcs = await startGcsEmulator();
+  const storage = new Storage({ apiEndpoint: gcs.endpoint, projectId: 'bench' });
+  await storage.createBucket('bench-exports');
+  const results: Array<{ label: string; resources: number; bytes: number; seconds: number; peakRssMb?: number }> = [];
+  try {
+    // The physical limit: the same rows, as text, straight from PostgreSQL into a file.
+    const copyFile = path.join(tmp, 'copy.ndjson');
+    const snapshot = await store.snapshotTime();
+    const copySeconds = await timed(async () => {
+      const client = await pool.connect();
+      try {
+        await pipeline(
+          client.query(copyTo(`COPY (SELECT body FROM resource_versions WHERE tenant = '${TENANT}' AND last_updated <= '${snapshot}'
+              AND (superseded_at IS NULL OR superseded_at > '${snapshot}') AND NOT deleted
+              ORDER BY resource_type, last_updated, id) TO STDOUT`)),
+          createWriteStream(copyFile),
+        );
+      } finally {
+        client.release();
+      }
+    });
+    results.push({ label: 'PostgreSQL COPY to a file (limit)', resources, bytes: statSync(copyFile).size, seconds: copySeconds });
+    rmSync(copyFile);
+
+    const localDir = path.join(tmp, 'local');
+    const runs: Array<{ label: string; env: Record<string, string>; output: OutputStore; query: string }> = [
+      { label: 'export, one type (Encounter), local', env: { OUTPUT_BACKEND: 'local', OUTPUT_DIR: localDir }, output: new LocalOutputStore(localDir), query: '?_type=Encounter' },
+      { label: 'export, all types, local files', env: { OUTPUT_BACKEND: 'local', OUTPUT_DIR: localDir }, output: new LocalOutputStore(localDir), query: '' },
+      {
+        label: 'export, all types, GCS emulator',
+        env: { OUTPUT_BACKEND: 'gcs', GCS_BUCKET: 'bench-exports', STORAGE_EMULATOR_HOST: gcs.endpoint },
+        output: new GcsOutputStore(storage, 'bench-exports'),
+        query: '',
+      },
+    ];
+    for (const run of runs) {
+      const { exportId, ...figures } = await runExport(run.label, { databaseUrl, temporalAddress: devServer.address, env: run.env, output: run.output, query: run.query });
+      results.push(figures);
+      await run.output.deletePrefix(`${exportId}/`);
+    }
+  } finally {
+    await gcs.stop();
+    await devServer.stop();
+    await pool.end();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+
+  const limit = results[0];
+  console.log('');
+  console.log(`${'case'.padEnd(40)} ${'resources'.padStart(10)} ${'MB'.padStart(8)} ${'seconds'.padStart(8)} ${'res/s'.padStart(9)} ${'MB/s'.padStart(7)} ${'vs COPY'.padStart(8)} ${'peak RSS'.padStart(9)}`);
+  for (const r of results) {
+    const rate = r.resources / r.seconds;
+    console.log(
+      `${r.label.padEnd(40)} ${String(r.resources).padStart(10)} ${(r.bytes / 1e6).toFixed(0).padStart(8)} ${r.seconds.toFixed(1).padStart(8)} ${rate.toFixed(0).padStart(9)} ${(r.bytes / 1e6 / r.seconds).toFixed(1).padStart(7)} ${(rate / (limit.resources / limit.seconds)).toFixed(2).padStart(7)}x ${r.peakRssMb === undefined ? '-'.padStart(9) : `${r.peakRssMb.toFixed(0)} MB`.padStart(9)}`,
+    );
+  }
+}
+
+/** Kicks off one export through the real API, run by a fresh worker process; measures time and the worker's peak RSS. */
+async function runExport(
+  label: string,
+  options: { databaseUrl: string; temporalAddress: string; env: Record<string, string>; output: OutputStore; query: string },
+) {
+  const taskQueue = `bench-${Date.now()}`;
+  const settings = loadConfig().export; // the defaults, or EXPORT_* from the environment
+  const worker: ChildProcess = spawn(process.execPath, [cli, 'worker'], {
+    env: { ...process.env, ...options.env, TEMPORAL_ADDRESS: options.temporalAddress, TEMPORAL_TASK_QUEUE: taskQueue, DATABASE_URL: options.databaseUrl, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const connection = await Connection.connect({ address: options.temporalAddress });
+  const port = await findFreePort();
+  const app = createApp({
+    config: { baseUrl: `http://127.0.0.1:${port}`, fhirBasePath: '/fhir' },
+    log: createLogger('warn'),
+    bulkExport: { client: new Client({ connection }), taskQueue, output: options.output, tenant: TENANT, exportSettings: settings, retryAfterSeconds: 1 },
+  });
+  const server = app.listen(port, '127.0.0.1');
+  try {
+    let manifest: { output: Array<{ count: number; url: string }> } | undefined;
+    const seconds = await timed(async () => {
+      const kick = await fetch(`http://127.0.0.1:${port}/fhir/$export${options.query}`, { headers: { Accept: 'application/fhir+json', Prefer: 'respond-async' } });
+      const statusUrl = kick.headers.get('content-location')!;
+      for (;;) {
+        const res = await fetch(statusUrl);
+        if (res.status === 200) {
+          manifest = (await res.json()) as typeof manifest;
+          return;
+        }
+        if (res.status !== 202) throw new Error(`status ${res.status}: ${await res.text()}`);
+        await res.arrayBuffer();
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    });
+    const peakRssMb = peakRss(worker.pid!);
+    const resources = manifest!.output.reduce((n, o) => n + o.count, 0);
+    let bytes = 0;
+    const exportId = manifest!.output[0].url.split('/').slice(-2)[0];
+    for (const key of await options.output.list(`${exportId}/`)) {
+      const reader = await options.output.openReader(key);
+      for await (const chunk of reader!) bytes += (chunk as Buffer).length;
+    }
+    return { label, resources, bytes, seconds, peakRssMb, exportId };
+  } finally {
+    server.close();
+    await connection.close();
+    worker.kill('SIGTERM');
+    await new Promise((resolve) => worker.once('exit', resolve));
+  }
+}
+
+/** Peak resident set size of a process in MB (VmHWM). */
+function peakRss(pid: number): number {
+  const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) / 1024 : NaN;
+}
