@@ -2,7 +2,10 @@ import { once } from 'node:events';
 import { Context } from '@temporalio/activity';
 import type { Pool } from 'pg';
 import type { OutputStore } from '../src/output/output-store';
-import { readSnapshotPage, type Cursor } from '../src/store/snapshot-reader';
+import type { Cursor } from '../src/store/snapshot-reader';
+import { streamSnapshot } from '../src/store/snapshot-stream';
+
+const NEWLINE = Buffer.from('\n');
 import type { ExportPartitionInput, ExportPartitionResult, PartFile } from '../workflows/types';
 
 /** Heartbeat details: where a retry resumes (everything up to `cursor` is in `parts`). */
@@ -31,11 +34,11 @@ export async function exportPartition(
   let position = progress.cursor; // the last row read
   let writer: ReturnType<OutputStore['createWriter']> | undefined;
   let part: PartFile | undefined;
-  let pending: string[] = []; // lines of the current part not yet handed to the writer
+  let pending: Buffer[] = []; // lines of the current part not yet handed to the writer
 
   const write = async () => {
     if (pending.length === 0) return;
-    const chunk = pending.join('');
+    const chunk = Buffer.concat(pending);
     pending = [];
     if (!writer!.stream.write(chunk)) await once(writer!.stream, 'drain');
   };
@@ -49,22 +52,11 @@ export async function exportPartition(
     part = undefined;
     context.heartbeat(progress);
   };
-  const readPage = (after: Cursor | undefined) => {
-    const reading = readSnapshotPage(deps.pool, scope, { after, upTo: input.upTo }, input.pageSize);
-    reading.catch(() => undefined); // a prefetch abandoned by cancellation must not go unhandled
-    return reading;
-  };
 
   try {
-    let page = readPage(position);
-    for (;;) {
-      context.heartbeat(progress); // liveness; cancellation arrives in its response
+    for await (const rows of streamSnapshot(deps.pool, scope, { after: position, upTo: input.upTo })) {
+      context.heartbeat(progress); // liveness (throttled by the SDK); cancellation arrives in its response
       context.cancellationSignal.throwIfAborted();
-      const rows = await page;
-      const last = rows[rows.length - 1];
-      // Read the next page while this one is written.
-      const more = rows.length === input.pageSize;
-      if (more) page = readPage({ lastUpdated: last.lastUpdated, id: last.id });
       for (const row of rows) {
         if (!writer) {
           const key = partKey(input.exportId, input.type, input.partition, progress.parts.length);
@@ -72,16 +64,13 @@ export async function exportPartition(
           writer.done.catch(() => undefined); // awaited in finishPart
           part = { type: input.type, key, count: 0, bytes: 0 };
         }
-        const line = row.body + '\n';
-        const bytes = Buffer.byteLength(line);
-        pending.push(line);
+        pending.push(row.body, NEWLINE);
         part!.count++;
-        part!.bytes += bytes;
-        position = { lastUpdated: row.lastUpdated, id: row.id };
+        part!.bytes += row.body.length + 1;
+        position = row.cursor;
         if (part!.count >= input.maxPartResources || part!.bytes >= input.maxPartBytes) await finishPart(position);
       }
       if (writer) await write();
-      if (!more) break;
     }
     if (writer) await finishPart(position!);
     return { type: input.type, partition: input.partition, parts: progress.parts };

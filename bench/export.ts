@@ -120,8 +120,17 @@ async function runExport(
   const taskQueue = `bench-${Date.now()}`;
   const settings = loadConfig().export; // the defaults, or EXPORT_* from the environment
   const worker: ChildProcess = spawn(process.execPath, [cli, 'worker'], {
-    env: { ...process.env, ...options.env, TEMPORAL_ADDRESS: options.temporalAddress, TEMPORAL_TASK_QUEUE: taskQueue, DATABASE_URL: options.databaseUrl, LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...process.env, ...options.env, TEMPORAL_ADDRESS: options.temporalAddress, TEMPORAL_TASK_QUEUE: taskQueue, DATABASE_URL: options.databaseUrl, LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  // Time the export, not the worker's start: wait until it polls, as a running service's worker does.
+  await new Promise<void>((resolve, reject) => {
+    let seen = '';
+    worker.stdout!.on('data', (chunk: Buffer) => {
+      seen += chunk.toString();
+      if (seen.includes('"worker polling"')) resolve();
+    });
+    worker.once('exit', (code) => reject(new Error(`worker exited with ${code} before polling`)));
   });
   const connection = await Connection.connect({ address: options.temporalAddress });
   const port = await findFreePort();

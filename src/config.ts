@@ -49,7 +49,6 @@ export interface ExportSettings {
   maxParallelPartitions: number;
   maxPartResources: number;
   maxPartBytes: number;
-  pageSize: number;
   retentionMs: number;
   heartbeatTimeoutMs: number;
 }
@@ -179,7 +178,6 @@ export function loadConfig(env: Env = process.env): Config {
       maxParallelPartitions: integer(env, 'EXPORT_PARALLELISM', 2, 1, 64),
       maxPartResources: integer(env, 'EXPORT_PART_MAX_RESOURCES', 100_000, 1, 100_000_000),
       maxPartBytes: integer(env, 'EXPORT_PART_MAX_BYTES', 100 * 1024 * 1024, 1024, 5 * 1024 ** 3),
-      pageSize: integer(env, 'EXPORT_PAGE_SIZE', 5000, 1, 100_000),
       retentionMs: integer(env, 'EXPORT_RETENTION_SECONDS', 3600, 1, 30 * 86400) * 1000,
       heartbeatTimeoutMs: integer(env, 'EXPORT_HEARTBEAT_TIMEOUT_SECONDS', 30, 1, 3600) * 1000,
     },

@@ -71,7 +71,6 @@ export async function bulkExport(input: ExportInput): Promise<void> {
           until: input.until,
           maxPartResources: input.tuning.maxPartResources,
           maxPartBytes: input.tuning.maxPartBytes,
-          pageSize: input.tuning.pageSize,
         });
         results.push(result);
         status.types[result.type].exported += result.parts.reduce((n, p) => n + p.count, 0);

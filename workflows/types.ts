@@ -31,7 +31,6 @@ export interface ExportTuning {
   maxParallelPartitions: number;
   maxPartResources: number;
   maxPartBytes: number;
-  pageSize: number;
   /** How long files stay available after completion, in ms. */
   retentionMs: number;
   heartbeatTimeoutMs: number;
@@ -58,7 +57,6 @@ export interface ExportPartitionInput extends PlannedPartition {
   until?: string;
   maxPartResources: number;
   maxPartBytes: number;
-  pageSize: number;
 }
 
 export interface PartFile {

@@ -1,6 +1,7 @@
 /**
- * Reads the resource versions current at an export's transactionTime, one type at a time, in
- * (last_updated, id) order with keyset pagination on the resource_versions_by_time index.
+ * The resource versions current at an export's transactionTime, one type at a time, in
+ * (last_updated, id) order on the resource_versions_by_time index: which types exist, and
+ * where to cut a type into partitions. (snapshot-stream.ts reads the rows themselves.)
  */
 import type { Pool } from 'pg';
 
@@ -18,13 +19,6 @@ export interface SnapshotScope {
   since?: string;
   /** Only versions changed at or before this instant (`_until`). */
   until?: string;
-}
-
-export interface SnapshotRow {
-  id: string;
-  /** PostgreSQL's text form of the timestamp: exact, and only ever used as a cursor. */
-  lastUpdated: string;
-  body: string;
 }
 
 /** The WHERE clause shared by counting, planning and paging; parameters $1..$5. */
@@ -55,45 +49,20 @@ export async function storedResourceTypes(pool: Pool, tenant: string): Promise<s
  * `partitionSize` (partition i covers (bounds[i-1], bounds[i]]; the last one is open-ended).
  */
 export async function planPartitions(pool: Pool, scope: SnapshotScope, partitionSize: number): Promise<{ count: number; bounds: Cursor[] }> {
-  const counted = await pool.query<{ count: string }>(`SELECT count(*) FROM resource_versions WHERE ${SNAPSHOT}`, scopeParams(scope));
-  const count = Number(counted.rows[0].count);
-  if (count <= partitionSize) return { count, bounds: [] };
-  const { rows } = await pool.query<{ last_updated: Date; id: string }>(
-    `SELECT last_updated, id FROM (
-       SELECT last_updated, id, row_number() OVER (ORDER BY last_updated, id) AS n
-         FROM resource_versions WHERE ${SNAPSHOT}) numbered
-      WHERE n % $6 = 0 AND n < $7
+  // One pass in index order: every partitionSize-th row is a bound, and the last row's number is the count.
+  const { rows } = await pool.query<{ last_updated: Date; id: string; n: string; last: boolean }>(
+    `SELECT last_updated, id, n, is_last AS last FROM (
+       SELECT last_updated, id,
+              row_number() OVER w AS n,
+              lead(id) OVER w IS NULL AS is_last
+         FROM resource_versions WHERE ${SNAPSHOT}
+       WINDOW w AS (ORDER BY last_updated, id)) numbered
+      WHERE n % $6 = 0 OR is_last
       ORDER BY last_updated, id`,
-    [...scopeParams(scope), partitionSize, count],
+    [...scopeParams(scope), partitionSize],
   );
-  return { count, bounds: rows.map((r) => ({ lastUpdated: r.last_updated.toISOString(), id: r.id })) };
-}
-
-/** Up to `limit` resources after `after` and at or before `upTo`, in (last_updated, id) order. */
-export async function readSnapshotPage(
-  pool: Pool,
-  scope: SnapshotScope,
-  range: { after?: Cursor; upTo?: Cursor },
-  limit: number,
-): Promise<SnapshotRow[]> {
-  // Rows as arrays and the timestamp as text: no per-row objects or Date parsing on the hot path.
-  // (Aliased: an output column named last_updated would make ORDER BY sort the text.)
-  const { rows } = await pool.query<[string, string, string]>({
-    rowMode: 'array',
-    text: `SELECT id, last_updated::text AS cursor_time, body FROM resource_versions
-      WHERE ${SNAPSHOT}
-        AND ($6::timestamptz IS NULL OR (last_updated, id) > ($6::timestamptz, $7::text))
-        AND ($8::timestamptz IS NULL OR (last_updated, id) <= ($8::timestamptz, $9::text))
-      ORDER BY last_updated, id
-      LIMIT $10`,
-    values: [
-      ...scopeParams(scope),
-      range.after?.lastUpdated ?? null,
-      range.after?.id ?? null,
-      range.upTo?.lastUpdated ?? null,
-      range.upTo?.id ?? null,
-      limit,
-    ],
-  });
-  return rows.map(([id, lastUpdated, body]) => ({ id, lastUpdated, body }));
+  if (rows.length === 0) return { count: 0, bounds: [] };
+  const count = Number(rows[rows.length - 1].n);
+  const bounds = rows.filter((r) => !r.last).map((r) => ({ lastUpdated: r.last_updated.toISOString(), id: r.id }));
+  return { count, bounds };
 }

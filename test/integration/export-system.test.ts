@@ -30,7 +30,7 @@ describe('system-level $export (local files)', () => {
 
   beforeAll(async () => {
     // Small partitions and parts so that even this data set is split and rotated.
-    stack = await startExportStack({ settings: { partitionSize: 700, maxPartResources: 300, pageSize: 128 } });
+    stack = await startExportStack({ settings: { partitionSize: 700, maxPartResources: 300 } });
     expected = await seed(stack.store, 10, 11);
     await stack.startWorker();
   });
@@ -131,7 +131,7 @@ describe('system-level $export (local files)', () => {
     const patientKey = [...expected.keys()].find((k) => k.startsWith('Patient/'))!;
     const encounterKey = [...expected.keys()].find((k) => k.startsWith('Encounter/'))!;
     // Mutate between planning (transactionTime fixed) and reading the partitions.
-    const other = await startExportStack({ settings: { partitionSize: 700, pageSize: 128 } });
+    const other = await startExportStack({ settings: { partitionSize: 700 } });
     try {
       const mutated = new Map(expected);
       const worker = await other.startWorker((real) => ({

@@ -38,7 +38,7 @@ describe('an export whose worker is killed', () => {
   beforeAll(async () => {
     if (!existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run build\` (npm test does)`);
     stack = await startExportStack({
-      settings: { partitionSize: 2500, maxPartResources: 400, pageSize: 50, maxParallelPartitions: 1, heartbeatTimeoutMs: 2000 },
+      settings: { partitionSize: 500, maxPartResources: 100, maxParallelPartitions: 1, heartbeatTimeoutMs: 2000 },
     });
   });
   afterAll(async () => {

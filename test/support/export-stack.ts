@@ -31,7 +31,6 @@ export const testExportSettings: ExportSettings = {
   maxParallelPartitions: 2,
   maxPartResources: 100_000,
   maxPartBytes: 100 * 1024 * 1024,
-  pageSize: 500,
   retentionMs: 3_600_000,
   heartbeatTimeoutMs: 5_000,
 };
