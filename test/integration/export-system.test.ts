@@ -2,6 +2,7 @@ import { gunzipSync } from 'node:zlib';
 import { generatePopulation } from '../../src/generate/population';
 import type { ResourceStore, WriteResult } from '../../src/store/resource-store';
 import { downloadAll, kickOff, kickoffHeaders, pollUntilDone, startExportStack, type ExportStack } from '../support/export-stack';
+import { waitFor } from '../support/wait';
 
 /** Writes a generated population; returns what the store holds now as `Type/id/versionId` keys. */
 async function seed(store: ResourceStore, patients: number, seedValue: number): Promise<Map<string, string>> {
@@ -295,12 +296,3 @@ describe('export lifecycle without a worker, expiry and bad requests', () => {
     }
   });
 });
-
-async function waitFor(check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error('condition not met in time');
-}
