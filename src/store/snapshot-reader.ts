@@ -1,6 +1,6 @@
 /**
  * The resource versions current at an export's transactionTime, one type at a time, in
- * (last_updated, id) order on the resource_versions_by_time index: which types exist, and
+ * (last_updated, id) order on the resource_versions_snapshot index: which types exist, and
  * where to cut a type into partitions. (snapshot-stream.ts reads the rows themselves.)
  */
 import type { Pool } from 'pg';
