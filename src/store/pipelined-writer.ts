@@ -1,19 +1,21 @@
 import type { ResourceStore, WriteOperation, WriteResult } from './resource-store';
 
 /**
- * Batches write operations for bulk loads and keeps one batch in flight while the caller
- * prepares the next, so parsing and the database work in parallel. A failed batch fails the
- * next `add` or `finish`.
+ * Batches write operations for bulk loads and keeps batches in flight while the caller
+ * prepares the next, so parsing and the database work in parallel. With `concurrency` 1 the
+ * batches commit in order (an import may update one resource twice); more is for data whose
+ * resources appear once (the generator). A failed batch fails the next `add` or `finish`.
  */
 export class PipelinedWriter {
   private batch: WriteOperation[] = [];
-  private inFlight: Promise<void> = Promise.resolve();
+  private readonly inFlight = new Set<Promise<void>>();
   private failure: unknown;
 
   constructor(
     private readonly store: ResourceStore,
     private readonly onWritten: (results: WriteResult[]) => void,
     private readonly batchSize = 1000,
+    private readonly concurrency = 1,
   ) {}
 
   async add(operation: WriteOperation): Promise<void> {
@@ -24,19 +26,20 @@ export class PipelinedWriter {
   /** Writes what is left and waits for every batch. */
   async finish(): Promise<void> {
     await this.flush();
-    await this.inFlight;
+    await Promise.all(this.inFlight);
     this.throwIfFailed();
   }
 
   private async flush(): Promise<void> {
-    await this.inFlight;
+    while (this.inFlight.size >= this.concurrency) await Promise.race(this.inFlight);
     this.throwIfFailed();
     if (this.batch.length === 0) return;
     const writing = this.batch;
     this.batch = [];
-    this.inFlight = this.store.write(writing).then(this.onWritten, (err: unknown) => {
-      this.failure = err;
-    });
+    const done: Promise<void> = this.store.write(writing).then(this.onWritten, (err: unknown) => {
+      this.failure ??= err;
+    }).finally(() => this.inFlight.delete(done));
+    this.inFlight.add(done);
   }
 
   private throwIfFailed(): void {
