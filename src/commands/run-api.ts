@@ -2,6 +2,9 @@ import type { Server } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
 import type { Config } from '../config';
 import { createOutputStore } from '../output/create-output-store';
+import { createPool } from '../store/database';
+import { migrate } from '../store/migrate';
+import { ResourceStore } from '../store/resource-store';
 import { createApp } from '../http/app';
 import type { Logger } from '../log';
 
@@ -14,9 +17,12 @@ export interface RunningApi {
 export async function runApi(config: Config, temporalAddress: string, log: Logger): Promise<RunningApi> {
   const connection = await Connection.connect({ address: temporalAddress });
   const client = new Client({ connection, namespace: config.temporalNamespace });
+  const pool = createPool(config.databaseUrl);
+  await migrate(pool);
   const app = createApp({
     config,
     log,
+    store: new ResourceStore(pool),
     bulkExport: {
       client,
       taskQueue: config.temporalTaskQueue,
@@ -39,6 +45,7 @@ export async function runApi(config: Config, temporalAddress: string, log: Logge
         server.closeIdleConnections();
       });
       await connection.close();
+      await pool.end();
     },
   };
 }

@@ -8,6 +8,8 @@ import { operationOutcomeErrors } from './middleware/operation-outcome-errors';
 import { requestId } from './middleware/request-id';
 import { bulkExportRouter, type BulkExportDependencies } from './routes/bulk-export';
 import { metadataRouter } from './routes/metadata';
+import { resourceRouter } from './routes/resources';
+import type { ResourceStore } from '../store/resource-store';
 import { softwareVersion } from '../version';
 
 export interface AppDependencies {
@@ -15,6 +17,8 @@ export interface AppDependencies {
   log: Logger;
   /** The $export endpoints; absent in apps that only serve metadata (tests of middleware). */
   bulkExport?: Omit<BulkExportDependencies, 'fhirBaseUrl'>;
+  /** FHIR REST reads and writes on the resource store. */
+  store?: ResourceStore;
   /** Extra routers mounted under the FHIR base (tests use this to provoke errors). */
   fhirRouters?: Router<AppState>[];
 }
@@ -35,6 +39,8 @@ export function createApp(deps: AppDependencies): Koa<AppState> {
     }),
     ...(deps.bulkExport ? [bulkExportRouter({ ...deps.bulkExport, fhirBaseUrl: deps.config.baseUrl + deps.config.fhirBasePath })] : []),
     ...(deps.fhirRouters ?? []),
+    // Last: `/:type/:id` would otherwise also match /bulkstatus/:id and POST /$export.
+    ...(deps.store ? [resourceRouter({ store: deps.store, fhirBaseUrl: deps.config.baseUrl + deps.config.fhirBasePath })] : []),
   ];
   for (const router of routers) fhir.use(router.routes(), router.allowedMethods());
 
