@@ -24,7 +24,6 @@ export async function generateIntoStore(
       options.onProgress?.({ resources });
     },
     options.batchSize ?? 2000,
-    2, // generated resources appear once, so two batches may commit in any order
   );
   for (const resource of generatePopulation(options)) {
     counts[resource.resourceType] = (counts[resource.resourceType] ?? 0) + 1;

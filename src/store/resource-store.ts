@@ -258,7 +258,8 @@ async function applyRun(
   await client.query(
     `INSERT INTO resource_versions (tenant, resource_type, id, version_id, last_updated, deleted, content_hash, body)
      SELECT $1, k.resource_type, k.id, k.version_id, $2, k.body IS NULL, k.content_hash, k.body
-       FROM unnest($3::text[], $4::text[], $5::int[], $6::bytea[], $7::text[]) AS k(resource_type, id, version_id, content_hash, body)`,
+       FROM ROWS FROM (unnest($3::text[]), unnest($4::text[]), unnest($5::int[]), unnest($6::bytea[]), json_array_elements_text($7::json))
+         AS k(resource_type, id, version_id, content_hash, body)`,
     [
       tenant,
       stamp,
@@ -266,7 +267,8 @@ async function applyRun(
       inserts.map((i) => i.write.id),
       inserts.map((i) => i.versionId),
       inserts.map((i) => (i.body === null ? null : i.write.hash)),
-      inserts.map((i) => i.body),
+      // Bodies travel as one JSON array: PostgreSQL parses JSON far faster than a text[] literal.
+      JSON.stringify(inserts.map((i) => i.body)),
     ],
   );
   await insertCompartments(client, tenant, inserts);

@@ -121,6 +121,20 @@ describe('bulkflow import', () => {
     expect(summary.skipped[1].reason).toMatch(/Unknown resource type "Spaceship"/);
   });
 
+  it('writes the versions of a resource in file order, even with batches in flight at once', async () => {
+    const file = path.join(dir, 'versions.ndjson');
+    const lines: string[] = [];
+    for (let v = 1; v <= 40; v++) {
+      lines.push(JSON.stringify({ resourceType: 'Patient', id: 'versioned', birthDate: `${1960 + v}-01-01` }));
+    }
+    writeFileSync(file, lines.join('\n'));
+    const summary = await importPaths(store, [file], { batchSize: 1 });
+    expect(summary.written).toEqual({ Patient: 40 });
+    const patient = await store.read('Patient', 'versioned');
+    expect(patient?.versionId).toBe('40');
+    expect(JSON.parse(patient!.body!).birthDate).toBe(`${1960 + 40}-01-01`);
+  });
+
   it('applies DELETE entries and reports files it cannot read', async () => {
     await store.put({ resourceType: 'Patient', id: 'gone' });
     writeFileSync(
