@@ -50,7 +50,7 @@ interface PendingResource {
 const BUNDLE_TYPES_TO_UNPACK = new Set(['transaction', 'batch', 'collection', 'searchset', 'transaction-response', 'batch-response']);
 
 export async function importPaths(store: ResourceStore, paths: string[], options: ImportOptions = {}): Promise<ImportSummary> {
-  const batchSize = options.batchSize ?? 1000;
+  const batchSize = options.batchSize ?? 2000;
   const summary: ImportSummary = { files: 0, written: {}, unchanged: 0, deleted: 0, skipped: [], conditionalReferences: 0, unresolvedReferences: [] };
   const urnTargets = new Map<string, string>(); // urn:uuid:… → Type/id, across all files
   const deferred: PendingResource[] = [];
