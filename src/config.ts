@@ -4,6 +4,7 @@
  * start with a message that names the variable.
  */
 import path from 'node:path';
+import type { ExportTuning } from '../workflows/types';
 
 export type OutputBackend = 'local' | 'gcs';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -44,14 +45,8 @@ export interface Config {
   logLevel: LogLevel;
 }
 
-export interface ExportSettings {
-  partitionSize: number;
-  maxParallelPartitions: number;
-  maxPartResources: number;
-  maxPartBytes: number;
-  retentionMs: number;
-  heartbeatTimeoutMs: number;
-}
+/** Export tuning from the environment; it travels in each export workflow's input. */
+export type ExportSettings = ExportTuning;
 
 export class ConfigError extends Error {
   constructor(
