@@ -4,30 +4,9 @@
  * where to cut a type into partitions. (snapshot-stream.ts reads the rows themselves.)
  */
 import type { Pool } from 'pg';
+import { snapshotWhere, type Cursor, type SnapshotScope } from './snapshot-scope';
 
-/** A position in (last_updated, id) order; pages start after it. */
-export interface Cursor {
-  lastUpdated: string;
-  id: string;
-}
-
-export interface SnapshotScope {
-  tenant: string;
-  resourceType: string;
-  transactionTime: string;
-  /** Only versions changed after this instant (`_since`). */
-  since?: string;
-  /** Only versions changed at or before this instant (`_until`). */
-  until?: string;
-}
-
-/** The WHERE clause shared by counting, planning and paging; parameters $1..$5. */
-const SNAPSHOT = `tenant = $1 AND resource_type = $2
-  AND last_updated <= $3 AND (superseded_at IS NULL OR superseded_at > $3) AND NOT deleted
-  AND ($4::timestamptz IS NULL OR last_updated > $4)
-  AND ($5::timestamptz IS NULL OR last_updated <= $5)`;
-
-const scopeParams = (s: SnapshotScope) => [s.tenant, s.resourceType, s.transactionTime, s.since ?? null, s.until ?? null];
+export type { Cursor, SnapshotScope } from './snapshot-scope';
 
 /** Types with at least one stored version, by a loose index scan (one index probe per type). */
 export async function storedResourceTypes(pool: Pool, tenant: string): Promise<string[]> {
@@ -55,11 +34,11 @@ export async function planPartitions(pool: Pool, scope: SnapshotScope, partition
        SELECT last_updated, id,
               row_number() OVER w AS n,
               lead(id) OVER w IS NULL AS is_last
-         FROM resource_versions WHERE ${SNAPSHOT}
+         FROM resource_versions WHERE ${snapshotWhere(scope)}
        WINDOW w AS (ORDER BY last_updated, id)) numbered
-      WHERE n % $6 = 0 OR is_last
+      WHERE n % $1 = 0 OR is_last
       ORDER BY last_updated, id`,
-    [...scopeParams(scope), partitionSize],
+    [partitionSize],
   );
   if (rows.length === 0) return { count: 0, bounds: [] };
   const count = Number(rows[rows.length - 1].n);

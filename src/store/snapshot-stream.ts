@@ -7,7 +7,7 @@
  */
 import type { Pool } from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
-import type { Cursor, SnapshotScope } from './snapshot-reader';
+import { snapshotWhere, type Cursor, type SnapshotScope } from './snapshot-scope';
 
 export interface StreamedRow {
   /** The resource JSON, undecoded (a view into the received chunk). */
@@ -18,24 +18,9 @@ export interface StreamedRow {
 const NEWLINE = 0x0a;
 const SEPARATOR = 0x02;
 
-const literal = (value: string) => `'${value.replace(/'/g, "''")}'`;
-const timestamp = (value: string) => `${literal(value)}::timestamptz`;
-
-/** COPY cannot take parameters: every value is quoted as a literal (and ids/cursors come from the store). */
 function copySql(scope: SnapshotScope, range: { after?: Cursor; upTo?: Cursor }): string {
-  const conditions = [
-    `tenant = ${literal(scope.tenant)}`,
-    `resource_type = ${literal(scope.resourceType)}`,
-    `last_updated <= ${timestamp(scope.transactionTime)}`,
-    `(superseded_at IS NULL OR superseded_at > ${timestamp(scope.transactionTime)})`,
-    'NOT deleted',
-  ];
-  if (scope.since) conditions.push(`last_updated > ${timestamp(scope.since)}`);
-  if (scope.until) conditions.push(`last_updated <= ${timestamp(scope.until)}`);
-  if (range.after) conditions.push(`(last_updated, id) > (${timestamp(range.after.lastUpdated)}, ${literal(range.after.id)})`);
-  if (range.upTo) conditions.push(`(last_updated, id) <= (${timestamp(range.upTo.lastUpdated)}, ${literal(range.upTo.id)})`);
   return `COPY (SELECT body, last_updated::text AS cursor_time, id FROM resource_versions
-     WHERE ${conditions.join(' AND ')} ORDER BY last_updated, id)
+     WHERE ${snapshotWhere(scope, range)} ORDER BY last_updated, id)
      TO STDOUT (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')`;
 }
 

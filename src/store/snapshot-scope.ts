@@ -1,0 +1,74 @@
+/**
+ * What an export reads, as SQL: the resource versions of one type current at transactionTime,
+ * within _since/_until, and for Patient/Group exports only those in the compartments of the
+ * selected patients. Built with quoted literals because COPY takes no parameters; every value
+ * is an id checked against the FHIR id pattern or an instant produced by bulkflow.
+ */
+
+/** A position in (last_updated, id) order; ranges start after it. */
+export interface Cursor {
+  lastUpdated: string;
+  id: string;
+}
+
+/** Which patients' compartments a Patient- or Group-level export covers. */
+export interface CompartmentFilter {
+  /** Only the active members of this Group (at transactionTime). */
+  groupId?: string;
+  /** Only these patients (the `patient` kick-off parameter). */
+  patientIds?: string[];
+}
+
+export interface SnapshotScope {
+  tenant: string;
+  resourceType: string;
+  transactionTime: string;
+  /** Only versions changed after this instant (`_since`). */
+  since?: string;
+  /** Only versions changed at or before this instant (`_until`). */
+  until?: string;
+  /** Present for Patient and Group exports: only resources in a selected patient's compartment. */
+  compartment?: CompartmentFilter;
+}
+
+export const literal = (value: string) => `'${value.replace(/'/g, "''")}'`;
+const instant = (value: string) => `${literal(value)}::timestamptz`;
+
+/** The patients of a Group at `at`: its version current then, members of type Patient, active, in period. */
+export function groupPatientsSql(tenant: string, groupId: string, at: string): string {
+  return `SELECT gm.member_id FROM group_memberships gm
+     JOIN resource_versions g ON g.tenant = gm.tenant AND g.resource_type = 'Group' AND g.id = gm.group_id AND g.version_id = gm.version_id
+    WHERE gm.tenant = ${literal(tenant)} AND gm.group_id = ${literal(groupId)} AND gm.member_type = 'Patient' AND NOT gm.inactive
+      AND (gm.period_start IS NULL OR gm.period_start <= ${instant(at)}) AND (gm.period_end IS NULL OR gm.period_end > ${instant(at)})
+      AND g.last_updated <= ${instant(at)} AND (g.superseded_at IS NULL OR g.superseded_at > ${instant(at)}) AND NOT g.deleted`;
+}
+
+/** The WHERE clause (on resource_versions, unaliased) of a scope and an optional (after, upTo] range. */
+export function snapshotWhere(scope: SnapshotScope, range: { after?: Cursor; upTo?: Cursor } = {}): string {
+  const t = instant(scope.transactionTime);
+  const conditions = [
+    `resource_versions.tenant = ${literal(scope.tenant)}`,
+    `resource_versions.resource_type = ${literal(scope.resourceType)}`,
+    `last_updated <= ${t}`,
+    `(superseded_at IS NULL OR superseded_at > ${t})`,
+    'NOT deleted',
+  ];
+  if (scope.since) conditions.push(`last_updated > ${instant(scope.since)}`);
+  if (scope.until) conditions.push(`last_updated <= ${instant(scope.until)}`);
+  if (range.after) conditions.push(`(last_updated, resource_versions.id) > (${instant(range.after.lastUpdated)}, ${literal(range.after.id)})`);
+  if (range.upTo) conditions.push(`(last_updated, resource_versions.id) <= (${instant(range.upTo.lastUpdated)}, ${literal(range.upTo.id)})`);
+  if (scope.compartment) {
+    const patientConditions: string[] = [];
+    if (scope.compartment.groupId) {
+      patientConditions.push(`c.patient_id IN (${groupPatientsSql(scope.tenant, scope.compartment.groupId, scope.transactionTime)})`);
+    }
+    if (scope.compartment.patientIds) {
+      patientConditions.push(`c.patient_id IN (${scope.compartment.patientIds.map(literal).join(', ') || 'NULL'})`);
+    }
+    conditions.push(`EXISTS (SELECT 1 FROM compartment_memberships c
+       WHERE c.tenant = resource_versions.tenant AND c.resource_type = resource_versions.resource_type
+         AND c.resource_id = resource_versions.id AND c.version_id = resource_versions.version_id
+         ${patientConditions.map((p) => `AND ${p}`).join(' ')})`);
+  }
+  return conditions.join('\n  AND ');
+}
