@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { Context } from '@temporalio/activity';
 import type { Pool } from 'pg';
 import type { OutputStore } from '../src/output/output-store';
-import type { Cursor } from '../src/store/snapshot-reader';
+import type { Cursor } from '../src/store/snapshot-scope';
 import { streamSnapshot } from '../src/store/snapshot-stream';
 
 const NEWLINE = Buffer.from('\n');
@@ -29,7 +29,14 @@ export async function exportPartition(
   const context = Context.current();
   const resumed = context.info.heartbeatDetails as PartitionProgress | undefined;
   const progress: PartitionProgress = resumed ?? { cursor: input.after, parts: [] };
-  const scope = { tenant: input.tenant, resourceType: input.type, transactionTime: input.transactionTime, since: input.since, until: input.until };
+  const scope = {
+    tenant: input.tenant,
+    resourceType: input.type,
+    transactionTime: input.transactionTime,
+    since: input.since,
+    until: input.until,
+    compartment: input.compartment,
+  };
 
   let position = progress.cursor; // the last row read
   let writer: ReturnType<OutputStore['createWriter']> | undefined;

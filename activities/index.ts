@@ -1,6 +1,8 @@
 import type { Pool } from 'pg';
 import type { OutputStore } from '../src/output/output-store';
+import { patientCompartmentTypes } from '../src/fhir/patient-compartment';
 import { ResourceStore } from '../src/store/resource-store';
+import type { CompartmentFilter } from '../src/store/snapshot-scope';
 import { planPartitions, storedResourceTypes } from '../src/store/snapshot-reader';
 import type { ExportPartitionInput, ExportPlan, OperationOutcomeIssueJson, PartFile, PlannedPartition } from '../workflows/types';
 import { exportPartition } from './export-partition';
@@ -23,13 +25,24 @@ export function createActivities(deps: ActivityDependencies) {
      * Fixes the export's transactionTime (every write stamped at or before it has committed)
      * and cuts each requested type into partitions of about `partitionSize` resources.
      */
-    async planExport(input: { tenant: string; types?: string[]; since?: string; until?: string; partitionSize: number }): Promise<ExportPlan> {
+    async planExport(input: {
+      tenant: string;
+      types?: string[];
+      compartment?: CompartmentFilter;
+      since?: string;
+      until?: string;
+      partitionSize: number;
+    }): Promise<ExportPlan> {
       const transactionTime = await new ResourceStore(deps.pool, input.tenant).snapshotTime();
-      const types = input.types ?? (await storedResourceTypes(deps.pool, input.tenant));
+      let types = input.types ?? (await storedResourceTypes(deps.pool, input.tenant));
+      if (input.compartment && !input.types) {
+        const compartmentTypes = new Set(patientCompartmentTypes());
+        types = types.filter((t) => compartmentTypes.has(t));
+      }
       const totals: Record<string, number> = {};
       const partitions: PlannedPartition[] = [];
       for (const type of types) {
-        const scope = { tenant: input.tenant, resourceType: type, transactionTime, since: input.since, until: input.until };
+        const scope = { tenant: input.tenant, resourceType: type, transactionTime, since: input.since, until: input.until, compartment: input.compartment };
         const { count, bounds } = await planPartitions(deps.pool, scope, input.partitionSize);
         if (count === 0) continue;
         totals[type] = count;

@@ -48,6 +48,7 @@ export async function bulkExport(input: ExportInput): Promise<void> {
     const plan = await quick.planExport({
       tenant: input.tenant,
       types: input.types,
+      compartment: input.compartment,
       since: input.since,
       until: input.until,
       partitionSize: input.tuning.partitionSize,
@@ -66,6 +67,7 @@ export async function bulkExport(input: ExportInput): Promise<void> {
           ...partition,
           exportId: input.exportId,
           tenant: input.tenant,
+          compartment: input.compartment,
           transactionTime: plan.transactionTime,
           since: input.since,
           until: input.until,

@@ -1,5 +1,5 @@
 /** Shapes shared by the workflow, its activities and the HTTP layer. Types only: no runtime code. */
-import type { Cursor } from '../src/store/snapshot-reader';
+import type { CompartmentFilter, Cursor } from '../src/store/snapshot-scope';
 
 export type ExportLevel = 'system' | 'patient' | 'group';
 
@@ -17,8 +17,10 @@ export interface ExportInput {
   owner: string;
   /** The kick-off request URL, echoed in the manifest. */
   request: string;
-  /** Requested types; undefined means every type in the store. */
+  /** Requested types; undefined means every type in the store (in the Patient compartment for Patient/Group). */
   types?: string[];
+  /** Patient and Group exports: the compartments to read. */
+  compartment?: CompartmentFilter;
   since?: string;
   until?: string;
   /** Problems ignored under `Prefer: handling=lenient`, reported in the manifest `error` file. */
@@ -52,6 +54,7 @@ export interface ExportPlan {
 export interface ExportPartitionInput extends PlannedPartition {
   exportId: string;
   tenant: string;
+  compartment?: CompartmentFilter;
   transactionTime: string;
   since?: string;
   until?: string;

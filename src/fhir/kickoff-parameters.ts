@@ -4,12 +4,15 @@
  */
 import { HttpError } from '../http/http-error';
 import type { Issue } from './operation-outcome';
+import { patientCompartmentTypes } from './patient-compartment';
 import { isKnownResourceType } from './resource-validation';
 
 export type Handling = 'strict' | 'lenient';
 
 export interface KickoffRequest {
   types?: string[];
+  /** Patient ids from the `patient` parameter (Patient and Group levels). */
+  patients?: string[];
   since?: string;
   until?: string;
   /** Parameters ignored under lenient handling, to report in the manifest `error`. */
@@ -80,7 +83,6 @@ export function parseKickoffParameters(params: RawParameters, handling: Handling
     if (['_type', '_since', '_until', '_outputFormat'].includes(name)) continue;
     if (name === 'patient') {
       if (level === 'system') throw HttpError.badRequest('The patient parameter is not allowed on a system-level export', 'patient');
-      refuseOrIgnore(name, 'The patient parameter is not supported yet');
     } else if (NOT_SUPPORTED.has(name)) {
       refuseOrIgnore(name, `The ${name} parameter is not supported`);
     } else {
@@ -101,6 +103,24 @@ export function parseKickoffParameters(params: RawParameters, handling: Handling
     const unknown = types.filter((t) => !isKnownResourceType(t));
     if (unknown.length > 0) throw HttpError.badRequest(`_type names unknown resource types: ${unknown.join(', ')}`, '_type');
     if (types.length === 0) throw HttpError.badRequest('_type is empty', '_type');
+    if (level !== 'system') {
+      const compartmentTypes = new Set(patientCompartmentTypes());
+      const outside = types.filter((t) => !compartmentTypes.has(t));
+      if (outside.length > 0) {
+        refuseOrIgnore('_type', `${outside.join(', ')} ${outside.length === 1 ? 'is' : 'are'} not in the Patient compartment, so a ${level}-level export has none`);
+        types = types.filter((t) => compartmentTypes.has(t));
+        if (types.length === 0) throw HttpError.badRequest('_type names no type of the Patient compartment', '_type');
+      }
+    }
+  }
+
+  let patients: string[] | undefined;
+  if (params.has('patient')) {
+    patients = [...new Set(commaList(params.get('patient')!))].map((reference) => {
+      const match = /^(?:.*\/)?Patient\/([A-Za-z0-9\-.]{1,64})$/.exec(reference);
+      if (!match) throw HttpError.badRequest(`patient must be a reference to a Patient (Patient/<id>), got ${JSON.stringify(reference)}`, 'patient');
+      return match[1];
+    });
   }
 
   const sinceRaw = single(params, '_since');
@@ -110,7 +130,7 @@ export function parseKickoffParameters(params: RawParameters, handling: Handling
   if (since && until && Date.parse(until) < Date.parse(since)) {
     throw HttpError.badRequest(`_until (${untilRaw}) is before _since (${sinceRaw})`, '_until');
   }
-  return { types, since, until, lenientIssues };
+  return { types, patients, since, until, lenientIssues };
 }
 
 interface ParametersResource {

@@ -52,6 +52,11 @@ export function patientCompartmentPaths(): CompartmentPaths {
   return (compiled = result);
 }
 
+/** Resource types that can be in a Patient compartment (those with compartment parameters, and Patient). */
+export function patientCompartmentTypes(): string[] {
+  return ['Patient', ...[...patientCompartmentPaths().keys()].filter((t) => t !== 'Patient')].sort();
+}
+
 /** All values at `path` below `node`, flattening arrays at every step (FHIRPath navigation). */
 function valuesAt(node: Json, path: readonly string[]): Json[] {
   let current: Json[] = [node];

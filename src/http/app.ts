@@ -16,7 +16,7 @@ export interface AppDependencies {
   config: Pick<Config, 'baseUrl' | 'fhirBasePath'>;
   log: Logger;
   /** The $export endpoints; absent in apps that only serve metadata (tests of middleware). */
-  bulkExport?: Omit<BulkExportDependencies, 'fhirBaseUrl'>;
+  bulkExport?: Omit<BulkExportDependencies, 'fhirBaseUrl' | 'fhirBasePath' | 'store'>;
   /** FHIR REST reads and writes on the resource store. */
   store?: ResourceStore;
   /** Extra routers mounted under the FHIR base (tests use this to provoke errors). */
@@ -37,7 +37,16 @@ export function createApp(deps: AppDependencies): Koa<AppState> {
       date: new Date().toISOString(),
       bulkExport: deps.bulkExport !== undefined,
     }),
-    ...(deps.bulkExport ? [bulkExportRouter({ ...deps.bulkExport, fhirBaseUrl: deps.config.baseUrl + deps.config.fhirBasePath })] : []),
+    ...(deps.bulkExport
+      ? [
+          bulkExportRouter({
+            ...deps.bulkExport,
+            store: deps.store,
+            fhirBaseUrl: deps.config.baseUrl + deps.config.fhirBasePath,
+            fhirBasePath: deps.config.fhirBasePath,
+          }),
+        ]
+      : []),
     ...(deps.fhirRouters ?? []),
     // Last: `/:type/:id` would otherwise also match /bulkstatus/:id and POST /$export.
     ...(deps.store ? [resourceRouter({ store: deps.store, fhirBaseUrl: deps.config.baseUrl + deps.config.fhirBasePath })] : []),

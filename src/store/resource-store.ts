@@ -8,6 +8,7 @@ import type { Pool, PoolClient } from 'pg';
 import { patientCompartmentsOf } from '../fhir/patient-compartment';
 import { checkResource, type FhirResourceJson } from '../fhir/resource-validation';
 import { contentHash } from './content-hash';
+import { groupPatientsSql } from './snapshot-scope';
 
 export const DEFAULT_TENANT = 'default';
 
@@ -126,6 +127,25 @@ export class ResourceStore {
     );
     for (const row of rows) found.set(row.id, [...(found.get(row.id) ?? []), row.resource_type]);
     return found;
+  }
+
+  /** Which of `ids` are current (not deleted) resources of `resourceType`. */
+  async existingIds(resourceType: string, ids: string[]): Promise<Set<string>> {
+    const { rows } = await this.pool.query<{ id: string }>(
+      `SELECT id FROM resource_versions
+        WHERE tenant = $1 AND resource_type = $2 AND id = ANY($3::text[]) AND superseded_at IS NULL AND NOT deleted`,
+      [this.tenant, resourceType, ids],
+    );
+    return new Set(rows.map((r) => r.id));
+  }
+
+  /** Which of `patientIds` are active Patient members of the Group now. */
+  async groupPatientsAmong(groupId: string, patientIds: string[]): Promise<Set<string>> {
+    const { rows } = await this.pool.query<{ member_id: string }>(
+      `SELECT member_id FROM (${groupPatientsSql(this.tenant, groupId, new Date().toISOString())}) members WHERE member_id = ANY($1::text[])`,
+      [patientIds],
+    );
+    return new Set(rows.map((r) => r.member_id));
   }
 
   /**

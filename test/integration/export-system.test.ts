@@ -223,7 +223,7 @@ describe('export lifecycle without a worker, expiry and bad requests', () => {
   });
 
   it('answers 404 for unknown and malformed job ids', async () => {
-    for (const id of ['AAAAAAAAAAAAAAAAAAAAAA', 'not-an-id', '..']) {
+    for (const id of ['AAAAAAAAAAAAAAAAAAAAAA', 'not-an-id', 'x'.repeat(40), 'a%27%3B--']) {
       const res = await fetch(`${stack.fhir}/bulkstatus/${id}`);
       expect(res.status).toBe(404);
       expect(((await res.json()) as { resourceType: string }).resourceType).toBe('OperationOutcome');

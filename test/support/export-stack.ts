@@ -71,6 +71,7 @@ export async function startExportStack(options: { backend?: 'local' | 'gcs'; set
   const app = createApp({
     config: { baseUrl, fhirBasePath: '/fhir' },
     log: createLogger('warn'),
+    store,
     bulkExport: {
       client,
       taskQueue,

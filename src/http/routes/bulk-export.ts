@@ -13,10 +13,11 @@ import { checkAccept, parametersFromBody, parametersFromQuery, parseKickoffParam
 import { buildManifest, progressText } from '../../fhir/manifest';
 import { operationOutcome } from '../../fhir/operation-outcome';
 import type { OutputStore } from '../../output/output-store';
-import { DEFAULT_TENANT } from '../../store/resource-store';
+import { DEFAULT_TENANT, type ResourceStore } from '../../store/resource-store';
+import { FHIR_ID } from '../../fhir/resource-validation';
 import { exportLevelKey, exportOwnerKey, exportSinceKey, exportTenantKey, exportTypesKey } from '../../temporal/search-attributes';
 import { bulkExport, statusQuery } from '../../../workflows/bulk-export';
-import type { ExportStatus } from '../../../workflows/types';
+import type { ExportLevel, ExportStatus } from '../../../workflows/types';
 import type { AppState } from '../app-state';
 import { HttpError } from '../http-error';
 import { FHIR_JSON } from '../middleware/operation-outcome-errors';
@@ -30,8 +31,12 @@ export interface BulkExportDependencies {
   retryAfterSeconds: number;
   /** Absolute URL of the FHIR base (e.g. http://localhost:8080/fhir). */
   fhirBaseUrl: string;
+  /** Path of the FHIR base (e.g. /fhir), to echo the kick-off request. */
+  fhirBasePath: string;
   /** The store tenant exports read (multi-tenancy maps requests to tenants later). */
   tenant?: string;
+  /** Checks Group and `patient` references at kick-off. */
+  store?: ResourceStore;
 }
 
 const JOB_ID = /^[A-Za-z0-9_-]{22}$/;
@@ -45,11 +50,18 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
   const statusUrl = (id: string) => `${deps.fhirBaseUrl}/bulkstatus/${id}`;
   const fileUrl = (key: string) => `${deps.fhirBaseUrl}/bulkfiles/${key}`;
 
-  const kickOff = async (ctx: Context & { state: AppState }) => {
+  const kickOff = (level: ExportLevel) => async (ctx: Context & { state: AppState }) => {
     checkAccept(ctx.get('Accept') || undefined);
     const handling = parsePrefer(ctx.get('Prefer') || undefined);
     const raw = ctx.method === 'POST' ? parametersFromBody(await readJsonBody(ctx)) : parametersFromQuery(ctx.query);
-    const request = parseKickoffParameters(raw, handling, 'system');
+    if (ctx.method === 'GET' && raw.has('patient')) {
+      throw HttpError.badRequest('The patient parameter is accepted only in a POST Parameters body', 'patient');
+    }
+    const request = parseKickoffParameters(raw, handling, level);
+    const groupId = level === 'group' ? await checkGroup(ctx.params.id) : undefined;
+    if (request.patients) await checkPatients(request.patients, groupId);
+    const compartment = level === 'system' ? undefined : { groupId, patientIds: request.patients };
+
     const exportId = newJobId();
     const tenant = deps.tenant ?? DEFAULT_TENANT;
     const owner = 'anonymous';
@@ -59,11 +71,12 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
       args: [
         {
           exportId,
-          level: 'system',
+          level,
           tenant,
           owner,
-          request: `${deps.fhirBaseUrl}${ctx.path.slice(ctx.path.indexOf('/$export'))}${ctx.querystring ? `?${ctx.querystring}` : ''}`,
+          request: `${deps.fhirBaseUrl}${ctx.path.slice(deps.fhirBasePath.length)}${ctx.querystring ? `?${ctx.querystring}` : ''}`,
           types: request.types,
+          compartment,
           since: request.since,
           until: request.until,
           lenientIssues: request.lenientIssues.map((i) => ({ severity: i.severity ?? 'warning', code: i.code, diagnostics: i.diagnostics, expression: i.expression })),
@@ -71,21 +84,46 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
         },
       ],
       typedSearchAttributes: [
-        { key: exportLevelKey, value: 'system' },
+        { key: exportLevelKey, value: level },
         { key: exportOwnerKey, value: owner },
         { key: exportTenantKey, value: tenant },
         { key: exportTypesKey, value: request.types ?? ['*'] },
         ...(request.since ? [{ key: exportSinceKey, value: new Date(request.since) }] : []),
       ],
-      memo: { level: 'system', types: request.types ?? 'all', since: request.since ?? null, until: request.until ?? null, owner, tenant },
+      memo: { level, group: groupId ?? null, types: request.types ?? 'all', since: request.since ?? null, until: request.until ?? null, owner, tenant },
     });
     ctx.status = 202;
     ctx.set('Content-Location', statusUrl(exportId));
     ctx.type = FHIR_JSON;
     ctx.body = operationOutcome({ severity: 'information', code: 'informational', diagnostics: `Export ${exportId} started` });
   };
-  router.get('/$export', kickOff);
-  router.post('/$export', kickOff);
+
+  /** The Group to export must exist (404 otherwise). */
+  const checkGroup = async (id: string): Promise<string> => {
+    if (!FHIR_ID.test(id)) throw HttpError.notFound(`Group/${id} is not known`);
+    const group = deps.store ? await deps.store.read('Group', id) : undefined;
+    if (!group || group.deleted) throw HttpError.notFound(`Group/${id} is not known`);
+    return id;
+  };
+
+  /** Every `patient` must be a stored Patient and, for a Group export, an active member. */
+  const checkPatients = async (patients: string[], groupId: string | undefined): Promise<void> => {
+    const known = deps.store ? await deps.store.existingIds('Patient', patients) : new Set<string>();
+    const unknown = patients.filter((p) => !known.has(p));
+    if (unknown.length > 0) throw HttpError.badRequest(`patient names unknown patients: ${unknown.map((p) => `Patient/${p}`).join(', ')}`, 'patient');
+    if (groupId && deps.store) {
+      const members = await deps.store.groupPatientsAmong(groupId, patients);
+      const outside = patients.filter((p) => !members.has(p));
+      if (outside.length > 0) {
+        throw HttpError.badRequest(`patient names patients who are not members of Group/${groupId}: ${outside.map((p) => `Patient/${p}`).join(', ')}`, 'patient');
+      }
+    }
+  };
+
+  for (const [path, level] of [['/$export', 'system'], ['/Patient/$export', 'patient'], ['/Group/:id/$export', 'group']] as const) {
+    router.get(path, kickOff(level));
+    router.post(path, kickOff(level));
+  }
 
   /** The export's state, or an HttpError (404 for unknown, cancelled or expired exports). */
   const exportState = async (id: string): Promise<{ running: true; status?: ExportStatus }> => {

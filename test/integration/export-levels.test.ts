@@ -1,0 +1,103 @@
+/** Patient- and Group-level $export: the compartments of all patients, of a Group's active members, or of listed patients. */
+import { generatePopulation } from '../../src/generate/population';
+import type { FhirResourceJson } from '../../src/fhir/resource-validation';
+import { downloadAll, kickoffHeaders, pollUntilDone, startExportStack, type ExportStack } from '../support/export-stack';
+
+/**
+ * The patients a generated resource belongs to, read from its own JSON (independently of the
+ * store's compartment logic): every generated reference to a Patient is through a compartment
+ * parameter, including Group.member (Group is in the R4 Patient compartment).
+ */
+function patientsOf(resource: FhirResourceJson): string[] {
+  if (resource.resourceType === 'Patient') return [resource.id!];
+  return [...JSON.stringify(resource).matchAll(/"reference":"Patient\/([^"]+)"/g)].map((m) => m[1]);
+}
+
+describe('Patient- and Group-level $export', () => {
+  let stack: ExportStack;
+  const resources = [...generatePopulation({ patients: 6, seed: 21 })];
+  const patientIds = resources.filter((r) => r.resourceType === 'Patient').map((r) => r.id!);
+  const keysFor = (selected: Set<string>) =>
+    resources
+      .filter((r) => patientsOf(r).some((p) => selected.has(p)))
+      .map((r) => `${r.resourceType}/${r.id}/1`)
+      .sort();
+  const cohort: FhirResourceJson = {
+    resourceType: 'Group',
+    id: 'cohort',
+    type: 'person',
+    actual: true,
+    member: [
+      { entity: { reference: `Patient/${patientIds[0]}` } },
+      { entity: { reference: `Patient/${patientIds[1]}` }, inactive: true },
+      { entity: { reference: `Patient/${patientIds[2]}` }, period: { start: '2020-01-01' } },
+    ],
+  };
+  const post = (path: string, parameters: unknown[]) =>
+    fetch(`${stack.fhir}${path}`, {
+      method: 'POST',
+      headers: { ...kickoffHeaders, 'Content-Type': 'application/fhir+json' },
+      body: JSON.stringify({ resourceType: 'Parameters', parameter: parameters }),
+    });
+
+  beforeAll(async () => {
+    stack = await startExportStack();
+    await stack.store.write(resources.map((resource) => ({ op: 'put' as const, resource })));
+    await stack.store.put(cohort);
+    resources.push(cohort);
+    await stack.startWorker();
+  });
+  afterAll(() => stack.close());
+
+  it('exports the Patient compartment of every patient, and no Practitioner, Organization or Location', async () => {
+    const { manifest } = await pollUntilDone(await kickOffAt('/Patient/$export'));
+    const { keys } = await downloadAll(manifest);
+    expect(keys.sort()).toEqual(keysFor(new Set(patientIds)));
+    expect(manifest.request).toBe(`${stack.fhir}/Patient/$export`);
+    expect(manifest.output.some((o) => ['Practitioner', 'Organization', 'Location'].includes(o.type))).toBe(false);
+  });
+
+  it("exports only the Group's active members", async () => {
+    const { manifest } = await pollUntilDone(await kickOffAt('/Group/cohort/$export'));
+    const { keys } = await downloadAll(manifest);
+    expect(keys.sort()).toEqual(keysFor(new Set([patientIds[0], patientIds[2]])));
+  });
+
+  it('limits a Group export to the patients of a POST patient parameter, and _type', async () => {
+    const res = await post('/Group/cohort/$export', [
+      { name: 'patient', valueReference: { reference: `Patient/${patientIds[2]}` } },
+      { name: '_type', valueString: 'Patient,Encounter' },
+    ]);
+    expect(res.status).toBe(202);
+    const { manifest } = await pollUntilDone(res.headers.get('content-location')!);
+    const { keys } = await downloadAll(manifest);
+    expect(keys.sort()).toEqual(keysFor(new Set([patientIds[2]])).filter((k) => k.startsWith('Patient/') || k.startsWith('Encounter/')));
+  });
+
+  it('answers 404 for an unknown Group and 400 for patients outside the store or the Group', async () => {
+    const unknownGroup = await fetch(`${stack.fhir}/Group/nope/$export`, { headers: kickoffHeaders });
+    expect(unknownGroup.status).toBe(404);
+    expect(((await unknownGroup.json()) as { resourceType: string }).resourceType).toBe('OperationOutcome');
+
+    const notMember = await post('/Group/cohort/$export', [{ name: 'patient', valueReference: { reference: `Patient/${patientIds[1]}` } }]);
+    expect(notMember.status).toBe(400);
+    expect(((await notMember.json()) as { issue: Array<{ diagnostics: string }> }).issue[0].diagnostics).toContain(`Patient/${patientIds[1]}`);
+
+    const unknownPatient = await post('/Patient/$export', [{ name: 'patient', valueReference: { reference: 'Patient/ghost' } }]);
+    expect(unknownPatient.status).toBe(400);
+    expect(((await unknownPatient.json()) as { issue: Array<{ diagnostics: string }> }).issue[0].diagnostics).toContain('Patient/ghost');
+
+    const onGet = await fetch(`${stack.fhir}/Patient/$export?patient=Patient/${patientIds[0]}`, { headers: kickoffHeaders });
+    expect(onGet.status).toBe(400);
+
+    const outsideCompartment = await fetch(`${stack.fhir}/Patient/$export?_type=Organization`, { headers: kickoffHeaders });
+    expect(outsideCompartment.status).toBe(400);
+    expect(((await outsideCompartment.json()) as { issue: Array<{ expression: string[] }> }).issue[0].expression).toEqual(['_type']);
+  });
+
+  async function kickOffAt(path: string): Promise<string> {
+    const res = await fetch(`${stack.fhir}${path}`, { headers: kickoffHeaders });
+    if (res.status !== 202) throw new Error(`${path} answered ${res.status}: ${await res.text()}`);
+    return res.headers.get('content-location')!;
+  }
+});
