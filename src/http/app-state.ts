@@ -4,4 +4,6 @@ import type { Logger } from '../log';
 export interface AppState {
   requestId: string;
   log: Logger;
+  /** Absolute URL of the FHIR base as this request's client sees it (see public-origin.ts). */
+  fhirBaseUrl: string;
 }

@@ -5,6 +5,7 @@ import type { Logger } from '../log';
 import type { AppState } from './app-state';
 import { accessLog } from './middleware/access-log';
 import { operationOutcomeErrors } from './middleware/operation-outcome-errors';
+import { publicBaseUrl } from './middleware/public-base-url';
 import { requestId } from './middleware/request-id';
 import { bulkExportRouter, type BulkExportDependencies } from './routes/bulk-export';
 import { metadataRouter } from './routes/metadata';
@@ -16,7 +17,7 @@ export interface AppDependencies {
   config: Pick<Config, 'baseUrl' | 'fhirBasePath'>;
   log: Logger;
   /** The $export endpoints; absent in apps that only serve metadata (tests of middleware). */
-  bulkExport?: Omit<BulkExportDependencies, 'fhirBaseUrl' | 'fhirBasePath' | 'store'>;
+  bulkExport?: Omit<BulkExportDependencies, 'fhirBasePath' | 'store'>;
   /** FHIR REST reads and writes on the resource store. */
   store?: ResourceStore;
   /** Extra routers mounted under the FHIR base (tests use this to provoke errors). */
@@ -32,29 +33,24 @@ export function createApp(deps: AppDependencies): Koa<AppState> {
   const fhir = new Router<AppState>({ prefix: deps.config.fhirBasePath });
   const routers = [
     metadataRouter({
-      fhirBaseUrl: deps.config.baseUrl + deps.config.fhirBasePath,
       softwareVersion,
       date: new Date().toISOString(),
       bulkExport: deps.bulkExport !== undefined,
     }),
     ...(deps.bulkExport
       ? [
-          bulkExportRouter({
-            ...deps.bulkExport,
-            store: deps.store,
-            fhirBaseUrl: deps.config.baseUrl + deps.config.fhirBasePath,
-            fhirBasePath: deps.config.fhirBasePath,
-          }),
+          bulkExportRouter({ ...deps.bulkExport, store: deps.store, fhirBasePath: deps.config.fhirBasePath }),
         ]
       : []),
     ...(deps.fhirRouters ?? []),
     // Last: `/:type/:id` would otherwise also match /bulkstatus/:id and POST /$export.
-    ...(deps.store ? [resourceRouter({ store: deps.store, fhirBaseUrl: deps.config.baseUrl + deps.config.fhirBasePath })] : []),
+    ...(deps.store ? [resourceRouter({ store: deps.store })] : []),
   ];
   for (const router of routers) fhir.use(router.routes(), router.allowedMethods());
 
   app.use(requestId());
   app.use(accessLog(deps.log));
+  app.use(publicBaseUrl(deps.config));
   app.use(operationOutcomeErrors());
   app.use(fhir.routes());
   app.use(fhir.allowedMethods());

@@ -29,8 +29,6 @@ export interface BulkExportDependencies {
   output: OutputStore;
   exportSettings: ExportSettings;
   retryAfterSeconds: number;
-  /** Absolute URL of the FHIR base (e.g. http://localhost:8080/fhir). */
-  fhirBaseUrl: string;
   /** Path of the FHIR base (e.g. /fhir), to echo the kick-off request. */
   fhirBasePath: string;
   /** The store tenant exports read (multi-tenancy maps requests to tenants later). */
@@ -47,8 +45,6 @@ const newJobId = () => randomBytes(16).toString('base64url');
 
 export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState> {
   const router = new Router<AppState>();
-  const statusUrl = (id: string) => `${deps.fhirBaseUrl}/bulkstatus/${id}`;
-  const fileUrl = (key: string) => `${deps.fhirBaseUrl}/bulkfiles/${key}`;
 
   const kickOff = (level: ExportLevel) => async (ctx: Context & { state: AppState }) => {
     checkAccept(ctx.get('Accept') || undefined);
@@ -74,7 +70,7 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
           level,
           tenant,
           owner,
-          request: `${deps.fhirBaseUrl}${ctx.path.slice(deps.fhirBasePath.length)}${ctx.querystring ? `?${ctx.querystring}` : ''}`,
+          request: `${ctx.state.fhirBaseUrl}${ctx.path.slice(deps.fhirBasePath.length)}${ctx.querystring ? `?${ctx.querystring}` : ''}`,
           types: request.types,
           compartment,
           since: request.since,
@@ -93,7 +89,7 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
       memo: { level, group: groupId ?? null, types: request.types ?? 'all', since: request.since ?? null, until: request.until ?? null, owner, tenant },
     });
     ctx.status = 202;
-    ctx.set('Content-Location', statusUrl(exportId));
+    ctx.set('Content-Location', `${ctx.state.fhirBaseUrl}/bulkstatus/${exportId}`);
     ctx.type = FHIR_JSON;
     ctx.body = operationOutcome({ severity: 'information', code: 'informational', diagnostics: `Export ${exportId} started` });
   };
@@ -170,7 +166,7 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
     ctx.status = 200;
     ctx.set('Expires', new Date(status.expiresAt!).toUTCString());
     ctx.type = 'application/json; charset=utf-8';
-    ctx.body = buildManifest(status, fileUrl);
+    ctx.body = buildManifest(status, (key) => `${ctx.state.fhirBaseUrl}/bulkfiles/${key}`);
   });
 
   router.delete('/bulkstatus/:id', async (ctx) => {

@@ -17,7 +17,6 @@ import { readJsonBody } from '../read-json-body';
 
 export interface ResourceRoutesDependencies {
   store: ResourceStore;
-  fhirBaseUrl: string;
 }
 
 function knownType(type: string): string {
@@ -43,13 +42,13 @@ const etag = (versionId: string) => `W/"${versionId}"`;
 
 export function resourceRouter(deps: ResourceRoutesDependencies): Router<AppState> {
   const router = new Router<AppState>();
-  const location = (r: WriteResult) => `${deps.fhirBaseUrl}/${r.resourceType}/${r.id}/_history/${r.versionId}`;
+  const locationIn = (ctx: Context) => (r: WriteResult) => `${ctx.state.fhirBaseUrl}/${r.resourceType}/${r.id}/_history/${r.versionId}`;
 
   const answerWrite = (ctx: Context, result: WriteResult) => {
     ctx.status = result.outcome === 'created' ? 201 : 200;
     ctx.set('ETag', etag(result.versionId!));
     ctx.set('Last-Modified', new Date(result.lastUpdated!).toUTCString());
-    if (result.outcome === 'created') ctx.set('Location', location(result));
+    if (result.outcome === 'created') ctx.set('Location', locationIn(ctx)(result));
     ctx.type = FHIR_JSON;
     ctx.body = result.body;
   };
@@ -97,8 +96,8 @@ export function resourceRouter(deps: ResourceRoutesDependencies): Router<AppStat
     ctx.type = FHIR_JSON;
     ctx.body =
       bundle.type === 'transaction'
-        ? await runTransaction(deps.store, entries, location)
-        : await runBatch(deps.store, entries, location);
+        ? await runTransaction(deps.store, entries, locationIn(ctx))
+        : await runBatch(deps.store, entries, locationIn(ctx));
   });
 
   return router;
