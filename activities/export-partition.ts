@@ -61,8 +61,14 @@ export async function exportPartition(
   };
 
   try {
+    let lastBeat = 0;
     for await (const rows of streamSnapshot(deps.pool, scope, { after: position, upTo: input.upTo })) {
-      context.heartbeat(progress); // liveness (throttled by the SDK); cancellation arrives in its response
+      // Liveness at most once a second: each call converts the details, and chunks come by the thousand.
+      // Cancellation arrives in a heartbeat's response.
+      if (Date.now() - lastBeat >= 1000) {
+        context.heartbeat(progress);
+        lastBeat = Date.now();
+      }
       context.cancellationSignal.throwIfAborted();
       for (const row of rows) {
         if (!writer) {

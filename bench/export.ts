@@ -119,7 +119,9 @@ async function runExport(
 ) {
   const taskQueue = `bench-${Date.now()}`;
   const settings = loadConfig().export; // the defaults, or EXPORT_* from the environment
-  const worker: ChildProcess = spawn(process.execPath, [cli, 'worker'], {
+  // BENCH_WORKER_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=prof") profiles the worker.
+  const nodeArgs = process.env.BENCH_WORKER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const worker: ChildProcess = spawn(process.execPath, [...nodeArgs, cli, 'worker'], {
     env: { ...process.env, ...options.env, TEMPORAL_ADDRESS: options.temporalAddress, TEMPORAL_TASK_QUEUE: taskQueue, DATABASE_URL: options.databaseUrl, LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
