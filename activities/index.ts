@@ -15,12 +15,6 @@ export interface ActivityDependencies {
 /** Activity implementations, built from injected dependencies so tests pass real ones. */
 export function createActivities(deps: ActivityDependencies) {
   return {
-    /** The database's clock, for checks that need the time rows are stamped with. */
-    async readDatabaseTime(): Promise<string> {
-      const { rows } = await deps.pool.query<{ now: Date }>('SELECT now() AS now');
-      return rows[0].now.toISOString();
-    },
-
     /**
      * Fixes the export's transactionTime (every write stamped at or before it has committed)
      * and cuts each requested type into partitions of about `partitionSize` resources.

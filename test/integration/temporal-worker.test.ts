@@ -5,10 +5,10 @@ import type { Pool } from 'pg';
 import { createActivities } from '../../activities';
 import os from 'node:os';
 import { LocalOutputStore } from '../../src/output/local-output-store';
-import { createPool } from '../../src/store/database';
+import { migratedPool } from '../support/database';
 import { exportSearchAttributeKeys } from '../../src/temporal/search-attributes';
 import { testEnvironment } from '../harness/environment';
-import { probeDatabaseClock } from '../fixtures/probe-workflows';
+import { probeExportPlan } from '../fixtures/probe-workflows';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 
@@ -18,7 +18,7 @@ describe('Temporal dev server', () => {
   let client: Client;
 
   beforeAll(async () => {
-    pool = createPool(testEnvironment.databaseUrl, { max: 2 });
+    pool = await migratedPool(2);
     connection = await Connection.connect({ address: testEnvironment.temporalAddress });
     client = new Client({ connection, namespace: testEnvironment.temporalNamespace });
   });
@@ -28,7 +28,7 @@ describe('Temporal dev server', () => {
     await pool?.end();
   });
 
-  it('runs a workflow whose activity reads PostgreSQL, through a real worker', async () => {
+  it('runs a workflow whose activity plans an export in PostgreSQL, through a real worker', async () => {
     const nativeConnection = await NativeConnection.connect({ address: testEnvironment.temporalAddress });
     const taskQueue = `test-${randomUUID()}`;
     const worker = await Worker.create({
@@ -40,11 +40,12 @@ describe('Temporal dev server', () => {
     });
     const before = Date.now();
     const result = await worker.runUntil(
-      client.workflow.execute(probeDatabaseClock, { taskQueue, workflowId: `probe-${randomUUID()}` }),
+      client.workflow.execute(probeExportPlan, { taskQueue, workflowId: `probe-${randomUUID()}`, args: [`probe-${randomUUID()}`] }),
     );
     await nativeConnection.close();
 
-    const databaseTime = Date.parse(result);
+    expect(result.partitions).toBe(0); // a tenant with no data
+    const databaseTime = Date.parse(result.transactionTime);
     expect(Number.isNaN(databaseTime)).toBe(false);
     expect(databaseTime).toBeGreaterThanOrEqual(before - 5_000);
     expect(databaseTime).toBeLessThanOrEqual(Date.now() + 5_000);
