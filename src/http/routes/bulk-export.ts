@@ -16,6 +16,7 @@ import type { OutputStore } from '../../output/output-store';
 import { DEFAULT_TENANT, type ResourceStore } from '../../store/resource-store';
 import { FHIR_ID } from '../../fhir/resource-validation';
 import { exportLevelKey, exportOwnerKey, exportSinceKey, exportTenantKey, exportTypesKey } from '../../temporal/search-attributes';
+import { duringTemporalOutage } from '../../temporal/unavailable';
 import { bulkExport, statusQuery } from '../../../workflows/bulk-export';
 import type { ExportLevel, ExportStatus } from '../../../workflows/types';
 import type { AppState } from '../app-state';
@@ -33,6 +34,8 @@ export interface BulkExportDependencies {
   fhirBasePath: string;
   /** The store tenant exports read (multi-tenancy maps requests to tenants later). */
   tenant?: string;
+  /** How long one Temporal call may take before the request answers 503 (default 5 s). */
+  temporalTimeoutMs?: number;
   /** Checks Group and `patient` references at kick-off. */
   store?: ResourceStore;
 }
@@ -45,6 +48,8 @@ const newJobId = () => randomBytes(16).toString('base64url');
 
 export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState> {
   const router = new Router<AppState>();
+  const guarded = <T>(call: () => Promise<T>) =>
+    duringTemporalOutage(deps.client, call, { retryAfterSeconds: deps.retryAfterSeconds, timeoutMs: deps.temporalTimeoutMs ?? 5000 });
 
   const kickOff = (level: ExportLevel) => async (ctx: Context & { state: AppState }) => {
     checkAccept(ctx.get('Accept') || undefined);
@@ -61,7 +66,7 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
     const exportId = newJobId();
     const tenant = deps.tenant ?? DEFAULT_TENANT;
     const owner = 'anonymous';
-    await deps.client.workflow.start(bulkExport, {
+    await guarded(() => deps.client.workflow.start(bulkExport, {
       taskQueue: deps.taskQueue,
       workflowId: exportId,
       args: [
@@ -87,7 +92,7 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
         ...(request.since ? [{ key: exportSinceKey, value: new Date(request.since) }] : []),
       ],
       memo: { level, group: groupId ?? null, types: request.types ?? 'all', since: request.since ?? null, until: request.until ?? null, owner, tenant },
-    });
+    }));
     ctx.status = 202;
     ctx.set('Content-Location', `${ctx.state.fhirBaseUrl}/bulkstatus/${exportId}`);
     ctx.type = FHIR_JSON;
@@ -127,7 +132,7 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
     const handle = deps.client.workflow.getHandle(id);
     let description;
     try {
-      description = await handle.describe();
+      description = await guarded(() => handle.describe());
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) throw HttpError.notFound('No such export');
       throw err;
@@ -171,7 +176,7 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
 
   router.delete('/bulkstatus/:id', async (ctx) => {
     await exportState(ctx.params.id);
-    await deps.client.workflow.getHandle(ctx.params.id).cancel();
+    await guarded(() => deps.client.workflow.getHandle(ctx.params.id).cancel());
     ctx.status = 202;
     ctx.type = FHIR_JSON;
     ctx.body = operationOutcome({ severity: 'information', code: 'informational', diagnostics: 'The export was cancelled; its files are being deleted' });

@@ -1,0 +1,31 @@
+import { isGrpcServiceError, ServiceError, type Client } from '@temporalio/client';
+import { HttpError } from '../http/http-error';
+
+// gRPC status codes: DEADLINE_EXCEEDED 4, RESOURCE_EXHAUSTED 8, ABORTED 10, UNAVAILABLE 14.
+const TRANSIENT = new Set([4, 8, 10, 14]);
+
+/** Whether an error from the Temporal client means "try again later" rather than a bug. */
+export function isTemporalUnavailable(err: unknown): boolean {
+  const candidates = [err, err instanceof ServiceError ? err.cause : undefined];
+  return candidates.some((e) => isGrpcServiceError(e) && TRANSIENT.has(e.code));
+}
+
+/**
+ * Runs a Temporal call for an HTTP request within `timeoutMs`; an unreachable or overloaded
+ * cluster becomes a 503 with a transient OperationOutcome and Retry-After, so clients retry
+ * later instead of hanging or giving up.
+ */
+export async function duringTemporalOutage<T>(
+  client: Client,
+  call: () => Promise<T>,
+  options: { retryAfterSeconds: number; timeoutMs: number },
+): Promise<T> {
+  try {
+    return await client.withDeadline(Date.now() + options.timeoutMs, call);
+  } catch (err) {
+    if (!isTemporalUnavailable(err)) throw err;
+    throw new HttpError(503, 'transient', 'The workflow service is unavailable; retry later', {
+      headers: { 'Retry-After': String(options.retryAfterSeconds) },
+    });
+  }
+}
