@@ -53,7 +53,17 @@ export function snapshotWhere(scope: SnapshotScope, range: { after?: Cursor; upT
     `(superseded_at IS NULL OR superseded_at > ${t})`,
     'NOT deleted',
   ];
-  if (scope.since) conditions.push(`last_updated > ${instant(scope.since)}`);
+  if (scope.since && scope.compartment?.groupId) {
+    // Group exports: a patient who joined after _since gets all of their data, others only changes.
+    const joined = `${groupPatientsSql(scope.tenant, scope.compartment.groupId, scope.transactionTime)}
+       EXCEPT ${groupPatientsSql(scope.tenant, scope.compartment.groupId, scope.since)}`;
+    conditions.push(`(last_updated > ${instant(scope.since)} OR EXISTS (SELECT 1 FROM compartment_memberships j
+       WHERE j.tenant = resource_versions.tenant AND j.resource_type = resource_versions.resource_type
+         AND j.resource_id = resource_versions.id AND j.version_id = resource_versions.version_id
+         AND j.patient_id IN (${joined})))`);
+  } else if (scope.since) {
+    conditions.push(`last_updated > ${instant(scope.since)}`);
+  }
   if (scope.until) conditions.push(`last_updated <= ${instant(scope.until)}`);
   if (range.after) conditions.push(`(last_updated, resource_versions.id) > (${instant(range.after.lastUpdated)}, ${literal(range.after.id)})`);
   if (range.upTo) conditions.push(`(last_updated, resource_versions.id) <= (${instant(range.upTo.lastUpdated)}, ${literal(range.upTo.id)})`);

@@ -95,6 +95,32 @@ describe('Patient- and Group-level $export', () => {
     expect(((await outsideCompartment.json()) as { issue: Array<{ expression: string[] }> }).issue[0].expression).toEqual(['_type']);
   });
 
+  it('gives patients who joined a Group after _since all their data, and the others only changes', async () => {
+    const [a, b] = [patientIds[3], patientIds[4]];
+    await stack.store.put({ resourceType: 'Group', id: 'growing', type: 'person', actual: true, member: [{ entity: { reference: `Patient/${a}` } }] });
+    const since = await stack.store.snapshotTime();
+    const grown = await stack.store.put({
+      resourceType: 'Group',
+      id: 'growing',
+      type: 'person',
+      actual: true,
+      member: [{ entity: { reference: `Patient/${a}` } }, { entity: { reference: `Patient/${b}` } }],
+    });
+    const observation = resources.find((r) => r.resourceType === 'Observation' && patientsOf(r).includes(a))!;
+    const changed = await stack.store.put({ ...observation, status: 'amended' });
+
+    const { manifest } = await pollUntilDone(await kickOffAt(`/Group/growing/$export?_since=${encodeURIComponent(since)}`));
+    const { keys } = await downloadAll(manifest);
+    const ofB = resources.filter((r) => patientsOf(r).includes(b) && !(r.resourceType === 'Group' && r.id === 'growing'));
+    expect(keys.sort()).toEqual(
+      [
+        ...ofB.map((r) => `${r.resourceType}/${r.id}/1`),
+        `Observation/${changed.id}/${changed.versionId}`,
+        `Group/growing/${grown.versionId}`,
+      ].sort(),
+    );
+  });
+
   async function kickOffAt(path: string): Promise<string> {
     const res = await fetch(`${stack.fhir}${path}`, { headers: kickoffHeaders });
     if (res.status !== 202) throw new Error(`${path} answered ${res.status}: ${await res.text()}`);
