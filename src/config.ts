@@ -42,6 +42,8 @@ export interface Config {
   export: ExportSettings;
   /** Seconds a client is told to wait between status polls (Retry-After). */
   statusRetryAfterSeconds: number;
+  /** How much sooner than its Retry-After a poll may come before it is answered 429. */
+  statusPollToleranceMs: number;
   logLevel: LogLevel;
 }
 
@@ -177,6 +179,7 @@ export function loadConfig(env: Env = process.env): Config {
       heartbeatTimeoutMs: integer(env, 'EXPORT_HEARTBEAT_TIMEOUT_SECONDS', 30, 1, 3600) * 1000,
     },
     statusRetryAfterSeconds: integer(env, 'STATUS_RETRY_AFTER_SECONDS', 2, 1, 120),
+    statusPollToleranceMs: integer(env, 'STATUS_POLL_TOLERANCE_MS', 1000, 0, 120_000),
     logLevel: oneOf(env, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const, 'info'),
   };
 }

@@ -29,6 +29,7 @@ export async function runApi(config: Config, temporalAddress: string, log: Logge
       output: createOutputStore(config),
       exportSettings: config.export,
       retryAfterSeconds: config.statusRetryAfterSeconds,
+      pollToleranceMs: config.statusPollToleranceMs,
     },
   });
   const server: Server = await new Promise((resolve, reject) => {

@@ -50,7 +50,9 @@ export interface ExportStack {
   close(): Promise<void>;
 }
 
-export async function startExportStack(options: { backend?: 'local' | 'gcs'; settings?: Partial<ExportSettings> } = {}): Promise<ExportStack> {
+export async function startExportStack(
+  options: { backend?: 'local' | 'gcs'; settings?: Partial<ExportSettings>; retryAfterSeconds?: number; pollToleranceMs?: number } = {},
+): Promise<ExportStack> {
   const pool = await migratedPool(8);
   const tenant = uniqueTenant('export');
   const store = new ResourceStore(pool, tenant);
@@ -78,7 +80,8 @@ export async function startExportStack(options: { backend?: 'local' | 'gcs'; set
       output,
       tenant,
       exportSettings: { ...testExportSettings, ...options.settings },
-      retryAfterSeconds: 1,
+      retryAfterSeconds: options.retryAfterSeconds ?? 1,
+      pollToleranceMs: options.pollToleranceMs,
     },
   });
   const server = await listen(app, port);

@@ -21,6 +21,7 @@ import { bulkExport, statusQuery } from '../../../workflows/bulk-export';
 import type { ExportLevel, ExportStatus } from '../../../workflows/types';
 import type { AppState } from '../app-state';
 import { HttpError } from '../http-error';
+import { PollThrottle } from '../poll-throttle';
 import { FHIR_JSON } from '../middleware/operation-outcome-errors';
 import { readJsonBody } from '../read-json-body';
 
@@ -34,6 +35,8 @@ export interface BulkExportDependencies {
   fhirBasePath: string;
   /** The store tenant exports read (multi-tenancy maps requests to tenants later). */
   tenant?: string;
+  /** A status poll may come this much sooner than the Retry-After it was given (default 1 s). */
+  pollToleranceMs?: number;
   /** How long one Temporal call may take before the request answers 503 (default 5 s). */
   temporalTimeoutMs?: number;
   /** Checks Group and `patient` references at kick-off. */
@@ -48,6 +51,7 @@ const newJobId = () => randomBytes(16).toString('base64url');
 
 export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState> {
   const router = new Router<AppState>();
+  const throttle = new PollThrottle(deps.pollToleranceMs ?? 1000);
   const guarded = <T>(call: () => Promise<T>) =>
     duringTemporalOutage(deps.client, call, { retryAfterSeconds: deps.retryAfterSeconds, timeoutMs: deps.temporalTimeoutMs ?? 5000 });
 
@@ -160,14 +164,23 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
   };
 
   router.get('/bulkstatus/:id', async (ctx) => {
-    const { status } = await exportState(ctx.params.id);
+    const client = ctx.ip;
+    const wait = throttle.secondsTooEarly(ctx.params.id, client); // as of arrival, before the lookup
+    const { status } = await exportState(ctx.params.id); // unknown, cancelled, expired: 404, never 429
     if (!status || status.phase !== 'completed') {
+      if (wait > 0) {
+        throw new HttpError(429, 'throttled', `Polled too soon: wait ${wait} s (Retry-After) between status requests`, {
+          headers: { 'Retry-After': String(wait) },
+        });
+      }
+      throttle.told(ctx.params.id, client, deps.retryAfterSeconds);
       ctx.status = 202;
       ctx.set('Retry-After', String(deps.retryAfterSeconds));
       ctx.set('X-Progress', status ? progressText(status) : 'in progress');
       ctx.body = '';
       return;
     }
+    throttle.forget(ctx.params.id, client);
     ctx.status = 200;
     ctx.set('Expires', new Date(status.expiresAt!).toUTCString());
     ctx.type = 'application/json; charset=utf-8';
