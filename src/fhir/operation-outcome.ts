@@ -20,7 +20,8 @@ export type IssueCode =
   | 'throttled'
   | 'informational'
   | 'too-costly'
-  | 'incomplete';
+  | 'incomplete'
+  | 'business-rule';
 
 export interface Issue {
   severity?: IssueSeverity;

@@ -8,7 +8,7 @@ import type { Pool, PoolClient } from 'pg';
 import { patientCompartmentsOf } from '../fhir/patient-compartment';
 import { checkResource, type FhirResourceJson } from '../fhir/resource-validation';
 import { contentHash } from './content-hash';
-import { groupPatientsSql } from './snapshot-scope';
+import { groupCycleSql, groupPatientsSql } from './snapshot-scope';
 
 export const DEFAULT_TENANT = 'default';
 
@@ -146,6 +146,12 @@ export class ResourceStore {
       [patientIds],
     );
     return new Set(rows.map((r) => r.member_id));
+  }
+
+  /** Group ids from `groupId` back into a Group already passed (A → B → A), if its nesting has a cycle now. */
+  async groupCycle(groupId: string): Promise<string[] | undefined> {
+    const { rows } = await this.pool.query<{ path: string[] }>(groupCycleSql(this.tenant, groupId, new Date().toISOString()));
+    return rows[0]?.path;
   }
 
   /**

@@ -34,13 +34,37 @@ export interface SnapshotScope {
 export const literal = (value: string) => `'${value.replace(/'/g, "''")}'`;
 const instant = (value: string) => `${literal(value)}::timestamptz`;
 
-/** The patients of a Group at `at`: its version current then, members of type Patient, active, in period. */
+/** Conditions for a group_memberships row (alias `m`) that counts at `at`: active, in period, of the Group version current then. */
+function activeMembership(m: string, tenant: string, at: string): string {
+  const t = instant(at);
+  return `${m}.tenant = ${literal(tenant)} AND NOT ${m}.inactive
+      AND (${m}.period_start IS NULL OR ${m}.period_start <= ${t}) AND (${m}.period_end IS NULL OR ${m}.period_end > ${t})
+      AND EXISTS (SELECT 1 FROM resource_versions g
+                   WHERE g.tenant = ${m}.tenant AND g.resource_type = 'Group' AND g.id = ${m}.group_id AND g.version_id = ${m}.version_id
+                     AND g.last_updated <= ${t} AND (g.superseded_at IS NULL OR g.superseded_at > ${t}) AND NOT g.deleted)`;
+}
+
+/** The Groups reachable from `groupId` through active Group members at `at` (itself included), with the path to each. */
+function nestedGroupsSql(tenant: string, groupId: string, at: string): string {
+  return `WITH RECURSIVE nested(id, path, cycle) AS (
+      SELECT ${literal(groupId)}::text, ARRAY[${literal(groupId)}::text], false
+      UNION ALL
+      SELECT m.member_id, nested.path || m.member_id, m.member_id = ANY(nested.path)
+        FROM nested JOIN group_memberships m ON m.group_id = nested.id
+       WHERE NOT nested.cycle AND m.member_type = 'Group' AND ${activeMembership('m', tenant, at)})`;
+}
+
+/** The patients of a Group at `at`, nested Groups included (a cycle is followed once, never forever). */
 export function groupPatientsSql(tenant: string, groupId: string, at: string): string {
-  return `SELECT gm.member_id FROM group_memberships gm
-     JOIN resource_versions g ON g.tenant = gm.tenant AND g.resource_type = 'Group' AND g.id = gm.group_id AND g.version_id = gm.version_id
-    WHERE gm.tenant = ${literal(tenant)} AND gm.group_id = ${literal(groupId)} AND gm.member_type = 'Patient' AND NOT gm.inactive
-      AND (gm.period_start IS NULL OR gm.period_start <= ${instant(at)}) AND (gm.period_end IS NULL OR gm.period_end > ${instant(at)})
-      AND g.last_updated <= ${instant(at)} AND (g.superseded_at IS NULL OR g.superseded_at > ${instant(at)}) AND NOT g.deleted`;
+  return `${nestedGroupsSql(tenant, groupId, at)}
+    SELECT m.member_id FROM group_memberships m
+     WHERE m.group_id IN (SELECT id FROM nested WHERE NOT cycle) AND m.member_type = 'Patient' AND ${activeMembership('m', tenant, at)}`;
+}
+
+/** A path of Group ids that leads from `groupId` back to a Group already on it, if there is one. */
+export function groupCycleSql(tenant: string, groupId: string, at: string): string {
+  return `${nestedGroupsSql(tenant, groupId, at)}
+    SELECT path FROM nested WHERE cycle LIMIT 1`;
 }
 
 /** The WHERE clause (on resource_versions, unaliased) of a scope and an optional (after, upTo] range. */
@@ -55,8 +79,8 @@ export function snapshotWhere(scope: SnapshotScope, range: { after?: Cursor; upT
   ];
   if (scope.since && scope.compartment?.groupId) {
     // Group exports: a patient who joined after _since gets all of their data, others only changes.
-    const joined = `${groupPatientsSql(scope.tenant, scope.compartment.groupId, scope.transactionTime)}
-       EXCEPT ${groupPatientsSql(scope.tenant, scope.compartment.groupId, scope.since)}`;
+    const joined = `(${groupPatientsSql(scope.tenant, scope.compartment.groupId, scope.transactionTime)})
+       EXCEPT (${groupPatientsSql(scope.tenant, scope.compartment.groupId, scope.since)})`;
     conditions.push(`(last_updated > ${instant(scope.since)} OR EXISTS (SELECT 1 FROM compartment_memberships j
        WHERE j.tenant = resource_versions.tenant AND j.resource_type = resource_versions.resource_type
          AND j.resource_id = resource_versions.id AND j.version_id = resource_versions.version_id

@@ -121,6 +121,30 @@ describe('Patient- and Group-level $export', () => {
     );
   });
 
+  it('includes the patients of nested Groups, and refuses a Group that contains itself', async () => {
+    const group = (id: string, members: string[]) => ({
+      resourceType: 'Group',
+      id,
+      type: 'person',
+      actual: true,
+      member: members.map((reference) => ({ entity: { reference } })),
+    });
+    await stack.store.write([
+      { op: 'put', resource: group('outer', [`Patient/${patientIds[0]}`, 'Group/inner']) },
+      { op: 'put', resource: group('inner', [`Patient/${patientIds[5]}`]) },
+      { op: 'put', resource: group('loop-a', [`Patient/${patientIds[0]}`, 'Group/loop-b']) },
+      { op: 'put', resource: group('loop-b', ['Group/loop-a']) },
+    ]);
+    const { manifest } = await pollUntilDone(await kickOffAt('/Group/outer/$export?_type=Patient'));
+    const { keys } = await downloadAll(manifest);
+    expect(keys.sort()).toEqual([`Patient/${patientIds[0]}/1`, `Patient/${patientIds[5]}/1`].sort());
+
+    const loop = await fetch(`${stack.fhir}/Group/loop-a/$export`, { headers: kickoffHeaders });
+    expect(loop.status).toBe(400);
+    const outcome = (await loop.json()) as { issue: Array<{ diagnostics: string }> };
+    expect(outcome.issue[0].diagnostics).toContain('Group/loop-a → Group/loop-b → Group/loop-a');
+  });
+
   async function kickOffAt(path: string): Promise<string> {
     const res = await fetch(`${stack.fhir}${path}`, { headers: kickoffHeaders });
     if (res.status !== 202) throw new Error(`${path} answered ${res.status}: ${await res.text()}`);

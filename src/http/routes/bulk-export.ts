@@ -108,6 +108,10 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
     if (!FHIR_ID.test(id)) throw HttpError.notFound(`Group/${id} is not known`);
     const group = deps.store ? await deps.store.read('Group', id) : undefined;
     if (!group || group.deleted) throw HttpError.notFound(`Group/${id} is not known`);
+    const cycle = await deps.store!.groupCycle(id);
+    if (cycle) {
+      throw new HttpError(400, 'business-rule', `Group/${id} contains itself through nested Groups: ${cycle.map((g) => `Group/${g}`).join(' → ')}`);
+    }
     return id;
   };
 
