@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Config } from '../config';
-import { createActivities, type ActivityDependencies } from '../../activities';
+import { createActivities, type Activities, type ActivityDependencies } from '../../activities';
 
 /** Where `npm run build` leaves the prebuilt workflow bundle (so the worker skips webpack at start). */
 export const workflowBundlePath = path.resolve(__dirname, '..', '..', 'workflow-bundle.js');
@@ -13,6 +13,8 @@ export interface ExportWorkerOptions {
   dependencies: ActivityDependencies;
   /** A prebuilt bundle; defaults to the build output when present, else bundles the sources. */
   workflowBundleCodePath?: string;
+  /** Decorates the real activities (tests use it to act between two steps of an export). */
+  wrapActivities?: (real: Activities) => Activities;
 }
 
 /** The worker that runs export workflows and their activities on the configured task queue. */
@@ -23,7 +25,7 @@ export async function createExportWorker(options: ExportWorkerOptions): Promise<
     namespace: options.config.temporalNamespace,
     taskQueue: options.config.temporalTaskQueue,
     ...(codePath ? { workflowBundle: { codePath } } : { workflowsPath: require.resolve('../../workflows') }),
-    activities: createActivities(options.dependencies),
+    activities: (options.wrapActivities ?? ((real) => real))(createActivities(options.dependencies)),
     maxConcurrentActivityTaskExecutions: options.config.workerMaxConcurrentActivities,
     maxConcurrentWorkflowTaskExecutions: 10,
     maxCachedWorkflows: 100,

@@ -9,9 +9,10 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Storage } from '@google-cloud/storage';
 import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import type { Pool } from 'pg';
-import { createActivities, type Activities } from '../../activities';
+import type { Activities } from '../../activities';
+import { createExportWorker } from '../../src/temporal/worker';
 import type { ExportSettings } from '../../src/config';
 import { createApp } from '../../src/http/app';
 import { createLogger } from '../../src/log';
@@ -98,14 +99,12 @@ export async function startExportStack(
     taskQueue,
     async startWorker(wrap = (real) => real) {
       const nativeConnection = await NativeConnection.connect({ address: testEnvironment.temporalAddress });
-      const worker = await Worker.create({
+      // The production worker factory, on this stack's task queue.
+      const worker = await createExportWorker({
         connection: nativeConnection,
-        namespace: testEnvironment.temporalNamespace,
-        taskQueue,
-        workflowsPath: require.resolve('../../workflows'),
-        activities: wrap(createActivities({ pool, output })),
-        maxConcurrentActivityTaskExecutions: 4,
-        shutdownGraceTime: '1 second',
+        config: { temporalNamespace: testEnvironment.temporalNamespace, temporalTaskQueue: taskQueue, workerMaxConcurrentActivities: 4 },
+        dependencies: { pool, output },
+        wrapActivities: wrap,
       });
       const running = worker.run();
       let stopped: Promise<void> | undefined;
