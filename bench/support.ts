@@ -1,4 +1,4 @@
-import { createClient, dropDatabase, ensureDatabase } from '../src/store/database';
+import { dropDatabase, ensureDatabase } from '../src/store/database';
 
 export async function timed(work: () => Promise<unknown>): Promise<number> {
   const started = process.hrtime.bigint();
@@ -32,4 +32,3 @@ export function printTable(rows: Array<[string, number, number]>, baselinePerSec
   }
 }
 
-export { createClient };

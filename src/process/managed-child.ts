@@ -6,8 +6,6 @@ export interface ManagedChildOptions {
   args: string[];
   /** Lines of the child's output kept to explain a failed start. */
   keepOutputLines?: number;
-  /** Forward the child's output to ours (development); otherwise it is only kept in memory. */
-  inheritOutput?: boolean;
 }
 
 /**
@@ -23,7 +21,7 @@ export class ManagedChild {
 
   constructor(private readonly options: ManagedChildOptions) {
     this.child = spawn(options.command, options.args, {
-      stdio: ['ignore', options.inheritOutput ? 'inherit' : 'pipe', options.inheritOutput ? 'inherit' : 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     const keep = options.keepOutputLines ?? 40;
     const remember = (chunk: Buffer) => {

@@ -99,8 +99,8 @@ export class ResourceStore {
 
   /** The current version of a resource, including a deletion tombstone. */
   async read(resourceType: string, id: string): Promise<StoredResource | undefined> {
-    const { rows } = await this.pool.query<CurrentVersion>(
-      `SELECT version_id, deleted, body, last_updated, NULL::bytea AS content_hash FROM resource_versions
+    const { rows } = await this.pool.query<Pick<CurrentVersion, 'version_id' | 'deleted' | 'body' | 'last_updated'>>(
+      `SELECT version_id, deleted, body, last_updated FROM resource_versions
         WHERE tenant = $1 AND resource_type = $2 AND id = $3 AND superseded_at IS NULL`,
       [this.tenant, resourceType, id],
     );

@@ -6,8 +6,6 @@
 import type { Pool } from 'pg';
 import { snapshotWhere, type Cursor, type SnapshotScope } from './snapshot-scope';
 
-export type { Cursor, SnapshotScope } from './snapshot-scope';
-
 /** Types with at least one stored version, by a loose index scan (one index probe per type). */
 export async function storedResourceTypes(pool: Pool, tenant: string): Promise<string[]> {
   const { rows } = await pool.query<{ resource_type: string }>(

@@ -20,7 +20,6 @@ export interface DevServerOptions {
   /** Extra `--dynamic-config-value KEY=VALUE` settings. */
   dynamicConfig?: Record<string, string | number | boolean>;
   startTimeoutMs?: number;
-  inheritOutput?: boolean;
 }
 
 export interface DevServer {
@@ -62,7 +61,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
   }
 
-  const child = new ManagedChild({ name: 'temporal dev server', command: cli, args, inheritOutput: options.inheritOutput });
+  const child = new ManagedChild({ name: 'temporal dev server', command: cli, args });
   const address = `127.0.0.1:${port}`;
   let connection: Connection | undefined;
   await child.waitUntilReady(async () => {

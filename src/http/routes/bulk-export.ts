@@ -134,8 +134,11 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
     router.post(path, kickOff(level));
   }
 
-  /** The export's state, or an HttpError (404 for unknown, cancelled or expired exports). */
-  const exportState = async (id: string): Promise<{ running: true; status?: ExportStatus }> => {
+  /**
+   * A running export's status (undefined when no worker answers the query), or an HttpError:
+   * 404 for unknown, cancelled or expired exports, 500 for failed ones.
+   */
+  const exportState = async (id: string): Promise<ExportStatus | undefined> => {
     if (!JOB_ID.test(id)) throw HttpError.notFound('No such export');
     const handle = deps.client.workflow.getHandle(id);
     let description;
@@ -160,17 +163,16 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
         throw new HttpError(500, 'exception', `The export failed (${description.status.name.toLowerCase()})`);
     }
     try {
-      const status = await deps.client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(statusQuery));
-      return { running: true, status };
+      return await deps.client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(statusQuery));
     } catch {
-      return { running: true }; // no worker answered: still running as far as anyone can tell
+      return undefined; // no worker answered: still running as far as anyone can tell
     }
   };
 
   router.get('/bulkstatus/:id', async (ctx) => {
     const client = ctx.ip;
     const wait = throttle.secondsTooEarly(ctx.params.id, client); // as of arrival, before the lookup
-    const { status } = await exportState(ctx.params.id); // unknown, cancelled, expired: 404, never 429
+    const status = await exportState(ctx.params.id); // unknown, cancelled, expired: 404, never 429
     if (!status || status.phase !== 'completed') {
       if (wait > 0) {
         throw new HttpError(429, 'throttled', `Polled too soon: wait ${wait} s (Retry-After) between status requests`, {
