@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { Context } from '@temporalio/activity';
 import type { Pool } from 'pg';
+import { keptElements, subsetResource } from '../src/fhir/elements';
 import type { OutputStore } from '../src/output/output-store';
 import type { Cursor } from '../src/store/snapshot-scope';
 import { streamSnapshot } from '../src/store/snapshot-stream';
@@ -14,8 +15,8 @@ interface PartitionProgress {
   parts: PartFile[];
 }
 
-export const partKey = (exportId: string, type: string, partition: number, part: number) =>
-  `${exportId}/${type}-${String(partition).padStart(4, '0')}-${String(part).padStart(4, '0')}.ndjson`;
+export const partKey = (exportId: string, type: string, partition: number, part: number, deletions = false) =>
+  `${exportId}/${type}${deletions ? '-deleted' : ''}-${String(partition).padStart(4, '0')}-${String(part).padStart(4, '0')}.ndjson`;
 
 /**
  * Streams one partition of one type into NDJSON parts, rotated by count and size. After each
@@ -36,7 +37,14 @@ export async function exportPartition(
     since: input.since,
     until: input.until,
     compartment: input.compartment,
+    deletions: input.deletions,
   };
+
+  // _elements: decode, subset and re-encode each resource; otherwise bodies pass through untouched.
+  const keep = keptElements(input.elements, input.type);
+  const keepSet = keep && new Set(keep);
+  const lineOf = (body: Buffer): Buffer =>
+    keepSet ? Buffer.from(JSON.stringify(subsetResource(JSON.parse(body.toString('utf8')) as Record<string, unknown>, keepSet))) : body;
 
   let position = progress.cursor; // the last row read
   let writer: ReturnType<OutputStore['createWriter']> | undefined;
@@ -72,21 +80,22 @@ export async function exportPartition(
       context.cancellationSignal.throwIfAborted();
       for (const row of rows) {
         if (!writer) {
-          const key = partKey(input.exportId, input.type, input.partition, progress.parts.length);
+          const key = partKey(input.exportId, input.type, input.partition, progress.parts.length, input.deletions);
           writer = deps.output.createWriter(key);
           writer.done.catch(() => undefined); // awaited in finishPart
-          part = { type: input.type, key, count: 0, bytes: 0 };
+          part = { type: input.deletions ? 'Bundle' : input.type, key, count: 0, bytes: 0 };
         }
-        pending.push(row.body, NEWLINE);
+        const line = lineOf(row.body);
+        pending.push(line, NEWLINE);
         part!.count++;
-        part!.bytes += row.body.length + 1;
+        part!.bytes += line.length + 1;
         position = row.cursor;
         if (part!.count >= input.maxPartResources || part!.bytes >= input.maxPartBytes) await finishPart(position);
       }
       if (writer) await write();
     }
     if (writer) await finishPart(position!);
-    return { type: input.type, partition: input.partition, parts: progress.parts };
+    return { type: input.type, partition: input.partition, deletions: input.deletions, parts: progress.parts };
   } catch (err) {
     writer?.stream.destroy();
     throw err;

@@ -34,17 +34,21 @@ export function createActivities(deps: ActivityDependencies) {
         types = types.filter((t) => compartmentTypes.has(t));
       }
       const totals: Record<string, number> = {};
+      const deletedTotals: Record<string, number> = {};
       const partitions: PlannedPartition[] = [];
-      for (const type of types) {
-        const scope = { tenant: input.tenant, resourceType: type, transactionTime, since: input.since, until: input.until, compartment: input.compartment };
-        const { count, bounds } = await planPartitions(deps.pool, scope, input.partitionSize);
-        if (count === 0) continue;
-        totals[type] = count;
-        for (let i = 0; i <= bounds.length; i++) {
-          partitions.push({ type, partition: i, after: bounds[i - 1], upTo: bounds[i] });
+      // Deletions are reported only relative to a _since: without one the client holds nothing to delete.
+      for (const deletions of input.since ? [false, true] : [false]) {
+        for (const type of types) {
+          const scope = { tenant: input.tenant, resourceType: type, transactionTime, since: input.since, until: input.until, compartment: input.compartment, deletions };
+          const { count, bounds } = await planPartitions(deps.pool, scope, input.partitionSize);
+          if (count === 0) continue;
+          (deletions ? deletedTotals : totals)[type] = count;
+          for (let i = 0; i <= bounds.length; i++) {
+            partitions.push({ type, partition: i, after: bounds[i - 1], upTo: bounds[i], ...(deletions ? { deletions } : {}) });
+          }
         }
       }
-      return { transactionTime, totals, partitions };
+      return { transactionTime, totals, deletedTotals, partitions };
     },
 
     async exportPartition(input: ExportPartitionInput) {

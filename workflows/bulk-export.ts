@@ -30,9 +30,11 @@ export async function bulkExport(input: ExportInput): Promise<void> {
     phase: 'planning',
     request: input.request,
     types: {},
+    deletedTypes: {},
     partitionsDone: 0,
     partitionsTotal: 0,
     output: [],
+    deleted: [],
     error: [],
   };
   setHandler(statusQuery, () => status);
@@ -55,6 +57,7 @@ export async function bulkExport(input: ExportInput): Promise<void> {
     });
     status.transactionTime = plan.transactionTime;
     for (const [type, total] of Object.entries(plan.totals)) status.types[type] = { total, exported: 0 };
+    for (const [type, total] of Object.entries(plan.deletedTotals ?? {})) status.deletedTypes[type] = { total, exported: 0 };
     status.partitionsTotal = plan.partitions.length;
     status.phase = 'exporting';
 
@@ -71,17 +74,19 @@ export async function bulkExport(input: ExportInput): Promise<void> {
           transactionTime: plan.transactionTime,
           since: input.since,
           until: input.until,
+          elements: partition.deletions ? undefined : input.elements,
           maxPartResources: input.tuning.maxPartResources,
           maxPartBytes: input.tuning.maxPartBytes,
         });
         results.push(result);
-        status.types[result.type].exported += result.parts.reduce((n, p) => n + p.count, 0);
+        (result.deletions ? status.deletedTypes : status.types)[result.type].exported += result.parts.reduce((n, p) => n + p.count, 0);
         status.partitionsDone++;
       }
     };
     await Promise.all(Array.from({ length: Math.max(1, input.tuning.maxParallelPartitions) }, lane));
 
-    status.output = orderedParts(results);
+    status.output = orderedParts(results.filter((r) => !r.deletions));
+    status.deleted = orderedParts(results.filter((r) => r.deletions));
     if (input.lenientIssues.length > 0) {
       status.error = [await quick.writeErrorFile({ exportId: input.exportId, issues: input.lenientIssues })];
     }
@@ -91,7 +96,8 @@ export async function bulkExport(input: ExportInput): Promise<void> {
     status.phase = 'completed';
     upsertMemo({
       resourceCounts: Object.fromEntries(Object.entries(status.types).map(([t, p]) => [t, p.exported])),
-      files: status.output.length,
+      deletedCounts: Object.fromEntries(Object.entries(status.deletedTypes).map(([t, p]) => [t, p.exported])),
+      files: status.output.length + status.deleted.length,
       transactionTime: status.transactionTime,
       expiresAt: status.expiresAt,
     });

@@ -1,4 +1,5 @@
 /** Shapes shared by the workflow, its activities and the HTTP layer. Types only: no runtime code. */
+import type { ElementsSelection } from '../src/fhir/elements';
 import type { CompartmentFilter, Cursor } from '../src/store/snapshot-scope';
 
 export type ExportLevel = 'system' | 'patient' | 'group';
@@ -23,6 +24,8 @@ export interface ExportInput {
   compartment?: CompartmentFilter;
   since?: string;
   until?: string;
+  /** `_elements`: the root elements to keep (mandatory ones are always kept). */
+  elements?: ElementsSelection;
   /** Problems ignored under `Prefer: handling=lenient`, reported in the manifest `error` file. */
   lenientIssues: OperationOutcomeIssueJson[];
   tuning: ExportTuning;
@@ -41,6 +44,8 @@ export interface ExportTuning {
 export interface PlannedPartition {
   type: string;
   partition: number;
+  /** A partition of the type's deletions since `_since` (manifest `deleted`), not of its resources. */
+  deletions?: boolean;
   after?: Cursor;
   upTo?: Cursor;
 }
@@ -48,6 +53,8 @@ export interface PlannedPartition {
 export interface ExportPlan {
   transactionTime: string;
   totals: Record<string, number>;
+  /** Deleted resources per type (only with `_since`). */
+  deletedTotals: Record<string, number>;
   partitions: PlannedPartition[];
 }
 
@@ -58,6 +65,7 @@ export interface ExportPartitionInput extends PlannedPartition {
   transactionTime: string;
   since?: string;
   until?: string;
+  elements?: ElementsSelection;
   maxPartResources: number;
   maxPartBytes: number;
 }
@@ -72,6 +80,7 @@ export interface PartFile {
 export interface ExportPartitionResult {
   type: string;
   partition: number;
+  deletions?: boolean;
   parts: PartFile[];
 }
 
@@ -89,10 +98,14 @@ export interface ExportStatus {
   request: string;
   transactionTime?: string;
   types: Record<string, TypeProgress>;
+  /** Resources deleted since `_since`, per type. */
+  deletedTypes: Record<string, TypeProgress>;
   partitionsDone: number;
   partitionsTotal: number;
   /** Output files, in type then partition then part order (set when completed). */
   output: PartFile[];
+  /** Bundle NDJSON files of the resources deleted since `_since` (set when completed). */
+  deleted: PartFile[];
   /** OperationOutcome NDJSON files (lenient-handling issues). */
   error: PartFile[];
   completedAt?: string;

@@ -49,3 +49,43 @@ let resourceTypes: ReadonlySet<string> | undefined;
 export function r4ResourceTypes(): ReadonlySet<string> {
   return (resourceTypes ??= new Set(patientCompartmentDefinition().resource.map((r) => r.code)));
 }
+
+/** A root element of a resource type: `name` as in the definition (`value[x]` for choices). */
+export interface ElementDefinitionSummary {
+  name: string;
+  min: number;
+  /** Type codes (for choices: the allowed types, e.g. Quantity, string). */
+  types: string[];
+}
+
+interface StructureDefinitionBundle {
+  entry: Array<{
+    resource: {
+      resourceType: string;
+      kind?: string;
+      abstract?: boolean;
+      type?: string;
+      snapshot?: { element: Array<{ path: string; min?: number; type?: Array<{ code: string }> }> };
+    };
+  }>;
+}
+
+let resourceElements: Map<string, ElementDefinitionSummary[]> | undefined;
+
+/** The root elements of an R4 resource type, from its StructureDefinition (undefined for unknown types). */
+export function r4ResourceElements(type: string): ElementDefinitionSummary[] | undefined {
+  if (!resourceElements) {
+    // The file is large (35 MB); keep only the summary of each resource's root elements.
+    resourceElements = new Map();
+    for (const { resource } of readJson<StructureDefinitionBundle>('profiles-resources.json').entry) {
+      if (resource.resourceType !== 'StructureDefinition' || resource.kind !== 'resource' || resource.abstract || !resource.type) continue;
+      const prefix = `${resource.type}.`;
+      const roots = (resource.snapshot?.element ?? []).filter((e) => e.path.startsWith(prefix) && !e.path.slice(prefix.length).includes('.'));
+      resourceElements.set(
+        resource.type,
+        roots.map((e) => ({ name: e.path.slice(prefix.length), min: e.min ?? 0, types: (e.type ?? []).map((t) => t.code) })),
+      );
+    }
+  }
+  return resourceElements.get(type);
+}

@@ -3,8 +3,10 @@
  * Parameters body, checked into one request. Pure: no I/O.
  */
 import { HttpError } from '../http/http-error';
+import { parseElements, type ElementsSelection } from './elements';
 import type { Issue } from './operation-outcome';
 import { patientCompartmentTypes } from './patient-compartment';
+import { r4ResourceTypes } from './definitions';
 import { isKnownResourceType } from './resource-validation';
 
 export type Handling = 'strict' | 'lenient';
@@ -15,6 +17,8 @@ export interface KickoffRequest {
   patients?: string[];
   since?: string;
   until?: string;
+  /** `_elements`: what to keep of each resource (undefined: whole resources). */
+  elements?: ElementsSelection;
   /** Parameters ignored under lenient handling, to report in the manifest `error`. */
   lenientIssues: Issue[];
 }
@@ -24,7 +28,7 @@ export type RawParameters = Map<string, string[]>;
 
 const NDJSON_FORMATS = new Set(['application/fhir+ndjson', 'application/ndjson', 'ndjson']);
 /** Defined by the IG (or STU3) but not supported at this level yet: refused, or ignored when lenient. */
-const NOT_SUPPORTED = new Set(['_elements', '_typeFilter', 'includeAssociatedData', 'organizeOutputBy', 'allowPartialManifests']);
+const NOT_SUPPORTED = new Set(['_typeFilter', 'includeAssociatedData', 'organizeOutputBy', 'allowPartialManifests']);
 const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 
 /** Parses a FHIR instant; a `+` offset that arrived unencoded (as a space) is read as `+`. */
@@ -80,7 +84,7 @@ export function parseKickoffParameters(params: RawParameters, handling: Handling
   };
 
   for (const name of params.keys()) {
-    if (['_type', '_since', '_until', '_outputFormat'].includes(name)) continue;
+    if (['_type', '_since', '_until', '_outputFormat', '_elements'].includes(name)) continue;
     if (name === 'patient') {
       if (level === 'system') throw HttpError.badRequest('The patient parameter is not allowed on a system-level export', 'patient');
     } else if (NOT_SUPPORTED.has(name)) {
@@ -123,6 +127,15 @@ export function parseKickoffParameters(params: RawParameters, handling: Handling
     });
   }
 
+  let elements: ElementsSelection | undefined;
+  if (params.has('_elements')) {
+    const exportable = types ?? (level === 'system' ? [...r4ResourceTypes()] : patientCompartmentTypes());
+    const parsed = parseElements(commaList(params.get('_elements')!), exportable);
+    for (const problem of parsed.problems) refuseOrIgnore('_elements', `_elements value ${JSON.stringify(problem.value)}: ${problem.reason}`);
+    const { all, byType } = parsed.selection;
+    if (all.length > 0 || Object.keys(byType).length > 0) elements = parsed.selection;
+  }
+
   const sinceRaw = single(params, '_since');
   const untilRaw = single(params, '_until');
   const since = sinceRaw === undefined ? undefined : parseInstant(sinceRaw, '_since');
@@ -130,7 +143,7 @@ export function parseKickoffParameters(params: RawParameters, handling: Handling
   if (since && until && Date.parse(until) < Date.parse(since)) {
     throw HttpError.badRequest(`_until (${untilRaw}) is before _since (${sinceRaw})`, '_until');
   }
-  return { types, patients, since, until, lenientIssues };
+  return { types, patients, since, until, elements, lenientIssues };
 }
 
 interface ParametersResource {

@@ -11,6 +11,8 @@ export interface BulkManifest {
   request: string;
   requiresAccessToken: boolean;
   output: ManifestItem[];
+  /** Files of transaction Bundles with DELETE entries, for resources deleted since `_since`. */
+  deleted?: ManifestItem[];
   error: ManifestItem[];
 }
 
@@ -22,6 +24,7 @@ export function buildManifest(status: ExportStatus, fileUrl: (key: string) => st
     request: status.request,
     requiresAccessToken,
     output: status.output.map(item),
+    ...(status.deleted?.length ? { deleted: status.deleted.map(item) } : {}),
     error: status.error.map(item),
   };
 }

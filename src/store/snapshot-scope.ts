@@ -29,6 +29,8 @@ export interface SnapshotScope {
   until?: string;
   /** Present for Patient and Group exports: only resources in a selected patient's compartment. */
   compartment?: CompartmentFilter;
+  /** Read the deletions instead: tombstones current at transactionTime (`_since` exports report them). */
+  deletions?: boolean;
 }
 
 export const literal = (value: string) => `'${value.replace(/'/g, "''")}'`;
@@ -75,10 +77,13 @@ export function snapshotWhere(scope: SnapshotScope, range: { after?: Cursor; upT
     `resource_versions.resource_type = ${literal(scope.resourceType)}`,
     `last_updated <= ${t}`,
     `(superseded_at IS NULL OR superseded_at > ${t})`,
-    'NOT deleted',
+    scope.deletions ? 'deleted' : 'NOT deleted',
   ];
-  if (scope.since && scope.compartment?.groupId) {
+  // A tombstone has no compartment rows of its own: it belonged where the version it ended did.
+  const compartmentVersion = scope.deletions ? 'resource_versions.version_id - 1' : 'resource_versions.version_id';
+  if (scope.since && scope.compartment?.groupId && !scope.deletions) {
     // Group exports: a patient who joined after _since gets all of their data, others only changes.
+    // (Deletions need no such widening: a new member's client never held their older data.)
     const joined = `(${groupPatientsSql(scope.tenant, scope.compartment.groupId, scope.transactionTime)})
        EXCEPT (${groupPatientsSql(scope.tenant, scope.compartment.groupId, scope.since)})`;
     conditions.push(`(last_updated > ${instant(scope.since)} OR EXISTS (SELECT 1 FROM compartment_memberships j
@@ -101,7 +106,7 @@ export function snapshotWhere(scope: SnapshotScope, range: { after?: Cursor; upT
     }
     conditions.push(`EXISTS (SELECT 1 FROM compartment_memberships c
        WHERE c.tenant = resource_versions.tenant AND c.resource_type = resource_versions.resource_type
-         AND c.resource_id = resource_versions.id AND c.version_id = resource_versions.version_id
+         AND c.resource_id = resource_versions.id AND c.version_id = ${compartmentVersion}
          ${patientConditions.map((p) => `AND ${p}`).join(' ')})`);
   }
   return conditions.join('\n  AND ');

@@ -18,8 +18,14 @@ export interface StreamedRow {
 const NEWLINE = 0x0a;
 const SEPARATOR = 0x02;
 
+/**
+ * A deletion as the Bulk Data IG reports it: a transaction Bundle with one DELETE entry. Ids and
+ * types match FHIR patterns (no characters JSON would escape), so plain concatenation is valid JSON.
+ */
+const DELETION_BUNDLE_SQL = `'{"resourceType":"Bundle","type":"transaction","entry":[{"request":{"method":"DELETE","url":"' || resource_type || '/' || id || '"}}]}'`;
+
 function copySql(scope: SnapshotScope, range: { after?: Cursor; upTo?: Cursor }): string {
-  return `COPY (SELECT body, last_updated::text AS cursor_time, id FROM resource_versions
+  return `COPY (SELECT ${scope.deletions ? DELETION_BUNDLE_SQL : 'body'}, last_updated::text AS cursor_time, id FROM resource_versions
      WHERE ${snapshotWhere(scope, range)} ORDER BY last_updated, id)
      TO STDOUT (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')`;
 }

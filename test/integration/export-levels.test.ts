@@ -1,7 +1,7 @@
 /** Patient- and Group-level $export: the compartments of all patients, of a Group's active members, or of listed patients. */
 import { generatePopulation } from '../../src/generate/population';
 import type { FhirResourceJson } from '../../src/fhir/resource-validation';
-import { downloadAll, kickoffHeaders, pollUntilDone, startExportStack, type ExportStack } from '../support/export-stack';
+import { downloadAll, downloadDeleted, kickoffHeaders, pollUntilDone, startExportStack, type ExportStack } from '../support/export-stack';
 
 /**
  * The patients a generated resource belongs to, read from its own JSON (independently of the
@@ -143,6 +143,27 @@ describe('Patient- and Group-level $export', () => {
     expect(loop.status).toBe(400);
     const outcome = (await loop.json()) as { issue: Array<{ diagnostics: string }> };
     expect(outcome.issue[0].diagnostics).toContain('Group/loop-a → Group/loop-b → Group/loop-a');
+  });
+
+  it("reports deletions since _since only of the selected patients' resources", async () => {
+    const since = await stack.store.snapshotTime();
+    const encounterOf = (p: string) => resources.find((r) => r.resourceType === 'Encounter' && patientsOf(r).includes(p))!;
+    const [mine, theirs] = [encounterOf(patientIds[5]), encounterOf(patientIds[3])];
+    await stack.store.write([
+      { op: 'delete', resourceType: 'Encounter', id: mine.id! },
+      { op: 'delete', resourceType: 'Encounter', id: theirs.id! },
+    ]);
+    const res = await post('/Patient/$export', [
+      { name: 'patient', valueReference: { reference: `Patient/${patientIds[5]}` } },
+      { name: '_since', valueInstant: since },
+    ]);
+    expect(res.status).toBe(202);
+    const { manifest } = await pollUntilDone(res.headers.get('content-location')!);
+    expect(await downloadDeleted(manifest)).toEqual([`Encounter/${mine.id}`]);
+    expect((await downloadAll(manifest)).keys).toEqual([]);
+
+    const all = (await pollUntilDone(await kickOffAt(`/Patient/$export?_since=${encodeURIComponent(since)}`))).manifest;
+    expect((await downloadDeleted(all)).sort()).toEqual([`Encounter/${mine.id}`, `Encounter/${theirs.id}`].sort());
   });
 
   async function kickOffAt(path: string): Promise<string> {

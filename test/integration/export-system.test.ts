@@ -1,7 +1,7 @@
 import { gunzipSync } from 'node:zlib';
 import { generatePopulation } from '../../src/generate/population';
 import type { ResourceStore, WriteResult } from '../../src/store/resource-store';
-import { downloadAll, kickOff, kickoffHeaders, pollUntilDone, startExportStack, type ExportStack } from '../support/export-stack';
+import { downloadAll, downloadDeleted, kickOff, kickoffHeaders, pollUntilDone, startExportStack, type ExportStack } from '../support/export-stack';
 import { waitFor } from '../support/wait';
 
 /** Writes a generated population; returns what the store holds now as `Type/id/versionId` keys. */
@@ -74,7 +74,7 @@ describe('system-level $export (local files)', () => {
     const later = new Map<string, string>();
     record(later, await stack.store.write([
       { op: 'put', resource: { resourceType: 'Patient', id: 'since-1', active: true } },
-      { op: 'put', resource: { resourceType: 'Observation', id: 'since-2', status: 'final', subject: { reference: 'Patient/since-1' } } },
+      { op: 'put', resource: { resourceType: 'Observation', id: 'since-2', status: 'final', code: { text: 'pulse' }, subject: { reference: 'Patient/since-1' } } },
     ]));
     record(expected, [...later].map(([key, versionId]) => ({ resourceType: key.split('/')[0], id: key.split('/')[1], versionId, outcome: 'created' as const })));
 
@@ -84,6 +84,52 @@ describe('system-level $export (local files)', () => {
 
     const until = await downloadAll((await pollUntilDone(await kickOff(stack, `?_until=${encodeURIComponent(t1)}`))).manifest);
     expect(until.keys.sort()).toEqual(asKeys(before));
+  });
+
+  it('lists resources deleted after _since under deleted (transaction Bundles of DELETEs), never in output', async () => {
+    const t1 = await stack.store.snapshotTime();
+    const goneObservation = [...expected.keys()].find((k) => k.startsWith('Observation/'))!;
+    const goneEncounter = [...expected.keys()].find((k) => k.startsWith('Encounter/'))!;
+    const [keptType, keptId] = [...expected.keys()].find((k) => k.startsWith('Condition/'))!.split('/');
+    const results = await stack.store.write([
+      { op: 'delete', resourceType: 'Observation', id: goneObservation.split('/')[1] },
+      { op: 'delete', resourceType: 'Encounter', id: goneEncounter.split('/')[1] },
+      { op: 'put', resource: { resourceType: 'Practitioner', id: 'born-and-gone' } },
+      { op: 'put', resource: { ...JSON.parse((await stack.store.read(keptType, keptId))!.body!), note: [{ text: 'edited' }] } },
+    ]);
+    await stack.store.write([{ op: 'delete', resourceType: 'Practitioner', id: 'born-and-gone' }]);
+    record(expected, results);
+    expected.delete('Practitioner/born-and-gone');
+
+    const { manifest } = await pollUntilDone(await kickOff(stack, `?_since=${encodeURIComponent(t1)}`));
+    expect((await downloadDeleted(manifest)).sort()).toEqual([goneEncounter, goneObservation, 'Practitioner/born-and-gone'].sort());
+    expect(manifest.deleted!.every((d) => /\/bulkfiles\/.+-deleted-\d{4}-\d{4}\.ndjson$/.test(d.url))).toBe(true);
+    const { keys } = await downloadAll(manifest);
+    expect(keys).toEqual([`${keptType}/${keptId}/${expected.get(`${keptType}/${keptId}`)}`]);
+
+    // _type narrows the deletions too; without _since there is no deleted array.
+    const narrowed = (await pollUntilDone(await kickOff(stack, `?_type=Encounter&_since=${encodeURIComponent(t1)}`))).manifest;
+    expect(await downloadDeleted(narrowed)).toEqual([goneEncounter]);
+    const full = (await pollUntilDone(await kickOff(stack, '?_type=Encounter'))).manifest;
+    expect(full.deleted).toBeUndefined();
+  });
+
+  it('keeps only the _elements asked for plus mandatory ones, tagged SUBSETTED; other types stay whole', async () => {
+    const { manifest } = await pollUntilDone(await kickOff(stack, '?_type=Observation,Encounter&_elements=Observation.valueQuantity,Observation.subject'));
+    const { keys, byFile } = await downloadAll(manifest);
+    expect(keys.sort()).toEqual(asKeys(expected, (t) => ['Observation', 'Encounter'].includes(t)));
+    const observations = byFile.filter((f) => f.type === 'Observation').flatMap((f) => f.lines) as Array<Record<string, unknown> & { meta: { tag?: unknown[] } }>;
+    expect(observations.length).toBeGreaterThan(0);
+    for (const o of observations) {
+      // status and code are 1..1 in R4, so they stay: the subset is still a valid Observation.
+      expect(Object.keys(o).every((k) => ['resourceType', 'id', 'meta', 'status', 'code', 'subject', 'valueQuantity'].includes(k))).toBe(true);
+      expect(o.status).toBeDefined();
+      expect(o.code).toBeDefined();
+      expect(o.meta.tag).toContainEqual({ system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue', code: 'SUBSETTED', display: 'subsetted' });
+    }
+    expect(observations.some((o) => o.valueQuantity !== undefined)).toBe(true);
+    const encounters = byFile.filter((f) => f.type === 'Encounter').flatMap((f) => f.lines) as Array<{ meta: { tag?: unknown[] }; period?: unknown }>;
+    expect(encounters.every((e) => e.period !== undefined && !e.meta.tag)).toBe(true);
   });
 
   it('builds every absolute URL from X-Forwarded-Host/-Proto or Forwarded, and ignores injected hosts', async () => {
@@ -257,7 +303,8 @@ describe('export lifecycle without a worker, expiry and bad requests', () => {
     ['an unsupported _outputFormat', '?_outputFormat=text/csv', kickoffHeaders, '_outputFormat'],
     ['patient at system level', '?patient=Patient/1', kickoffHeaders, 'patient'],
     ['an unknown parameter (strict)', '?_foo=1', { ...kickoffHeaders, Prefer: 'respond-async, handling=strict' }, '_foo'],
-    ['_elements (not supported yet, strict)', '?_elements=id', kickoffHeaders, '_elements'],
+    ['an _elements value that is no root element (strict)', '?_elements=Patient.nope', kickoffHeaders, '_elements'],
+    ['an _elements path below the root (strict)', '?_elements=Patient.name.family', kickoffHeaders, '_elements'],
   ];
   it.each(badKickoffs)('answers 400 with an OperationOutcome naming the problem for %s', async (_what, query, headers, named) => {
     const res = await fetch(`${stack.fhir}/$export${query}`, { headers });
@@ -295,7 +342,7 @@ describe('export lifecycle without a worker, expiry and bad requests', () => {
           parameter: [
             { name: '_type', valueString: 'Patient' },
             { name: '_type', valueString: 'Observation' },
-            { name: '_elements', valueString: 'id' },
+            { name: '_elements', valueString: 'Patient.nope' },
           ],
         }),
       });

@@ -149,6 +149,7 @@ export interface CompletedExport {
     request: string;
     requiresAccessToken: boolean;
     output: Array<{ type: string; url: string; count: number }>;
+    deleted?: Array<{ type: string; url: string; count: number }>;
     error: Array<{ type: string; url: string; count: number }>;
   };
 }
@@ -181,4 +182,27 @@ export async function downloadAll(manifest: CompletedExport['manifest']): Promis
     for (const r of lines) keys.push(`${r.resourceType}/${r.id}/${r.meta.versionId}`);
   }
   return { keys, byFile };
+}
+
+/** Downloads the manifest's `deleted` files; returns the deleted resources as `Type/id` (asserting the Bundle shape and counts). */
+export async function downloadDeleted(manifest: CompletedExport['manifest']): Promise<string[]> {
+  const deleted: string[] = [];
+  for (const item of manifest.deleted ?? []) {
+    if (item.type !== 'Bundle') throw new Error(`deleted item of type ${item.type}`);
+    const text = await (await fetch(item.url)).text();
+    const bundles = text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as {
+      resourceType: string;
+      type: string;
+      entry: Array<{ request: { method: string; url: string } }>;
+    });
+    if (bundles.length !== item.count) throw new Error(`${item.url} holds ${bundles.length} lines, manifest says ${item.count}`);
+    for (const bundle of bundles) {
+      if (bundle.resourceType !== 'Bundle' || bundle.type !== 'transaction') throw new Error(`not a transaction Bundle: ${JSON.stringify(bundle)}`);
+      for (const entry of bundle.entry) {
+        if (entry.request.method !== 'DELETE') throw new Error(`not a DELETE entry: ${JSON.stringify(entry)}`);
+        deleted.push(entry.request.url);
+      }
+    }
+  }
+  return deleted;
 }

@@ -36,6 +36,21 @@ describe('kick-off parameters', () => {
     expect(refusal(() => parseInstant(value, '_since')).issues[0].expression).toEqual(['_since']);
   });
 
+  it('reads _elements against the exported types: unknown elements refused under strict, dropped and reported under lenient', () => {
+    const ok = parseKickoffParameters(params({ _type: ['Observation'], _elements: ['Observation.valueQuantity,status', 'subject'] }), 'strict', 'system');
+    expect(ok.elements).toEqual({ all: ['status', 'subject'], byType: { Observation: ['valueQuantity'] } });
+
+    const err = refusal(() => parseKickoffParameters(params({ _type: ['Observation'], _elements: ['birthDate'] }), 'strict', 'system'));
+    expect(err.issues[0].expression).toEqual(['_elements']);
+    expect(err.issues[0].diagnostics).toContain('birthDate is not a root element of Observation');
+
+    const lenient = parseKickoffParameters(params({ _elements: ['Patient.nope,Patient.gender'] }), 'lenient', 'patient');
+    expect(lenient.elements).toEqual({ all: [], byType: { Patient: ['gender'] } });
+    expect(lenient.lenientIssues).toHaveLength(1);
+    expect(lenient.lenientIssues[0].diagnostics).toContain('Patient.nope');
+    expect(parseKickoffParameters(params({ _elements: ['Patient.nope'] }), 'lenient', 'system').elements).toBeUndefined();
+  });
+
   it('refuses _until before _since, naming _until', () => {
     const err = refusal(() => parseKickoffParameters(params({ _since: ['2024-02-01T00:00:00Z'], _until: ['2024-01-01T00:00:00Z'] }), 'strict', 'system'));
     expect(err.issues[0].expression).toEqual(['_until']);

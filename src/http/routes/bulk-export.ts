@@ -84,6 +84,7 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
           compartment,
           since: request.since,
           until: request.until,
+          elements: request.elements,
           lenientIssues: request.lenientIssues.map((i) => ({ severity: i.severity ?? 'warning', code: i.code, diagnostics: i.diagnostics, expression: i.expression })),
           tuning: deps.exportSettings,
         },
@@ -95,7 +96,16 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
         { key: exportTypesKey, value: request.types ?? ['*'] },
         ...(request.since ? [{ key: exportSinceKey, value: new Date(request.since) }] : []),
       ],
-      memo: { level, group: groupId ?? null, types: request.types ?? 'all', since: request.since ?? null, until: request.until ?? null, owner, tenant },
+      memo: {
+        level,
+        group: groupId ?? null,
+        types: request.types ?? 'all',
+        since: request.since ?? null,
+        until: request.until ?? null,
+        elements: request.elements ?? null,
+        owner,
+        tenant,
+      },
     }));
     ctx.status = 202;
     ctx.set('Content-Location', `${ctx.state.fhirBaseUrl}/bulkstatus/${exportId}`);
