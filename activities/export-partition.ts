@@ -2,12 +2,17 @@ import { once } from 'node:events';
 import { Context } from '@temporalio/activity';
 import type { Pool } from 'pg';
 import { keptElements, subsetResource } from '../src/fhir/elements';
+import { compileTypeFilter } from '../src/fhir/search/type-filter';
 import type { OutputStore } from '../src/output/output-store';
 import type { Cursor } from '../src/store/snapshot-scope';
 import { streamSnapshot } from '../src/store/snapshot-stream';
 
 const NEWLINE = Buffer.from('\n');
 import type { ExportPartitionInput, ExportPartitionResult, PartFile } from '../workflows/types';
+
+/** A deletion as the Bulk Data IG reports it (the same shape the store's SQL builds). */
+const deletionBundle = (type: string, id: string) =>
+  JSON.stringify({ resourceType: 'Bundle', type: 'transaction', entry: [{ request: { method: 'DELETE', url: `${type}/${id}` } }] });
 
 /** Heartbeat details: where a retry resumes (everything up to `cursor` is in `parts`). */
 interface PartitionProgress {
@@ -29,6 +34,7 @@ export async function exportPartition(
 ): Promise<ExportPartitionResult> {
   const context = Context.current();
   const resumed = context.info.heartbeatDetails as PartitionProgress | undefined;
+  const filter = compileTypeFilter(input.type, input.filters);
   const progress: PartitionProgress = resumed ?? { cursor: input.after, parts: [] };
   const scope = {
     tenant: input.tenant,
@@ -38,13 +44,21 @@ export async function exportPartition(
     until: input.until,
     compartment: input.compartment,
     deletions: input.deletions,
+    filterSql: input.deletions ? undefined : filter.sql,
   };
 
-  // _elements: decode, subset and re-encode each resource; otherwise bodies pass through untouched.
+  // Bodies pass through untouched unless _typeFilter must check them or _elements subsets them.
   const keep = keptElements(input.elements, input.type);
   const keepSet = keep && new Set(keep);
-  const lineOf = (body: Buffer): Buffer =>
-    keepSet ? Buffer.from(JSON.stringify(subsetResource(JSON.parse(body.toString('utf8')) as Record<string, unknown>, keepSet))) : body;
+  const checkEach = !filter.exact || (input.deletions && input.filters !== undefined);
+  /** The NDJSON line for a row, or undefined when the row does not match the filter. */
+  const lineOf = (body: Buffer, id: string): Buffer | undefined => {
+    if (!checkEach && !keepSet) return body;
+    const resource = body.length > 0 ? (JSON.parse(body.toString('utf8')) as Record<string, unknown>) : undefined;
+    if (checkEach && resource && !filter.matches(resource)) return undefined;
+    if (input.deletions) return Buffer.from(deletionBundle(input.type, id));
+    return keepSet ? Buffer.from(JSON.stringify(subsetResource(resource!, keepSet))) : body;
+  };
 
   let position = progress.cursor; // the last row read
   let writer: ReturnType<OutputStore['createWriter']> | undefined;
@@ -70,7 +84,8 @@ export async function exportPartition(
 
   try {
     let lastBeat = 0;
-    for await (const rows of streamSnapshot(deps.pool, scope, { after: position, upTo: input.upTo })) {
+    const rowsOfRange = streamSnapshot(deps.pool, scope, { after: position, upTo: input.upTo }, { endedBodies: checkEach && input.deletions });
+    for await (const rows of rowsOfRange) {
       // Liveness at most once a second: each call converts the details, and chunks come by the thousand.
       // Cancellation arrives in a heartbeat's response.
       if (Date.now() - lastBeat >= 1000) {
@@ -79,17 +94,18 @@ export async function exportPartition(
       }
       context.cancellationSignal.throwIfAborted();
       for (const row of rows) {
+        position = row.cursor;
+        const line = lineOf(row.body, row.cursor.id);
+        if (!line) continue;
         if (!writer) {
           const key = partKey(input.exportId, input.type, input.partition, progress.parts.length, input.deletions);
           writer = deps.output.createWriter(key);
           writer.done.catch(() => undefined); // awaited in finishPart
           part = { type: input.deletions ? 'Bundle' : input.type, key, count: 0, bytes: 0 };
         }
-        const line = lineOf(row.body);
         pending.push(line, NEWLINE);
         part!.count++;
         part!.bytes += line.length + 1;
-        position = row.cursor;
         if (part!.count >= input.maxPartResources || part!.bytes >= input.maxPartBytes) await finishPart(position);
       }
       if (writer) await write();

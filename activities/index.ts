@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
 import type { OutputStore } from '../src/output/output-store';
 import { patientCompartmentTypes } from '../src/fhir/patient-compartment';
+import { compileTypeFilter, type TypeFilters } from '../src/fhir/search/type-filter';
 import { ResourceStore } from '../src/store/resource-store';
 import type { CompartmentFilter } from '../src/store/snapshot-scope';
 import { planPartitions, storedResourceTypes } from '../src/store/snapshot-reader';
@@ -25,6 +26,7 @@ export function createActivities(deps: ActivityDependencies) {
       compartment?: CompartmentFilter;
       since?: string;
       until?: string;
+      typeFilters?: TypeFilters;
       partitionSize: number;
     }): Promise<ExportPlan> {
       const transactionTime = await new ResourceStore(deps.pool, input.tenant).snapshotTime();
@@ -39,7 +41,9 @@ export function createActivities(deps: ActivityDependencies) {
       // Deletions are reported only relative to a _since: without one the client holds nothing to delete.
       for (const deletions of input.since ? [false, true] : [false]) {
         for (const type of types) {
-          const scope = { tenant: input.tenant, resourceType: type, transactionTime, since: input.since, until: input.until, compartment: input.compartment, deletions };
+          // Deletions are checked against _typeFilter one by one (on the version they ended), never in SQL.
+          const filterSql = deletions ? undefined : compileTypeFilter(type, input.typeFilters?.[type]).sql;
+          const scope = { tenant: input.tenant, resourceType: type, transactionTime, since: input.since, until: input.until, compartment: input.compartment, deletions, filterSql };
           const { count, bounds } = await planPartitions(deps.pool, scope, input.partitionSize);
           if (count === 0) continue;
           (deletions ? deletedTotals : totals)[type] = count;

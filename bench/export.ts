@@ -88,8 +88,24 @@ export async function benchExport(args: string[]): Promise<void> {
         output: new GcsOutputStore(storage, 'bench-exports'),
         query: '',
       },
+      // _typeFilter costs: both filters keep every Observation, so the runs differ only in where they filter.
+      { label: 'Observation, no filter', env: { OUTPUT_BACKEND: 'local', OUTPUT_DIR: localDir }, output: new LocalOutputStore(localDir), query: '?_type=Observation' },
+      {
+        label: 'Observation, filter in SQL (_lastUpdated)',
+        env: { OUTPUT_BACKEND: 'local', OUTPUT_DIR: localDir },
+        output: new LocalOutputStore(localDir),
+        query: `?_type=Observation&_typeFilter=${encodeURIComponent('Observation?_lastUpdated=ge2000-01-01')}`,
+      },
+      {
+        label: 'Observation, filter in worker (status)',
+        env: { OUTPUT_BACKEND: 'local', OUTPUT_DIR: localDir },
+        output: new LocalOutputStore(localDir),
+        query: `?_type=Observation&_typeFilter=${encodeURIComponent('Observation?status=final')}`,
+      },
     ];
-    for (const run of runs) {
+    // --case=<text> runs only the cases whose label contains it (the COPY limit always runs).
+    const only = args.find((a) => a.startsWith('--case='))?.split('=')[1];
+    for (const run of runs.filter((r) => !only || r.label.toLowerCase().includes(only.toLowerCase()))) {
       const { exportId, ...figures } = await runExport(run.label, { databaseUrl, temporalAddress: devServer.address, env: run.env, output: run.output, query: run.query });
       results.push(figures);
       await run.output.deletePrefix(`${exportId}/`);

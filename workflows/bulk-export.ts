@@ -53,6 +53,7 @@ export async function bulkExport(input: ExportInput): Promise<void> {
       compartment: input.compartment,
       since: input.since,
       until: input.until,
+      typeFilters: input.typeFilters,
       partitionSize: input.tuning.partitionSize,
     });
     status.transactionTime = plan.transactionTime;
@@ -75,6 +76,7 @@ export async function bulkExport(input: ExportInput): Promise<void> {
           since: input.since,
           until: input.until,
           elements: partition.deletions ? undefined : input.elements,
+          filters: input.typeFilters?.[partition.type],
           maxPartResources: input.tuning.maxPartResources,
           maxPartBytes: input.tuning.maxPartBytes,
         });

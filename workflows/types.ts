@@ -1,5 +1,6 @@
 /** Shapes shared by the workflow, its activities and the HTTP layer. Types only: no runtime code. */
 import type { ElementsSelection } from '../src/fhir/elements';
+import type { TypeFilters } from '../src/fhir/search/type-filter';
 import type { CompartmentFilter, Cursor } from '../src/store/snapshot-scope';
 
 export type ExportLevel = 'system' | 'patient' | 'group';
@@ -26,6 +27,8 @@ export interface ExportInput {
   until?: string;
   /** `_elements`: the root elements to keep (mandatory ones are always kept). */
   elements?: ElementsSelection;
+  /** `_typeFilter`: search queries (after `?`) per type, OR-ed. */
+  typeFilters?: TypeFilters;
   /** Problems ignored under `Prefer: handling=lenient`, reported in the manifest `error` file. */
   lenientIssues: OperationOutcomeIssueJson[];
   tuning: ExportTuning;
@@ -66,6 +69,8 @@ export interface ExportPartitionInput extends PlannedPartition {
   since?: string;
   until?: string;
   elements?: ElementsSelection;
+  /** This type's `_typeFilter` queries. */
+  filters?: string[];
   maxPartResources: number;
   maxPartBytes: number;
 }

@@ -5,6 +5,7 @@
 import { HttpError } from '../http/http-error';
 import { parseElements, type ElementsSelection } from './elements';
 import type { Issue } from './operation-outcome';
+import { checkTypeFilter, SearchQueryError, splitTypeFilterValues, type TypeFilters } from './search/type-filter';
 import { patientCompartmentTypes } from './patient-compartment';
 import { r4ResourceTypes } from './definitions';
 import { isKnownResourceType } from './resource-validation';
@@ -19,6 +20,8 @@ export interface KickoffRequest {
   until?: string;
   /** `_elements`: what to keep of each resource (undefined: whole resources). */
   elements?: ElementsSelection;
+  /** `_typeFilter`: search queries per type, OR-ed (a type without one is exported whole). */
+  typeFilters?: TypeFilters;
   /** Parameters ignored under lenient handling, to report in the manifest `error`. */
   lenientIssues: Issue[];
 }
@@ -28,7 +31,7 @@ export type RawParameters = Map<string, string[]>;
 
 const NDJSON_FORMATS = new Set(['application/fhir+ndjson', 'application/ndjson', 'ndjson']);
 /** Defined by the IG (or STU3) but not supported at this level yet: refused, or ignored when lenient. */
-const NOT_SUPPORTED = new Set(['_typeFilter', 'includeAssociatedData', 'organizeOutputBy', 'allowPartialManifests']);
+const NOT_SUPPORTED = new Set(['includeAssociatedData', 'organizeOutputBy', 'allowPartialManifests']);
 const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 
 /** Parses a FHIR instant; a `+` offset that arrived unencoded (as a space) is read as `+`. */
@@ -84,7 +87,7 @@ export function parseKickoffParameters(params: RawParameters, handling: Handling
   };
 
   for (const name of params.keys()) {
-    if (['_type', '_since', '_until', '_outputFormat', '_elements'].includes(name)) continue;
+    if (['_type', '_since', '_until', '_outputFormat', '_elements', '_typeFilter'].includes(name)) continue;
     if (name === 'patient') {
       if (level === 'system') throw HttpError.badRequest('The patient parameter is not allowed on a system-level export', 'patient');
     } else if (NOT_SUPPORTED.has(name)) {
@@ -136,6 +139,22 @@ export function parseKickoffParameters(params: RawParameters, handling: Handling
     if (all.length > 0 || Object.keys(byType).length > 0) elements = parsed.selection;
   }
 
+  let typeFilters: TypeFilters | undefined;
+  if (params.has('_typeFilter')) {
+    const compartmentTypes = new Set(patientCompartmentTypes());
+    for (const text of splitTypeFilterValues(params.get('_typeFilter')!)) {
+      try {
+        const { type, query } = checkTypeFilter(text);
+        if (types && !types.includes(type)) throw new SearchQueryError(`${type} is not among the exported types (_type)`);
+        if (level !== 'system' && !compartmentTypes.has(type)) throw new SearchQueryError(`${type} is not in the Patient compartment`);
+        ((typeFilters ??= {})[type] ??= []).push(query);
+      } catch (err) {
+        if (!(err instanceof SearchQueryError)) throw err;
+        refuseOrIgnore('_typeFilter', `_typeFilter ${JSON.stringify(text)}: ${err.message}`);
+      }
+    }
+  }
+
   const sinceRaw = single(params, '_since');
   const untilRaw = single(params, '_until');
   const since = sinceRaw === undefined ? undefined : parseInstant(sinceRaw, '_since');
@@ -143,7 +162,7 @@ export function parseKickoffParameters(params: RawParameters, handling: Handling
   if (since && until && Date.parse(until) < Date.parse(since)) {
     throw HttpError.badRequest(`_until (${untilRaw}) is before _since (${sinceRaw})`, '_until');
   }
-  return { types, patients, since, until, elements, lenientIssues };
+  return { types, patients, since, until, elements, typeFilters, lenientIssues };
 }
 
 interface ParametersResource {

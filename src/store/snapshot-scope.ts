@@ -29,6 +29,8 @@ export interface SnapshotScope {
   until?: string;
   /** Present for Patient and Group exports: only resources in a selected patient's compartment. */
   compartment?: CompartmentFilter;
+  /** An extra SQL condition on resource_versions (the pushable part of `_typeFilter`). */
+  filterSql?: string;
   /** Read the deletions instead: tombstones current at transactionTime (`_since` exports report them). */
   deletions?: boolean;
 }
@@ -94,6 +96,7 @@ export function snapshotWhere(scope: SnapshotScope, range: { after?: Cursor; upT
     conditions.push(`last_updated > ${instant(scope.since)}`);
   }
   if (scope.until) conditions.push(`last_updated <= ${instant(scope.until)}`);
+  if (scope.filterSql) conditions.push(scope.filterSql);
   if (range.after) conditions.push(`(last_updated, resource_versions.id) > (${instant(range.after.lastUpdated)}, ${literal(range.after.id)})`);
   if (range.upTo) conditions.push(`(last_updated, resource_versions.id) <= (${instant(range.upTo.lastUpdated)}, ${literal(range.upTo.id)})`);
   if (scope.compartment) {

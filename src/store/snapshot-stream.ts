@@ -24,8 +24,14 @@ const SEPARATOR = 0x02;
  */
 const DELETION_BUNDLE_SQL = `'{"resourceType":"Bundle","type":"transaction","entry":[{"request":{"method":"DELETE","url":"' || resource_type || '/' || id || '"}}]}'`;
 
-function copySql(scope: SnapshotScope, range: { after?: Cursor; upTo?: Cursor }): string {
-  return `COPY (SELECT ${scope.deletions ? DELETION_BUNDLE_SQL : 'body'}, last_updated::text AS cursor_time, id FROM resource_versions
+/** The body of the version a tombstone ended (so a deletion can be checked against `_typeFilter`). */
+const ENDED_VERSION_BODY_SQL = `(SELECT p.body FROM resource_versions p
+   WHERE p.tenant = resource_versions.tenant AND p.resource_type = resource_versions.resource_type
+     AND p.id = resource_versions.id AND p.version_id = resource_versions.version_id - 1)`;
+
+function copySql(scope: SnapshotScope, range: { after?: Cursor; upTo?: Cursor }, endedBodies: boolean): string {
+  const body = !scope.deletions ? 'body' : endedBodies ? ENDED_VERSION_BODY_SQL : DELETION_BUNDLE_SQL;
+  return `COPY (SELECT ${body}, last_updated::text AS cursor_time, id FROM resource_versions
      WHERE ${snapshotWhere(scope, range)} ORDER BY last_updated, id)
      TO STDOUT (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')`;
 }
@@ -33,12 +39,19 @@ function copySql(scope: SnapshotScope, range: { after?: Cursor; upTo?: Cursor })
 /**
  * Yields batches of rows in (last_updated, id) order, one batch per received chunk. Memory
  * holds one chunk; the query's connection is released when the iteration ends or is abandoned.
+ * For deletions each row is a DELETE Bundle, or with `endedBodies` the body of the version the
+ * deletion ended (empty if there is none).
  */
-export async function* streamSnapshot(pool: Pool, scope: SnapshotScope, range: { after?: Cursor; upTo?: Cursor }): AsyncGenerator<StreamedRow[]> {
+export async function* streamSnapshot(
+  pool: Pool,
+  scope: SnapshotScope,
+  range: { after?: Cursor; upTo?: Cursor },
+  options: { endedBodies?: boolean } = {},
+): AsyncGenerator<StreamedRow[]> {
   const client = await pool.connect();
   let failed: Error | undefined;
   let completed = false;
-  const stream = client.query(copyTo(copySql(scope, range)));
+  const stream = client.query(copyTo(copySql(scope, range, options.endedBodies ?? false)));
   try {
     let rest: Buffer | undefined;
     for await (const received of stream) {
