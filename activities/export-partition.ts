@@ -44,6 +44,7 @@ export async function exportPartition(
     until: input.until,
     compartment: input.compartment,
     deletions: input.deletions,
+    referenced: input.referenced,
     filterSql: input.deletions ? undefined : filter.sql,
   };
 

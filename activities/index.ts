@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import type { OutputStore } from '../src/output/output-store';
-import { patientCompartmentTypes } from '../src/fhir/patient-compartment';
+import { patientLevelTypes, REFERENCED_TYPES } from '../src/fhir/patient-compartment';
 import { compileTypeFilter, type TypeFilters } from '../src/fhir/search/type-filter';
 import { ResourceStore } from '../src/store/resource-store';
 import type { CompartmentFilter } from '../src/store/snapshot-scope';
@@ -32,8 +32,8 @@ export function createActivities(deps: ActivityDependencies) {
       const transactionTime = await new ResourceStore(deps.pool, input.tenant).snapshotTime();
       let types = input.types ?? (await storedResourceTypes(deps.pool, input.tenant));
       if (input.compartment && !input.types) {
-        const compartmentTypes = new Set(patientCompartmentTypes());
-        types = types.filter((t) => compartmentTypes.has(t));
+        const exportable = new Set(patientLevelTypes());
+        types = types.filter((t) => exportable.has(t));
       }
       const totals: Record<string, number> = {};
       const deletedTotals: Record<string, number> = {};
@@ -41,14 +41,16 @@ export function createActivities(deps: ActivityDependencies) {
       // Deletions are reported only relative to a _since: without one the client holds nothing to delete.
       for (const deletions of input.since ? [false, true] : [false]) {
         for (const type of types) {
+          const referenced = input.compartment !== undefined && REFERENCED_TYPES.includes(type);
+          if (deletions && referenced) continue; // a deleted Practitioner no longer says whose it was
           // Deletions are checked against _typeFilter one by one (on the version they ended), never in SQL.
           const filterSql = deletions ? undefined : compileTypeFilter(type, input.typeFilters?.[type]).sql;
-          const scope = { tenant: input.tenant, resourceType: type, transactionTime, since: input.since, until: input.until, compartment: input.compartment, deletions, filterSql };
+          const scope = { tenant: input.tenant, resourceType: type, transactionTime, since: input.since, until: input.until, compartment: input.compartment, referenced, deletions, filterSql };
           const { count, bounds } = await planPartitions(deps.pool, scope, input.partitionSize);
           if (count === 0) continue;
           (deletions ? deletedTotals : totals)[type] = count;
           for (let i = 0; i <= bounds.length; i++) {
-            partitions.push({ type, partition: i, after: bounds[i - 1], upTo: bounds[i], ...(deletions ? { deletions } : {}) });
+            partitions.push({ type, partition: i, after: bounds[i - 1], upTo: bounds[i], ...(deletions ? { deletions } : {}), ...(referenced ? { referenced } : {}) });
           }
         }
       }

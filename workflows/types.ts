@@ -49,6 +49,8 @@ export interface PlannedPartition {
   partition: number;
   /** A partition of the type's deletions since `_since` (manifest `deleted`), not of its resources. */
   deletions?: boolean;
+  /** Patient/Group exports: a type outside the compartment, exported because compartment resources reference it. */
+  referenced?: boolean;
   after?: Cursor;
   upTo?: Cursor;
 }

@@ -6,7 +6,7 @@ import { HttpError } from '../http/http-error';
 import { parseElements, type ElementsSelection } from './elements';
 import type { Issue } from './operation-outcome';
 import { checkTypeFilter, SearchQueryError, splitTypeFilterValues, type TypeFilters } from './search/type-filter';
-import { patientCompartmentTypes } from './patient-compartment';
+import { patientLevelTypes, REFERENCED_TYPES } from './patient-compartment';
 import { r4ResourceTypes } from './definitions';
 import { isKnownResourceType } from './resource-validation';
 
@@ -111,12 +111,15 @@ export function parseKickoffParameters(params: RawParameters, handling: Handling
     if (unknown.length > 0) throw HttpError.badRequest(`_type names unknown resource types: ${unknown.join(', ')}`, '_type');
     if (types.length === 0) throw HttpError.badRequest('_type is empty', '_type');
     if (level !== 'system') {
-      const compartmentTypes = new Set(patientCompartmentTypes());
-      const outside = types.filter((t) => !compartmentTypes.has(t));
+      const exportable = new Set(patientLevelTypes());
+      const outside = types.filter((t) => !exportable.has(t));
       if (outside.length > 0) {
-        refuseOrIgnore('_type', `${outside.join(', ')} ${outside.length === 1 ? 'is' : 'are'} not in the Patient compartment, so a ${level}-level export has none`);
-        types = types.filter((t) => compartmentTypes.has(t));
-        if (types.length === 0) throw HttpError.badRequest('_type names no type of the Patient compartment', '_type');
+        refuseOrIgnore(
+          '_type',
+          `${outside.join(', ')} ${outside.length === 1 ? 'is' : 'are'} neither in the Patient compartment nor a type it references (${REFERENCED_TYPES.join(', ')}), so a ${level}-level export has none`,
+        );
+        types = types.filter((t) => exportable.has(t));
+        if (types.length === 0) throw HttpError.badRequest('_type names no type a Patient- or Group-level export holds', '_type');
       }
     }
   }
@@ -132,7 +135,7 @@ export function parseKickoffParameters(params: RawParameters, handling: Handling
 
   let elements: ElementsSelection | undefined;
   if (params.has('_elements')) {
-    const exportable = types ?? (level === 'system' ? [...r4ResourceTypes()] : patientCompartmentTypes());
+    const exportable = types ?? (level === 'system' ? [...r4ResourceTypes()] : patientLevelTypes());
     const parsed = parseElements(commaList(params.get('_elements')!), exportable);
     for (const problem of parsed.problems) refuseOrIgnore('_elements', `_elements value ${JSON.stringify(problem.value)}: ${problem.reason}`);
     const { all, byType } = parsed.selection;
@@ -141,12 +144,12 @@ export function parseKickoffParameters(params: RawParameters, handling: Handling
 
   let typeFilters: TypeFilters | undefined;
   if (params.has('_typeFilter')) {
-    const compartmentTypes = new Set(patientCompartmentTypes());
+    const exportable = new Set(patientLevelTypes());
     for (const text of splitTypeFilterValues(params.get('_typeFilter')!)) {
       try {
         const { type, query } = checkTypeFilter(text);
         if (types && !types.includes(type)) throw new SearchQueryError(`${type} is not among the exported types (_type)`);
-        if (level !== 'system' && !compartmentTypes.has(type)) throw new SearchQueryError(`${type} is not in the Patient compartment`);
+        if (level !== 'system' && !exportable.has(type)) throw new SearchQueryError(`${type} is not exported at the ${level} level`);
         ((typeFilters ??= {})[type] ??= []).push(query);
       } catch (err) {
         if (!(err instanceof SearchQueryError)) throw err;

@@ -89,3 +89,16 @@ export function patientCompartmentsOf(resource: { resourceType: string; id?: str
   }
   return [...ids];
 }
+
+/**
+ * Types outside the Patient compartment that Patient- and Group-level exports add when the
+ * exported compartment resources reference them: what a client needs to read those resources
+ * (who treated, where, for which organization, which medication).
+ */
+export const REFERENCED_TYPES: readonly string[] = ['Practitioner', 'Organization', 'Location', 'Medication'];
+
+/** The types a Patient- or Group-level export can hold: the compartment and the referenced types. */
+export function patientLevelTypes(): string[] {
+  return [...patientCompartmentTypes(), ...REFERENCED_TYPES];
+}
+

@@ -29,6 +29,11 @@ export interface SnapshotScope {
   until?: string;
   /** Present for Patient and Group exports: only resources in a selected patient's compartment. */
   compartment?: CompartmentFilter;
+  /**
+   * With `compartment`: this type is outside the compartment and exported because the selected
+   * patients' compartment resources reference it (Practitioner, Organization, ...).
+   */
+  referenced?: boolean;
   /** An extra SQL condition on resource_versions (the pushable part of `_typeFilter`). */
   filterSql?: string;
   /** Read the deletions instead: tombstones current at transactionTime (`_since` exports report them). */
@@ -71,6 +76,22 @@ export function groupCycleSql(tenant: string, groupId: string, at: string): stri
     SELECT path FROM nested WHERE cycle LIMIT 1`;
 }
 
+/**
+ * Ids of `scope.resourceType` that the selected patients' compartment resources (current at
+ * transactionTime) reference, as `Type/id` or an absolute URL ending so. Bodies are compact
+ * JSON written by the store, so a reference reads `"reference":"...Type/id"`.
+ */
+function referencedBy(scope: SnapshotScope, patientConditions: string[]): string {
+  const t = instant(scope.transactionTime);
+  const pattern = literal(`"reference":"(?:[^"]*/)?${scope.resourceType}/([A-Za-z0-9.-]{1,64})"`);
+  return `resource_versions.id IN (SELECT (regexp_matches(src.body, ${pattern}, 'g'))[1]
+       FROM compartment_memberships c
+       JOIN resource_versions src ON src.tenant = c.tenant AND src.resource_type = c.resource_type
+                                 AND src.id = c.resource_id AND src.version_id = c.version_id
+      WHERE c.tenant = ${literal(scope.tenant)} ${patientConditions.map((p) => `AND ${p}`).join(' ')}
+        AND src.last_updated <= ${t} AND (src.superseded_at IS NULL OR src.superseded_at > ${t}) AND NOT src.deleted)`;
+}
+
 /** The WHERE clause (on resource_versions, unaliased) of a scope and an optional (after, upTo] range. */
 export function snapshotWhere(scope: SnapshotScope, range: { after?: Cursor; upTo?: Cursor } = {}): string {
   const t = instant(scope.transactionTime);
@@ -107,7 +128,7 @@ export function snapshotWhere(scope: SnapshotScope, range: { after?: Cursor; upT
     if (scope.compartment.patientIds) {
       patientConditions.push(`c.patient_id IN (${scope.compartment.patientIds.map(literal).join(', ') || 'NULL'})`);
     }
-    conditions.push(`EXISTS (SELECT 1 FROM compartment_memberships c
+    conditions.push(scope.referenced ? referencedBy(scope, patientConditions) : `EXISTS (SELECT 1 FROM compartment_memberships c
        WHERE c.tenant = resource_versions.tenant AND c.resource_type = resource_versions.resource_type
          AND c.resource_id = resource_versions.id AND c.version_id = ${compartmentVersion}
          ${patientConditions.map((p) => `AND ${p}`).join(' ')})`);

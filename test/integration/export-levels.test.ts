@@ -17,11 +17,14 @@ describe('Patient- and Group-level $export', () => {
   let stack: ExportStack;
   const resources = [...generatePopulation({ patients: 6, seed: 21 })];
   const patientIds = resources.filter((r) => r.resourceType === 'Patient').map((r) => r.id!);
-  const keysFor = (selected: Set<string>) =>
-    resources
-      .filter((r) => patientsOf(r).some((p) => selected.has(p)))
-      .map((r) => `${r.resourceType}/${r.id}/1`)
-      .sort();
+  /** The compartments of `selected`, plus the Practitioners, Organizations, Locations and Medications they reference. */
+  const keysFor = (selected: Set<string>) => {
+    const inCompartments = resources.filter((r) => patientsOf(r).some((p) => selected.has(p)));
+    const referenced = new Set(
+      inCompartments.flatMap((r) => [...JSON.stringify(r).matchAll(/"reference":"((?:Practitioner|Organization|Location|Medication)\/[^"]+)"/g)].map((m) => m[1])),
+    );
+    return [...inCompartments, ...resources.filter((r) => referenced.has(`${r.resourceType}/${r.id}`))].map((r) => `${r.resourceType}/${r.id}/1`).sort();
+  };
   const cohort: FhirResourceJson = {
     resourceType: 'Group',
     id: 'cohort',
@@ -49,12 +52,14 @@ describe('Patient- and Group-level $export', () => {
   });
   afterAll(() => stack.close());
 
-  it('exports the Patient compartment of every patient, and no Practitioner, Organization or Location', async () => {
+  it('exports the Patient compartment of every patient and the Practitioners, Organizations and Locations it references', async () => {
+    await stack.store.put({ resourceType: 'Practitioner', id: 'unreferenced' });
     const { manifest } = await pollUntilDone(await kickOffAt('/Patient/$export'));
     const { keys } = await downloadAll(manifest);
     expect(keys.sort()).toEqual(keysFor(new Set(patientIds)));
     expect(manifest.request).toBe(`${stack.fhir}/Patient/$export`);
-    expect(manifest.output.some((o) => ['Practitioner', 'Organization', 'Location'].includes(o.type))).toBe(false);
+    expect(['Practitioner', 'Organization', 'Location'].every((t) => manifest.output.some((o) => o.type === t))).toBe(true);
+    expect(keys).not.toContain('Practitioner/unreferenced/1');
   });
 
   it("exports only the Group's active members", async () => {
@@ -90,7 +95,7 @@ describe('Patient- and Group-level $export', () => {
     const onGet = await fetch(`${stack.fhir}/Patient/$export?patient=Patient/${patientIds[0]}`, { headers: kickoffHeaders });
     expect(onGet.status).toBe(400);
 
-    const outsideCompartment = await fetch(`${stack.fhir}/Patient/$export?_type=Organization`, { headers: kickoffHeaders });
+    const outsideCompartment = await fetch(`${stack.fhir}/Patient/$export?_type=Questionnaire`, { headers: kickoffHeaders });
     expect(outsideCompartment.status).toBe(400);
     expect(((await outsideCompartment.json()) as { issue: Array<{ expression: string[] }> }).issue[0].expression).toEqual(['_type']);
   });
