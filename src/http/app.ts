@@ -10,6 +10,7 @@ import { requestId } from './middleware/request-id';
 import { bulkExportRouter, type BulkExportDependencies } from './routes/bulk-export';
 import { metadataRouter } from './routes/metadata';
 import { resourceRouter } from './routes/resources';
+import { searchRouter } from './routes/search';
 import type { ResourceStore } from '../store/resource-store';
 import { softwareVersion } from '../version';
 
@@ -44,7 +45,7 @@ export function createApp(deps: AppDependencies): Koa<AppState> {
       : []),
     ...(deps.fhirRouters ?? []),
     // Last: `/:type/:id` would otherwise also match /bulkstatus/:id and POST /$export.
-    ...(deps.store ? [resourceRouter({ store: deps.store })] : []),
+    ...(deps.store ? [searchRouter({ store: deps.store }), resourceRouter({ store: deps.store })] : []),
   ];
   for (const router of routers) fhir.use(router.routes(), router.allowedMethods());
 

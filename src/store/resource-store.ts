@@ -8,6 +8,7 @@ import type { Pool, PoolClient } from 'pg';
 import { patientCompartmentsOf } from '../fhir/patient-compartment';
 import { checkResource, type FhirResourceJson } from '../fhir/resource-validation';
 import { contentHash } from './content-hash';
+import { streamSnapshot, type StreamedRow } from './snapshot-stream';
 import { groupCycleSql, groupPatientsSql } from './snapshot-scope';
 
 export const DEFAULT_TENANT = 'default';
@@ -159,6 +160,14 @@ export class ResourceStore {
    * every later write is stamped after it (writers wait for the exclusive lock, and we hold it
    * until the clock has passed the returned millisecond).
    */
+  /**
+   * The resources of one type current at `at`, in (last_updated, id) order, optionally narrowed
+   * by an SQL condition on resource_versions; streamed in batches of undecoded bodies.
+   */
+  currentResources(resourceType: string, at: string, filterSql?: string): AsyncGenerator<StreamedRow[]> {
+    return streamSnapshot(this.pool, { tenant: this.tenant, resourceType, transactionTime: at, filterSql }, {});
+  }
+
   async snapshotTime(): Promise<string> {
     const client = await this.pool.connect();
     try {

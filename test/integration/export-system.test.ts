@@ -132,6 +132,30 @@ describe('system-level $export (local files)', () => {
     expect(encounters.every((e) => e.period !== undefined && !e.meta.tag)).toBe(true);
   });
 
+  it('advertises $export at three levels in /metadata, each definition readable at OperationDefinition/{id}', async () => {
+    const capability = (await (await fetch(`${stack.fhir}/metadata`)).json()) as {
+      instantiates: string[];
+      rest: Array<{ mode: string; operation: Array<{ name: string; definition: string }>; resource: Array<{ type: string; operation?: Array<{ name: string; definition: string }> }> }>;
+    };
+    expect(capability.instantiates).toEqual(['http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data']);
+    expect(capability.rest).toHaveLength(1);
+    expect(capability.rest[0].mode).toBe('server');
+    const definitions = [
+      ...capability.rest[0].operation,
+      ...capability.rest[0].resource.filter((r) => ['Patient', 'Group'].includes(r.type)).flatMap((r) => r.operation ?? []),
+    ];
+    expect(definitions.map((d) => d.definition.split('/').pop()).sort()).toEqual(['export', 'group-export', 'patient-export']);
+    for (const { name, definition } of definitions) {
+      expect(name).toBe('export');
+      const res = await fetch(`${stack.fhir}/OperationDefinition/${definition.split('/').pop()}`);
+      expect(res.status).toBe(200);
+      const served = (await res.json()) as { resourceType: string; url: string; code: string; parameter: Array<{ name: string }> };
+      expect(served).toMatchObject({ resourceType: 'OperationDefinition', url: definition, code: 'export' });
+      expect(served.parameter.map((p) => p.name)).toEqual(expect.arrayContaining(['_since', '_type', '_elements', '_typeFilter', '_outputFormat']));
+    }
+    expect((await fetch(`${stack.fhir}/OperationDefinition/nope`)).status).toBe(404);
+  });
+
   it('builds every absolute URL from X-Forwarded-Host/-Proto or Forwarded, and ignores injected hosts', async () => {
     const proxied = { 'X-Forwarded-Host': 'bulk.example.org', 'X-Forwarded-Proto': 'https' };
     const kick = await fetch(`${stack.fhir}/$export?_type=Patient`, { headers: { ...kickoffHeaders, ...proxied } });

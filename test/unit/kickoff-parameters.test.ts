@@ -64,12 +64,13 @@ describe('kick-off parameters', () => {
   });
 
   it('refuses unsupported parameters under strict handling and reports them under lenient', () => {
-    expect(refusal(() => parseKickoffParameters(params({ _typeFilter: ['Patient?active=true'] }), 'strict', 'system')).issues[0]).toMatchObject({
+    expect(refusal(() => parseKickoffParameters(params({ includeAssociatedData: ['LatestProvenanceResources'] }), 'strict', 'system')).issues[0]).toMatchObject({
       code: 'not-supported',
-      expression: ['_typeFilter'],
+      expression: ['includeAssociatedData'],
     });
     const lenient = parseKickoffParameters(params({ _typeFilter: ['x'], _bogus: ['1'] }), 'lenient', 'system');
-    expect(lenient.lenientIssues.map((i) => i.expression)).toEqual([['_typeFilter'], ['_bogus']]);
+    expect(lenient.lenientIssues.map((i) => i.expression)).toEqual([['_bogus'], ['_typeFilter']]);
+    expect(lenient.typeFilters).toBeUndefined();
   });
 
   it('refuses patient at system level even when lenient', () => {

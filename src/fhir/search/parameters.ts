@@ -51,12 +51,15 @@ export function expressionForType(expression: string, type: string): string {
     .join(' | ');
 }
 
+/** Beyond R4, so clients can find a Group for a Group export by its name (as later FHIR versions allow). */
+const ADDED_PARAMETERS: SearchParameterDefinition[] = [{ code: 'name', base: ['Group'], type: 'string', expression: 'Group.name' }];
+
 let byTypeAndCode: Map<string, SearchParameterDefinition> | undefined;
 
 function definition(type: string, code: string): SearchParameterDefinition | undefined {
   if (!byTypeAndCode) {
     byTypeAndCode = new Map();
-    for (const p of r4SearchParameters()) for (const base of p.base) byTypeAndCode.set(`${base}.${p.code}`, p);
+    for (const p of [...r4SearchParameters(), ...ADDED_PARAMETERS]) for (const base of p.base) byTypeAndCode.set(`${base}.${p.code}`, p);
   }
   return byTypeAndCode.get(`${type}.${code}`) ?? byTypeAndCode.get(`DomainResource.${code}`) ?? byTypeAndCode.get(`Resource.${code}`);
 }

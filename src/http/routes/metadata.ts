@@ -1,14 +1,22 @@
 import Router from '@koa/router';
 import { buildCapabilityStatement, type CapabilityOptions } from '../../fhir/capability-statement';
+import { operationDefinition } from '../../fhir/operation-definitions';
 import type { AppState } from '../app-state';
+import { HttpError } from '../http-error';
 import { FHIR_JSON } from '../middleware/operation-outcome-errors';
 
-/** `GET [base]/metadata`: the CapabilityStatement. */
+/** `GET [base]/metadata`: the CapabilityStatement; `GET [base]/OperationDefinition/{id}`: the `$export` definitions. */
 export function metadataRouter(options: Omit<CapabilityOptions, 'fhirBaseUrl'>): Router<AppState> {
   const router = new Router<AppState>();
   router.get('/metadata', (ctx) => {
     ctx.type = FHIR_JSON;
     ctx.body = buildCapabilityStatement({ ...options, fhirBaseUrl: ctx.state.fhirBaseUrl });
+  });
+  router.get('/OperationDefinition/:id', (ctx) => {
+    const definition = options.bulkExport ? operationDefinition(ctx.params.id) : undefined;
+    if (!definition) throw HttpError.notFound(`OperationDefinition/${ctx.params.id} is not known`);
+    ctx.type = FHIR_JSON;
+    ctx.body = definition;
   });
   return router;
 }
