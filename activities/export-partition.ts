@@ -44,7 +44,7 @@ export async function exportPartition(
     until: input.until,
     compartment: input.compartment,
     deletions: input.deletions,
-    referenced: input.referenced,
+    referencedFor: input.referenced ? input.exportId : undefined,
     filterSql: input.deletions ? undefined : filter.sql,
   };
 

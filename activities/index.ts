@@ -3,7 +3,7 @@ import type { OutputStore } from '../src/output/output-store';
 import { patientLevelTypes, REFERENCED_TYPES } from '../src/fhir/patient-compartment';
 import { compileTypeFilter, type TypeFilters } from '../src/fhir/search/type-filter';
 import { ResourceStore } from '../src/store/resource-store';
-import type { CompartmentFilter } from '../src/store/snapshot-scope';
+import { recordReferencedSql, type CompartmentFilter } from '../src/store/snapshot-scope';
 import { planPartitions, storedResourceTypes } from '../src/store/snapshot-reader';
 import type { ExportPartitionInput, ExportPlan, OperationOutcomeIssueJson, PartFile, PlannedPartition } from '../workflows/types';
 import { exportPartition } from './export-partition';
@@ -21,6 +21,7 @@ export function createActivities(deps: ActivityDependencies) {
      * and cuts each requested type into partitions of about `partitionSize` resources.
      */
     async planExport(input: {
+      exportId: string;
       tenant: string;
       types?: string[];
       compartment?: CompartmentFilter;
@@ -35,17 +36,22 @@ export function createActivities(deps: ActivityDependencies) {
         const exportable = new Set(patientLevelTypes());
         types = types.filter((t) => exportable.has(t));
       }
+      // Patient/Group exports: record once which referenced resources (Practitioner, ...) they add.
+      const referencedTypes = input.compartment ? types.filter((t) => REFERENCED_TYPES.includes(t)) : [];
+      if (referencedTypes.length > 0) {
+        await recordReferencedResources(deps.pool, input.exportId, input.tenant, input.compartment!, transactionTime, referencedTypes);
+      }
       const totals: Record<string, number> = {};
       const deletedTotals: Record<string, number> = {};
       const partitions: PlannedPartition[] = [];
       // Deletions are reported only relative to a _since: without one the client holds nothing to delete.
       for (const deletions of input.since ? [false, true] : [false]) {
         for (const type of types) {
-          const referenced = input.compartment !== undefined && REFERENCED_TYPES.includes(type);
+          const referenced = referencedTypes.includes(type);
           if (deletions && referenced) continue; // a deleted Practitioner no longer says whose it was
           // Deletions are checked against _typeFilter one by one (on the version they ended), never in SQL.
           const filterSql = deletions ? undefined : compileTypeFilter(type, input.typeFilters?.[type]).sql;
-          const scope = { tenant: input.tenant, resourceType: type, transactionTime, since: input.since, until: input.until, compartment: input.compartment, referenced, deletions, filterSql };
+          const scope = { tenant: input.tenant, resourceType: type, transactionTime, since: input.since, until: input.until, compartment: input.compartment, referencedFor: referenced ? input.exportId : undefined, deletions, filterSql };
           const { count, bounds } = await planPartitions(deps.pool, scope, input.partitionSize);
           if (count === 0) continue;
           (deletions ? deletedTotals : totals)[type] = count;
@@ -73,9 +79,26 @@ export function createActivities(deps: ActivityDependencies) {
 
     /** Removes every file of an export (cancel, expiry). Idempotent. */
     async deleteExportFiles(input: { exportId: string }): Promise<number> {
+      await deps.pool.query('DELETE FROM export_references WHERE export_id = $1', [input.exportId]);
       return deps.output.deletePrefix(`${input.exportId}/`);
     },
   };
+}
+
+/** Replaces the export's recorded referenced resources (a retried plan has a new transactionTime). */
+async function recordReferencedResources(pool: Pool, exportId: string, tenant: string, compartment: CompartmentFilter, at: string, types: string[]) {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query('DELETE FROM export_references WHERE export_id = $1', [exportId]);
+    await client.query(recordReferencedSql(exportId, tenant, compartment, at, types));
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
 }
 
 export type Activities = ReturnType<typeof createActivities>;

@@ -48,6 +48,7 @@ export async function bulkExport(input: ExportInput): Promise<void> {
 
   try {
     const plan = await quick.planExport({
+      exportId: input.exportId,
       tenant: input.tenant,
       types: input.types,
       compartment: input.compartment,

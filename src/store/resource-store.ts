@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
-import { patientCompartmentsOf } from '../fhir/patient-compartment';
+import { patientCompartmentsOf, REFERENCED_TYPES } from '../fhir/patient-compartment';
 import { checkResource, type FhirResourceJson } from '../fhir/resource-validation';
 import { contentHash } from './content-hash';
 import { streamSnapshot, type StreamedRow } from './snapshot-stream';
@@ -312,6 +312,13 @@ async function applyRun(
   await insertGroupMemberships(client, tenant, inserts);
 }
 
+/** A reference to a type Patient/Group exports add, in a stored (compact JSON) body. */
+const REFERENCE_TO_ADDED_TYPE = new RegExp(`"reference":"(?:[^"]*/)?(${REFERENCED_TYPES.join('|')})/([A-Za-z0-9\\-.]{1,64})"`, 'g');
+
+/**
+ * The patient compartments of each new version, and for versions in some compartment the
+ * Practitioners, Organizations, Locations and Medications they reference.
+ */
 async function insertCompartments(
   client: PoolClient,
   tenant: string,
@@ -321,13 +328,23 @@ async function insertCompartments(
   const type: string[] = [];
   const id: string[] = [];
   const version: number[] = [];
+  const references: string[][] = [[], [], [], [], []];
   for (const { write, versionId, body } of inserts) {
     if (body === null || !write.resource) continue;
-    for (const patientId of patientCompartmentsOf(write.resource as { resourceType: string; id: string })) {
+    const compartments = patientCompartmentsOf(write.resource as { resourceType: string; id: string });
+    for (const patientId of compartments) {
       patient.push(patientId);
       type.push(write.resourceType);
       id.push(write.id);
       version.push(versionId);
+    }
+    if (compartments.length === 0) continue;
+    const targets = new Set<string>();
+    for (const match of body.matchAll(REFERENCE_TO_ADDED_TYPE)) {
+      const key = `${match[1]}/${match[2]}`;
+      if (targets.has(key)) continue;
+      targets.add(key);
+      [write.resourceType, write.id, String(versionId), match[1], match[2]].forEach((value, i) => references[i].push(value));
     }
   }
   if (patient.length === 0) return;
@@ -335,6 +352,12 @@ async function insertCompartments(
     `INSERT INTO compartment_memberships (tenant, patient_id, resource_type, resource_id, version_id)
      SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::int[]) ON CONFLICT DO NOTHING`,
     [tenant, patient, type, id, version],
+  );
+  if (references[0].length === 0) return;
+  await client.query(
+    `INSERT INTO resource_references (tenant, source_type, source_id, source_version, target_type, target_id)
+     SELECT $1, * FROM unnest($2::text[], $3::text[], $4::int[], $5::text[], $6::text[]) ON CONFLICT DO NOTHING`,
+    [tenant, ...references],
   );
 }
 

@@ -150,6 +150,33 @@ describe('Patient- and Group-level $export', () => {
     expect(outcome.issue[0].diagnostics).toContain('Group/loop-a → Group/loop-b → Group/loop-a');
   });
 
+  it('adds only the referenced resources that a current version of a selected compartment references', async () => {
+    const [mine, other] = [patientIds[4], patientIds[5]];
+    await stack.store.write([
+      { op: 'put', resource: { resourceType: 'Practitioner', id: 'formerly-referenced' } },
+      { op: 'put', resource: { resourceType: 'Practitioner', id: 'still-referenced' } },
+      { op: 'put', resource: { resourceType: 'Organization', id: 'of-another-patient' } },
+      { op: 'put', resource: { resourceType: 'Observation', id: 'ref-1', status: 'final', code: { text: 'x' }, subject: { reference: `Patient/${mine}` }, performer: [{ reference: 'Practitioner/formerly-referenced' }] } },
+      { op: 'put', resource: { resourceType: 'Observation', id: 'ref-2', status: 'final', code: { text: 'x' }, subject: { reference: `Patient/${mine}` }, performer: [{ reference: 'http://elsewhere.example/fhir/Practitioner/still-referenced' }] } },
+      { op: 'put', resource: { resourceType: 'Observation', id: 'ref-3', status: 'final', code: { text: 'x' }, subject: { reference: `Patient/${other}` }, performer: [{ reference: 'Organization/of-another-patient' }] } },
+    ]);
+    await stack.store.put({ resourceType: 'Observation', id: 'ref-1', status: 'final', code: { text: 'x' }, subject: { reference: `Patient/${mine}` } });
+
+    const res = await post('/Patient/$export', [
+      { name: 'patient', valueReference: { reference: `Patient/${mine}` } },
+      { name: '_type', valueString: 'Practitioner,Organization' },
+    ]);
+    expect(res.status).toBe(202);
+    const { manifest } = await pollUntilDone(res.headers.get('content-location')!);
+    const { keys } = await downloadAll(manifest);
+    const expected = keysFor(new Set([mine])).filter((k) => /^(Practitioner|Organization)\//.test(k));
+    expect(keys.sort()).toEqual([...expected, 'Practitioner/still-referenced/1'].sort());
+    const exportId = res.headers.get('content-location')!.split('/').pop()!;
+    const recorded = await stack.pool.query('SELECT count(*)::int AS n FROM export_references WHERE export_id = $1', [exportId]);
+    expect(recorded.rows[0].n).toBe(expected.length + 1);
+    await fetch(res.headers.get('content-location')!, { method: 'DELETE' });
+  });
+
   it("reports deletions since _since only of the selected patients' resources", async () => {
     const since = await stack.store.snapshotTime();
     const encounterOf = (p: string) => resources.find((r) => r.resourceType === 'Encounter' && patientsOf(r).includes(p))!;

@@ -84,4 +84,38 @@ EXCEPTION WHEN OTHERS THEN
 END $$;
 `,
   },
+  {
+    version: 4,
+    name: 'references from compartment resources to Practitioner, Organization, Location, Medication',
+    sql: `
+-- Patient- and Group-level exports add the non-compartment resources that the selected
+-- compartments reference. This index of those references (from versions in some compartment)
+-- lets an export find them with joins instead of reading bodies.
+CREATE TABLE resource_references (
+  tenant          text    NOT NULL,
+  source_type     text    NOT NULL,
+  source_id       text    NOT NULL,
+  source_version  integer NOT NULL,
+  target_type     text    NOT NULL,
+  target_id       text    NOT NULL,
+  PRIMARY KEY (tenant, source_type, source_id, source_version, target_type, target_id)
+);
+INSERT INTO resource_references
+SELECT DISTINCT v.tenant, v.resource_type, v.id, v.version_id, m[1], m[2]
+  FROM resource_versions v
+ CROSS JOIN LATERAL regexp_matches(v.body, '"reference":"(?:[^"]*/)?(Practitioner|Organization|Location|Medication)/([A-Za-z0-9.-]{1,64})"', 'g') m
+ WHERE v.body IS NOT NULL
+   AND EXISTS (SELECT 1 FROM compartment_memberships c
+                WHERE c.tenant = v.tenant AND c.resource_type = v.resource_type AND c.resource_id = v.id AND c.version_id = v.version_id);
+
+-- The referenced resources one export selected at its transactionTime (computed once, when it
+-- is planned; removed with its files).
+CREATE TABLE export_references (
+  export_id      text NOT NULL,
+  resource_type  text NOT NULL,
+  id             text NOT NULL,
+  PRIMARY KEY (export_id, resource_type, id)
+);
+`,
+  },
 ];
