@@ -44,7 +44,7 @@ export async function exportPartition(
     until: input.until,
     compartment: input.compartment,
     deletions: input.deletions,
-    referencedFor: input.referenced ? input.exportId : undefined,
+    recordedFor: input.recorded ? input.exportId : undefined,
     filterSql: input.deletions ? undefined : filter.sql,
   };
 

@@ -3,7 +3,8 @@ import type { OutputStore } from '../src/output/output-store';
 import { patientLevelTypes, REFERENCED_TYPES } from '../src/fhir/patient-compartment';
 import { compileTypeFilter, type TypeFilters } from '../src/fhir/search/type-filter';
 import { ResourceStore } from '../src/store/resource-store';
-import { recordReferencedSql, type CompartmentFilter } from '../src/store/snapshot-scope';
+import { forgetSelection, recordSelection, type ProvenanceSelection } from '../src/store/recorded-selection';
+import type { CompartmentFilter, SnapshotScope } from '../src/store/snapshot-scope';
 import { planPartitions, storedResourceTypes } from '../src/store/snapshot-reader';
 import type { ExportPartitionInput, ExportPlan, OperationOutcomeIssueJson, PartFile, PlannedPartition } from '../workflows/types';
 import { exportPartition } from './export-partition';
@@ -28,6 +29,7 @@ export function createActivities(deps: ActivityDependencies) {
       since?: string;
       until?: string;
       typeFilters?: TypeFilters;
+      associatedProvenance?: ProvenanceSelection;
       partitionSize: number;
     }): Promise<ExportPlan> {
       const transactionTime = await new ResourceStore(deps.pool, input.tenant).snapshotTime();
@@ -36,10 +38,33 @@ export function createActivities(deps: ActivityDependencies) {
         const exportable = new Set(patientLevelTypes());
         types = types.filter((t) => exportable.has(t));
       }
-      // Patient/Group exports: record once which referenced resources (Practitioner, ...) they add.
+      const scopeOf = (type: string, recorded: boolean): SnapshotScope => ({
+        tenant: input.tenant,
+        resourceType: type,
+        transactionTime,
+        since: input.since,
+        until: input.until,
+        compartment: input.compartment,
+        recordedFor: recorded ? input.exportId : undefined,
+        filterSql: compileTypeFilter(type, input.typeFilters?.[type]).sql,
+      });
+      // Resources added because of what is exported are selected once, now, and recorded.
       const referencedTypes = input.compartment ? types.filter((t) => REFERENCED_TYPES.includes(t)) : [];
-      if (referencedTypes.length > 0) {
-        await recordReferencedResources(deps.pool, input.exportId, input.tenant, input.compartment!, transactionTime, referencedTypes);
+      const provenance = associatedProvenance(input, types);
+      if (provenance && !types.includes('Provenance')) types = [...types, 'Provenance'];
+      const recordedTypes = [...referencedTypes, ...(provenance ? ['Provenance'] : [])];
+      if (recordedTypes.length > 0) {
+        await recordSelection(deps.pool, {
+          exportId: input.exportId,
+          tenant: input.tenant,
+          transactionTime,
+          compartment: input.compartment,
+          referencedTypes,
+          provenance: provenance && {
+            ...provenance,
+            targetScopes: types.filter((t) => t !== 'Provenance').map((t) => scopeOf(t, referencedTypes.includes(t))),
+          },
+        });
       }
       const totals: Record<string, number> = {};
       const deletedTotals: Record<string, number> = {};
@@ -47,16 +72,15 @@ export function createActivities(deps: ActivityDependencies) {
       // Deletions are reported only relative to a _since: without one the client holds nothing to delete.
       for (const deletions of input.since ? [false, true] : [false]) {
         for (const type of types) {
-          const referenced = referencedTypes.includes(type);
-          if (deletions && referenced) continue; // a deleted Practitioner no longer says whose it was
+          const recorded = recordedTypes.includes(type);
+          if (deletions && recorded) continue; // a deleted Practitioner no longer says whose it was
           // Deletions are checked against _typeFilter one by one (on the version they ended), never in SQL.
-          const filterSql = deletions ? undefined : compileTypeFilter(type, input.typeFilters?.[type]).sql;
-          const scope = { tenant: input.tenant, resourceType: type, transactionTime, since: input.since, until: input.until, compartment: input.compartment, referencedFor: referenced ? input.exportId : undefined, deletions, filterSql };
+          const scope = deletions ? { ...scopeOf(type, false), deletions, filterSql: undefined } : scopeOf(type, recorded);
           const { count, bounds } = await planPartitions(deps.pool, scope, input.partitionSize);
           if (count === 0) continue;
           (deletions ? deletedTotals : totals)[type] = count;
           for (let i = 0; i <= bounds.length; i++) {
-            partitions.push({ type, partition: i, after: bounds[i - 1], upTo: bounds[i], ...(deletions ? { deletions } : {}), ...(referenced ? { referenced } : {}) });
+            partitions.push({ type, partition: i, after: bounds[i - 1], upTo: bounds[i], ...(deletions ? { deletions } : {}), ...(recorded ? { recorded } : {}) });
           }
         }
       }
@@ -79,26 +103,25 @@ export function createActivities(deps: ActivityDependencies) {
 
     /** Removes every file of an export (cancel, expiry). Idempotent. */
     async deleteExportFiles(input: { exportId: string }): Promise<number> {
-      await deps.pool.query('DELETE FROM export_references WHERE export_id = $1', [input.exportId]);
+      await forgetSelection(deps.pool, input.exportId);
       return deps.output.deletePrefix(`${input.exportId}/`);
     },
   };
 }
 
-/** Replaces the export's recorded referenced resources (a retried plan has a new transactionTime). */
-async function recordReferencedResources(pool: Pool, exportId: string, tenant: string, compartment: CompartmentFilter, at: string, types: string[]) {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    await client.query('DELETE FROM export_references WHERE export_id = $1', [exportId]);
-    await client.query(recordReferencedSql(exportId, tenant, compartment, at, types));
-    await client.query('COMMIT');
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+/**
+ * Which Provenance to add: what `includeAssociatedData` asked for, or by the IG's default rule
+ * the Provenance of the exported compartment resources for Patient/Group exports (unless `_type`
+ * leaves Provenance out). A system export that holds every Provenance anyway adds nothing.
+ */
+function associatedProvenance(
+  input: { compartment?: CompartmentFilter; types?: string[]; associatedProvenance?: ProvenanceSelection },
+  types: string[],
+): { selection: ProvenanceSelection; includeCompartment: boolean } | undefined {
+  if (!input.compartment && types.includes('Provenance')) return undefined;
+  const byDefault = input.compartment !== undefined && (!input.types || input.types.includes('Provenance'));
+  const selection = input.associatedProvenance ?? (byDefault ? 'relevant' : undefined);
+  return selection && { selection, includeCompartment: byDefault };
 }
 
 export type Activities = ReturnType<typeof createActivities>;

@@ -55,6 +55,7 @@ export async function bulkExport(input: ExportInput): Promise<void> {
       since: input.since,
       until: input.until,
       typeFilters: input.typeFilters,
+      associatedProvenance: input.associatedProvenance,
       partitionSize: input.tuning.partitionSize,
     });
     status.transactionTime = plan.transactionTime;

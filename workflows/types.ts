@@ -29,6 +29,8 @@ export interface ExportInput {
   elements?: ElementsSelection;
   /** `_typeFilter`: search queries (after `?`) per type, OR-ed. */
   typeFilters?: TypeFilters;
+  /** `includeAssociatedData`: Provenance to add (Patient/Group exports add relevant Provenance by default). */
+  associatedProvenance?: 'relevant' | 'latest';
   /** Problems ignored under `Prefer: handling=lenient`, reported in the manifest `error` file. */
   lenientIssues: OperationOutcomeIssueJson[];
   tuning: ExportTuning;
@@ -49,8 +51,8 @@ export interface PlannedPartition {
   partition: number;
   /** A partition of the type's deletions since `_since` (manifest `deleted`), not of its resources. */
   deletions?: boolean;
-  /** Patient/Group exports: a type outside the compartment, exported because compartment resources reference it. */
-  referenced?: boolean;
+  /** Only the ids of this type recorded for the export at planning (referenced resources, associated Provenance). */
+  recorded?: boolean;
   after?: Cursor;
   upTo?: Cursor;
 }

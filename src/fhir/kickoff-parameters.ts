@@ -22,6 +22,8 @@ export interface KickoffRequest {
   elements?: ElementsSelection;
   /** `_typeFilter`: search queries per type, OR-ed (a type without one is exported whole). */
   typeFilters?: TypeFilters;
+  /** `includeAssociatedData`: the Provenance to add for the exported resources. */
+  associatedProvenance?: 'relevant' | 'latest';
   /** Parameters ignored under lenient handling, to report in the manifest `error`. */
   lenientIssues: Issue[];
 }
@@ -31,7 +33,7 @@ export type RawParameters = Map<string, string[]>;
 
 const NDJSON_FORMATS = new Set(['application/fhir+ndjson', 'application/ndjson', 'ndjson']);
 /** Defined by the IG (or STU3) but not supported at this level yet: refused, or ignored when lenient. */
-const NOT_SUPPORTED = new Set(['includeAssociatedData', 'organizeOutputBy', 'allowPartialManifests']);
+const NOT_SUPPORTED = new Set(['organizeOutputBy', 'allowPartialManifests']);
 const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 
 /** Parses a FHIR instant; a `+` offset that arrived unencoded (as a space) is read as `+`. */
@@ -87,7 +89,7 @@ export function parseKickoffParameters(params: RawParameters, handling: Handling
   };
 
   for (const name of params.keys()) {
-    if (['_type', '_since', '_until', '_outputFormat', '_elements', '_typeFilter'].includes(name)) continue;
+    if (['_type', '_since', '_until', '_outputFormat', '_elements', '_typeFilter', 'includeAssociatedData'].includes(name)) continue;
     if (name === 'patient') {
       if (level === 'system') throw HttpError.badRequest('The patient parameter is not allowed on a system-level export', 'patient');
     } else if (NOT_SUPPORTED.has(name)) {
@@ -158,6 +160,14 @@ export function parseKickoffParameters(params: RawParameters, handling: Handling
     }
   }
 
+  // Several values: the least restrictive wins (the IG's rule for conflicts).
+  let associatedProvenance: KickoffRequest['associatedProvenance'];
+  for (const value of commaList(params.get('includeAssociatedData') ?? [])) {
+    if (value === 'RelevantProvenanceResources') associatedProvenance = 'relevant';
+    else if (value === 'LatestProvenanceResources') associatedProvenance ??= 'latest';
+    else refuseOrIgnore('includeAssociatedData', `includeAssociatedData ${JSON.stringify(value)} is not supported (LatestProvenanceResources and RelevantProvenanceResources are)`);
+  }
+
   const sinceRaw = single(params, '_since');
   const untilRaw = single(params, '_until');
   const since = sinceRaw === undefined ? undefined : parseInstant(sinceRaw, '_since');
@@ -165,7 +175,7 @@ export function parseKickoffParameters(params: RawParameters, handling: Handling
   if (since && until && Date.parse(until) < Date.parse(since)) {
     throw HttpError.badRequest(`_until (${untilRaw}) is before _since (${sinceRaw})`, '_until');
   }
-  return { types, patients, since, until, elements, typeFilters, lenientIssues };
+  return { types, patients, since, until, elements, typeFilters, associatedProvenance, lenientIssues };
 }
 
 interface ParametersResource {

@@ -310,6 +310,36 @@ async function applyRun(
   );
   await insertCompartments(client, tenant, inserts);
   await insertGroupMemberships(client, tenant, inserts);
+  await insertProvenanceTargets(client, tenant, inserts);
+}
+
+const TARGET_REFERENCE = /([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/;
+
+/** Provenance.target of each new Provenance version (see migration 5). */
+async function insertProvenanceTargets(
+  client: PoolClient,
+  tenant: string,
+  inserts: Array<{ write: PreparedWrite; versionId: number; body: string | null }>,
+): Promise<void> {
+  const rows: unknown[][] = [[], [], [], [], []];
+  for (const { write, versionId, body } of inserts) {
+    if (write.resourceType !== 'Provenance' || body === null || !write.resource) continue;
+    const targets = Array.isArray(write.resource.target) ? (write.resource.target as Array<{ reference?: unknown }>) : [];
+    const recorded = fhirDateTimeAsTimestamp(write.resource.recorded);
+    const seen = new Set<string>();
+    for (const target of targets) {
+      const match = typeof target?.reference === 'string' ? TARGET_REFERENCE.exec(target.reference) : null;
+      if (!match || seen.has(`${match[1]}/${match[2]}`)) continue;
+      seen.add(`${match[1]}/${match[2]}`);
+      [write.id, versionId, recorded, match[1], match[2]].forEach((value, i) => rows[i].push(value));
+    }
+  }
+  if (rows[0].length === 0) return;
+  await client.query(
+    `INSERT INTO provenance_targets (tenant, provenance_id, version_id, recorded, target_type, target_id)
+     SELECT $1, * FROM unnest($2::text[], $3::int[], $4::timestamptz[], $5::text[], $6::text[]) ON CONFLICT DO NOTHING`,
+    [tenant, ...rows],
+  );
 }
 
 /** A reference to a type Patient/Group exports add, in a stored (compact JSON) body. */

@@ -30,10 +30,10 @@ export interface SnapshotScope {
   /** Present for Patient and Group exports: only resources in a selected patient's compartment. */
   compartment?: CompartmentFilter;
   /**
-   * With `compartment`: this type is outside the compartment and exported because the selected
-   * patients' compartment resources reference it; the export (this id) selected those at planning.
+   * Only the ids of this type that export `recordedFor` recorded when it was planned (resources
+   * that Patient/Group compartments reference, associated Provenance): see recorded-selection.ts.
    */
-  referencedFor?: string;
+  recordedFor?: string;
   /** An extra SQL condition on resource_versions (the pushable part of `_typeFilter`). */
   filterSql?: string;
   /** Read the deletions instead: tombstones current at transactionTime (`_since` exports report them). */
@@ -41,7 +41,7 @@ export interface SnapshotScope {
 }
 
 export const literal = (value: string) => `'${value.replace(/'/g, "''")}'`;
-const instant = (value: string) => `${literal(value)}::timestamptz`;
+export const instant = (value: string) => `${literal(value)}::timestamptz`;
 
 /** Conditions for a group_memberships row (alias `m`) that counts at `at`: active, in period, of the Group version current then. */
 function activeMembership(m: string, tenant: string, at: string): string {
@@ -77,39 +77,11 @@ export function groupCycleSql(tenant: string, groupId: string, at: string): stri
 }
 
 /** Conditions on a compartment_memberships row (alias `c`) for the patients a compartment filter selects. */
-function selectedPatients(tenant: string, compartment: CompartmentFilter, at: string): string[] {
+export function selectedPatients(tenant: string, compartment: CompartmentFilter, at: string): string[] {
   const conditions: string[] = [];
   if (compartment.groupId) conditions.push(`c.patient_id IN (${groupPatientsSql(tenant, compartment.groupId, at)})`);
   if (compartment.patientIds) conditions.push(`c.patient_id IN (${compartment.patientIds.map(literal).join(', ') || 'NULL'})`);
   return conditions;
-}
-
-/**
- * Records, for export `exportId`, the resources of `types` (outside the compartment) that the
- * selected patients' compartment resources current at `at` reference. One set-oriented pass;
- * partitions then read the recorded ids.
- */
-export function recordReferencedSql(exportId: string, tenant: string, compartment: CompartmentFilter, at: string, types: string[]): string {
-  const t = instant(at);
-  const patients = selectedPatients(tenant, compartment, at);
-  // Every indexed reference comes from a version in some compartment, so with no patient
-  // selection (all patients) the references are read directly; otherwise from the selected
-  // patients' compartment rows outwards (an index range per patient).
-  const sources =
-    patients.length === 0
-      ? `resource_references r`
-      : `(SELECT DISTINCT c.resource_type, c.resource_id, c.version_id FROM compartment_memberships c
-           WHERE c.tenant = ${literal(tenant)} ${patients.map((p) => `AND ${p}`).join(' ')}) s
-         JOIN resource_references r ON r.tenant = ${literal(tenant)} AND r.source_type = s.resource_type
-                                   AND r.source_id = s.resource_id AND r.source_version = s.version_id`;
-  return `INSERT INTO export_references (export_id, resource_type, id)
-    SELECT DISTINCT ${literal(exportId)}, r.target_type, r.target_id
-      FROM ${sources}
-      JOIN resource_versions src ON src.tenant = r.tenant AND src.resource_type = r.source_type
-                                AND src.id = r.source_id AND src.version_id = r.source_version
-     WHERE r.tenant = ${literal(tenant)} AND r.target_type IN (${types.map(literal).join(', ')})
-       AND src.last_updated <= ${t} AND (src.superseded_at IS NULL OR src.superseded_at > ${t}) AND NOT src.deleted
-    ON CONFLICT DO NOTHING`;
 }
 
 /** The WHERE clause (on resource_versions, unaliased) of a scope and an optional (after, upTo] range. */
@@ -140,9 +112,9 @@ export function snapshotWhere(scope: SnapshotScope, range: { after?: Cursor; upT
   if (scope.filterSql) conditions.push(scope.filterSql);
   if (range.after) conditions.push(`(last_updated, resource_versions.id) > (${instant(range.after.lastUpdated)}, ${literal(range.after.id)})`);
   if (range.upTo) conditions.push(`(last_updated, resource_versions.id) <= (${instant(range.upTo.lastUpdated)}, ${literal(range.upTo.id)})`);
-  if (scope.compartment && scope.referencedFor) {
+  if (scope.recordedFor) {
     conditions.push(`resource_versions.id IN (SELECT e.id FROM export_references e
-       WHERE e.export_id = ${literal(scope.referencedFor)} AND e.resource_type = resource_versions.resource_type)`);
+       WHERE e.export_id = ${literal(scope.recordedFor)} AND e.resource_type = resource_versions.resource_type)`);
   } else if (scope.compartment) {
     const patients = selectedPatients(scope.tenant, scope.compartment, scope.transactionTime);
     conditions.push(`EXISTS (SELECT 1 FROM compartment_memberships c

@@ -64,13 +64,20 @@ describe('kick-off parameters', () => {
   });
 
   it('refuses unsupported parameters under strict handling and reports them under lenient', () => {
-    expect(refusal(() => parseKickoffParameters(params({ includeAssociatedData: ['LatestProvenanceResources'] }), 'strict', 'system')).issues[0]).toMatchObject({
+    expect(refusal(() => parseKickoffParameters(params({ organizeOutputBy: ['Organization'] }), 'strict', 'system')).issues[0]).toMatchObject({
       code: 'not-supported',
-      expression: ['includeAssociatedData'],
+      expression: ['organizeOutputBy'],
     });
     const lenient = parseKickoffParameters(params({ _typeFilter: ['x'], _bogus: ['1'] }), 'lenient', 'system');
     expect(lenient.lenientIssues.map((i) => i.expression)).toEqual([['_bogus'], ['_typeFilter']]);
     expect(lenient.typeFilters).toBeUndefined();
+  });
+
+  it('reads includeAssociatedData: the least restrictive of several values wins', () => {
+    const read = (values: string[]) => parseKickoffParameters(params({ includeAssociatedData: values }), 'strict', 'system').associatedProvenance;
+    expect(read(['LatestProvenanceResources'])).toBe('latest');
+    expect(read(['LatestProvenanceResources,RelevantProvenanceResources'])).toBe('relevant');
+    expect(read(['RelevantProvenanceResources', 'LatestProvenanceResources'])).toBe('relevant');
   });
 
   it('refuses patient at system level even when lenient', () => {

@@ -118,4 +118,29 @@ CREATE TABLE export_references (
 );
 `,
   },
+  {
+    version: 5,
+    name: 'Provenance targets',
+    sql: `
+-- Provenance.target of each Provenance version, so exports can add the Provenance of the
+-- resources they export (includeAssociatedData) without parsing every Provenance.
+CREATE TABLE provenance_targets (
+  tenant         text        NOT NULL,
+  provenance_id  text        NOT NULL,
+  version_id     integer     NOT NULL,
+  recorded       timestamptz,
+  target_type    text        NOT NULL,
+  target_id      text        NOT NULL,
+  PRIMARY KEY (tenant, target_type, target_id, provenance_id, version_id)
+);
+INSERT INTO provenance_targets
+SELECT DISTINCT v.tenant, v.id, v.version_id,
+       CASE WHEN v.body::jsonb->>'recorded' ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}T' THEN (v.body::jsonb->>'recorded')::timestamptz END,
+       m[1], m[2]
+  FROM resource_versions v
+ CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(v.body::jsonb->'target') = 'array' THEN v.body::jsonb->'target' ELSE '[]'::jsonb END) target
+ CROSS JOIN LATERAL regexp_match(target->>'reference', '([A-Z][A-Za-z]+)/([A-Za-z0-9.-]{1,64})(?:/_history/[^/]+)?$') m
+ WHERE v.resource_type = 'Provenance' AND v.body IS NOT NULL AND m IS NOT NULL;
+`,
+  },
 ];

@@ -1,0 +1,101 @@
+/**
+ * Resources an export adds because of what it exports, selected once when the export is planned
+ * (at its transactionTime) and recorded in export_references; their partitions read the ids back.
+ *  - Patient/Group exports: the Practitioners, Organizations, Locations and Medications that the
+ *    selected compartments reference.
+ *  - Associated Provenance (`includeAssociatedData`, or the IG's default rule for Patient/Group
+ *    exports): Provenance whose target is an exported resource; "latest" keeps the most recent
+ *    one per target (by `recorded`, then by last update).
+ */
+import type { Pool, PoolClient } from 'pg';
+import { instant, literal, selectedPatients, snapshotWhere, type CompartmentFilter, type SnapshotScope } from './snapshot-scope';
+
+export type ProvenanceSelection = 'relevant' | 'latest';
+
+export interface SelectionRequest {
+  exportId: string;
+  tenant: string;
+  transactionTime: string;
+  compartment?: CompartmentFilter;
+  /** Types outside the compartment to add when referenced (Patient/Group exports). */
+  referencedTypes: string[];
+  /** Associated Provenance, and the scopes of the exported types whose targets count. */
+  provenance?: { selection: ProvenanceSelection; targetScopes: SnapshotScope[]; includeCompartment: boolean };
+}
+
+/** Replaces the export's recorded selection (a retried plan has a new transactionTime). */
+export async function recordSelection(pool: Pool, request: SelectionRequest): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query('DELETE FROM export_references WHERE export_id = $1', [request.exportId]);
+    if (request.referencedTypes.length > 0 && request.compartment) {
+      await client.query(referencedSql(request.exportId, request.tenant, request.compartment, request.transactionTime, request.referencedTypes));
+    }
+    if (request.provenance) await recordProvenance(client, request);
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+async function recordProvenance(client: PoolClient, request: SelectionRequest): Promise<void> {
+  const { exportId, tenant, transactionTime, provenance } = request;
+  const t = instant(transactionTime);
+  for (const scope of provenance!.targetScopes) {
+    const candidates = `SELECT pt.target_id, pt.provenance_id, pt.recorded, prov.last_updated
+        FROM provenance_targets pt
+        JOIN resource_versions prov ON prov.tenant = pt.tenant AND prov.resource_type = 'Provenance'
+                                   AND prov.id = pt.provenance_id AND prov.version_id = pt.version_id
+       WHERE pt.tenant = ${literal(tenant)} AND pt.target_type = ${literal(scope.resourceType)}
+         AND prov.last_updated <= ${t} AND (prov.superseded_at IS NULL OR prov.superseded_at > ${t}) AND NOT prov.deleted
+         AND pt.target_id IN (SELECT id FROM resource_versions WHERE ${snapshotWhere(scope)})`;
+    const chosen =
+      provenance!.selection === 'latest'
+        ? `SELECT DISTINCT ON (target_id) provenance_id FROM (${candidates}) c ORDER BY target_id, recorded DESC NULLS LAST, last_updated DESC, provenance_id`
+        : `SELECT provenance_id FROM (${candidates}) c`;
+    await client.query(`INSERT INTO export_references (export_id, resource_type, id)
+      SELECT ${literal(exportId)}, 'Provenance', provenance_id FROM (${chosen}) p ON CONFLICT DO NOTHING`);
+  }
+  if (provenance!.includeCompartment && request.compartment) {
+    // Provenance in the selected compartments (those that target a Patient) stays in the export.
+    const scope: SnapshotScope = { tenant, resourceType: 'Provenance', transactionTime, compartment: request.compartment };
+    await client.query(`INSERT INTO export_references (export_id, resource_type, id)
+      SELECT ${literal(exportId)}, 'Provenance', id FROM resource_versions WHERE ${snapshotWhere(scope)} ON CONFLICT DO NOTHING`);
+  }
+}
+
+/**
+ * The resources of `types` (outside the compartment) that the selected patients' compartment
+ * resources current at `at` reference, in one set-oriented pass.
+ */
+function referencedSql(exportId: string, tenant: string, compartment: CompartmentFilter, at: string, types: string[]): string {
+  const t = instant(at);
+  const patients = selectedPatients(tenant, compartment, at);
+  // Every indexed reference comes from a version in some compartment, so with no patient
+  // selection (all patients) the references are read directly; otherwise from the selected
+  // patients' compartment rows outwards (an index range per patient).
+  const sources =
+    patients.length === 0
+      ? `resource_references r`
+      : `(SELECT DISTINCT c.resource_type, c.resource_id, c.version_id FROM compartment_memberships c
+           WHERE c.tenant = ${literal(tenant)} ${patients.map((p) => `AND ${p}`).join(' ')}) s
+         JOIN resource_references r ON r.tenant = ${literal(tenant)} AND r.source_type = s.resource_type
+                                   AND r.source_id = s.resource_id AND r.source_version = s.version_id`;
+  return `INSERT INTO export_references (export_id, resource_type, id)
+    SELECT DISTINCT ${literal(exportId)}, r.target_type, r.target_id
+      FROM ${sources}
+      JOIN resource_versions src ON src.tenant = r.tenant AND src.resource_type = r.source_type
+                                AND src.id = r.source_id AND src.version_id = r.source_version
+     WHERE r.tenant = ${literal(tenant)} AND r.target_type IN (${types.map(literal).join(', ')})
+       AND src.last_updated <= ${t} AND (src.superseded_at IS NULL OR src.superseded_at > ${t}) AND NOT src.deleted
+    ON CONFLICT DO NOTHING`;
+}
+
+/** Forgets an export's recorded selection (with its files). */
+export async function forgetSelection(pool: Pool, exportId: string): Promise<void> {
+  await pool.query('DELETE FROM export_references WHERE export_id = $1', [exportId]);
+}
