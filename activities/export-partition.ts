@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import { Context } from '@temporalio/activity';
 import type { Pool } from 'pg';
 import { keptElements, subsetResource } from '../src/fhir/elements';
@@ -6,9 +5,8 @@ import { compileTypeFilter } from '../src/fhir/search/type-filter';
 import type { OutputStore } from '../src/output/output-store';
 import type { Cursor } from '../src/store/snapshot-scope';
 import { streamSnapshot } from '../src/store/snapshot-stream';
-
-const NEWLINE = Buffer.from('\n');
 import type { ExportPartitionInput, ExportPartitionResult, PartFile } from '../workflows/types';
+import { PartWriter } from './part-writer';
 
 /** A deletion as the Bulk Data IG reports it (the same shape the store's SQL builds). */
 const deletionBundle = (type: string, id: string) =>
@@ -62,24 +60,16 @@ export async function exportPartition(
   };
 
   let position = progress.cursor; // the last row read
-  let writer: ReturnType<OutputStore['createWriter']> | undefined;
-  let part: PartFile | undefined;
-  let pending: Buffer[] = []; // lines of the current part not yet handed to the writer
-
-  const write = async () => {
-    if (pending.length === 0) return;
-    const chunk = Buffer.concat(pending);
-    pending = [];
-    if (!writer!.stream.write(chunk)) await once(writer!.stream, 'drain');
-  };
-  const finishPart = async (cursor: Cursor) => {
-    await write();
-    writer!.stream.end();
-    await writer!.done;
-    progress.parts.push(part!);
-    progress.cursor = cursor;
-    writer = undefined;
-    part = undefined;
+  const parts = new PartWriter(
+    deps.output,
+    (part) => partKey(input.exportId, input.type, input.partition, part, input.deletions),
+    input.deletions ? 'Bundle' : input.type,
+    input,
+    progress.parts,
+  );
+  const finishPart = async () => {
+    await parts.finish();
+    progress.cursor = position;
     context.heartbeat(progress);
   };
 
@@ -98,23 +88,15 @@ export async function exportPartition(
         position = row.cursor;
         const line = lineOf(row.body, row.cursor.id);
         if (!line) continue;
-        if (!writer) {
-          const key = partKey(input.exportId, input.type, input.partition, progress.parts.length, input.deletions);
-          writer = deps.output.createWriter(key);
-          writer.done.catch(() => undefined); // awaited in finishPart
-          part = { type: input.deletions ? 'Bundle' : input.type, key, count: 0, bytes: 0 };
-        }
-        pending.push(line, NEWLINE);
-        part!.count++;
-        part!.bytes += line.length + 1;
-        if (part!.count >= input.maxPartResources || part!.bytes >= input.maxPartBytes) await finishPart(position);
+        parts.add(line);
+        if (parts.isFull) await finishPart();
       }
-      if (writer) await write();
+      await parts.flush();
     }
-    if (writer) await finishPart(position!);
+    if (parts.isOpen) await finishPart();
     return { type: input.type, partition: input.partition, deletions: input.deletions, parts: progress.parts };
   } catch (err) {
-    writer?.stream.destroy();
+    parts.destroy();
     throw err;
   }
 }

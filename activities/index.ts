@@ -1,13 +1,15 @@
 import type { Pool } from 'pg';
 import type { OutputStore } from '../src/output/output-store';
-import { patientLevelTypes, REFERENCED_TYPES } from '../src/fhir/patient-compartment';
+import { patientCompartmentTypes, patientLevelTypes, REFERENCED_TYPES } from '../src/fhir/patient-compartment';
 import { compileTypeFilter, type TypeFilters } from '../src/fhir/search/type-filter';
 import { ResourceStore } from '../src/store/resource-store';
 import { forgetSelection, recordSelection, type ProvenanceSelection } from '../src/store/recorded-selection';
 import type { CompartmentFilter, SnapshotScope } from '../src/store/snapshot-scope';
 import { planPartitions, storedResourceTypes } from '../src/store/snapshot-reader';
-import type { ExportPartitionInput, ExportPlan, OperationOutcomeIssueJson, PartFile, PlannedPartition } from '../workflows/types';
+import { planPatientBlocks } from '../src/store/patient-blocks';
+import { BLOCKS, type ExportPartitionInput, type ExportPlan, type OperationOutcomeIssueJson, type PartFile, type PatientBlocksInput, type PlannedPartition } from '../workflows/types';
 import { exportPartition } from './export-partition';
+import { exportPatientBlocks } from './export-patient-blocks';
 
 export interface ActivityDependencies {
   pool: Pool;
@@ -30,6 +32,7 @@ export function createActivities(deps: ActivityDependencies) {
       until?: string;
       typeFilters?: TypeFilters;
       associatedProvenance?: ProvenanceSelection;
+      organizeOutputBy?: 'Patient';
       partitionSize: number;
     }): Promise<ExportPlan> {
       const transactionTime = await new ResourceStore(deps.pool, input.tenant).snapshotTime();
@@ -48,6 +51,7 @@ export function createActivities(deps: ActivityDependencies) {
         recordedFor: recorded ? input.exportId : undefined,
         filterSql: compileTypeFilter(type, input.typeFilters?.[type]).sql,
       });
+      if (input.organizeOutputBy && input.compartment) return planBlocks(deps.pool, { ...input, compartment: input.compartment }, types, transactionTime);
       // Resources added because of what is exported are selected once, now, and recorded.
       const referencedTypes = input.compartment ? types.filter((t) => REFERENCED_TYPES.includes(t)) : [];
       const provenance = associatedProvenance(input, types);
@@ -91,6 +95,10 @@ export function createActivities(deps: ActivityDependencies) {
       return exportPartition(deps, input);
     },
 
+    async exportPatientBlocks(input: PatientBlocksInput) {
+      return exportPatientBlocks(deps, input);
+    },
+
     /** Writes the OperationOutcomes of lenient handling as the manifest's `error` file. */
     async writeErrorFile(input: { exportId: string; issues: OperationOutcomeIssueJson[] }): Promise<PartFile> {
       const key = `${input.exportId}/OperationOutcome-errors.ndjson`;
@@ -107,6 +115,37 @@ export function createActivities(deps: ActivityDependencies) {
       return deps.output.deletePrefix(`${input.exportId}/`);
     },
   };
+}
+
+/**
+ * `organizeOutputBy=Patient`: partitions are ranges of patients whose blocks hold the compartment
+ * types (referenced Practitioners etc. and non-compartment Provenance are left out, as the IG
+ * allows); deletions since `_since` are planned per type as in every export.
+ */
+async function planBlocks(
+  pool: Pool,
+  input: { tenant: string; compartment: CompartmentFilter; since?: string; until?: string; typeFilters?: TypeFilters; partitionSize: number },
+  types: string[],
+  transactionTime: string,
+): Promise<ExportPlan> {
+  const compartmentTypes = new Set(patientCompartmentTypes());
+  const blockTypes = types.filter((t) => compartmentTypes.has(t));
+  const filterSql = Object.fromEntries(blockTypes.map((t) => [t, compileTypeFilter(t, input.typeFilters?.[t]).sql]));
+  const scope = { tenant: input.tenant, transactionTime, since: input.since, until: input.until, compartment: input.compartment, types: blockTypes, filterSql };
+  const { count, bounds } = await planPatientBlocks(pool, scope, input.partitionSize);
+  const partitions: PlannedPartition[] = [];
+  if (count > 0) {
+    for (let i = 0; i <= bounds.length; i++) partitions.push({ type: BLOCKS, partition: i, blocks: { afterPatient: bounds[i - 1], upToPatient: bounds[i] } });
+  }
+  const deletedTotals: Record<string, number> = {};
+  for (const type of input.since ? blockTypes : []) {
+    const deletions = { tenant: input.tenant, resourceType: type, transactionTime, since: input.since, until: input.until, compartment: input.compartment, deletions: true };
+    const planned = await planPartitions(pool, deletions, input.partitionSize);
+    if (planned.count === 0) continue;
+    deletedTotals[type] = planned.count;
+    for (let i = 0; i <= planned.bounds.length; i++) partitions.push({ type, partition: i, after: planned.bounds[i - 1], upTo: planned.bounds[i], deletions: true });
+  }
+  return { transactionTime, blockTypes, totals: count > 0 ? { [BLOCKS]: count } : {}, deletedTotals, partitions };
 }
 
 /**

@@ -39,7 +39,7 @@ export async function bulkExport(input: ExportInput): Promise<void> {
   };
   setHandler(statusQuery, () => status);
 
-  const { exportPartition } = proxyActivities<Activities>({
+  const { exportPartition, exportPatientBlocks } = proxyActivities<Activities>({
     startToCloseTimeout: '2 hours',
     heartbeatTimeout: input.tuning.heartbeatTimeoutMs,
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
@@ -56,9 +56,11 @@ export async function bulkExport(input: ExportInput): Promise<void> {
       until: input.until,
       typeFilters: input.typeFilters,
       associatedProvenance: input.associatedProvenance,
+      organizeOutputBy: input.organizeOutputBy,
       partitionSize: input.tuning.partitionSize,
     });
     status.transactionTime = plan.transactionTime;
+    status.organizedBy = input.organizeOutputBy;
     for (const [type, total] of Object.entries(plan.totals)) status.types[type] = { total, exported: 0 };
     for (const [type, total] of Object.entries(plan.deletedTotals ?? {})) status.deletedTypes[type] = { total, exported: 0 };
     status.partitionsTotal = plan.partitions.length;
@@ -69,19 +71,32 @@ export async function bulkExport(input: ExportInput): Promise<void> {
     const lane = async () => {
       while (next < plan.partitions.length) {
         const partition = plan.partitions[next++];
-        const result = await exportPartition({
-          ...partition,
+        const common = {
           exportId: input.exportId,
           tenant: input.tenant,
-          compartment: input.compartment,
           transactionTime: plan.transactionTime,
           since: input.since,
           until: input.until,
-          elements: partition.deletions ? undefined : input.elements,
-          filters: input.typeFilters?.[partition.type],
           maxPartResources: input.tuning.maxPartResources,
           maxPartBytes: input.tuning.maxPartBytes,
-        });
+        };
+        const result = partition.blocks
+          ? await exportPatientBlocks({
+              ...common,
+              ...partition.blocks,
+              partition: partition.partition,
+              compartment: input.compartment!,
+              types: plan.blockTypes!,
+              elements: input.elements,
+              typeFilters: input.typeFilters,
+            })
+          : await exportPartition({
+              ...partition,
+              ...common,
+              compartment: input.compartment,
+              elements: partition.deletions ? undefined : input.elements,
+              filters: input.typeFilters?.[partition.type],
+            });
         results.push(result);
         (result.deletions ? status.deletedTypes : status.types)[result.type].exported += result.parts.reduce((n, p) => n + p.count, 0);
         status.partitionsDone++;

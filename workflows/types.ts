@@ -1,9 +1,12 @@
-/** Shapes shared by the workflow, its activities and the HTTP layer. Types only: no runtime code. */
+/** Shapes shared by the workflow, its activities and the HTTP layer (types, and one constant). */
 import type { ElementsSelection } from '../src/fhir/elements';
 import type { TypeFilters } from '../src/fhir/search/type-filter';
 import type { CompartmentFilter, Cursor } from '../src/store/snapshot-scope';
 
 export type ExportLevel = 'system' | 'patient' | 'group';
+
+/** The progress key and partition type of patient blocks (`organizeOutputBy=Patient`). */
+export const BLOCKS = 'Patient blocks';
 
 export interface OperationOutcomeIssueJson {
   severity: 'fatal' | 'error' | 'warning' | 'information';
@@ -29,6 +32,8 @@ export interface ExportInput {
   elements?: ElementsSelection;
   /** `_typeFilter`: search queries (after `?`) per type, OR-ed. */
   typeFilters?: TypeFilters;
+  /** `organizeOutputBy=Patient` (Patient/Group exports): files of per-patient blocks. */
+  organizeOutputBy?: 'Patient';
   /** `includeAssociatedData`: Provenance to add (Patient/Group exports add relevant Provenance by default). */
   associatedProvenance?: 'relevant' | 'latest';
   /** Problems ignored under `Prefer: handling=lenient`, reported in the manifest `error` file. */
@@ -53,12 +58,16 @@ export interface PlannedPartition {
   deletions?: boolean;
   /** Only the ids of this type recorded for the export at planning (referenced resources, associated Provenance). */
   recorded?: boolean;
+  /** `organizeOutputBy=Patient`: this partition is the blocks of the patients in (afterPatient, upToPatient]. */
+  blocks?: { afterPatient?: string; upToPatient?: string };
   after?: Cursor;
   upTo?: Cursor;
 }
 
 export interface ExportPlan {
   transactionTime: string;
+  /** The types patient blocks hold (`organizeOutputBy=Patient`). */
+  blockTypes?: string[];
   totals: Record<string, number>;
   /** Deleted resources per type (only with `_since`). */
   deletedTotals: Record<string, number>;
@@ -84,6 +93,26 @@ export interface PartFile {
   key: string;
   count: number;
   bytes: number;
+  /** Patient blocks: the last block goes on in the next part of the same partition. */
+  continues?: boolean;
+}
+
+/** One partition of patient blocks (`organizeOutputBy=Patient`). */
+export interface PatientBlocksInput {
+  exportId: string;
+  tenant: string;
+  partition: number;
+  compartment: CompartmentFilter;
+  types: string[];
+  transactionTime: string;
+  since?: string;
+  until?: string;
+  afterPatient?: string;
+  upToPatient?: string;
+  elements?: ElementsSelection;
+  typeFilters?: TypeFilters;
+  maxPartResources: number;
+  maxPartBytes: number;
 }
 
 export interface ExportPartitionResult {
@@ -106,6 +135,8 @@ export interface ExportStatus {
   phase: ExportPhase;
   request: string;
   transactionTime?: string;
+  /** `organizeOutputBy`: output files hold blocks per resource of this type. */
+  organizedBy?: 'Patient';
   types: Record<string, TypeProgress>;
   /** Resources deleted since `_since`, per type. */
   deletedTypes: Record<string, TypeProgress>;

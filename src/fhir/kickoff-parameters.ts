@@ -22,6 +22,8 @@ export interface KickoffRequest {
   elements?: ElementsSelection;
   /** `_typeFilter`: search queries per type, OR-ed (a type without one is exported whole). */
   typeFilters?: TypeFilters;
+  /** `organizeOutputBy=Patient`: files of per-patient blocks. */
+  organizeOutputBy?: 'Patient';
   /** `includeAssociatedData`: the Provenance to add for the exported resources. */
   associatedProvenance?: 'relevant' | 'latest';
   /** Parameters ignored under lenient handling, to report in the manifest `error`. */
@@ -33,7 +35,7 @@ export type RawParameters = Map<string, string[]>;
 
 const NDJSON_FORMATS = new Set(['application/fhir+ndjson', 'application/ndjson', 'ndjson']);
 /** Defined by the IG (or STU3) but not supported at this level yet: refused, or ignored when lenient. */
-const NOT_SUPPORTED = new Set(['organizeOutputBy', 'allowPartialManifests']);
+const NOT_SUPPORTED = new Set(['allowPartialManifests']);
 const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 
 /** Parses a FHIR instant; a `+` offset that arrived unencoded (as a space) is read as `+`. */
@@ -89,7 +91,7 @@ export function parseKickoffParameters(params: RawParameters, handling: Handling
   };
 
   for (const name of params.keys()) {
-    if (['_type', '_since', '_until', '_outputFormat', '_elements', '_typeFilter', 'includeAssociatedData'].includes(name)) continue;
+    if (['_type', '_since', '_until', '_outputFormat', '_elements', '_typeFilter', 'includeAssociatedData', 'organizeOutputBy'].includes(name)) continue;
     if (name === 'patient') {
       if (level === 'system') throw HttpError.badRequest('The patient parameter is not allowed on a system-level export', 'patient');
     } else if (NOT_SUPPORTED.has(name)) {
@@ -168,6 +170,14 @@ export function parseKickoffParameters(params: RawParameters, handling: Handling
     else refuseOrIgnore('includeAssociatedData', `includeAssociatedData ${JSON.stringify(value)} is not supported (LatestProvenanceResources and RelevantProvenanceResources are)`);
   }
 
+  let organizeOutputBy: KickoffRequest['organizeOutputBy'];
+  const organizeBy = single(params, 'organizeOutputBy');
+  if (organizeBy !== undefined) {
+    if (organizeBy !== 'Patient') refuseOrIgnore('organizeOutputBy', `organizeOutputBy=${organizeBy} is not supported (Patient is)`);
+    else if (level === 'system') refuseOrIgnore('organizeOutputBy', 'organizeOutputBy=Patient is supported for Patient- and Group-level exports');
+    else organizeOutputBy = 'Patient';
+  }
+
   const sinceRaw = single(params, '_since');
   const untilRaw = single(params, '_until');
   const since = sinceRaw === undefined ? undefined : parseInstant(sinceRaw, '_since');
@@ -175,7 +185,7 @@ export function parseKickoffParameters(params: RawParameters, handling: Handling
   if (since && until && Date.parse(until) < Date.parse(since)) {
     throw HttpError.badRequest(`_until (${untilRaw}) is before _since (${sinceRaw})`, '_until');
   }
-  return { types, patients, since, until, elements, typeFilters, associatedProvenance, lenientIssues };
+  return { types, patients, since, until, elements, typeFilters, associatedProvenance, organizeOutputBy, lenientIssues };
 }
 
 interface ParametersResource {

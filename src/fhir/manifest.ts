@@ -1,15 +1,19 @@
 import type { ExportStatus, PartFile } from '../../workflows/types';
 
 export interface ManifestItem {
-  type: string;
+  /** Absent for files of blocks (`organizeOutputBy`). */
+  type?: string;
   url: string;
   count: number;
+  /** Blocks: the last block of this file goes on in that file. */
+  continuesInFile?: string;
 }
 
 export interface BulkManifest {
   transactionTime: string;
   request: string;
   requiresAccessToken: boolean;
+  outputOrganizedBy?: string;
   output: ManifestItem[];
   /** Files of transaction Bundles with DELETE entries, for resources deleted since `_since`. */
   deleted?: ManifestItem[];
@@ -23,7 +27,14 @@ export function buildManifest(status: ExportStatus, fileUrl: (key: string) => st
     transactionTime: status.transactionTime!,
     request: status.request,
     requiresAccessToken,
-    output: status.output.map(item),
+    ...(status.organizedBy ? { outputOrganizedBy: status.organizedBy } : {}),
+    output: status.organizedBy
+      ? status.output.map((file, i) => ({
+          url: fileUrl(file.key),
+          count: file.count,
+          ...(file.continues && status.output[i + 1] ? { continuesInFile: fileUrl(status.output[i + 1].key) } : {}),
+        }))
+      : status.output.map(item),
     ...(status.deleted?.length ? { deleted: status.deleted.map(item) } : {}),
     error: status.error.map(item),
   };

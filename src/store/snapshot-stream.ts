@@ -16,6 +16,8 @@ export interface StreamedRow {
 }
 
 const NEWLINE = 0x0a;
+/** CSV with \x02 between fields and \x01 as the quote: nothing in stored JSON needs quoting. */
+export const COPY_FORMAT = `(FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')`;
 const SEPARATOR = 0x02;
 
 /**
@@ -32,8 +34,7 @@ const ENDED_VERSION_BODY_SQL = `(SELECT p.body FROM resource_versions p
 function copySql(scope: SnapshotScope, range: { after?: Cursor; upTo?: Cursor }, endedBodies: boolean): string {
   const body = !scope.deletions ? 'body' : endedBodies ? ENDED_VERSION_BODY_SQL : DELETION_BUNDLE_SQL;
   return `COPY (SELECT ${body}, last_updated::text AS cursor_time, id FROM resource_versions
-     WHERE ${snapshotWhere(scope, range)} ORDER BY last_updated, id)
-     TO STDOUT (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')`;
+     WHERE ${snapshotWhere(scope, range)} ORDER BY last_updated, id) TO STDOUT ${COPY_FORMAT}`;
 }
 
 /**
@@ -48,23 +49,42 @@ export async function* streamSnapshot(
   range: { after?: Cursor; upTo?: Cursor },
   options: { endedBodies?: boolean } = {},
 ): AsyncGenerator<StreamedRow[]> {
+  for await (const rows of streamCopyRows(pool, copySql(scope, range, options.endedBodies ?? false), 2)) {
+    yield rows.map(({ body, fields }) => ({ body, cursor: { lastUpdated: fields[0], id: fields[1] } }));
+  }
+}
+
+/** A row of `COPY (SELECT body, field, ...)`: the body undecoded, the trailing fields as text. */
+export interface CopiedRow {
+  body: Buffer;
+  fields: string[];
+}
+
+/**
+ * Streams a `COPY (SELECT body, <fieldCount> more columns) TO STDOUT (FORMAT csv, DELIMITER
+ * E'\x02', QUOTE E'\x01')` in batches, one per received chunk. The trailing fields (ids,
+ * timestamps) hold no separators, so each row is split from its end.
+ */
+export async function* streamCopyRows(pool: Pool, sql: string, fieldCount: number): AsyncGenerator<CopiedRow[]> {
   const client = await pool.connect();
   let failed: Error | undefined;
   let completed = false;
-  const stream = client.query(copyTo(copySql(scope, range, options.endedBodies ?? false)));
+  const stream = client.query(copyTo(sql));
   try {
     let rest: Buffer | undefined;
     for await (const received of stream) {
       const chunk: Buffer = rest ? Buffer.concat([rest, received as Buffer]) : (received as Buffer);
-      const rows: StreamedRow[] = [];
+      const rows: CopiedRow[] = [];
       let start = 0;
       for (let end = chunk.indexOf(NEWLINE, start); end !== -1; end = chunk.indexOf(NEWLINE, start)) {
-        const idAt = chunk.lastIndexOf(SEPARATOR, end);
-        const timeAt = chunk.lastIndexOf(SEPARATOR, idAt - 1);
-        rows.push({
-          body: chunk.subarray(start, timeAt),
-          cursor: { lastUpdated: chunk.toString('latin1', timeAt + 1, idAt), id: chunk.toString('latin1', idAt + 1, end) },
-        });
+        const fields: string[] = new Array(fieldCount);
+        let fieldEnd = end;
+        for (let f = fieldCount - 1; f >= 0; f--) {
+          const at = chunk.lastIndexOf(SEPARATOR, fieldEnd - 1);
+          fields[f] = chunk.toString('latin1', at + 1, fieldEnd);
+          fieldEnd = at;
+        }
+        rows.push({ body: chunk.subarray(start, fieldEnd), fields });
         start = end + 1;
       }
       rest = start < chunk.length ? chunk.subarray(start) : undefined;

@@ -1,0 +1,91 @@
+import { Context } from '@temporalio/activity';
+import type { Pool } from 'pg';
+import { keptElements, subsetResource } from '../src/fhir/elements';
+import { compileTypeFilter, type CompiledTypeFilter } from '../src/fhir/search/type-filter';
+import type { OutputStore } from '../src/output/output-store';
+import { streamPatientBlocks, type BlockCursor } from '../src/store/patient-blocks';
+import { BLOCKS, type ExportPartitionResult, type PartFile, type PatientBlocksInput } from '../workflows/types';
+import { partKey } from './export-partition';
+import { PartWriter } from './part-writer';
+
+/** Heartbeat details: where a retry resumes (everything up to `cursor` is in `parts`). */
+interface BlocksProgress {
+  cursor?: BlockCursor;
+  parts: PartFile[];
+}
+
+/** The `Parameters` resource that heads each patient's block (and each file a block continues in). */
+export const blockHeader = (patientId: string) =>
+  Buffer.from(JSON.stringify({ resourceType: 'Parameters', parameter: [{ name: 'header', valueReference: { reference: `Patient/${patientId}` } }] }));
+
+/**
+ * `organizeOutputBy=Patient`: writes a range of patients as blocks, each a header followed by the
+ * patient's resources. Parts rotate by count and size between resources; when a block goes on in
+ * the next part, that part starts with the header again and the finished part is marked
+ * `continues`. Headers are not counted as resources. Retries resume from the last heartbeat.
+ */
+export async function exportPatientBlocks(deps: { pool: Pool; output: OutputStore }, input: PatientBlocksInput): Promise<ExportPartitionResult> {
+  const context = Context.current();
+  const progress: BlocksProgress = (context.info.heartbeatDetails as BlocksProgress | undefined) ?? { parts: [] };
+  const filters = new Map<string, CompiledTypeFilter>(input.types.map((t) => [t, compileTypeFilter(t, input.typeFilters?.[t])]));
+  const kept = new Map(input.types.map((t) => [t, keptElements(input.elements, t)]));
+  const scope = {
+    tenant: input.tenant,
+    transactionTime: input.transactionTime,
+    since: input.since,
+    until: input.until,
+    compartment: input.compartment,
+    types: input.types,
+    filterSql: Object.fromEntries([...filters].map(([t, f]) => [t, f.sql])),
+  };
+  const lineOf = (type: string, body: Buffer): Buffer | undefined => {
+    const filter = filters.get(type)!;
+    const keep = kept.get(type);
+    if (filter.exact && !keep) return body;
+    const resource = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+    if (!filter.exact && !filter.matches(resource)) return undefined;
+    return keep ? Buffer.from(JSON.stringify(subsetResource(resource, new Set(keep)))) : body;
+  };
+
+  const parts = new PartWriter(deps.output, (part) => partKey(input.exportId, 'patient-blocks', input.partition, part), 'Patient', input, progress.parts);
+  let position = progress.cursor;
+  let openBlock: string | undefined; // the patient whose block the open part is writing
+  let rotate = false; // the open part is full: close it before the next line
+
+  try {
+    let lastBeat = 0;
+    for await (const rows of streamPatientBlocks(deps.pool, scope, { afterPatient: input.afterPatient, upToPatient: input.upToPatient, after: position })) {
+      if (Date.now() - lastBeat >= 1000) {
+        context.heartbeat(progress);
+        lastBeat = Date.now();
+      }
+      context.cancellationSignal.throwIfAborted();
+      for (const row of rows) {
+        const line = lineOf(row.type, row.body);
+        if (line) {
+          const patientId = row.cursor.patientId;
+          if (rotate) {
+            // Now it is known whether the block goes on in the next part.
+            await parts.finish(patientId === openBlock ? { continues: true } : {});
+            progress.cursor = position;
+            context.heartbeat(progress);
+            rotate = false;
+          }
+          if (!parts.isOpen || patientId !== openBlock) {
+            parts.add(blockHeader(patientId), false);
+            openBlock = patientId;
+          }
+          parts.add(line);
+          rotate = parts.isFull;
+        }
+        position = row.cursor;
+      }
+      await parts.flush();
+    }
+    if (parts.isOpen) await parts.finish();
+    return { type: BLOCKS, partition: input.partition, parts: progress.parts };
+  } catch (err) {
+    parts.destroy();
+    throw err;
+  }
+}
