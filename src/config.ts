@@ -177,6 +177,7 @@ export function loadConfig(env: Env = process.env): Config {
       maxPartBytes: integer(env, 'EXPORT_PART_MAX_BYTES', 100 * 1024 * 1024, 1024, 5 * 1024 ** 3),
       retentionMs: integer(env, 'EXPORT_RETENTION_SECONDS', 3600, 1, 30 * 86400) * 1000,
       heartbeatTimeoutMs: integer(env, 'EXPORT_HEARTBEAT_TIMEOUT_SECONDS', 30, 1, 3600) * 1000,
+      manifestPageFiles: integer(env, 'EXPORT_MANIFEST_PAGE_FILES', 100, 1, 10_000),
     },
     statusRetryAfterSeconds: integer(env, 'STATUS_RETRY_AFTER_SECONDS', 2, 1, 120),
     statusPollToleranceMs: integer(env, 'STATUS_POLL_TOLERANCE_MS', 1000, 0, 120_000),

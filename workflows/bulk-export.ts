@@ -61,6 +61,7 @@ export async function bulkExport(input: ExportInput): Promise<void> {
     });
     status.transactionTime = plan.transactionTime;
     status.organizedBy = input.organizeOutputBy;
+    if (input.allowPartialManifests) status.manifestPageFiles = input.tuning.manifestPageFiles;
     for (const [type, total] of Object.entries(plan.totals)) status.types[type] = { total, exported: 0 };
     for (const [type, total] of Object.entries(plan.deletedTotals ?? {})) status.deletedTypes[type] = { total, exported: 0 };
     status.partitionsTotal = plan.partitions.length;
@@ -98,13 +99,15 @@ export async function bulkExport(input: ExportInput): Promise<void> {
               filters: input.typeFilters?.[partition.type],
             });
         results.push(result);
+        if (status.manifestPageFiles && !result.deletions) status.output.push(...result.parts);
         (result.deletions ? status.deletedTypes : status.types)[result.type].exported += result.parts.reduce((n, p) => n + p.count, 0);
         status.partitionsDone++;
       }
     };
     await Promise.all(Array.from({ length: Math.max(1, input.tuning.maxParallelPartitions) }, lane));
 
-    status.output = orderedParts(results.filter((r) => !r.deletions));
+    // Partial manifests already listed files in the order they finished; pages must not change.
+    if (!status.manifestPageFiles) status.output = orderedParts(results.filter((r) => !r.deletions));
     status.deleted = orderedParts(results.filter((r) => r.deletions));
     if (input.lenientIssues.length > 0) {
       status.error = [await quick.writeErrorFile({ exportId: input.exportId, issues: input.lenientIssues })];

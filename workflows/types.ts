@@ -34,6 +34,8 @@ export interface ExportInput {
   typeFilters?: TypeFilters;
   /** `organizeOutputBy=Patient` (Patient/Group exports): files of per-patient blocks. */
   organizeOutputBy?: 'Patient';
+  /** `allowPartialManifests=true`: the manifest is paged and pages are served while the export runs. */
+  allowPartialManifests?: boolean;
   /** `includeAssociatedData`: Provenance to add (Patient/Group exports add relevant Provenance by default). */
   associatedProvenance?: 'relevant' | 'latest';
   /** Problems ignored under `Prefer: handling=lenient`, reported in the manifest `error` file. */
@@ -49,6 +51,8 @@ export interface ExportTuning {
   /** How long files stay available after completion, in ms. */
   retentionMs: number;
   heartbeatTimeoutMs: number;
+  /** Files per manifest page when the client allows partial manifests. */
+  manifestPageFiles: number;
 }
 
 export interface PlannedPartition {
@@ -142,8 +146,13 @@ export interface ExportStatus {
   deletedTypes: Record<string, TypeProgress>;
   partitionsDone: number;
   partitionsTotal: number;
-  /** Output files, in type then partition then part order (set when completed). */
+  /**
+   * Output files: when completed, in type, partition, part order; with partial manifests, in the
+   * order they were finished (so far, while running), which keeps every page the same.
+   */
   output: PartFile[];
+  /** Files per manifest page, when the client allowed partial manifests. */
+  manifestPageFiles?: number;
   /** Bundle NDJSON files of the resources deleted since `_since` (set when completed). */
   deleted: PartFile[];
   /** OperationOutcome NDJSON files (lenient-handling issues). */

@@ -24,6 +24,8 @@ export interface KickoffRequest {
   typeFilters?: TypeFilters;
   /** `organizeOutputBy=Patient`: files of per-patient blocks. */
   organizeOutputBy?: 'Patient';
+  /** `allowPartialManifests=true`: a paged manifest, served page by page while the export runs. */
+  allowPartialManifests?: boolean;
   /** `includeAssociatedData`: the Provenance to add for the exported resources. */
   associatedProvenance?: 'relevant' | 'latest';
   /** Parameters ignored under lenient handling, to report in the manifest `error`. */
@@ -34,8 +36,6 @@ export interface KickoffRequest {
 export type RawParameters = Map<string, string[]>;
 
 const NDJSON_FORMATS = new Set(['application/fhir+ndjson', 'application/ndjson', 'ndjson']);
-/** Defined by the IG (or STU3) but not supported at this level yet: refused, or ignored when lenient. */
-const NOT_SUPPORTED = new Set(['allowPartialManifests']);
 const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 
 /** Parses a FHIR instant; a `+` offset that arrived unencoded (as a space) is read as `+`. */
@@ -91,11 +91,9 @@ export function parseKickoffParameters(params: RawParameters, handling: Handling
   };
 
   for (const name of params.keys()) {
-    if (['_type', '_since', '_until', '_outputFormat', '_elements', '_typeFilter', 'includeAssociatedData', 'organizeOutputBy'].includes(name)) continue;
+    if (['_type', '_since', '_until', '_outputFormat', '_elements', '_typeFilter', 'includeAssociatedData', 'organizeOutputBy', 'allowPartialManifests'].includes(name)) continue;
     if (name === 'patient') {
       if (level === 'system') throw HttpError.badRequest('The patient parameter is not allowed on a system-level export', 'patient');
-    } else if (NOT_SUPPORTED.has(name)) {
-      refuseOrIgnore(name, `The ${name} parameter is not supported`);
     } else {
       refuseOrIgnore(name, `Unknown $export parameter ${name}`);
     }
@@ -178,6 +176,12 @@ export function parseKickoffParameters(params: RawParameters, handling: Handling
     else organizeOutputBy = 'Patient';
   }
 
+  const partial = single(params, 'allowPartialManifests');
+  if (partial !== undefined && partial !== 'true' && partial !== 'false') {
+    throw HttpError.badRequest(`allowPartialManifests must be true or false, got ${JSON.stringify(partial)}`, 'allowPartialManifests');
+  }
+  const allowPartialManifests = partial === 'true' || undefined;
+
   const sinceRaw = single(params, '_since');
   const untilRaw = single(params, '_until');
   const since = sinceRaw === undefined ? undefined : parseInstant(sinceRaw, '_since');
@@ -185,7 +189,7 @@ export function parseKickoffParameters(params: RawParameters, handling: Handling
   if (since && until && Date.parse(until) < Date.parse(since)) {
     throw HttpError.badRequest(`_until (${untilRaw}) is before _since (${sinceRaw})`, '_until');
   }
-  return { types, patients, since, until, elements, typeFilters, associatedProvenance, organizeOutputBy, lenientIssues };
+  return { types, patients, since, until, elements, typeFilters, associatedProvenance, organizeOutputBy, allowPartialManifests, lenientIssues };
 }
 
 interface ParametersResource {

@@ -18,26 +18,60 @@ export interface BulkManifest {
   /** Files of transaction Bundles with DELETE entries, for resources deleted since `_since`. */
   deleted?: ManifestItem[];
   error: ManifestItem[];
+  /** Partial manifests: the next page. */
+  link?: Array<{ relation: 'next'; url: string }>;
 }
 
-/** The completion manifest of the Bulk Data IG; `fileUrl` turns a file key into its absolute URL. */
-export function buildManifest(status: ExportStatus, fileUrl: (key: string) => string, requiresAccessToken = true): BulkManifest {
+/**
+ * The completion manifest of the Bulk Data IG; `fileUrl` turns a file key into its absolute URL.
+ * `outputRange` limits `output` to a slice of the files (a page), `withRest` adds `deleted` and
+ * `error` (the last page).
+ */
+export function buildManifest(
+  status: ExportStatus,
+  fileUrl: (key: string) => string,
+  options: { requiresAccessToken?: boolean; outputRange?: [number, number]; withRest?: boolean } = {},
+): BulkManifest {
   const item = (file: PartFile): ManifestItem => ({ type: file.type, url: fileUrl(file.key), count: file.count });
+  const [start, end] = options.outputRange ?? [0, status.output.length];
+  const blockItem = (file: PartFile, i: number): ManifestItem => {
+    const next = status.output[start + i + 1];
+    return { url: fileUrl(file.key), count: file.count, ...(file.continues && next ? { continuesInFile: fileUrl(next.key) } : {}) };
+  };
+  const output = status.output.slice(start, end);
+  const withRest = options.withRest ?? true;
   return {
     transactionTime: status.transactionTime!,
     request: status.request,
-    requiresAccessToken,
+    requiresAccessToken: options.requiresAccessToken ?? true,
     ...(status.organizedBy ? { outputOrganizedBy: status.organizedBy } : {}),
-    output: status.organizedBy
-      ? status.output.map((file, i) => ({
-          url: fileUrl(file.key),
-          count: file.count,
-          ...(file.continues && status.output[i + 1] ? { continuesInFile: fileUrl(status.output[i + 1].key) } : {}),
-        }))
-      : status.output.map(item),
-    ...(status.deleted?.length ? { deleted: status.deleted.map(item) } : {}),
-    error: status.error.map(item),
+    output: status.organizedBy ? output.map(blockItem) : output.map(item),
+    ...(withRest && status.deleted?.length ? { deleted: status.deleted.map(item) } : {}),
+    error: withRest ? status.error.map(item) : [],
   };
+}
+
+/**
+ * Page `page` (from 1) of a partial (paged) manifest. A page is served once it can no longer
+ * change: a full page (with a `next` link) as soon as its files are finished, the last page
+ * (the remaining files, `deleted` and `error`) once the export is complete. Returns 'not-yet'
+ * while the page is still filling, 'no-such-page' past the last page.
+ */
+export function manifestPage(
+  status: ExportStatus,
+  page: number,
+  fileUrl: (key: string) => string,
+  pageUrl: (page: number) => string,
+): { manifest: BulkManifest; last: boolean } | 'not-yet' | 'no-such-page' {
+  const size = status.manifestPageFiles!;
+  const files = status.output.length;
+  const range: [number, number] = [(page - 1) * size, page * size];
+  if (files >= page * size) {
+    return { manifest: { ...buildManifest(status, fileUrl, { outputRange: range, withRest: false }), link: [{ relation: 'next', url: pageUrl(page + 1) }] }, last: false };
+  }
+  if (status.phase !== 'completed') return 'not-yet';
+  if (page !== Math.floor(files / size) + 1) return 'no-such-page';
+  return { manifest: buildManifest(status, fileUrl, { outputRange: range }), last: true };
 }
 
 /** Free text for `X-Progress` (under 100 characters). */

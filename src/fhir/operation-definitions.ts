@@ -25,8 +25,10 @@ function parameters(level: Level): OperationDefinitionParameter[] {
     input('_type', 'string', '*', 'Comma-delimited resource types to export.'),
     input('_elements', 'string', '*', 'Root elements to keep (Type.element or element); mandatory elements are always kept; resources are tagged SUBSETTED.'),
     ...(level === 'system' ? [] : [input('patient', 'Reference', '*', 'Only these patients (POST only).')]),
-    input('includeAssociatedData', 'code', '*', 'Associated data to include (not supported: refused, or ignored under handling=lenient).'),
+    input('includeAssociatedData', 'code', '*', 'LatestProvenanceResources or RelevantProvenanceResources: the Provenance of the exported resources.'),
     input('_typeFilter', 'string', '*', 'FHIR search queries (Type?param=value) per type, OR-ed for one type.'),
+    ...(level === 'system' ? [] : [input('organizeOutputBy', 'string', '1', 'Patient: files of per-patient blocks, each headed by a Parameters resource (STU3 parameter).')]),
+    input('allowPartialManifests', 'boolean', '1', 'true: manifest pages are served while the export runs (STU3 parameter).'),
     { name: 'return', use: 'out', min: 0, max: '1', type: 'Binary', documentation: 'The status URL in Content-Location (asynchronous).' },
   ];
 }

@@ -34,6 +34,7 @@ export const testExportSettings: ExportSettings = {
   maxPartBytes: 100 * 1024 * 1024,
   retentionMs: 3_600_000,
   heartbeatTimeoutMs: 5_000,
+  manifestPageFiles: 100,
 };
 
 export interface ExportStack {

@@ -1,4 +1,4 @@
-import { buildManifest, progressText } from '../../src/fhir/manifest';
+import { buildManifest, manifestPage, progressText } from '../../src/fhir/manifest';
 import type { ExportStatus } from '../../workflows/types';
 
 const status: ExportStatus = {
@@ -32,6 +32,23 @@ describe('manifest', () => {
       { type: 'Bundle', url: 'http://x/job/Observation-deleted-0000-0000.ndjson', count: 2 },
     ]);
     expect('deleted' in buildManifest(status, (key) => key)).toBe(false);
+  });
+
+  it('pages a partial manifest: full pages at once, the rest with deleted and error only when complete', () => {
+    const files = Array.from({ length: 5 }, (_, i) => ({ type: 'Observation', key: `job/f${i}.ndjson`, count: 1, bytes: 10 }));
+    const running = { ...status, phase: 'exporting' as const, manifestPageFiles: 2, output: files.slice(0, 3), error: [{ type: 'OperationOutcome', key: 'job/e.ndjson', count: 1, bytes: 5 }] };
+    const url = (key: string) => `u/${key}`;
+    const pageUrl = (n: number) => `s?page=${n}`;
+    const first = manifestPage(running, 1, url, pageUrl);
+    expect(first).toMatchObject({ last: false, manifest: { output: [{ url: 'u/job/f0.ndjson' }, { url: 'u/job/f1.ndjson' }], error: [], link: [{ relation: 'next', url: 's?page=2' }] } });
+    expect(manifestPage(running, 2, url, pageUrl)).toBe('not-yet');
+
+    const done = { ...running, phase: 'completed' as const, output: files };
+    expect(manifestPage(done, 1, url, pageUrl)).toEqual(first);
+    const last = manifestPage(done, 3, url, pageUrl);
+    expect(last).toMatchObject({ last: true, manifest: { output: [{ url: 'u/job/f4.ndjson' }], error: [{ url: 'u/job/e.ndjson' }] } });
+    expect((last as { manifest: { link?: unknown } }).manifest.link).toBeUndefined();
+    expect(manifestPage(done, 4, url, pageUrl)).toBe('no-such-page');
   });
 
   it('describes progress in under 100 characters', () => {

@@ -10,7 +10,7 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Context } from 'koa';
 import type { ExportSettings } from '../../config';
 import { checkAccept, parametersFromBody, parametersFromQuery, parseKickoffParameters, parsePrefer } from '../../fhir/kickoff-parameters';
-import { buildManifest, progressText } from '../../fhir/manifest';
+import { buildManifest, manifestPage, progressText, type BulkManifest } from '../../fhir/manifest';
 import { operationOutcome } from '../../fhir/operation-outcome';
 import type { OutputStore } from '../../output/output-store';
 import { DEFAULT_TENANT, type ResourceStore } from '../../store/resource-store';
@@ -88,6 +88,7 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
           typeFilters: request.typeFilters,
           associatedProvenance: request.associatedProvenance,
           organizeOutputBy: request.organizeOutputBy,
+          allowPartialManifests: request.allowPartialManifests,
           lenientIssues: request.lenientIssues.map((i) => ({ severity: i.severity ?? 'warning', code: i.code, diagnostics: i.diagnostics, expression: i.expression })),
           tuning: deps.exportSettings,
         },
@@ -189,7 +190,8 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
     const client = ctx.ip;
     const wait = throttle.secondsTooEarly(ctx.params.id, client); // as of arrival, before the lookup
     const status = await exportState(ctx.params.id); // unknown, cancelled, expired: 404, never 429
-    if (!status || status.phase !== 'completed') {
+    const fileUrl = (key: string) => `${ctx.state.fhirBaseUrl}/bulkfiles/${key}`;
+    const answerInProgress = () => {
       if (wait > 0) {
         throw new HttpError(429, 'throttled', `Polled too soon: wait ${wait} s (Retry-After) between status requests`, {
           headers: { 'Retry-After': String(wait) },
@@ -200,13 +202,28 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
       ctx.set('Retry-After', String(deps.retryAfterSeconds));
       ctx.set('X-Progress', status ? progressText(status) : 'in progress');
       ctx.body = '';
-      return;
+    };
+    const answerManifest = (manifest: BulkManifest, completed: boolean) => {
+      throttle.forget(ctx.params.id, client);
+      ctx.status = completed ? 200 : 202;
+      if (completed) ctx.set('Expires', new Date(status!.expiresAt!).toUTCString());
+      else ctx.set('X-Progress', progressText(status!));
+      ctx.type = 'application/json; charset=utf-8';
+      ctx.body = manifest;
+    };
+
+    if (status?.manifestPageFiles && status.transactionTime) {
+      // allowPartialManifests: pages, each served once it can no longer change.
+      const page = ctx.query.page === undefined ? 1 : Number(ctx.query.page);
+      if (!Number.isInteger(page) || page < 1) throw HttpError.badRequest('page must be a whole number from 1', 'page');
+      const statusUrl = `${ctx.state.fhirBaseUrl}/bulkstatus/${ctx.params.id}`;
+      const answer = manifestPage(status, page, fileUrl, (n) => `${statusUrl}?page=${n}`);
+      if (answer === 'no-such-page') throw HttpError.notFound(`The manifest has no page ${page}`);
+      if (answer === 'not-yet') return answerInProgress();
+      return answerManifest(answer.manifest, status.phase === 'completed');
     }
-    throttle.forget(ctx.params.id, client);
-    ctx.status = 200;
-    ctx.set('Expires', new Date(status.expiresAt!).toUTCString());
-    ctx.type = 'application/json; charset=utf-8';
-    ctx.body = buildManifest(status, (key) => `${ctx.state.fhirBaseUrl}/bulkfiles/${key}`);
+    if (!status || status.phase !== 'completed') return answerInProgress();
+    answerManifest(buildManifest(status, fileUrl), true);
   });
 
   router.delete('/bulkstatus/:id', async (ctx) => {
