@@ -1,4 +1,5 @@
 import type { CapabilityStatement, CapabilityStatementRestResource } from '@medplum/fhirtypes';
+import { supportedSearchParameters } from './search/parameters';
 
 export interface CapabilityOptions {
   /** Absolute URL of the FHIR base, e.g. https://bulk.example.org/fhir */
@@ -6,8 +7,8 @@ export interface CapabilityOptions {
   softwareVersion: string;
   /** When the statement was generated (the server's start time). */
   date: string;
-  /** Resource types the server stores and can export. */
-  resourceTypes?: string[];
+  /** Resource types the server stores and can export (with REST interactions and search parameters). */
+  resourceTypes?: readonly string[];
   /** Whether the `$export` operations are available (system, Patient, Group). */
   bulkExport?: boolean;
 }
@@ -20,6 +21,9 @@ export function buildCapabilityStatement(options: CapabilityOptions): Capability
   const exportOperation = (definition: string) => [{ name: 'export', definition: `${OPERATION_DEFINITION}/${definition}` }];
   const resources: CapabilityStatementRestResource[] = (options.resourceTypes ?? []).map((type) => ({
     type: type as CapabilityStatementRestResource['type'],
+    interaction: (['read', 'create', 'update', 'delete', 'search-type'] as const).map((code) => ({ code })),
+    versioning: 'versioned',
+    searchParam: supportedSearchParameters(type) as CapabilityStatementRestResource['searchParam'],
   }));
   if (options.bulkExport) {
     for (const [type, definition] of [
@@ -45,6 +49,7 @@ export function buildCapabilityStatement(options: CapabilityOptions): Capability
     rest: [
       {
         mode: 'server',
+        ...(resources.length > 0 ? { interaction: [{ code: 'transaction' }, { code: 'batch' }] } : {}),
         resource: resources,
         ...(options.bulkExport ? { operation: exportOperation('export') } : {}),
       },

@@ -12,6 +12,7 @@ interface SearchParameterBundle {
   entry: Array<{ resource: SearchParameterDefinition }>;
 }
 export interface SearchParameterDefinition {
+  url?: string;
   code: string;
   base: string[];
   type: string;

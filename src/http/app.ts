@@ -9,6 +9,7 @@ import { publicBaseUrl } from './middleware/public-base-url';
 import { requestId } from './middleware/request-id';
 import { bulkExportRouter, type BulkExportDependencies } from './routes/bulk-export';
 import { metadataRouter } from './routes/metadata';
+import { r4ResourceTypes } from '../fhir/definitions';
 import { resourceRouter } from './routes/resources';
 import { searchRouter } from './routes/search';
 import type { ResourceStore } from '../store/resource-store';
@@ -37,6 +38,7 @@ export function createApp(deps: AppDependencies): Koa<AppState> {
       softwareVersion,
       date: new Date().toISOString(),
       bulkExport: deps.bulkExport !== undefined,
+      resourceTypes: deps.store ? [...r4ResourceTypes()].sort() : [],
     }),
     ...(deps.bulkExport
       ? [

@@ -154,6 +154,12 @@ describe('system-level $export (local files)', () => {
       expect(served.parameter.map((p) => p.name)).toEqual(expect.arrayContaining(['_since', '_type', '_elements', '_typeFilter', '_outputFormat']));
     }
     expect((await fetch(`${stack.fhir}/OperationDefinition/nope`)).status).toBe(404);
+
+    // Every stored type is listed with the search parameters _typeFilter and searches accept.
+    const observation = (capability.rest[0].resource as Array<{ type: string; searchParam?: Array<{ name: string; type: string }> }>).find((r) => r.type === 'Observation')!;
+    expect(observation.searchParam).toEqual(expect.arrayContaining([{ name: 'code', type: 'token', definition: 'http://hl7.org/fhir/SearchParameter/clinical-code' }]));
+    expect(observation.searchParam!.map((p) => p.name)).toEqual(expect.arrayContaining(['value-quantity', 'date', 'subject', '_lastUpdated', '_id']));
+    expect(observation.searchParam!.some((p) => p.type === 'composite')).toBe(false);
   });
 
   it('builds every absolute URL from X-Forwarded-Host/-Proto or Forwarded, and ignores injected hosts', async () => {

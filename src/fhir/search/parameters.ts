@@ -87,3 +87,18 @@ export function searchParameter(type: string, code: string): ResolvedSearchParam
   }
   return resolved.get(key) ?? undefined;
 }
+
+/** The search parameters of `type` this engine supports, for the CapabilityStatement. */
+export function supportedSearchParameters(type: string): Array<{ name: string; type: string; definition?: string }> {
+  definition(type, '_id'); // builds the index
+  const codes = [...byTypeAndCode!.keys()]
+    .filter((key) => key.startsWith(`${type}.`) || key.startsWith('Resource.') || key.startsWith('DomainResource.'))
+    .map((key) => key.slice(key.indexOf('.') + 1));
+  return [...new Set(codes)]
+    .sort()
+    .flatMap((code) => {
+      const p = searchParameter(type, code);
+      if (!p || !SUPPORTED_TYPES.has(p.type)) return [];
+      return [{ name: code, type: p.type, ...(definition(type, code)?.url ? { definition: definition(type, code)!.url } : {}) }];
+    });
+}

@@ -8,9 +8,13 @@ import { FHIR_JSON } from '../middleware/operation-outcome-errors';
 /** `GET [base]/metadata`: the CapabilityStatement; `GET [base]/OperationDefinition/{id}`: the `$export` definitions. */
 export function metadataRouter(options: Omit<CapabilityOptions, 'fhirBaseUrl'>): Router<AppState> {
   const router = new Router<AppState>();
+  // Built once per base URL: listing every type's search parameters takes a moment.
+  const statements = new Map<string, string>();
   router.get('/metadata', (ctx) => {
+    const base = ctx.state.fhirBaseUrl;
+    if (!statements.has(base) && statements.size < 16) statements.set(base, JSON.stringify(buildCapabilityStatement({ ...options, fhirBaseUrl: base })));
     ctx.type = FHIR_JSON;
-    ctx.body = buildCapabilityStatement({ ...options, fhirBaseUrl: ctx.state.fhirBaseUrl });
+    ctx.body = statements.get(base) ?? JSON.stringify(buildCapabilityStatement({ ...options, fhirBaseUrl: base }));
   });
   router.get('/OperationDefinition/:id', (ctx) => {
     const definition = options.bulkExport ? operationDefinition(ctx.params.id) : undefined;
