@@ -7,9 +7,10 @@ import { forgetSelection, recordSelection, type ProvenanceSelection } from '../s
 import type { CompartmentFilter, SnapshotScope } from '../src/store/snapshot-scope';
 import { planPartitions, storedResourceTypes } from '../src/store/snapshot-reader';
 import { planPatientBlocks } from '../src/store/patient-blocks';
-import { BLOCKS, type ExportPartitionInput, type ExportPlan, type OperationOutcomeIssueJson, type PartFile, type PatientBlocksInput, type PlannedPartition } from '../workflows/types';
+import { BLOCKS, type AsyncRequestInput, type ExportPartitionInput, type ExportPlan, type OperationOutcomeIssueJson, type PartFile, type PatientBlocksInput, type PlannedPartition } from '../workflows/types';
 import { exportPartition } from './export-partition';
 import { exportPatientBlocks } from './export-patient-blocks';
+import { asyncPrefix, runAsyncRequest } from './async-request';
 
 export interface ActivityDependencies {
   pool: Pool;
@@ -107,6 +108,16 @@ export function createActivities(deps: ActivityDependencies) {
       writer.stream.end(lines.join(''));
       await writer.done;
       return { type: 'OperationOutcome', key, count: lines.length, bytes: Buffer.byteLength(lines.join('')) };
+    },
+
+    /** Runs a `Prefer: respond-async` request and stores its response. */
+    async runAsyncRequest(input: AsyncRequestInput) {
+      return runAsyncRequest(deps, input);
+    },
+
+    /** Removes an async request's stored request and response. Idempotent. */
+    async deleteAsyncFiles(input: { requestId: string }): Promise<number> {
+      return deps.output.deletePrefix(asyncPrefix(input.requestId));
     },
 
     /** Removes every file of an export (cancel, expiry). Idempotent. */

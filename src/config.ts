@@ -8,6 +8,7 @@ import type { ExportTuning } from '../workflows/types';
 
 export type OutputBackend = 'local' | 'gcs';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type ResultPattern = 'manifest' | 'see-other';
 
 export interface Config {
   /** HTTP port of the API. */
@@ -40,8 +41,14 @@ export interface Config {
   gcsApiEndpoint: string | undefined;
   workerMaxConcurrentActivities: number;
   export: ExportSettings;
-  /** Seconds a client is told to wait between status polls (Retry-After). */
+  /** Seconds a client is told to wait between status polls (Retry-After), at least... */
   statusRetryAfterSeconds: number;
+  /** ...and at most, growing with an export's expected remaining time. */
+  statusRetryAfterMaxSeconds: number;
+  /** `$export` completion: the Bulk Data IG's 200 with the manifest, or 303 to a result URL. */
+  exportResultPattern: ResultPattern;
+  /** How long a `Prefer: respond-async` request may take and still be answered synchronously. */
+  asyncSyncWaitMs: number;
   /** How much sooner than its Retry-After a poll may come before it is answered 429. */
   statusPollToleranceMs: number;
   logLevel: LogLevel;
@@ -147,6 +154,11 @@ export function loadConfig(env: Env = process.env): Config {
   if (outputBackend === 'gcs' && gcsBucket === undefined) {
     throw new ConfigError('GCS_BUCKET', 'must be set when OUTPUT_BACKEND=gcs');
   }
+  const retryAfterMin = integer(env, 'STATUS_RETRY_AFTER_SECONDS', 2, 1, 120);
+  const retryAfterMax = integer(env, 'STATUS_RETRY_AFTER_MAX_SECONDS', 30, 1, 3600);
+  if (retryAfterMax < retryAfterMin) {
+    throw new ConfigError('STATUS_RETRY_AFTER_MAX_SECONDS', `(${retryAfterMax}) is less than STATUS_RETRY_AFTER_SECONDS (${retryAfterMin})`);
+  }
   if (gcsBucket !== undefined && !/^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/.test(gcsBucket)) {
     throw new ConfigError('GCS_BUCKET', `is not a valid bucket name: "${gcsBucket}"`);
   }
@@ -179,7 +191,10 @@ export function loadConfig(env: Env = process.env): Config {
       heartbeatTimeoutMs: integer(env, 'EXPORT_HEARTBEAT_TIMEOUT_SECONDS', 30, 1, 3600) * 1000,
       manifestPageFiles: integer(env, 'EXPORT_MANIFEST_PAGE_FILES', 100, 1, 10_000),
     },
-    statusRetryAfterSeconds: integer(env, 'STATUS_RETRY_AFTER_SECONDS', 2, 1, 120),
+    statusRetryAfterSeconds: retryAfterMin,
+    statusRetryAfterMaxSeconds: retryAfterMax,
+    exportResultPattern: oneOf(env, 'EXPORT_RESULT_PATTERN', ['manifest', 'see-other'] as const, 'manifest'),
+    asyncSyncWaitMs: integer(env, 'ASYNC_SYNC_WAIT_MS', 1000, 0, 60_000),
     statusPollToleranceMs: integer(env, 'STATUS_POLL_TOLERANCE_MS', 1000, 0, 120_000),
     logLevel: oneOf(env, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const, 'info'),
   };

@@ -29,6 +29,7 @@ export async function bulkExport(input: ExportInput): Promise<void> {
     exportId: input.exportId,
     phase: 'planning',
     request: input.request,
+    startedAt: new Date().toISOString(),
     types: {},
     deletedTypes: {},
     partitionsDone: 0,

@@ -29,6 +29,9 @@ export async function runApi(config: Config, temporalAddress: string, log: Logge
       output: createOutputStore(config),
       exportSettings: config.export,
       retryAfterSeconds: config.statusRetryAfterSeconds,
+      retryAfterMaxSeconds: config.statusRetryAfterMaxSeconds,
+      resultPattern: config.exportResultPattern,
+      asyncSyncWaitMs: config.asyncSyncWaitMs,
       pollToleranceMs: config.statusPollToleranceMs,
     },
   });

@@ -83,3 +83,17 @@ export function progressText(status: ExportStatus): string {
   const percent = total === 0 ? 100 : Math.floor((exported / total) * 100);
   return `${percent}% (${exported} of ${total} resources, ${status.partitionsDone} of ${status.partitionsTotal} partitions)`;
 }
+
+/**
+ * Retry-After for a running export: about a quarter of its expected remaining time (from its
+ * progress so far), within [min, max]; `min` while planning or before any progress.
+ */
+export function retryAfterSeconds(status: ExportStatus, min: number, max: number, now = Date.now()): number {
+  const totals = Object.values(status.types);
+  const total = totals.reduce((n, t) => n + t.total, 0);
+  const exported = totals.reduce((n, t) => n + t.exported, 0);
+  if (status.phase !== 'exporting' || !status.startedAt || total === 0 || exported === 0) return min;
+  const elapsedSeconds = (now - Date.parse(status.startedAt)) / 1000;
+  const remainingSeconds = (elapsedSeconds * (total - exported)) / exported;
+  return Math.min(max, Math.max(min, Math.ceil(remainingSeconds / 4)));
+}

@@ -12,6 +12,7 @@ import { metadataRouter } from './routes/metadata';
 import { r4ResourceTypes } from '../fhir/definitions';
 import { resourceRouter } from './routes/resources';
 import { searchRouter } from './routes/search';
+import { AsyncRequests } from './routes/async-requests';
 import type { ResourceStore } from '../store/resource-store';
 import { softwareVersion } from '../version';
 
@@ -33,6 +34,20 @@ export function createApp(deps: AppDependencies): Koa<AppState> {
   app.silent = true; // errors are logged by the error middleware, with the request id
 
   const fhir = new Router<AppState>({ prefix: deps.config.fhirBasePath });
+  // Prefer: respond-async on searches and batches runs them on the export worker's task queue.
+  const asyncRequests =
+    deps.bulkExport && deps.store
+      ? new AsyncRequests({
+          client: deps.bulkExport.client,
+          taskQueue: deps.bulkExport.taskQueue,
+          output: deps.bulkExport.output,
+          tenant: deps.store.tenant,
+          retentionMs: deps.bulkExport.exportSettings.retentionMs,
+          syncWaitMs: deps.bulkExport.asyncSyncWaitMs ?? 1000,
+          retryAfterSeconds: deps.bulkExport.retryAfterSeconds,
+          temporalTimeoutMs: deps.bulkExport.temporalTimeoutMs,
+        })
+      : undefined;
   const routers = [
     metadataRouter({
       softwareVersion,
@@ -43,11 +58,12 @@ export function createApp(deps: AppDependencies): Koa<AppState> {
     ...(deps.bulkExport
       ? [
           bulkExportRouter({ ...deps.bulkExport, store: deps.store, fhirBasePath: deps.config.fhirBasePath }),
+          ...(asyncRequests ? [asyncRequests.router()] : []),
         ]
       : []),
     ...(deps.fhirRouters ?? []),
     // Last: `/:type/:id` would otherwise also match /bulkstatus/:id and POST /$export.
-    ...(deps.store ? [searchRouter({ store: deps.store }), resourceRouter({ store: deps.store })] : []),
+    ...(deps.store ? [searchRouter({ store: deps.store, async: asyncRequests }), resourceRouter({ store: deps.store, async: asyncRequests })] : []),
   ];
   for (const router of routers) fhir.use(router.routes(), router.allowedMethods());
 

@@ -21,3 +21,19 @@ export function assertSafeKey(key: string): void {
     throw new Error(`unsafe output key: ${JSON.stringify(key)}`);
   }
 }
+
+/** A small file (an async request or response) as text, or undefined when it does not exist. */
+export async function readText(output: OutputStore, key: string): Promise<string | undefined> {
+  const stream = await output.openReader(key);
+  if (!stream) return undefined;
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Writes a small file in one piece. */
+export async function writeText(output: OutputStore, key: string, text: string): Promise<void> {
+  const writer = output.createWriter(key);
+  writer.stream.end(text);
+  await writer.done;
+}

@@ -13,7 +13,7 @@ import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import type { Activities } from '../../activities';
 import { createExportWorker } from '../../src/temporal/worker';
-import type { ExportSettings } from '../../src/config';
+import type { ExportSettings, ResultPattern } from '../../src/config';
 import { createApp } from '../../src/http/app';
 import { createLogger } from '../../src/log';
 import { GcsOutputStore } from '../../src/output/gcs-output-store';
@@ -53,7 +53,15 @@ export interface ExportStack {
 }
 
 export async function startExportStack(
-  options: { backend?: 'local' | 'gcs'; settings?: Partial<ExportSettings>; retryAfterSeconds?: number; pollToleranceMs?: number } = {},
+  options: {
+    backend?: 'local' | 'gcs';
+    settings?: Partial<ExportSettings>;
+    retryAfterSeconds?: number;
+    retryAfterMaxSeconds?: number;
+    pollToleranceMs?: number;
+    resultPattern?: ResultPattern;
+    asyncSyncWaitMs?: number;
+  } = {},
 ): Promise<ExportStack> {
   const pool = await migratedPool(8);
   const tenant = uniqueTenant('export');
@@ -83,7 +91,10 @@ export async function startExportStack(
       tenant,
       exportSettings: { ...testExportSettings, ...options.settings },
       retryAfterSeconds: options.retryAfterSeconds ?? 1,
+      retryAfterMaxSeconds: options.retryAfterMaxSeconds,
       pollToleranceMs: options.pollToleranceMs,
+      resultPattern: options.resultPattern,
+      asyncSyncWaitMs: options.asyncSyncWaitMs,
     },
   });
   const server = await listen(app, port);

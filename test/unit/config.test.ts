@@ -15,7 +15,12 @@ describe('loadConfig', () => {
       outputBackend: 'local',
       outputDir: path.resolve('data/exports'),
       devTemporalUiPort: 8233,
+      statusRetryAfterSeconds: 2,
+      statusRetryAfterMaxSeconds: 30,
+      exportResultPattern: 'manifest',
+      asyncSyncWaitMs: 1000,
     });
+    expect(config.export.manifestPageFiles).toBe(100);
   });
 
   it('derives BASE_URL from PORT and strips a trailing slash', () => {
@@ -36,6 +41,9 @@ describe('loadConfig', () => {
     ['FHIR_BASE_PATH', { FHIR_BASE_PATH: 'fhir' }],
     ['LOG_LEVEL', { LOG_LEVEL: 'loud' }],
     ['WORKER_MAX_CONCURRENT_ACTIVITIES', { WORKER_MAX_CONCURRENT_ACTIVITIES: '0' }],
+    ['EXPORT_RESULT_PATTERN', { EXPORT_RESULT_PATTERN: 'redirect' }],
+    ['STATUS_RETRY_AFTER_MAX_SECONDS', { STATUS_RETRY_AFTER_SECONDS: '10', STATUS_RETRY_AFTER_MAX_SECONDS: '5' }],
+    ['ASYNC_SYNC_WAIT_MS', { ASYNC_SYNC_WAIT_MS: '-1' }],
   ])('refuses an invalid %s with a message naming it', (variable, env) => {
     let thrown: unknown;
     try {

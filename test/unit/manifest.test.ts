@@ -1,4 +1,4 @@
-import { buildManifest, manifestPage, progressText } from '../../src/fhir/manifest';
+import { buildManifest, manifestPage, progressText, retryAfterSeconds } from '../../src/fhir/manifest';
 import type { ExportStatus } from '../../workflows/types';
 
 const status: ExportStatus = {
@@ -49,6 +49,23 @@ describe('manifest', () => {
     expect(last).toMatchObject({ last: true, manifest: { output: [{ url: 'u/job/f4.ndjson' }], error: [{ url: 'u/job/e.ndjson' }] } });
     expect((last as { manifest: { link?: unknown } }).manifest.link).toBeUndefined();
     expect(manifestPage(done, 4, url, pageUrl)).toBe('no-such-page');
+  });
+
+  it('grows Retry-After with the expected remaining time, within bounds', () => {
+    const started = Date.parse('2024-01-01T00:00:00Z');
+    const at = (exported: number, elapsedSeconds: number) =>
+      retryAfterSeconds(
+        { ...status, phase: 'exporting', startedAt: new Date(started).toISOString(), types: { Observation: { total: 1000, exported } } },
+        2,
+        30,
+        started + elapsedSeconds * 1000,
+      );
+    expect(at(0, 10)).toBe(2); // no progress yet: the minimum
+    expect(at(100, 10)).toBe(23); // 90 s left: about a quarter
+    expect(at(500, 10)).toBe(3); // 10 s left
+    expect(at(990, 10)).toBe(2); // nearly done: the minimum
+    expect(at(10, 100)).toBe(30); // hours left: the maximum
+    expect(retryAfterSeconds({ ...status, phase: 'planning' }, 2, 30)).toBe(2);
   });
 
   it('describes progress in under 100 characters', () => {

@@ -6,11 +6,11 @@
 import { randomBytes } from 'node:crypto';
 import { createGzip } from 'node:zlib';
 import Router from '@koa/router';
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import type { Context } from 'koa';
-import type { ExportSettings } from '../../config';
+import type { ExportSettings, ResultPattern } from '../../config';
 import { checkAccept, parametersFromBody, parametersFromQuery, parseKickoffParameters, parsePrefer } from '../../fhir/kickoff-parameters';
-import { buildManifest, manifestPage, progressText, type BulkManifest } from '../../fhir/manifest';
+import { buildManifest, manifestPage, progressText, retryAfterSeconds, type BulkManifest } from '../../fhir/manifest';
 import { operationOutcome } from '../../fhir/operation-outcome';
 import type { OutputStore } from '../../output/output-store';
 import { DEFAULT_TENANT, type ResourceStore } from '../../store/resource-store';
@@ -21,6 +21,7 @@ import { bulkExport, statusQuery } from '../../../workflows/bulk-export';
 import type { ExportLevel, ExportStatus } from '../../../workflows/types';
 import type { AppState } from '../app-state';
 import { HttpError } from '../http-error';
+import { jobState } from '../job-state';
 import { PollThrottle } from '../poll-throttle';
 import { FHIR_JSON } from '../middleware/operation-outcome-errors';
 import { readJsonBody } from '../read-json-body';
@@ -30,7 +31,12 @@ export interface BulkExportDependencies {
   taskQueue: string;
   output: OutputStore;
   exportSettings: ExportSettings;
+  /** Retry-After on in-progress answers: at least this... */
   retryAfterSeconds: number;
+  /** ...at most this, growing with the export's expected remaining time (default: retryAfterSeconds). */
+  retryAfterMaxSeconds?: number;
+  /** `manifest` (the IG: 200 with the manifest on the status URL, default) or `see-other` (303 to a result URL). */
+  resultPattern?: ResultPattern;
   /** Path of the FHIR base (e.g. /fhir), to echo the kick-off request. */
   fhirBasePath: string;
   /** The store tenant exports read (multi-tenancy maps requests to tenants later). */
@@ -39,13 +45,13 @@ export interface BulkExportDependencies {
   pollToleranceMs?: number;
   /** How long one Temporal call may take before the request answers 503 (default 5 s). */
   temporalTimeoutMs?: number;
+  /** A `Prefer: respond-async` search or batch that finishes within this long is answered synchronously (ms, default 1000). */
+  asyncSyncWaitMs?: number;
   /** Checks Group and `patient` references at kick-off. */
   store?: ResourceStore;
 }
 
-const JOB_ID = /^[A-Za-z0-9_-]{22}$/;
 const FILE_NAME = /^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.ndjson$/;
-const QUERY_DEADLINE_MS = 3000;
 
 const newJobId = () => randomBytes(16).toString('base64url');
 
@@ -151,83 +157,87 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
     router.post(path, kickOff(level));
   }
 
-  /**
-   * A running export's status (undefined when no worker answers the query), or an HttpError:
-   * 404 for unknown, cancelled or expired exports, 500 for failed ones.
-   */
-  const exportState = async (id: string): Promise<ExportStatus | undefined> => {
-    if (!JOB_ID.test(id)) throw HttpError.notFound('No such export');
-    const handle = deps.client.workflow.getHandle(id);
-    let description;
-    try {
-      description = await guarded(() => handle.describe());
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError) throw HttpError.notFound('No such export');
-      throw err;
-    }
-    if (description.type !== 'bulkExport') throw HttpError.notFound('No such export');
-    switch (description.status.name) {
-      case 'RUNNING':
-        // DELETE is final at once, even before a worker has carried out the cancellation.
-        if (description.raw.workflowExtendedInfo?.cancelRequested) throw HttpError.notFound('The export was cancelled');
-        break;
-      case 'CANCELLED':
-      case 'TERMINATED':
-        throw HttpError.notFound('The export was cancelled');
-      case 'COMPLETED':
-        throw new HttpError(404, 'not-found', 'The export has expired and its files were deleted');
-      default:
-        throw new HttpError(500, 'exception', `The export failed (${description.status.name.toLowerCase()})`);
-    }
-    try {
-      return await deps.client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(statusQuery));
-    } catch {
-      return undefined; // no worker answered: still running as far as anyone can tell
-    }
+  /** A running export's status (undefined when no worker answers), or a failure; gone exports are an HttpError 404. */
+  const exportState = (id: string) => jobState(deps.client, id, 'bulkExport', statusQuery, guarded);
+  /** The status of an export that must be running (failed ones: 500). */
+  const runningExport = async (id: string): Promise<ExportStatus | undefined> => {
+    const state = await exportState(id);
+    if (state.kind === 'failed') throw new HttpError(500, 'exception', `The export failed: ${state.reason}`);
+    return state.status;
   };
+  const seeOther = deps.resultPattern === 'see-other';
+
+  /** The completed manifest (or its page), with Expires. */
+  const answerManifest = (ctx: Context & { state: AppState }, status: ExportStatus, manifest: BulkManifest) => {
+    ctx.status = status.phase === 'completed' ? 200 : 202;
+    if (status.phase === 'completed') ctx.set('Expires', new Date(status.expiresAt!).toUTCString());
+    else ctx.set('X-Progress', progressText(status));
+    ctx.type = 'application/json; charset=utf-8';
+    ctx.body = manifest;
+  };
+
+  /** allowPartialManifests: the requested page, 'not-yet' while it is filling. */
+  const pageOf = (ctx: Context & { state: AppState }, status: ExportStatus) => {
+    const page = ctx.query.page === undefined ? 1 : Number(ctx.query.page);
+    if (!Number.isInteger(page) || page < 1) throw HttpError.badRequest('page must be a whole number from 1', 'page');
+    const statusUrl = `${ctx.state.fhirBaseUrl}/bulkstatus/${ctx.params.id}`;
+    const answer = manifestPage(status, page, fileUrl(ctx), (n) => `${statusUrl}?page=${n}`);
+    if (answer === 'no-such-page') throw HttpError.notFound(`The manifest has no page ${page}`);
+    return answer;
+  };
+  const fileUrl = (ctx: Context & { state: AppState }) => (key: string) => `${ctx.state.fhirBaseUrl}/bulkfiles/${key}`;
 
   router.get('/bulkstatus/:id', async (ctx) => {
     const client = ctx.ip;
     const wait = throttle.secondsTooEarly(ctx.params.id, client); // as of arrival, before the lookup
-    const status = await exportState(ctx.params.id); // unknown, cancelled, expired: 404, never 429
-    const fileUrl = (key: string) => `${ctx.state.fhirBaseUrl}/bulkfiles/${key}`;
-    const answerInProgress = () => {
-      if (wait > 0) {
-        throw new HttpError(429, 'throttled', `Polled too soon: wait ${wait} s (Retry-After) between status requests`, {
-          headers: { 'Retry-After': String(wait) },
-        });
-      }
-      throttle.told(ctx.params.id, client, deps.retryAfterSeconds);
-      ctx.status = 202;
-      ctx.set('Retry-After', String(deps.retryAfterSeconds));
-      ctx.set('X-Progress', status ? progressText(status) : 'in progress');
-      ctx.body = '';
-    };
-    const answerManifest = (manifest: BulkManifest, completed: boolean) => {
-      throttle.forget(ctx.params.id, client);
-      ctx.status = completed ? 200 : 202;
-      if (completed) ctx.set('Expires', new Date(status!.expiresAt!).toUTCString());
-      else ctx.set('X-Progress', progressText(status!));
-      ctx.type = 'application/json; charset=utf-8';
-      ctx.body = manifest;
-    };
+    const state = await exportState(ctx.params.id); // unknown, cancelled, expired: 404, never 429
+    const status = state.kind === 'running' ? state.status : undefined;
+    const finished = state.kind === 'failed' || status?.phase === 'completed';
 
-    if (status?.manifestPageFiles && status.transactionTime) {
-      // allowPartialManifests: pages, each served once it can no longer change.
-      const page = ctx.query.page === undefined ? 1 : Number(ctx.query.page);
-      if (!Number.isInteger(page) || page < 1) throw HttpError.badRequest('page must be a whole number from 1', 'page');
-      const statusUrl = `${ctx.state.fhirBaseUrl}/bulkstatus/${ctx.params.id}`;
-      const answer = manifestPage(status, page, fileUrl, (n) => `${statusUrl}?page=${n}`);
-      if (answer === 'no-such-page') throw HttpError.notFound(`The manifest has no page ${page}`);
-      if (answer === 'not-yet') return answerInProgress();
-      return answerManifest(answer.manifest, status.phase === 'completed');
+    if (seeOther && finished) {
+      // The asynchronous request pattern with a result URL: success and failure alike.
+      throttle.forget(ctx.params.id, client);
+      ctx.status = 303;
+      ctx.set('Location', `${ctx.state.fhirBaseUrl}/bulkstatus/${ctx.params.id}/result`);
+      ctx.body = '';
+      return;
     }
-    if (!status || status.phase !== 'completed') return answerInProgress();
-    answerManifest(buildManifest(status, fileUrl), true);
+    if (state.kind === 'failed') throw new HttpError(500, 'exception', `The export failed: ${state.reason}`);
+
+    const paged = !seeOther && status?.manifestPageFiles && status.transactionTime ? pageOf(ctx, status) : undefined;
+    if (paged && paged !== 'not-yet') {
+      throttle.forget(ctx.params.id, client);
+      return answerManifest(ctx, status!, paged.manifest);
+    }
+    if (!paged && status?.phase === 'completed') {
+      throttle.forget(ctx.params.id, client);
+      return answerManifest(ctx, status, buildManifest(status, fileUrl(ctx)));
+    }
+    if (wait > 0) {
+      throw new HttpError(429, 'throttled', `Polled too soon: wait ${wait} s (Retry-After) between status requests`, {
+        headers: { 'Retry-After': String(wait) },
+      });
+    }
+    const retryAfter = status ? retryAfterSeconds(status, deps.retryAfterSeconds, deps.retryAfterMaxSeconds ?? deps.retryAfterSeconds) : deps.retryAfterSeconds;
+    throttle.told(ctx.params.id, client, retryAfter);
+    ctx.status = 202;
+    ctx.set('Retry-After', String(retryAfter));
+    ctx.set('X-Progress', status ? progressText(status) : 'in progress');
+    ctx.body = '';
+  });
+
+  /** The result URL (303 pattern): the manifest once complete, the failure's OperationOutcome; 404 while running. */
+  router.get('/bulkstatus/:id/result', async (ctx) => {
+    const state = await exportState(ctx.params.id);
+    if (state.kind === 'failed') throw new HttpError(500, 'exception', `The export failed: ${state.reason}`);
+    const status = state.status;
+    if (!status || status.phase !== 'completed') throw HttpError.notFound('The export has no result yet');
+    const paged = status.manifestPageFiles ? pageOf(ctx, status) : undefined;
+    answerManifest(ctx, status, paged && paged !== 'not-yet' ? paged.manifest : buildManifest(status, fileUrl(ctx)));
   });
 
   router.delete('/bulkstatus/:id', async (ctx) => {
-    await exportState(ctx.params.id);
+    await exportState(ctx.params.id); // 404 for gone exports; a failed one can still be deleted
     await guarded(() => deps.client.workflow.getHandle(ctx.params.id).cancel());
     ctx.status = 202;
     ctx.type = FHIR_JSON;
@@ -237,7 +247,7 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
   router.get('/bulkfiles/:id/:file', async (ctx) => {
     const { id, file } = ctx.params;
     if (!FILE_NAME.test(file)) throw HttpError.notFound('No such file');
-    await exportState(id);
+    await runningExport(id);
     const stream = await deps.output.openReader(`${id}/${file}`);
     if (!stream) throw HttpError.notFound('No such file');
     ctx.status = 200;

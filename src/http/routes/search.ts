@@ -1,117 +1,31 @@
-/**
- * `GET [base]/{type}?...`: a FHIR type search answered with a `searchset` Bundle (`total`, `self`
- * and `next` links, paging with `_count`), on the same search engine as `_typeFilter`.
- */
+/** `GET [base]/{type}?...`: a FHIR type search answered with a `searchset` Bundle (src/search/type-search.ts). */
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { parseElements, type ElementsSelection } from '../../fhir/elements';
-import { parseSearchQuery, SearchQueryError } from '../../fhir/search/query';
-import { isKnownResourceType } from '../../fhir/resource-validation';
-import { parseInstant } from '../../fhir/kickoff-parameters';
 import type { ResourceStore } from '../../store/resource-store';
-import { runTypeSearch } from '../../search/run-search';
+import { answerTypeSearch, checkTypeSearch } from '../../search/type-search';
+import { prefersAsync, type AsyncRequests } from './async-requests';
 import type { AppState } from '../app-state';
-import { HttpError } from '../http-error';
 import { FHIR_JSON } from '../middleware/operation-outcome-errors';
 
-const DEFAULT_COUNT = 50;
-const MAX_COUNT = 1000;
-const UNSUPPORTED_RESULT_PARAMETERS = new Set(['_sort', '_include', '_revinclude', '_contained', '_containedType']);
-
-interface ParsedSearch {
-  filterPairs: string[];
-  count: number;
-  offset: number;
-  at?: string;
-  countOnly: boolean;
-  elements?: ElementsSelection;
-  elementsRaw?: string;
-}
-
-function decodeComponent(raw: string): string {
-  try {
-    return decodeURIComponent(raw);
-  } catch {
-    throw HttpError.badRequest(`${JSON.stringify(raw)} is not valid URL encoding`);
-  }
-}
-
-function nonNegativeInteger(value: string, name: string, max = Number.MAX_SAFE_INTEGER): number {
-  if (!/^\d{1,9}$/.test(value) || Number(value) > max) throw HttpError.badRequest(`${name} must be a whole number from 0 to ${max}, got ${JSON.stringify(value)}`, name);
-  return Number(value);
-}
-
-/** Splits the query into result parameters and filter parameters; lenient handling drops bad filters. */
-export function parseSearchRequest(resourceType: string, querystring: string, lenient: boolean): ParsedSearch {
-  const parsed: ParsedSearch = { filterPairs: [], count: DEFAULT_COUNT, offset: 0, countOnly: false };
-  for (const pair of querystring.split('&').filter(Boolean)) {
-    const eq = pair.indexOf('=');
-    const name = decodeComponent(eq < 0 ? pair : pair.slice(0, eq));
-    const value = eq < 0 ? '' : decodeComponent(pair.slice(eq + 1));
-    if (name === '_count') parsed.count = nonNegativeInteger(value, '_count', MAX_COUNT);
-    else if (name === '_offset') parsed.offset = nonNegativeInteger(value, '_offset');
-    else if (name === '_at') parsed.at = parseInstant(value, '_at');
-    else if (name === '_total' || name === '_format') continue; // totals are always exact; the format is always JSON
-    else if (name === '_summary') {
-      if (value === 'count') parsed.countOnly = true;
-      else if (value !== 'false') throw new HttpError(400, 'not-supported', `_summary=${value} is not supported (count and false are)`, { expression: ['_summary'] });
-    } else if (name === '_elements') {
-      const { selection, problems } = parseElements(value.split(','), [resourceType]);
-      if (problems.length > 0 && !lenient) throw HttpError.badRequest(`_elements ${JSON.stringify(problems[0].value)}: ${problems[0].reason}`, '_elements');
-      parsed.elements = selection;
-      parsed.elementsRaw = value;
-    } else if (UNSUPPORTED_RESULT_PARAMETERS.has(name.split(':')[0])) {
-      if (!lenient) throw new HttpError(400, 'not-supported', `${name} is not supported`, { expression: [name] });
-    } else {
-      try {
-        parseSearchQuery(resourceType, pair); // checks this parameter alone
-        parsed.filterPairs.push(pair);
-      } catch (err) {
-        if (!(err instanceof SearchQueryError)) throw err;
-        if (!lenient) throw HttpError.badRequest(err.message, err.parameter ?? name);
-      }
-    }
-  }
-  return parsed;
-}
-
-export function searchRouter(deps: { store: ResourceStore }): Router<AppState> {
+/** `async`: with it, `Prefer: respond-async` runs the search as a workflow. */
+export function searchRouter(deps: { store: ResourceStore; async?: AsyncRequests }): Router<AppState> {
   const router = new Router<AppState>();
 
   router.get('/:type', async (ctx: Context & { state: AppState }) => {
-    const resourceType = ctx.params.type;
-    if (!isKnownResourceType(resourceType)) throw HttpError.notFound(`Unknown resource type ${resourceType}`);
-    const lenient = /handling\s*=\s*lenient/i.test(ctx.get('Prefer'));
-    const search = parseSearchRequest(resourceType, ctx.querystring, lenient);
-    const result = await runTypeSearch(deps.store, {
-      resourceType,
-      filter: search.filterPairs.join('&'),
-      count: search.count,
-      offset: search.offset,
-      at: search.at,
-      countOnly: search.countOnly,
-      elements: search.elements,
-    });
-
-    const base = `${ctx.state.fhirBaseUrl}/${resourceType}`;
-    const pageUrl = (offset: number) =>
-      `${base}?${[
-        ...search.filterPairs,
-        ...(search.elementsRaw ? [`_elements=${encodeURIComponent(search.elementsRaw)}`] : []),
-        `_count=${search.count}`,
-        `_offset=${offset}`,
-        `_at=${encodeURIComponent(result.at)}`,
-      ].join('&')}`;
-    const links = [{ relation: 'self', url: ctx.querystring ? `${base}?${ctx.querystring}` : base }];
-    if (!search.countOnly && search.count > 0 && search.offset + search.count < result.total) links.push({ relation: 'next', url: pageUrl(search.offset + search.count) });
-    if (!search.countOnly && search.offset > 0) links.push({ relation: 'previous', url: pageUrl(Math.max(0, search.offset - search.count)) });
-
-    // The page's resources are JSON text already: splice them in rather than parse and re-serialize.
-    const entries = result.page.map(({ id, json }) => `{"fullUrl":${JSON.stringify(`${base}/${id}`)},"resource":${json},"search":{"mode":"match"}}`);
+    const request = {
+      resourceType: ctx.params.type,
+      querystring: ctx.querystring,
+      lenient: /handling\s*=\s*lenient/i.test(ctx.get('Prefer')),
+      fhirBaseUrl: ctx.state.fhirBaseUrl,
+    };
+    if (deps.async && prefersAsync(ctx)) {
+      checkTypeSearch(request); // a bad search is answered now, not after a round trip
+      const { fhirBaseUrl: _base, ...search } = request;
+      return deps.async.respond(ctx, { kind: 'search', search });
+    }
+    const body = await answerTypeSearch(deps.store, request);
     ctx.type = FHIR_JSON;
-    ctx.body = `{"resourceType":"Bundle","type":"searchset","total":${result.total},"link":${JSON.stringify(links)}${
-      search.countOnly ? '' : `,"entry":[${entries.join(',')}]`
-    }}`;
+    ctx.body = body;
   });
 
   return router;

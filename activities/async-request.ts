@@ -1,0 +1,45 @@
+import type { Pool } from 'pg';
+import { readBundleRequest, runBatch, runTransaction } from '../src/fhir/bundle-processing';
+import { operationOutcome } from '../src/fhir/operation-outcome';
+import { HttpError } from '../src/http/http-error';
+import { readText, writeText, type OutputStore } from '../src/output/output-store';
+import { answerTypeSearch } from '../src/search/type-search';
+import { ResourceStore } from '../src/store/resource-store';
+import type { AsyncRequestInput, AsyncResponse } from '../workflows/types';
+
+export const asyncPrefix = (requestId: string) => `async/${requestId}/`;
+
+/**
+ * Runs the request as the synchronous route would and stores its response. A request the store
+ * refuses (4xx) is a response too, not a failure. A Bundle's POST entries were given ids when
+ * it was accepted, so a retry rewrites the same resources (no duplicates; a transaction is one
+ * database transaction either way).
+ */
+export async function runAsyncRequest(deps: { pool: Pool; output: OutputStore }, input: AsyncRequestInput): Promise<AsyncResponse> {
+  // An earlier attempt that stored its response (and was lost after) has answered already.
+  const earlier = (await deps.output.list(asyncPrefix(input.requestId))).find((key) => /\/response-\d{3}\.json$/.test(key));
+  if (earlier) return { httpStatus: Number(/response-(\d{3})\.json$/.exec(earlier)![1]), responseKey: earlier };
+
+  const store = new ResourceStore(deps.pool, input.tenant);
+  let httpStatus = 200;
+  let body: string;
+  try {
+    if (input.kind === 'search') {
+      body = await answerTypeSearch(store, { ...input.search!, fhirBaseUrl: input.fhirBaseUrl });
+    } else {
+      const request = await readText(deps.output, input.requestKey!);
+      if (request === undefined) throw new Error(`the request ${input.requestKey} is missing`);
+      const { type, entries } = readBundleRequest(JSON.parse(request));
+      const location = (r: { resourceType: string; id: string; versionId?: string }) => `${input.fhirBaseUrl}/${r.resourceType}/${r.id}/_history/${r.versionId}`;
+      body = JSON.stringify(type === 'transaction' ? await runTransaction(store, entries, location) : await runBatch(store, entries, location));
+    }
+  } catch (err) {
+    if (!(err instanceof HttpError)) throw err;
+    httpStatus = err.status;
+    body = JSON.stringify(operationOutcome(...err.issues));
+  }
+  // The status travels in the name, so a retry finds both in one listing.
+  const responseKey = `${asyncPrefix(input.requestId)}response-${httpStatus}.json`;
+  await writeText(deps.output, responseKey, body);
+  return { httpStatus, responseKey };
+}

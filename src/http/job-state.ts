@@ -1,0 +1,49 @@
+/**
+ * What a job (an export or an async request: one workflow each) looks like to a client polling
+ * it: running (with its status query's answer, if a worker gave one in time), failed, or gone
+ * (unknown, another workflow type, cancelled, expired: an HttpError 404).
+ */
+import { WorkflowNotFoundError, type Client, type QueryDefinition } from '@temporalio/client';
+import { HttpError } from './http-error';
+
+export type JobState<S> = { kind: 'running'; status?: S } | { kind: 'failed'; reason: string };
+
+export const JOB_ID = /^[A-Za-z0-9_-]{22}$/;
+const QUERY_DEADLINE_MS = 3000;
+
+export async function jobState<S>(
+  client: Client,
+  id: string,
+  workflowType: string,
+  query: QueryDefinition<S>,
+  guarded: <T>(call: () => Promise<T>) => Promise<T>,
+): Promise<JobState<S>> {
+  if (!JOB_ID.test(id)) throw HttpError.notFound('No such job');
+  const handle = client.workflow.getHandle(id);
+  let description;
+  try {
+    description = await guarded(() => handle.describe());
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) throw HttpError.notFound('No such job');
+    throw err;
+  }
+  if (description.type !== workflowType) throw HttpError.notFound('No such job');
+  switch (description.status.name) {
+    case 'RUNNING':
+      // DELETE is final at once, even before a worker has carried out the cancellation.
+      if (description.raw.workflowExtendedInfo?.cancelRequested) throw HttpError.notFound('The job was cancelled');
+      break;
+    case 'CANCELLED':
+    case 'TERMINATED':
+      throw HttpError.notFound('The job was cancelled');
+    case 'COMPLETED':
+      throw new HttpError(404, 'not-found', 'The job has expired and its results were deleted');
+    default:
+      return { kind: 'failed', reason: `the job failed (${description.status.name.toLowerCase()})` };
+  }
+  try {
+    return { kind: 'running', status: await client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(query)) };
+  } catch {
+    return { kind: 'running' }; // no worker answered: still running as far as anyone can tell
+  }
+}

@@ -1,0 +1,36 @@
+import { ActivityCancellationType, CancellationScope, condition, defineQuery, isCancellation, proxyActivities, setHandler } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { AsyncRequestInput, AsyncRequestStatus } from './types';
+
+export const asyncStatusQuery = defineQuery<AsyncRequestStatus>('asyncStatus');
+
+const { runAsyncRequest, deleteAsyncFiles } = proxyActivities<Activities>({
+  startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: '1 minute',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+});
+
+/**
+ * An ordinary FHIR request (a type search, a batch) made with `Prefer: respond-async`: run it,
+ * keep its response until it expires, then delete it. Cancellation (DELETE) deletes it at once.
+ */
+export async function asyncRequest(input: AsyncRequestInput): Promise<void> {
+  const status: AsyncRequestStatus = { requestId: input.requestId, kind: input.kind, phase: 'running' };
+  setHandler(asyncStatusQuery, () => status);
+  try {
+    const response = await runAsyncRequest(input);
+    const completedAt = Date.now();
+    Object.assign(status, {
+      ...response,
+      phase: 'completed',
+      completedAt: new Date(completedAt).toISOString(),
+      expiresAt: new Date(completedAt + input.retentionMs).toISOString(),
+    });
+    await condition(() => false, input.retentionMs);
+    await deleteAsyncFiles({ requestId: input.requestId });
+  } catch (err) {
+    if (isCancellation(err)) await CancellationScope.nonCancellable(() => deleteAsyncFiles({ requestId: input.requestId }));
+    throw err;
+  }
+}
