@@ -6,6 +6,7 @@ import { runApi } from './commands/run-api';
 import { runWorker } from './commands/run-worker';
 import { onShutdownSignal } from './commands/shutdown';
 import { generateCommand, importCommand, migrateCommand } from './commands/data';
+import { clientsCommand } from './commands/clients';
 
 const usage = `Usage: bulkflow <command>
 
@@ -18,6 +19,8 @@ Commands:
            load Bundles, NDJSON or single resources (files or directories, optionally gzipped)
   generate --patients N [--seed S] [--ndjson DIR]
            make a deterministic synthetic population, into the store or as NDJSON files
+  clients add|list|remove
+           SMART Backend Services clients of the built-in token endpoint (AUTH_ENABLED=true)
 
 Configuration comes from environment variables; see the README.`;
 
@@ -51,6 +54,8 @@ async function main(argv: string[]): Promise<number> {
       return importCommand(config, argv.slice(1));
     case 'generate':
       return generateCommand(config, argv.slice(1));
+    case 'clients':
+      return clientsCommand(config, argv.slice(1));
     default:
       console.error(`Unknown command "${command}".\n\n${usage}`);
       return 2;

@@ -49,9 +49,21 @@ export interface Config {
   exportResultPattern: ResultPattern;
   /** How long a `Prefer: respond-async` request may take and still be answered synchronously. */
   asyncSyncWaitMs: number;
+  /** SMART Backend Services authorization (off for the embedded demo). */
+  auth: AuthSettings;
   /** How much sooner than its Retry-After a poll may come before it is answered 429. */
   statusPollToleranceMs: number;
   logLevel: LogLevel;
+}
+
+export interface AuthSettings {
+  enabled: boolean;
+  /** The `aud` every access token must carry (the FHIR base URL). */
+  audience: string;
+  /** External authorization servers whose tokens are accepted, with their JWKS URLs. */
+  trustedIssuers: Array<{ issuer: string; jwksUrl: string }>;
+  /** Lifetime of tokens from the built-in token endpoint. */
+  tokenLifetimeSeconds: number;
 }
 
 /** Export tuning from the environment; it travels in each export workflow's input. */
@@ -154,6 +166,8 @@ export function loadConfig(env: Env = process.env): Config {
   if (outputBackend === 'gcs' && gcsBucket === undefined) {
     throw new ConfigError('GCS_BUCKET', 'must be set when OUTPUT_BACKEND=gcs');
   }
+  const baseUrl = httpUrl(env, 'BASE_URL', `http://localhost:${port}`);
+  const fhirBasePath = basePath(env, 'FHIR_BASE_PATH', '/fhir');
   const retryAfterMin = integer(env, 'STATUS_RETRY_AFTER_SECONDS', 2, 1, 120);
   const retryAfterMax = integer(env, 'STATUS_RETRY_AFTER_MAX_SECONDS', 30, 1, 3600);
   if (retryAfterMax < retryAfterMin) {
@@ -165,8 +179,8 @@ export function loadConfig(env: Env = process.env): Config {
   return {
     port,
     host: text(env, 'HOST') ?? '0.0.0.0',
-    baseUrl: httpUrl(env, 'BASE_URL', `http://localhost:${port}`),
-    fhirBasePath: basePath(env, 'FHIR_BASE_PATH', '/fhir'),
+    baseUrl,
+    fhirBasePath,
     databaseUrl: postgresUrl(env, 'DATABASE_URL', 'postgres://127.0.0.1:5432/bulkflow'),
     temporalAddress: hostPort(env, 'TEMPORAL_ADDRESS'),
     temporalNamespace: text(env, 'TEMPORAL_NAMESPACE') ?? 'default',
@@ -195,7 +209,27 @@ export function loadConfig(env: Env = process.env): Config {
     statusRetryAfterMaxSeconds: retryAfterMax,
     exportResultPattern: oneOf(env, 'EXPORT_RESULT_PATTERN', ['manifest', 'see-other'] as const, 'manifest'),
     asyncSyncWaitMs: integer(env, 'ASYNC_SYNC_WAIT_MS', 1000, 0, 60_000),
+    auth: {
+      enabled: oneOf(env, 'AUTH_ENABLED', ['true', 'false'] as const, 'false') === 'true',
+      audience: text(env, 'AUTH_AUDIENCE') ?? `${baseUrl}${fhirBasePath}`,
+      trustedIssuers: trustedIssuers(env, 'AUTH_TRUSTED_ISSUERS'),
+      tokenLifetimeSeconds: integer(env, 'AUTH_TOKEN_LIFETIME_SECONDS', 300, 30, 3600),
+    },
     statusPollToleranceMs: integer(env, 'STATUS_POLL_TOLERANCE_MS', 1000, 0, 120_000),
     logLevel: oneOf(env, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const, 'info'),
   };
+}
+
+/** `issuer=jwksUrl` pairs, comma-separated (issuers are URLs, so they hold no commas). */
+function trustedIssuers(env: Env, name: string): Array<{ issuer: string; jwksUrl: string }> {
+  const value = text(env, name);
+  if (!value) return [];
+  return value.split(',').map((pair) => {
+    const at = pair.indexOf('=');
+    const [issuer, jwksUrl] = [pair.slice(0, at).trim(), pair.slice(at + 1).trim()];
+    if (at <= 0 || !/^https?:\/\/\S+$/.test(issuer) || !/^https?:\/\/\S+$/.test(jwksUrl)) {
+      throw new ConfigError(name, `must be issuer=jwksUrl pairs of http(s) URLs, comma-separated, got "${pair}"`);
+    }
+    return { issuer, jwksUrl };
+  });
 }

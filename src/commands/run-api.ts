@@ -7,6 +7,9 @@ import { migrate } from '../store/migrate';
 import { ResourceStore } from '../store/resource-store';
 import { createApp } from '../http/app';
 import type { Logger } from '../log';
+import { AccessTokens } from '../auth/access-tokens';
+import { ClientRegistry } from '../auth/clients';
+import { loadSigningKey } from '../auth/signing-key';
 
 export interface RunningApi {
   url: string;
@@ -19,9 +22,22 @@ export async function runApi(config: Config, temporalAddress: string, log: Logge
   const client = new Client({ connection, namespace: config.temporalNamespace });
   const pool = createPool(config.databaseUrl);
   await migrate(pool);
+  const auth = config.auth.enabled
+    ? {
+        registry: new ClientRegistry(pool),
+        tokens: new AccessTokens({
+          issuer: `${config.baseUrl}/auth`,
+          audience: config.auth.audience,
+          key: await loadSigningKey(pool),
+          lifetimeSeconds: config.auth.tokenLifetimeSeconds,
+          trusted: config.auth.trustedIssuers,
+        }),
+      }
+    : undefined;
   const app = createApp({
     config,
     log,
+    auth,
     store: new ResourceStore(pool),
     bulkExport: {
       client,

@@ -11,6 +11,8 @@ export interface CapabilityOptions {
   resourceTypes?: readonly string[];
   /** Whether the `$export` operations are available (system, Patient, Group). */
   bulkExport?: boolean;
+  /** With SMART Backend Services authorization on: the token endpoint. */
+  tokenEndpoint?: string;
 }
 
 const BULK_DATA_CAPABILITY = 'http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data';
@@ -49,6 +51,19 @@ export function buildCapabilityStatement(options: CapabilityOptions): Capability
     rest: [
       {
         mode: 'server',
+        ...(options.tokenEndpoint
+          ? {
+              security: {
+                service: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }] }],
+                extension: [
+                  {
+                    url: 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris',
+                    extension: [{ url: 'token', valueUri: options.tokenEndpoint }],
+                  },
+                ],
+              },
+            }
+          : {}),
         ...(resources.length > 0 ? { interaction: [{ code: 'transaction' }, { code: 'batch' }] } : {}),
         resource: resources,
         ...(options.bulkExport ? { operation: exportOperation('export') } : {}),

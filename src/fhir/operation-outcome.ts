@@ -12,6 +12,7 @@ export type IssueCode =
   | 'deleted'
   | 'forbidden'
   | 'login'
+  | 'expired'
   | 'security'
   | 'processing'
   | 'exception'

@@ -1,3 +1,4 @@
+import type { Caller } from '../auth/access-tokens';
 import type { Logger } from '../log';
 
 /** Request-scoped data that middleware leaves on `ctx.state`. */
@@ -6,4 +7,6 @@ export interface AppState {
   log: Logger;
   /** Absolute URL of the FHIR base as this request's client sees it (see public-origin.ts). */
   fhirBaseUrl: string;
+  /** The verified caller, when authorization is on. */
+  caller?: Caller;
 }

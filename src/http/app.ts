@@ -13,6 +13,10 @@ import { r4ResourceTypes } from '../fhir/definitions';
 import { resourceRouter } from './routes/resources';
 import { searchRouter } from './routes/search';
 import { AsyncRequests } from './routes/async-requests';
+import type { AccessTokens } from '../auth/access-tokens';
+import type { ClientRegistry } from '../auth/clients';
+import { tokenEndpointRouter } from '../auth/token-endpoint';
+import { authenticate } from './middleware/authenticate';
 import type { ResourceStore } from '../store/resource-store';
 import { softwareVersion } from '../version';
 
@@ -25,7 +29,12 @@ export interface AppDependencies {
   store?: ResourceStore;
   /** Extra routers mounted under the FHIR base (tests use this to provoke errors). */
   fhirRouters?: Router<AppState>[];
+  /** SMART Backend Services authorization; absent: off. */
+  auth?: { tokens: AccessTokens; registry: ClientRegistry };
 }
+
+/** Paths under the FHIR base that answer without a token: discovery. */
+const PUBLIC_FHIR_PATHS = [/^\/metadata$/, /^\/OperationDefinition\/[^/]+$/, /^\/\.well-known\/smart-configuration$/];
 
 /** The Koa application: small middleware, one router per endpoint family, under the FHIR base. */
 export function createApp(deps: AppDependencies): Koa<AppState> {
@@ -54,6 +63,8 @@ export function createApp(deps: AppDependencies): Koa<AppState> {
       date: new Date().toISOString(),
       bulkExport: deps.bulkExport !== undefined,
       resourceTypes: deps.store ? [...r4ResourceTypes()].sort() : [],
+      smart: deps.auth !== undefined,
+      fhirBasePath: deps.config.fhirBasePath,
     }),
     ...(deps.bulkExport
       ? [
@@ -71,6 +82,13 @@ export function createApp(deps: AppDependencies): Koa<AppState> {
   app.use(accessLog(deps.log));
   app.use(publicBaseUrl(deps.config));
   app.use(operationOutcomeErrors());
+  if (deps.auth) {
+    const token = tokenEndpointRouter({ tokens: deps.auth.tokens, registry: deps.auth.registry, baseUrl: deps.config.baseUrl });
+    app.use(token.routes());
+    app.use(token.allowedMethods());
+  }
+  const base = deps.config.fhirBasePath;
+  app.use(authenticate(deps.auth?.tokens, (path) => !path.startsWith(`${base}/`) || PUBLIC_FHIR_PATHS.some((p) => p.test(path.slice(base.length)))));
   app.use(fhir.routes());
   app.use(fhir.allowedMethods());
   return app;

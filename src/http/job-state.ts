@@ -1,12 +1,16 @@
 /**
  * What a job (an export or an async request: one workflow each) looks like to a client polling
  * it: running (with its status query's answer, if a worker gave one in time), failed, or gone
- * (unknown, another workflow type, cancelled, expired: an HttpError 404).
+ * (unknown, another workflow type, cancelled, expired: an HttpError 404). Only its owner (or an
+ * admin) may see it: the route checks `owner` against the caller, and answers 404 otherwise.
  */
 import { WorkflowNotFoundError, type Client, type QueryDefinition } from '@temporalio/client';
 import { HttpError } from './http-error';
 
-export type JobState<S> = { kind: 'running'; status?: S } | { kind: 'failed'; reason: string };
+export type JobState<S> = ({ kind: 'running'; status?: S } | { kind: 'failed'; reason: string }) & {
+  /** The client that started the job (from the workflow's memo). */
+  owner?: string;
+};
 
 export const JOB_ID = /^[A-Za-z0-9_-]{22}$/;
 const QUERY_DEADLINE_MS = 3000;
@@ -28,6 +32,7 @@ export async function jobState<S>(
     throw err;
   }
   if (description.type !== workflowType) throw HttpError.notFound('No such job');
+  const owner = typeof description.memo?.owner === 'string' ? description.memo.owner : undefined;
   switch (description.status.name) {
     case 'RUNNING':
       // DELETE is final at once, even before a worker has carried out the cancellation.
@@ -39,11 +44,11 @@ export async function jobState<S>(
     case 'COMPLETED':
       throw new HttpError(404, 'not-found', 'The job has expired and its results were deleted');
     default:
-      return { kind: 'failed', reason: `the job failed (${description.status.name.toLowerCase()})` };
+      return { kind: 'failed', owner, reason: `the job failed (${description.status.name.toLowerCase()})` };
   }
   try {
-    return { kind: 'running', status: await client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(query)) };
+    return { kind: 'running', owner, status: await client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(query)) };
   } catch {
-    return { kind: 'running' }; // no worker answered: still running as far as anyone can tell
+    return { kind: 'running', owner }; // no worker answered: still running as far as anyone can tell
   }
 }

@@ -21,6 +21,9 @@ import { LocalOutputStore } from '../../src/output/local-output-store';
 import type { OutputStore } from '../../src/output/output-store';
 import { findFreePort } from '../../src/process/free-port';
 import { ResourceStore } from '../../src/store/resource-store';
+import { AccessTokens } from '../../src/auth/access-tokens';
+import { ClientRegistry } from '../../src/auth/clients';
+import { loadSigningKey } from '../../src/auth/signing-key';
 import { testEnvironment } from '../harness/environment';
 import { migratedPool, uniqueTenant } from './database';
 import { listen } from './http';
@@ -61,6 +64,8 @@ export async function startExportStack(
     pollToleranceMs?: number;
     resultPattern?: ResultPattern;
     asyncSyncWaitMs?: number;
+    /** SMART Backend Services authorization on, with the built-in token endpoint. */
+    auth?: boolean;
   } = {},
 ): Promise<ExportStack> {
   const pool = await migratedPool(8);
@@ -80,8 +85,15 @@ export async function startExportStack(
   const client = new Client({ connection, namespace: testEnvironment.temporalNamespace });
   const port = await findFreePort();
   const baseUrl = `http://127.0.0.1:${port}`;
+  const auth = options.auth
+    ? {
+        registry: new ClientRegistry(pool),
+        tokens: new AccessTokens({ issuer: `${baseUrl}/auth`, audience: `${baseUrl}/fhir`, key: await loadSigningKey(pool), lifetimeSeconds: 300, trusted: [] }),
+      }
+    : undefined;
   const app = createApp({
     config: { baseUrl, fhirBasePath: '/fhir' },
+    auth,
     log: createLogger('warn'),
     store,
     bulkExport: {

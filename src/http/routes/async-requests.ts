@@ -17,6 +17,7 @@ import type { AsyncRequestInput, AsyncRequestStatus } from '../../../workflows/t
 import type { AppState } from '../app-state';
 import { HttpError } from '../http-error';
 import { jobState } from '../job-state';
+import { ownerOf, requireOwner } from '../authorize';
 import { FHIR_JSON } from '../middleware/operation-outcome-errors';
 
 export interface AsyncRequestsDependencies {
@@ -88,7 +89,7 @@ export class AsyncRequests {
       retentionMs: this.deps.retentionMs,
     };
     const handle = await this.guarded(() =>
-      this.deps.client.workflow.start(asyncRequest, { taskQueue: this.deps.taskQueue, workflowId: requestId, args: [input], memo: { kind: work.kind } }),
+      this.deps.client.workflow.start(asyncRequest, { taskQueue: this.deps.taskQueue, workflowId: requestId, args: [input], memo: { kind: work.kind, owner: ownerOf(ctx) } }),
     );
 
     // Clients must handle both answers: a quick request is answered as if it were synchronous.
@@ -114,15 +115,17 @@ export class AsyncRequests {
     ctx.body = operationOutcome({ severity: 'information', code: 'informational', diagnostics: `Request ${requestId} accepted` });
   }
 
-  private state(id: string) {
-    return jobState<AsyncRequestStatus>(this.deps.client, id, 'asyncRequest', asyncStatusQuery, (call) => this.guarded(call));
+  private async state(ctx: AppContext, id: string) {
+    const state = await jobState<AsyncRequestStatus>(this.deps.client, id, 'asyncRequest', asyncStatusQuery, (call) => this.guarded(call));
+    requireOwner(ctx, state.owner);
+    return state;
   }
 
   router(): Router<AppState> {
     const router = new Router<AppState>();
 
     router.get('/async/:id', async (ctx) => {
-      const state = await this.state(ctx.params.id);
+      const state = await this.state(ctx, ctx.params.id);
       if (state.kind === 'failed' || state.status?.phase === 'completed') {
         ctx.status = 303;
         ctx.set('Location', `${ctx.state.fhirBaseUrl}/async/${ctx.params.id}/result`);
@@ -136,7 +139,7 @@ export class AsyncRequests {
     });
 
     router.get('/async/:id/result', async (ctx) => {
-      const state = await this.state(ctx.params.id);
+      const state = await this.state(ctx, ctx.params.id);
       if (state.kind === 'failed') throw new HttpError(500, 'exception', `The request failed: ${state.reason}`);
       const status = state.status;
       if (!status || status.phase !== 'completed') throw HttpError.notFound('The request has no result yet');
@@ -153,7 +156,7 @@ export class AsyncRequests {
     });
 
     router.delete('/async/:id', async (ctx) => {
-      await this.state(ctx.params.id);
+      await this.state(ctx, ctx.params.id);
       await this.guarded(() => this.deps.client.workflow.getHandle(ctx.params.id).cancel());
       ctx.status = 202;
       ctx.type = FHIR_JSON;

@@ -9,7 +9,10 @@ import Router from '@koa/router';
 import type { Client } from '@temporalio/client';
 import type { Context } from 'koa';
 import type { ExportSettings, ResultPattern } from '../../config';
-import { checkAccept, parametersFromBody, parametersFromQuery, parseKickoffParameters, parsePrefer } from '../../fhir/kickoff-parameters';
+import type { Scopes } from '../../auth/scopes';
+import { r4ResourceTypes } from '../../fhir/definitions';
+import { checkAccept, parametersFromBody, parametersFromQuery, parseKickoffParameters, parsePrefer, type Handling, type KickoffRequest } from '../../fhir/kickoff-parameters';
+import { patientLevelTypes } from '../../fhir/patient-compartment';
 import { buildManifest, manifestPage, progressText, retryAfterSeconds, type BulkManifest } from '../../fhir/manifest';
 import { operationOutcome } from '../../fhir/operation-outcome';
 import type { OutputStore } from '../../output/output-store';
@@ -22,6 +25,7 @@ import type { ExportLevel, ExportStatus } from '../../../workflows/types';
 import type { AppState } from '../app-state';
 import { HttpError } from '../http-error';
 import { jobState } from '../job-state';
+import { ownerOf, requireOwner } from '../authorize';
 import { PollThrottle } from '../poll-throttle';
 import { FHIR_JSON } from '../middleware/operation-outcome-errors';
 import { readJsonBody } from '../read-json-body';
@@ -55,6 +59,33 @@ const FILE_NAME = /^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.ndjson$/;
 
 const newJobId = () => randomBytes(16).toString('base64url');
 
+/**
+ * With authorization on, an export reads only types the token grants read access to: a
+ * requested type that is not granted is 403 under strict handling, dropped and reported under
+ * lenient; without `_type`, the export covers the granted types.
+ */
+function typesTheCallerMayRead(scopes: Scopes, request: KickoffRequest, handling: Handling, level: ExportLevel): string[] | undefined {
+  if (request.types) {
+    const denied = request.types.filter((t) => !scopes.canRead(t));
+    if (denied.length > 0 && handling === 'strict') {
+      throw new HttpError(403, 'forbidden', `The access token does not grant read access to ${denied.join(', ')} (send Prefer: handling=lenient to have them left out)`, {
+        expression: ['_type'],
+      });
+    }
+    for (const type of denied) {
+      request.lenientIssues.push({ severity: 'warning', code: 'forbidden', diagnostics: `${type} is not granted by the access token; left out`, expression: ['_type'] });
+    }
+    const granted = request.types.filter((t) => scopes.canRead(t));
+    if (granted.length === 0) throw new HttpError(403, 'forbidden', 'The access token grants read access to none of the requested types', { expression: ['_type'] });
+    return granted;
+  }
+  if (scopes.readsEverything) return undefined;
+  const exportable = new Set(level === 'system' ? r4ResourceTypes() : patientLevelTypes());
+  const granted = scopes.readableTypes().filter((t) => exportable.has(t));
+  if (granted.length === 0) throw new HttpError(403, 'forbidden', 'The access token grants read access to no type this export could hold');
+  return granted;
+}
+
 export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState> {
   const router = new Router<AppState>();
   const throttle = new PollThrottle(deps.pollToleranceMs ?? 1000);
@@ -69,13 +100,14 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
       throw HttpError.badRequest('The patient parameter is accepted only in a POST Parameters body', 'patient');
     }
     const request = parseKickoffParameters(raw, handling, level);
+    if (ctx.state.caller) request.types = typesTheCallerMayRead(ctx.state.caller.scopes, request, handling, level);
     const groupId = level === 'group' ? await checkGroup(ctx.params.id) : undefined;
     if (request.patients) await checkPatients(request.patients, groupId);
     const compartment = level === 'system' ? undefined : { groupId, patientIds: request.patients };
 
     const exportId = newJobId();
     const tenant = deps.tenant ?? DEFAULT_TENANT;
-    const owner = 'anonymous';
+    const owner = ownerOf(ctx);
     await guarded(() => deps.client.workflow.start(bulkExport, {
       taskQueue: deps.taskQueue,
       workflowId: exportId,
@@ -158,10 +190,14 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
   }
 
   /** A running export's status (undefined when no worker answers), or a failure; gone exports are an HttpError 404. */
-  const exportState = (id: string) => jobState(deps.client, id, 'bulkExport', statusQuery, guarded);
+  const exportState = async (ctx: Context & { state: AppState }, id: string) => {
+    const state = await jobState(deps.client, id, 'bulkExport', statusQuery, guarded);
+    requireOwner(ctx, state.owner);
+    return state;
+  };
   /** The status of an export that must be running (failed ones: 500). */
-  const runningExport = async (id: string): Promise<ExportStatus | undefined> => {
-    const state = await exportState(id);
+  const runningExport = async (ctx: Context & { state: AppState }, id: string): Promise<ExportStatus | undefined> => {
+    const state = await exportState(ctx, id);
     if (state.kind === 'failed') throw new HttpError(500, 'exception', `The export failed: ${state.reason}`);
     return state.status;
   };
@@ -190,7 +226,7 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
   router.get('/bulkstatus/:id', async (ctx) => {
     const client = ctx.ip;
     const wait = throttle.secondsTooEarly(ctx.params.id, client); // as of arrival, before the lookup
-    const state = await exportState(ctx.params.id); // unknown, cancelled, expired: 404, never 429
+    const state = await exportState(ctx, ctx.params.id); // unknown, cancelled, expired, not the caller's: 404, never 429
     const status = state.kind === 'running' ? state.status : undefined;
     const finished = state.kind === 'failed' || status?.phase === 'completed';
 
@@ -228,7 +264,7 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
 
   /** The result URL (303 pattern): the manifest once complete, the failure's OperationOutcome; 404 while running. */
   router.get('/bulkstatus/:id/result', async (ctx) => {
-    const state = await exportState(ctx.params.id);
+    const state = await exportState(ctx, ctx.params.id);
     if (state.kind === 'failed') throw new HttpError(500, 'exception', `The export failed: ${state.reason}`);
     const status = state.status;
     if (!status || status.phase !== 'completed') throw HttpError.notFound('The export has no result yet');
@@ -237,7 +273,7 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
   });
 
   router.delete('/bulkstatus/:id', async (ctx) => {
-    await exportState(ctx.params.id); // 404 for gone exports; a failed one can still be deleted
+    await exportState(ctx, ctx.params.id); // 404 for gone exports; a failed one can still be deleted
     await guarded(() => deps.client.workflow.getHandle(ctx.params.id).cancel());
     ctx.status = 202;
     ctx.type = FHIR_JSON;
@@ -247,7 +283,7 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
   router.get('/bulkfiles/:id/:file', async (ctx) => {
     const { id, file } = ctx.params;
     if (!FILE_NAME.test(file)) throw HttpError.notFound('No such file');
-    await runningExport(id);
+    await runningExport(ctx, id);
     const stream = await deps.output.openReader(`${id}/${file}`);
     if (!stream) throw HttpError.notFound('No such file');
     ctx.status = 200;

@@ -1,21 +1,30 @@
 import Router from '@koa/router';
 import { buildCapabilityStatement, type CapabilityOptions } from '../../fhir/capability-statement';
 import { operationDefinition } from '../../fhir/operation-definitions';
+import { smartConfiguration, TOKEN_PATH } from '../../auth/token-endpoint';
 import type { AppState } from '../app-state';
 import { HttpError } from '../http-error';
 import { FHIR_JSON } from '../middleware/operation-outcome-errors';
 
 /** `GET [base]/metadata`: the CapabilityStatement; `GET [base]/OperationDefinition/{id}`: the `$export` definitions. */
-export function metadataRouter(options: Omit<CapabilityOptions, 'fhirBaseUrl'>): Router<AppState> {
+export function metadataRouter(options: Omit<CapabilityOptions, 'fhirBaseUrl' | 'tokenEndpoint'> & { smart?: boolean; fhirBasePath?: string }): Router<AppState> {
+  // The token endpoint is at the origin, next to the FHIR base.
+  const tokenEndpointOf = (fhirBaseUrl: string) => `${fhirBaseUrl.slice(0, fhirBaseUrl.length - (options.fhirBasePath ?? '').length)}${TOKEN_PATH}`;
   const router = new Router<AppState>();
   // Built once per base URL: listing every type's search parameters takes a moment.
   const statements = new Map<string, string>();
   router.get('/metadata', (ctx) => {
     const base = ctx.state.fhirBaseUrl;
-    if (!statements.has(base) && statements.size < 16) statements.set(base, JSON.stringify(buildCapabilityStatement({ ...options, fhirBaseUrl: base })));
+    if (!statements.has(base) && statements.size < 16) statements.set(base, JSON.stringify(buildCapabilityStatement({ ...options, fhirBaseUrl: base, tokenEndpoint: options.smart ? tokenEndpointOf(base) : undefined })));
     ctx.type = FHIR_JSON;
-    ctx.body = statements.get(base) ?? JSON.stringify(buildCapabilityStatement({ ...options, fhirBaseUrl: base }));
+    ctx.body = statements.get(base) ?? JSON.stringify(buildCapabilityStatement({ ...options, fhirBaseUrl: base, tokenEndpoint: options.smart ? tokenEndpointOf(base) : undefined }));
   });
+  if (options.smart) {
+    router.get('/.well-known/smart-configuration', (ctx) => {
+      ctx.type = 'application/json';
+      ctx.body = smartConfiguration(tokenEndpointOf(ctx.state.fhirBaseUrl));
+    });
+  }
   router.get('/OperationDefinition/:id', (ctx) => {
     const definition = options.bulkExport ? operationDefinition(ctx.params.id) : undefined;
     if (!definition) throw HttpError.notFound(`OperationDefinition/${ctx.params.id} is not known`);

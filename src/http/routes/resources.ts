@@ -11,6 +11,7 @@ import type { ResourceStore, WriteResult } from '../../store/resource-store';
 import type { AppState } from '../app-state';
 import { HttpError } from '../http-error';
 import { prefersAsync, type AsyncRequests } from './async-requests';
+import { requirePermission } from '../authorize';
 import { FHIR_JSON } from '../middleware/operation-outcome-errors';
 import { readJsonBody } from '../read-json-body';
 
@@ -34,6 +35,7 @@ export function resourceRouter(deps: ResourceRoutesDependencies): Router<AppStat
   };
 
   router.get('/:type/:id', async (ctx) => {
+    requirePermission(ctx, knownType(ctx.params.type), 'r');
     const stored = await deps.store.read(knownType(ctx.params.type), validId(ctx.params.id));
     if (!stored) throw HttpError.notFound(`${ctx.params.type}/${ctx.params.id} is not known`);
     if (stored.deleted) throw new HttpError(410, 'deleted', `${ctx.params.type}/${ctx.params.id} was deleted`);
@@ -45,6 +47,7 @@ export function resourceRouter(deps: ResourceRoutesDependencies): Router<AppStat
 
   router.put('/:type/:id', async (ctx) => {
     const type = knownType(ctx.params.type);
+    requirePermission(ctx, type, 'u');
     const id = validId(ctx.params.id);
     const resource = validResource(await readJsonBody(ctx));
     if (resource.resourceType !== type) throw HttpError.badRequest(`The body is a ${resource.resourceType}, the URL names ${type}`);
@@ -55,6 +58,7 @@ export function resourceRouter(deps: ResourceRoutesDependencies): Router<AppStat
 
   router.post('/:type', async (ctx) => {
     const type = knownType(ctx.params.type);
+    requirePermission(ctx, type, 'c');
     const resource = validResource(await readJsonBody(ctx));
     if (resource.resourceType !== type) throw HttpError.badRequest(`The body is a ${resource.resourceType}, the URL names ${type}`);
     // The server assigns the id of a created resource.
@@ -63,12 +67,20 @@ export function resourceRouter(deps: ResourceRoutesDependencies): Router<AppStat
   });
 
   router.delete('/:type/:id', async (ctx) => {
+    requirePermission(ctx, knownType(ctx.params.type), 'd');
     await deps.store.delete(knownType(ctx.params.type), validId(ctx.params.id));
     ctx.status = 204;
   });
 
   router.post('/', async (ctx) => {
     const { type, bundle, entries } = readBundleRequest(await readJsonBody(ctx));
+    for (const entry of entries) {
+      // Every entry's write must be granted, or nothing is done.
+      const request = (entry.request ?? {}) as { method?: string; url?: string };
+      const permission = ({ PUT: 'u', POST: 'c', DELETE: 'd' } as const)[request.method as 'PUT' | 'POST' | 'DELETE'];
+      const entryType = /^([A-Z][A-Za-z]+)/.exec(request.url ?? '')?.[1];
+      if (permission && entryType) requirePermission(ctx, entryType, permission);
+    }
     if (deps.async && prefersAsync(ctx)) return deps.async.respond(ctx, { kind: 'batch', bundle });
     ctx.type = FHIR_JSON;
     ctx.body = type === 'transaction' ? await runTransaction(deps.store, entries, locationIn(ctx)) : await runBatch(deps.store, entries, locationIn(ctx));

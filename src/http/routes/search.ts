@@ -4,6 +4,13 @@ import type { Context } from 'koa';
 import type { ResourceStore } from '../../store/resource-store';
 import { answerTypeSearch, checkTypeSearch } from '../../search/type-search';
 import { prefersAsync, type AsyncRequests } from './async-requests';
+import { requirePermission } from '../authorize';
+import { isKnownResourceType } from '../../fhir/resource-validation';
+
+/** Search needs the `s` permission on a known type (unknown types are left to the 404). */
+function checkTypeSearchPermission(ctx: Context & { state: AppState }, type: string): void {
+  if (isKnownResourceType(type)) requirePermission(ctx, type, 's');
+}
 import type { AppState } from '../app-state';
 import { FHIR_JSON } from '../middleware/operation-outcome-errors';
 
@@ -12,6 +19,7 @@ export function searchRouter(deps: { store: ResourceStore; async?: AsyncRequests
   const router = new Router<AppState>();
 
   router.get('/:type', async (ctx: Context & { state: AppState }) => {
+    checkTypeSearchPermission(ctx, ctx.params.type);
     const request = {
       resourceType: ctx.params.type,
       querystring: ctx.querystring,

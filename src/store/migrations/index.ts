@@ -143,4 +143,31 @@ SELECT DISTINCT v.tenant, v.id, v.version_id,
  WHERE v.resource_type = 'Provenance' AND v.body IS NOT NULL AND m IS NOT NULL;
 `,
   },
+  {
+    version: 6,
+    name: 'SMART Backend Services: registered clients, used assertion ids, the token signing key',
+    sql: `
+CREATE TABLE auth_clients (
+  client_id   text        PRIMARY KEY,
+  jwks        jsonb,       -- inline JWKS, or
+  jwks_url    text,        -- where to fetch it
+  scopes      text        NOT NULL,  -- the scopes the client may be granted, space-separated
+  created_at  timestamptz NOT NULL DEFAULT now(),
+  CHECK ((jwks IS NULL) <> (jwks_url IS NULL))
+);
+-- Client assertion ids seen until they expire: a replayed assertion is refused.
+CREATE TABLE auth_used_jtis (
+  client_id   text        NOT NULL,
+  jti         text        NOT NULL,
+  expires_at  timestamptz NOT NULL,
+  PRIMARY KEY (client_id, jti)
+);
+-- The built-in token endpoint's signing key, shared by every API process on this database.
+CREATE TABLE auth_signing_keys (
+  kid          text        PRIMARY KEY,
+  private_jwk  jsonb       NOT NULL,
+  created_at   timestamptz NOT NULL DEFAULT now()
+);
+`,
+  },
 ];

@@ -1,0 +1,26 @@
+/** What a verified caller may do: checks used by the routes (no-ops while authorization is off). */
+import type { Context } from 'koa';
+import type { Permission } from '../auth/scopes';
+import type { AppState } from './app-state';
+import { HttpError } from './http-error';
+
+type AppContext = Context & { state: AppState };
+
+const PERMISSION_NAMES: Record<Permission, string> = { c: 'create', r: 'read', u: 'update', d: 'delete', s: 'search' };
+
+/** 403 unless the caller's scopes grant `permission` on `type`. */
+export function requirePermission(ctx: AppContext, type: string, permission: Permission): void {
+  const caller = ctx.state.caller;
+  if (caller && !caller.scopes.allows(type, permission)) {
+    throw new HttpError(403, 'forbidden', `The access token does not grant ${PERMISSION_NAMES[permission]} on ${type} (system/${type}.${permission})`);
+  }
+}
+
+/** A job answers only to the client that started it (or an admin): anyone else gets 404, not 403. */
+export function requireOwner(ctx: AppContext, owner: string | undefined): void {
+  const caller = ctx.state.caller;
+  if (caller && owner !== caller.owner && !caller.scopes.admin) throw HttpError.notFound('No such job');
+}
+
+/** The owner recorded on jobs this request starts. */
+export const ownerOf = (ctx: AppContext) => ctx.state.caller?.owner ?? 'anonymous';
