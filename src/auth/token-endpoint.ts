@@ -8,6 +8,7 @@ import Router from '@koa/router';
 import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import type { Context } from 'koa';
 import type { AppState } from '../http/app-state';
+import { readBodyText } from '../http/read-json-body';
 import type { AccessTokens } from './access-tokens';
 import type { ClientRegistry, RegisteredClient } from './clients';
 import { ADMIN_SCOPE, grantScopes } from './scopes';
@@ -26,17 +27,6 @@ class OAuthError extends Error {
   ) {
     super(description);
   }
-}
-
-async function readSmallBody(ctx: Context, limitBytes = 65_536): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req) {
-    size += (chunk as Buffer).length;
-    if (size > limitBytes) throw new OAuthError(400, 'invalid_request', `the token request is larger than ${limitBytes} bytes`);
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 export interface TokenEndpointDependencies {
@@ -59,7 +49,7 @@ export function tokenEndpointRouter(deps: TokenEndpointDependencies): Router<App
   router.post(TOKEN_PATH, async (ctx: Context & { state: AppState }) => {
     try {
       if (!ctx.is('application/x-www-form-urlencoded')) throw new OAuthError(400, 'invalid_request', 'the token request must be application/x-www-form-urlencoded');
-      const form = new URLSearchParams(await readSmallBody(ctx));
+      const form = new URLSearchParams(await readBodyText(ctx, 65_536, () => new OAuthError(400, 'invalid_request', 'the token request is larger than 64 kB')));
       if (form.get('grant_type') !== 'client_credentials') throw new OAuthError(400, 'unsupported_grant_type', 'grant_type must be client_credentials');
       if (form.get('client_assertion_type') !== ASSERTION_TYPE) throw new OAuthError(400, 'invalid_request', `client_assertion_type must be ${ASSERTION_TYPE}`);
       const assertion = form.get('client_assertion');

@@ -9,16 +9,22 @@ export async function readJsonBody(ctx: Context, limitBytes = 1_048_576): Promis
   if (!JSON_TYPES.includes(type)) {
     throw new HttpError(415, 'not-supported', `Content-Type must be application/fhir+json or application/json, got ${JSON.stringify(type)}`);
   }
+  const text = await readBodyText(ctx, limitBytes, () => new HttpError(413, 'too-costly', `The request body is larger than ${limitBytes} bytes`));
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new HttpError(400, 'structure', `The request body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+/** The request body as UTF-8 text, refusing (with `tooLarge()`) more than `limitBytes`. */
+export async function readBodyText(ctx: Context, limitBytes: number, tooLarge: () => Error): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of ctx.req) {
     size += (chunk as Buffer).length;
-    if (size > limitBytes) throw new HttpError(413, 'too-costly', `The request body is larger than ${limitBytes} bytes`);
+    if (size > limitBytes) throw tooLarge();
     chunks.push(chunk as Buffer);
   }
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch (err) {
-    throw new HttpError(400, 'structure', `The request body is not valid JSON: ${(err as Error).message}`);
-  }
+  return Buffer.concat(chunks).toString('utf8');
 }
