@@ -1,0 +1,237 @@
+/**
+ * SMART Backend Services on the real stack: the built-in token endpoint (and every refusal),
+ * protected kick-off, status, cancel and download, scopes per type, owner-only jobs.
+ */
+import { randomUUID } from 'node:crypto';
+import { exportJWK, generateKeyPair, SignJWT, type KeyLike } from 'jose';
+import { AccessTokens } from '../../src/auth/access-tokens';
+import { ClientRegistry } from '../../src/auth/clients';
+import { ADMIN_SCOPE } from '../../src/auth/scopes';
+import { loadSigningKey } from '../../src/auth/signing-key';
+import { generatePopulation } from '../../src/generate/population';
+import { kickoffHeaders, pollUntilDone, startExportStack, type ExportStack } from '../support/export-stack';
+
+interface Client {
+  id: string;
+  alg: 'ES384' | 'RS384';
+  privateKey: KeyLike;
+}
+
+describe('SMART Backend Services authorization', () => {
+  let stack: ExportStack;
+  let tokenUrl: string;
+  const clients: Record<string, Client> = {};
+
+  async function register(id: string, alg: Client['alg'], scopes: string[]): Promise<Client> {
+    const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true });
+    await new ClientRegistry(stack.pool).save({ clientId: id, scopes, jwks: { keys: [{ ...(await exportJWK(publicKey)), kid: `${id}-key`, alg }] } });
+    return (clients[id] = { id, alg, privateKey });
+  }
+
+  const assertion = (client: Client, claims: { aud?: string; exp?: string | number; jti?: string; iss?: string; sub?: string } = {}, key = client.privateKey) =>
+    new SignJWT({})
+      .setProtectedHeader({ alg: client.alg, kid: `${client.id}-key` })
+      .setIssuer(claims.iss ?? client.id)
+      .setSubject(claims.sub ?? client.id)
+      .setAudience(claims.aud ?? tokenUrl)
+      .setExpirationTime(claims.exp ?? '4m')
+      .setJti(claims.jti ?? randomUUID())
+      .sign(key);
+
+  const requestToken = (fields: Record<string, string>) =>
+    fetch(tokenUrl, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields).toString() });
+
+  const tokenRequest = async (client: Client, scope: string, claims = {}) => ({
+    grant_type: 'client_credentials',
+    client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+    client_assertion: await assertion(client, claims),
+    scope,
+  });
+
+  async function tokenFor(client: Client, scope: string): Promise<string> {
+    const res = await requestToken(await tokenRequest(client, scope));
+    if (res.status !== 200) throw new Error(`token answered ${res.status}: ${await res.text()}`);
+    return ((await res.json()) as { access_token: string }).access_token;
+  }
+
+  const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
+
+  beforeAll(async () => {
+    stack = await startExportStack({ auth: true });
+    tokenUrl = `${stack.url}/auth/token`;
+    await stack.store.write([...generatePopulation({ patients: 2, seed: 9 })].map((resource) => ({ op: 'put' as const, resource })));
+    await register('analytics', 'ES384', ['system/*.rs']);
+    await register('patients-only', 'RS384', ['system/Patient.read']);
+    await register('operator', 'ES384', ['system/*.read', ADMIN_SCOPE]);
+    await stack.startWorker();
+  });
+  afterAll(() => stack.close());
+
+  describe('token endpoint', () => {
+    it('issues a bearer token for an ES384 or RS384 assertion, with the granted subset of the requested scopes', async () => {
+      const res = await requestToken(await tokenRequest(clients.analytics, 'system/Observation.rs system/Patient.cruds'));
+      expect(res.status).toBe(200);
+      expect(res.headers.get('cache-control')).toBe('no-store');
+      const body = (await res.json()) as { access_token: string; token_type: string; expires_in: number; scope: string };
+      expect(body.token_type).toBe('bearer');
+      expect(body.expires_in).toBe(300);
+      expect(body.scope).toBe('system/Observation.rs');
+      expect(body.access_token.split('.')).toHaveLength(3);
+      expect(await tokenFor(clients['patients-only'], 'system/Patient.read')).toBeTruthy();
+    });
+
+    const refusals: Array<[string, () => Promise<Record<string, string>>, number, string]> = [
+      ['a grant_type other than client_credentials', async () => ({ ...(await tokenRequest(clients.analytics, 'system/*.rs')), grant_type: 'authorization_code' }), 400, 'unsupported_grant_type'],
+      ['a wrong client_assertion_type', async () => ({ ...(await tokenRequest(clients.analytics, 'system/*.rs')), client_assertion_type: 'password' }), 400, 'invalid_request'],
+      ['an assertion that is not a JWT', async () => ({ ...(await tokenRequest(clients.analytics, 'system/*.rs')), client_assertion: 'nope' }), 400, 'invalid_request'],
+      ['no scope', async () => ({ ...(await tokenRequest(clients.analytics, 'system/*.rs')), scope: '' }), 400, 'invalid_scope'],
+      ['only scopes the client may not have', async () => tokenRequest(clients['patients-only'], 'system/Observation.read'), 400, 'invalid_scope'],
+      ['an unknown client', async () => tokenRequest({ ...clients.analytics, id: 'stranger' }, 'system/*.rs'), 401, 'invalid_client'],
+      ['iss and sub that differ', async () => tokenRequest(clients.analytics, 'system/*.rs', { sub: 'someone-else' }), 401, 'invalid_client'],
+      ['an assertion for another audience', async () => tokenRequest(clients.analytics, 'system/*.rs', { aud: 'https://elsewhere.example/token' }), 401, 'invalid_client'],
+      ['an assertion valid for more than 5 minutes', async () => tokenRequest(clients.analytics, 'system/*.rs', { exp: '10m' }), 401, 'invalid_client'],
+      ['an expired assertion', async () => tokenRequest(clients.analytics, 'system/*.rs', { exp: Math.floor(Date.now() / 1000) - 60 }), 401, 'invalid_client'],
+      [
+        'an assertion signed with another key',
+        async () => ({
+          ...(await tokenRequest(clients.analytics, 'system/*.rs')),
+          client_assertion: await assertion(clients.analytics, {}, (await generateKeyPair('ES384')).privateKey),
+        }),
+        401,
+        'invalid_client',
+      ],
+    ];
+    it.each(refusals)('refuses %s', async (_what, fields, status, error) => {
+      const res = await requestToken(await fields());
+      expect(res.status).toBe(status);
+      expect(((await res.json()) as { error: string }).error).toBe(error);
+    });
+
+    it('refuses a replayed assertion (same jti)', async () => {
+      const fields = await tokenRequest(clients.analytics, 'system/*.rs', { jti: 'once-only' });
+      expect((await requestToken(fields)).status).toBe(200);
+      const replay = await requestToken(fields);
+      expect(replay.status).toBe(401);
+      expect(((await replay.json()) as { error_description: string }).error_description).toContain('jti');
+    });
+
+    it('advertises only what it supports in .well-known/smart-configuration, and the token URL in the CapabilityStatement', async () => {
+      const config = (await (await fetch(`${stack.fhir}/.well-known/smart-configuration`)).json()) as Record<string, string[] | string>;
+      expect(config.token_endpoint).toBe(tokenUrl);
+      expect(config.grant_types_supported).toEqual(['client_credentials']);
+      expect(config.token_endpoint_auth_methods_supported).toEqual(['private_key_jwt']);
+      expect(config.token_endpoint_auth_signing_alg_values_supported).toEqual(expect.arrayContaining(['RS384', 'ES384']));
+      expect(config.capabilities).toContain('client-confidential-asymmetric');
+      expect(config).not.toHaveProperty('authorization_endpoint');
+      const metadata = await fetch(`${stack.fhir}/metadata`);
+      expect(metadata.status).toBe(200);
+      expect(JSON.stringify(await metadata.json())).toContain(tokenUrl);
+    });
+  });
+
+  describe('protected requests', () => {
+    it('answers 401 with WWW-Authenticate and an OperationOutcome without a token, or with a blank one', async () => {
+      const variants: Array<Record<string, string>> = [{}, { Authorization: 'Bearer ' }, { Authorization: 'Basic abc' }];
+      for (const headers of variants) {
+        const res = await fetch(`${stack.fhir}/$export`, { headers: { ...kickoffHeaders, ...headers } });
+        expect(res.status).toBe(401);
+        expect(res.headers.get('www-authenticate')).toMatch(/^Bearer realm="bulkflow"/);
+        expect(((await res.json()) as { resourceType: string }).resourceType).toBe('OperationOutcome');
+      }
+      expect((await fetch(`${stack.fhir}/bulkstatus/AAAAAAAAAAAAAAAAAAAAAA`)).status).toBe(401);
+      expect((await fetch(`${stack.fhir}/Patient/x`)).status).toBe(401);
+    });
+
+    it('refuses tokens for another audience, expired ones, and ones from an untrusted issuer', async () => {
+      const key = await loadSigningKey(stack.pool);
+      const elsewhere = new AccessTokens({ issuer: `${stack.url}/auth`, audience: 'https://other.example/fhir', key, lifetimeSeconds: 300, trusted: [] });
+      const expired = await new SignJWT({ scope: 'system/*.rs', client_id: 'analytics' })
+        .setProtectedHeader({ alg: 'ES384', kid: key.kid })
+        .setIssuer(`${stack.url}/auth`)
+        .setSubject('analytics')
+        .setAudience(`${stack.fhir}`)
+        .setExpirationTime(Math.floor(Date.now() / 1000) - 60)
+        .sign(key.privateKey);
+      const foreign = new AccessTokens({ issuer: 'https://evil.example/auth', audience: `${stack.fhir}`, key, lifetimeSeconds: 300, trusted: [] });
+      for (const [token, described] of [
+        [await elsewhere.issue('analytics', ['system/*.rs']), /aud/],
+        [expired, /expired/],
+        [await foreign.issue('analytics', ['system/*.rs']), /issuer/],
+      ] as const) {
+        const res = await fetch(`${stack.fhir}/$export`, { headers: { ...kickoffHeaders, ...bearer(token) } });
+        expect(res.status).toBe(401);
+        expect(res.headers.get('www-authenticate')).toContain('error="invalid_token"');
+        expect(((await res.json()) as { issue: Array<{ diagnostics: string }> }).issue[0].diagnostics).toMatch(described);
+      }
+    });
+
+    it('exports only granted types: 403 for a type not granted under strict, left out and reported under lenient', async () => {
+      const token = await tokenFor(clients['patients-only'], 'system/Patient.read');
+      const strict = await fetch(`${stack.fhir}/$export?_type=Patient,Observation`, { headers: { ...kickoffHeaders, ...bearer(token) } });
+      expect(strict.status).toBe(403);
+      expect(((await strict.json()) as { issue: Array<{ code: string; expression: string[] }> }).issue[0]).toMatchObject({ code: 'forbidden', expression: ['_type'] });
+
+      const lenient = await fetch(`${stack.fhir}/$export?_type=Patient,Observation`, {
+        headers: { ...kickoffHeaders, Prefer: 'respond-async, handling=lenient', ...bearer(token) },
+      });
+      expect(lenient.status).toBe(202);
+      const statusUrl = lenient.headers.get('content-location')!;
+      const done = await pollWithToken(statusUrl, token);
+      expect(done.output.map((o) => o.type)).toEqual(['Patient']);
+      const errors = await (await fetch(done.error[0].url, { headers: bearer(token) })).text();
+      expect(errors).toContain('Observation');
+
+      // Without _type, the export covers the granted types only.
+      const all = await fetch(`${stack.fhir}/$export`, { headers: { ...kickoffHeaders, ...bearer(token) } });
+      const everything = await pollWithToken(all.headers.get('content-location')!, token);
+      expect([...new Set(everything.output.map((o) => o.type))]).toEqual(['Patient']);
+    });
+
+    it("lets only the owner (or an admin) see, download and cancel an export: others get 404", async () => {
+      const owner = await tokenFor(clients.analytics, 'system/*.rs');
+      const other = await tokenFor(clients['patients-only'], 'system/Patient.read');
+      const admin = await tokenFor(clients.operator, `system/*.read ${ADMIN_SCOPE}`);
+      const kick = await fetch(`${stack.fhir}/$export?_type=Patient`, { headers: { ...kickoffHeaders, ...bearer(owner) } });
+      expect(kick.status).toBe(202);
+      const statusUrl = kick.headers.get('content-location')!;
+      const manifest = await pollWithToken(statusUrl, owner);
+      expect(manifest.requiresAccessToken).toBe(true);
+      const fileUrl = manifest.output[0].url;
+
+      expect((await fetch(fileUrl)).status).toBe(401);
+      expect((await fetch(fileUrl, { headers: bearer(owner) })).status).toBe(200);
+      expect((await fetch(statusUrl, { headers: bearer(other) })).status).toBe(404);
+      expect((await fetch(fileUrl, { headers: bearer(other) })).status).toBe(404);
+      expect((await fetch(statusUrl, { method: 'DELETE', headers: bearer(other) })).status).toBe(404);
+      expect((await fetch(statusUrl, { headers: bearer(admin) })).status).toBe(200);
+      expect((await fetch(statusUrl, { method: 'DELETE', headers: bearer(owner) })).status).toBe(202);
+    });
+
+    it('checks REST reads, searches and writes against the scopes', async () => {
+      const patientsOnly = await tokenFor(clients['patients-only'], 'system/Patient.read');
+      const { rows } = await stack.pool.query("SELECT id FROM resource_versions WHERE tenant = $1 AND resource_type = 'Patient' LIMIT 1", [stack.store.tenant]);
+      const patientId = rows[0].id as string;
+      expect((await fetch(`${stack.fhir}/Patient/${patientId}`, { headers: bearer(patientsOnly) })).status).toBe(200);
+      expect((await fetch(`${stack.fhir}/Patient?_summary=count`, { headers: bearer(patientsOnly) })).status).toBe(200);
+      expect((await fetch(`${stack.fhir}/Observation?_summary=count`, { headers: bearer(patientsOnly) })).status).toBe(403);
+      const write = await fetch(`${stack.fhir}/Patient/new-one`, {
+        method: 'PUT',
+        headers: { ...bearer(patientsOnly), 'Content-Type': 'application/fhir+json' },
+        body: JSON.stringify({ resourceType: 'Patient', id: 'new-one' }),
+      });
+      expect(write.status).toBe(403);
+    });
+  });
+
+  async function pollWithToken(statusUrl: string, token: string) {
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      const res = await fetch(statusUrl, { headers: bearer(token) });
+      if (res.status === 200) return (await res.json()) as Awaited<ReturnType<typeof pollUntilDone>>['manifest'];
+      if (res.status !== 202) throw new Error(`status answered ${res.status}: ${await res.text()}`);
+      await res.arrayBuffer();
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+    throw new Error('export did not finish');
+  }
+});
