@@ -155,13 +155,14 @@ async function runExport(
   const app = createApp({
     config: { baseUrl: `http://127.0.0.1:${port}`, fhirBasePath: '/fhir' },
     log: createLogger('warn'),
-    bulkExport: { client: new Client({ connection }), taskQueue, output: options.output, tenant: TENANT, exportSettings: settings, retryAfterSeconds: 1 },
+    bulkExport: { client: new Client({ connection }), taskQueue, output: options.output, exportSettings: settings, retryAfterSeconds: 1 },
   });
   const server = app.listen(port, '127.0.0.1');
   try {
     let manifest: { output: Array<{ count: number; url: string }> } | undefined;
     const seconds = await timed(async () => {
-      const kick = await fetch(`http://127.0.0.1:${port}/fhir/$export${options.query}`, { headers: { Accept: 'application/fhir+json', Prefer: 'respond-async' } });
+      // The bench store is tenant `bench`: its URLs carry the tenant prefix.
+      const kick = await fetch(`http://127.0.0.1:${port}/t/${TENANT}/fhir/$export${options.query}`, { headers: { Accept: 'application/fhir+json', Prefer: 'respond-async' } });
       const statusUrl = kick.headers.get('content-location')!;
       for (;;) {
         const res = await fetch(statusUrl);

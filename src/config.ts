@@ -49,6 +49,10 @@ export interface Config {
   exportResultPattern: ResultPattern;
   /** How long a `Prefer: respond-async` request may take and still be answered synchronously. */
   asyncSyncWaitMs: number;
+  /** A request header that names the tenant (besides the `/t/{tenant}` path prefix). */
+  tenantHeader: string | undefined;
+  /** Running exports one tenant may have at once (finished ones do not count). */
+  tenantMaxRunningExports: number;
   /** SMART Backend Services authorization (off for the embedded demo). */
   auth: AuthSettings;
   /** How much sooner than its Retry-After a poll may come before it is answered 429. */
@@ -209,6 +213,8 @@ export function loadConfig(env: Env = process.env): Config {
     statusRetryAfterMaxSeconds: retryAfterMax,
     exportResultPattern: oneOf(env, 'EXPORT_RESULT_PATTERN', ['manifest', 'see-other'] as const, 'manifest'),
     asyncSyncWaitMs: integer(env, 'ASYNC_SYNC_WAIT_MS', 1000, 0, 60_000),
+    tenantHeader: text(env, 'TENANT_HEADER'),
+    tenantMaxRunningExports: integer(env, 'TENANT_MAX_RUNNING_EXPORTS', 10, 1, 10_000),
     auth: {
       enabled: oneOf(env, 'AUTH_ENABLED', ['true', 'false'] as const, 'false') === 'true',
       audience: text(env, 'AUTH_AUDIENCE') ?? `${baseUrl}${fhirBasePath}`,

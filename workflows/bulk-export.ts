@@ -7,7 +7,9 @@ import {
   proxyActivities,
   setHandler,
   upsertMemo,
+  upsertSearchAttributes,
 } from '@temporalio/workflow';
+import { exportStateKey } from './search-attributes';
 import type { Activities } from '../activities';
 import type { ExportInput, ExportPartitionResult, ExportStatus, PartFile } from './types';
 
@@ -117,6 +119,7 @@ export async function bulkExport(input: ExportInput): Promise<void> {
     status.completedAt = new Date(completedAt).toISOString();
     status.expiresAt = new Date(completedAt + input.tuning.retentionMs).toISOString();
     status.phase = 'completed';
+    upsertSearchAttributes([{ key: exportStateKey, value: 'completed' }]);
     upsertMemo({
       resourceCounts: Object.fromEntries(Object.entries(status.types).map(([t, p]) => [t, p.exported])),
       deletedCounts: Object.fromEntries(Object.entries(status.deletedTypes).map(([t, p]) => [t, p.exported])),

@@ -48,6 +48,7 @@ export async function runApi(config: Config, temporalAddress: string, log: Logge
       retryAfterMaxSeconds: config.statusRetryAfterMaxSeconds,
       resultPattern: config.exportResultPattern,
       asyncSyncWaitMs: config.asyncSyncWaitMs,
+      maxRunningExports: config.tenantMaxRunningExports,
       pollToleranceMs: config.statusPollToleranceMs,
     },
   });

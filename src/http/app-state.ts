@@ -7,6 +7,8 @@ export interface AppState {
   log: Logger;
   /** Absolute URL of the FHIR base as this request's client sees it (see public-origin.ts). */
   fhirBaseUrl: string;
+  /** The tenant whose data this request reads and writes (see middleware/tenant.ts). */
+  tenant: string;
   /** The verified caller, when authorization is on. */
   caller?: Caller;
 }

@@ -17,11 +17,13 @@ import type { AccessTokens } from '../auth/access-tokens';
 import type { ClientRegistry } from '../auth/clients';
 import { tokenEndpointRouter } from '../auth/token-endpoint';
 import { authenticate } from './middleware/authenticate';
+import { tenantRouting } from './middleware/tenant';
+import { DEFAULT_TENANT } from '../store/resource-store';
 import type { ResourceStore } from '../store/resource-store';
 import { softwareVersion } from '../version';
 
 export interface AppDependencies {
-  config: Pick<Config, 'baseUrl' | 'fhirBasePath'>;
+  config: Pick<Config, 'baseUrl' | 'fhirBasePath'> & Partial<Pick<Config, 'tenantHeader'>>;
   log: Logger;
   /** The $export endpoints; absent in apps that only serve metadata (tests of middleware). */
   bulkExport?: Omit<BulkExportDependencies, 'fhirBasePath' | 'store'>;
@@ -50,7 +52,6 @@ export function createApp(deps: AppDependencies): Koa<AppState> {
           client: deps.bulkExport.client,
           taskQueue: deps.bulkExport.taskQueue,
           output: deps.bulkExport.output,
-          tenant: deps.store.tenant,
           retentionMs: deps.bulkExport.exportSettings.retentionMs,
           syncWaitMs: deps.bulkExport.asyncSyncWaitMs ?? 1000,
           retryAfterSeconds: deps.bulkExport.retryAfterSeconds,
@@ -81,6 +82,7 @@ export function createApp(deps: AppDependencies): Koa<AppState> {
   app.use(requestId());
   app.use(accessLog(deps.log));
   app.use(publicBaseUrl(deps.config));
+  app.use(tenantRouting({ defaultTenant: deps.store?.tenant ?? DEFAULT_TENANT, header: deps.config.tenantHeader, fhirBasePath: deps.config.fhirBasePath }));
   app.use(operationOutcomeErrors());
   if (deps.auth) {
     const token = tokenEndpointRouter({ tokens: deps.auth.tokens, registry: deps.auth.registry, baseUrl: deps.config.baseUrl });

@@ -16,10 +16,14 @@ export function requirePermission(ctx: AppContext, type: string, permission: Per
   }
 }
 
-/** A job answers only to the client that started it (or an admin): anyone else gets 404, not 403. */
-export function requireOwner(ctx: AppContext, owner: string | undefined): void {
+/**
+ * A job answers only in its own tenant, and only to the client that started it (or an admin):
+ * anyone else gets 404, not 403, so job ids do not leak.
+ */
+export function requireJobAccess(ctx: AppContext, job: { owner?: string; tenant?: string }): void {
+  if (job.tenant !== undefined && job.tenant !== ctx.state.tenant) throw HttpError.notFound('No such job');
   const caller = ctx.state.caller;
-  if (caller && owner !== caller.owner && !caller.scopes.admin) throw HttpError.notFound('No such job');
+  if (caller && job.owner !== caller.owner && !caller.scopes.admin) throw HttpError.notFound('No such job');
 }
 
 /** The owner recorded on jobs this request starts. */

@@ -8,8 +8,9 @@ import { WorkflowNotFoundError, type Client, type QueryDefinition } from '@tempo
 import { HttpError } from './http-error';
 
 export type JobState<S> = ({ kind: 'running'; status?: S } | { kind: 'failed'; reason: string }) & {
-  /** The client that started the job (from the workflow's memo). */
+  /** The client that started the job, and the tenant it belongs to (from the workflow's memo). */
   owner?: string;
+  tenant?: string;
 };
 
 export const JOB_ID = /^[A-Za-z0-9_-]{22}$/;
@@ -32,7 +33,8 @@ export async function jobState<S>(
     throw err;
   }
   if (description.type !== workflowType) throw HttpError.notFound('No such job');
-  const owner = typeof description.memo?.owner === 'string' ? description.memo.owner : undefined;
+  const memo = (key: string) => (typeof description.memo?.[key] === 'string' ? (description.memo[key] as string) : undefined);
+  const [owner, tenant] = [memo('owner'), memo('tenant')];
   switch (description.status.name) {
     case 'RUNNING':
       // DELETE is final at once, even before a worker has carried out the cancellation.
@@ -44,11 +46,11 @@ export async function jobState<S>(
     case 'COMPLETED':
       throw new HttpError(404, 'not-found', 'The job has expired and its results were deleted');
     default:
-      return { kind: 'failed', owner, reason: `the job failed (${description.status.name.toLowerCase()})` };
+      return { kind: 'failed', owner, tenant, reason: `the job failed (${description.status.name.toLowerCase()})` };
   }
   try {
-    return { kind: 'running', owner, status: await client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(query)) };
+    return { kind: 'running', owner, tenant, status: await client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(query)) };
   } catch {
-    return { kind: 'running', owner }; // no worker answered: still running as far as anyone can tell
+    return { kind: 'running', owner, tenant }; // no worker answered: still running as far as anyone can tell
   }
 }

@@ -168,6 +168,11 @@ export class ResourceStore {
     return streamSnapshot(this.pool, { tenant: this.tenant, resourceType, transactionTime: at, filterSql }, {});
   }
 
+  /** The same store seen by another tenant (same pool). */
+  forTenant(tenant: string): ResourceStore {
+    return tenant === this.tenant ? this : new ResourceStore(this.pool, tenant);
+  }
+
   async snapshotTime(): Promise<string> {
     const client = await this.pool.connect();
     try {

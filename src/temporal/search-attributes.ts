@@ -1,6 +1,7 @@
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
+import { exportStateKey } from '../../workflows/search-attributes';
 
 /** Custom search attributes every export carries, so operators can find it in the Web UI. */
 export const exportLevelKey = defineSearchAttributeKey('BulkflowLevel', SearchAttributeType.KEYWORD);
@@ -9,7 +10,8 @@ export const exportTenantKey = defineSearchAttributeKey('BulkflowTenant', Search
 export const exportTypesKey = defineSearchAttributeKey('BulkflowResourceTypes', SearchAttributeType.KEYWORD_LIST);
 export const exportSinceKey = defineSearchAttributeKey('BulkflowSince', SearchAttributeType.DATETIME);
 
-export const exportSearchAttributeKeys = [exportLevelKey, exportOwnerKey, exportTenantKey, exportTypesKey, exportSinceKey];
+export { exportStateKey };
+export const exportSearchAttributeKeys = [exportLevelKey, exportOwnerKey, exportTenantKey, exportTypesKey, exportSinceKey, exportStateKey];
 
 const indexedValueType: Record<string, temporal.api.enums.v1.IndexedValueType> = {
   [SearchAttributeType.KEYWORD]: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,

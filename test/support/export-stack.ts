@@ -66,6 +66,8 @@ export async function startExportStack(
     asyncSyncWaitMs?: number;
     /** SMART Backend Services authorization on, with the built-in token endpoint. */
     auth?: boolean;
+    tenantHeader?: string;
+    maxRunningExports?: number;
   } = {},
 ): Promise<ExportStack> {
   const pool = await migratedPool(8);
@@ -92,7 +94,7 @@ export async function startExportStack(
       }
     : undefined;
   const app = createApp({
-    config: { baseUrl, fhirBasePath: '/fhir' },
+    config: { baseUrl, fhirBasePath: '/fhir', tenantHeader: options.tenantHeader },
     auth,
     log: createLogger('warn'),
     store,
@@ -100,13 +102,13 @@ export async function startExportStack(
       client,
       taskQueue,
       output,
-      tenant,
       exportSettings: { ...testExportSettings, ...options.settings },
       retryAfterSeconds: options.retryAfterSeconds ?? 1,
       retryAfterMaxSeconds: options.retryAfterMaxSeconds,
       pollToleranceMs: options.pollToleranceMs,
       resultPattern: options.resultPattern,
       asyncSyncWaitMs: options.asyncSyncWaitMs,
+      maxRunningExports: options.maxRunningExports,
     },
   });
   const server = await listen(app, port);

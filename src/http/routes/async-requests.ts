@@ -17,14 +17,13 @@ import type { AsyncRequestInput, AsyncRequestStatus } from '../../../workflows/t
 import type { AppState } from '../app-state';
 import { HttpError } from '../http-error';
 import { jobState } from '../job-state';
-import { ownerOf, requireOwner } from '../authorize';
+import { ownerOf, requireJobAccess } from '../authorize';
 import { FHIR_JSON } from '../middleware/operation-outcome-errors';
 
 export interface AsyncRequestsDependencies {
   client: Client;
   taskQueue: string;
   output: OutputStore;
-  tenant: string;
   /** How long responses stay available (ms). */
   retentionMs: number;
   /** Answer synchronously when the response is ready within this long (ms). */
@@ -82,14 +81,14 @@ export class AsyncRequests {
     }
     const input: AsyncRequestInput = {
       requestId,
-      tenant: this.deps.tenant,
+      tenant: ctx.state.tenant,
       kind: work.kind,
       fhirBaseUrl: ctx.state.fhirBaseUrl,
       ...(work.kind === 'search' ? { search: work.search } : { requestKey }),
       retentionMs: this.deps.retentionMs,
     };
     const handle = await this.guarded(() =>
-      this.deps.client.workflow.start(asyncRequest, { taskQueue: this.deps.taskQueue, workflowId: requestId, args: [input], memo: { kind: work.kind, owner: ownerOf(ctx) } }),
+      this.deps.client.workflow.start(asyncRequest, { taskQueue: this.deps.taskQueue, workflowId: requestId, args: [input], memo: { kind: work.kind, owner: ownerOf(ctx), tenant: ctx.state.tenant } }),
     );
 
     // Clients must handle both answers: a quick request is answered as if it were synchronous.
@@ -117,7 +116,7 @@ export class AsyncRequests {
 
   private async state(ctx: AppContext, id: string) {
     const state = await jobState<AsyncRequestStatus>(this.deps.client, id, 'asyncRequest', asyncStatusQuery, (call) => this.guarded(call));
-    requireOwner(ctx, state.owner);
+    requireJobAccess(ctx, state);
     return state;
   }
 

@@ -16,16 +16,16 @@ import { patientLevelTypes } from '../../fhir/patient-compartment';
 import { buildManifest, manifestPage, progressText, retryAfterSeconds, type BulkManifest } from '../../fhir/manifest';
 import { operationOutcome } from '../../fhir/operation-outcome';
 import type { OutputStore } from '../../output/output-store';
-import { DEFAULT_TENANT, type ResourceStore } from '../../store/resource-store';
+import type { ResourceStore } from '../../store/resource-store';
 import { FHIR_ID } from '../../fhir/resource-validation';
-import { exportLevelKey, exportOwnerKey, exportSinceKey, exportTenantKey, exportTypesKey } from '../../temporal/search-attributes';
+import { exportLevelKey, exportOwnerKey, exportSinceKey, exportStateKey, exportTenantKey, exportTypesKey } from '../../temporal/search-attributes';
 import { duringTemporalOutage } from '../../temporal/unavailable';
 import { bulkExport, statusQuery } from '../../../workflows/bulk-export';
 import type { ExportLevel, ExportStatus } from '../../../workflows/types';
 import type { AppState } from '../app-state';
 import { HttpError } from '../http-error';
 import { jobState } from '../job-state';
-import { ownerOf, requireOwner } from '../authorize';
+import { ownerOf, requireJobAccess } from '../authorize';
 import { PollThrottle } from '../poll-throttle';
 import { FHIR_JSON } from '../middleware/operation-outcome-errors';
 import { readJsonBody } from '../read-json-body';
@@ -43,8 +43,8 @@ export interface BulkExportDependencies {
   resultPattern?: ResultPattern;
   /** Path of the FHIR base (e.g. /fhir), to echo the kick-off request. */
   fhirBasePath: string;
-  /** The store tenant exports read (multi-tenancy maps requests to tenants later). */
-  tenant?: string;
+  /** Unfinished exports one tenant may have at once (unset: no limit). */
+  maxRunningExports?: number;
   /** A status poll may come this much sooner than the Retry-After it was given (default 1 s). */
   pollToleranceMs?: number;
   /** How long one Temporal call may take before the request answers 503 (default 5 s). */
@@ -101,12 +101,14 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
     }
     const request = parseKickoffParameters(raw, handling, level);
     if (ctx.state.caller) request.types = typesTheCallerMayRead(ctx.state.caller.scopes, request, handling, level);
-    const groupId = level === 'group' ? await checkGroup(ctx.params.id) : undefined;
-    if (request.patients) await checkPatients(request.patients, groupId);
+    const tenant = ctx.state.tenant;
+    const store = deps.store?.forTenant(tenant);
+    const groupId = level === 'group' ? await checkGroup(store, ctx.params.id) : undefined;
+    if (request.patients) await checkPatients(store, request.patients, groupId);
+    await checkRunningExports(tenant);
     const compartment = level === 'system' ? undefined : { groupId, patientIds: request.patients };
 
     const exportId = newJobId();
-    const tenant = deps.tenant ?? DEFAULT_TENANT;
     const owner = ownerOf(ctx);
     await guarded(() => deps.client.workflow.start(bulkExport, {
       taskQueue: deps.taskQueue,
@@ -135,6 +137,7 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
         { key: exportLevelKey, value: level },
         { key: exportOwnerKey, value: owner },
         { key: exportTenantKey, value: tenant },
+        { key: exportStateKey, value: 'running' },
         { key: exportTypesKey, value: request.types ?? ['*'] },
         ...(request.since ? [{ key: exportSinceKey, value: new Date(request.since) }] : []),
       ],
@@ -158,12 +161,24 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
     ctx.body = operationOutcome({ severity: 'information', code: 'informational', diagnostics: `Export ${exportId} started` });
   };
 
+  /** A tenant may have `maxRunningExports` unfinished exports; more is 429 (finished ones never count). */
+  const checkRunningExports = async (tenant: string): Promise<void> => {
+    if (!deps.maxRunningExports) return;
+    const query = `WorkflowType = 'bulkExport' AND ExecutionStatus = 'Running' AND ${exportTenantKey.name} = '${tenant}' AND ${exportStateKey.name} = 'running'`;
+    const { count } = await guarded(() => deps.client.workflow.count(query));
+    if (count >= deps.maxRunningExports) {
+      throw new HttpError(429, 'throttled', `Tenant ${tenant} has ${count} exports running, the most allowed at once; retry when one has finished`, {
+        headers: { 'Retry-After': String(Math.max(deps.retryAfterSeconds, 10)) },
+      });
+    }
+  };
+
   /** The Group to export must exist (404 otherwise). */
-  const checkGroup = async (id: string): Promise<string> => {
+  const checkGroup = async (store: ResourceStore | undefined, id: string): Promise<string> => {
     if (!FHIR_ID.test(id)) throw HttpError.notFound(`Group/${id} is not known`);
-    const group = deps.store ? await deps.store.read('Group', id) : undefined;
+    const group = store ? await store.read('Group', id) : undefined;
     if (!group || group.deleted) throw HttpError.notFound(`Group/${id} is not known`);
-    const cycle = await deps.store!.groupCycle(id);
+    const cycle = await store!.groupCycle(id);
     if (cycle) {
       throw new HttpError(400, 'business-rule', `Group/${id} contains itself through nested Groups: ${cycle.map((g) => `Group/${g}`).join(' → ')}`);
     }
@@ -171,12 +186,12 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
   };
 
   /** Every `patient` must be a stored Patient and, for a Group export, an active member. */
-  const checkPatients = async (patients: string[], groupId: string | undefined): Promise<void> => {
-    const known = deps.store ? await deps.store.existingIds('Patient', patients) : new Set<string>();
+  const checkPatients = async (store: ResourceStore | undefined, patients: string[], groupId: string | undefined): Promise<void> => {
+    const known = store ? await store.existingIds('Patient', patients) : new Set<string>();
     const unknown = patients.filter((p) => !known.has(p));
     if (unknown.length > 0) throw HttpError.badRequest(`patient names unknown patients: ${unknown.map((p) => `Patient/${p}`).join(', ')}`, 'patient');
-    if (groupId && deps.store) {
-      const members = await deps.store.groupPatientsAmong(groupId, patients);
+    if (groupId && store) {
+      const members = await store.groupPatientsAmong(groupId, patients);
       const outside = patients.filter((p) => !members.has(p));
       if (outside.length > 0) {
         throw HttpError.badRequest(`patient names patients who are not members of Group/${groupId}: ${outside.map((p) => `Patient/${p}`).join(', ')}`, 'patient');
@@ -192,7 +207,7 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
   /** A running export's status (undefined when no worker answers), or a failure; gone exports are an HttpError 404. */
   const exportState = async (ctx: Context & { state: AppState }, id: string) => {
     const state = await jobState(deps.client, id, 'bulkExport', statusQuery, guarded);
-    requireOwner(ctx, state.owner);
+    requireJobAccess(ctx, state);
     return state;
   };
   /** The status of an export that must be running (failed ones: 500). */

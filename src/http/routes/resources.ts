@@ -23,6 +23,7 @@ export interface ResourceRoutesDependencies {
 
 export function resourceRouter(deps: ResourceRoutesDependencies): Router<AppState> {
   const router = new Router<AppState>();
+  const store = (ctx: Context & { state: AppState }) => deps.store.forTenant(ctx.state.tenant);
   const locationIn = (ctx: Context) => (r: WriteResult) => `${ctx.state.fhirBaseUrl}/${r.resourceType}/${r.id}/_history/${r.versionId}`;
 
   const answerWrite = (ctx: Context, result: WriteResult) => {
@@ -36,7 +37,7 @@ export function resourceRouter(deps: ResourceRoutesDependencies): Router<AppStat
 
   router.get('/:type/:id', async (ctx) => {
     requirePermission(ctx, knownType(ctx.params.type), 'r');
-    const stored = await deps.store.read(knownType(ctx.params.type), validId(ctx.params.id));
+    const stored = await store(ctx).read(knownType(ctx.params.type), validId(ctx.params.id));
     if (!stored) throw HttpError.notFound(`${ctx.params.type}/${ctx.params.id} is not known`);
     if (stored.deleted) throw new HttpError(410, 'deleted', `${ctx.params.type}/${ctx.params.id} was deleted`);
     ctx.set('ETag', etag(stored.versionId));
@@ -52,7 +53,7 @@ export function resourceRouter(deps: ResourceRoutesDependencies): Router<AppStat
     const resource = validResource(await readJsonBody(ctx));
     if (resource.resourceType !== type) throw HttpError.badRequest(`The body is a ${resource.resourceType}, the URL names ${type}`);
     if (resource.id !== undefined && resource.id !== id) throw HttpError.badRequest(`The body's id ${resource.id} differs from the URL's ${id}`);
-    const [result] = await deps.store.write([{ op: 'put', resource: { ...resource, id } }]);
+    const [result] = await store(ctx).write([{ op: 'put', resource: { ...resource, id } }]);
     answerWrite(ctx, result);
   });
 
@@ -62,13 +63,13 @@ export function resourceRouter(deps: ResourceRoutesDependencies): Router<AppStat
     const resource = validResource(await readJsonBody(ctx));
     if (resource.resourceType !== type) throw HttpError.badRequest(`The body is a ${resource.resourceType}, the URL names ${type}`);
     // The server assigns the id of a created resource.
-    const [result] = await deps.store.write([{ op: 'put', resource: { ...resource, id: randomUUID() } }]);
+    const [result] = await store(ctx).write([{ op: 'put', resource: { ...resource, id: randomUUID() } }]);
     answerWrite(ctx, result);
   });
 
   router.delete('/:type/:id', async (ctx) => {
     requirePermission(ctx, knownType(ctx.params.type), 'd');
-    await deps.store.delete(knownType(ctx.params.type), validId(ctx.params.id));
+    await store(ctx).delete(knownType(ctx.params.type), validId(ctx.params.id));
     ctx.status = 204;
   });
 
@@ -83,7 +84,7 @@ export function resourceRouter(deps: ResourceRoutesDependencies): Router<AppStat
     }
     if (deps.async && prefersAsync(ctx)) return deps.async.respond(ctx, { kind: 'batch', bundle });
     ctx.type = FHIR_JSON;
-    ctx.body = type === 'transaction' ? await runTransaction(deps.store, entries, locationIn(ctx)) : await runBatch(deps.store, entries, locationIn(ctx));
+    ctx.body = type === 'transaction' ? await runTransaction(store(ctx), entries, locationIn(ctx)) : await runBatch(store(ctx), entries, locationIn(ctx));
   });
 
   return router;

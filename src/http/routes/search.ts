@@ -31,7 +31,7 @@ export function searchRouter(deps: { store: ResourceStore; async?: AsyncRequests
       const { fhirBaseUrl: _base, ...search } = request;
       return deps.async.respond(ctx, { kind: 'search', search });
     }
-    const body = await answerTypeSearch(deps.store, request);
+    const body = await answerTypeSearch(deps.store.forTenant(ctx.state.tenant), request);
     ctx.type = FHIR_JSON;
     ctx.body = body;
   });

@@ -1,0 +1,30 @@
+import type { Middleware } from 'koa';
+import type { AppState } from '../app-state';
+import { HttpError } from '../http-error';
+
+export const TENANT_ID = /^[a-z0-9][a-z0-9_-]{0,39}$/;
+
+/**
+ * Chooses the request's tenant: a `/t/{tenant}` path prefix (removed before routing, kept in
+ * every URL the response builds), else the configured header, else the default tenant. Runs
+ * after publicBaseUrl.
+ */
+export function tenantRouting(options: { defaultTenant: string; header?: string; fhirBasePath: string }): Middleware<AppState> {
+  return async (ctx, next) => {
+    const prefixed = /^\/t\/([^/]+)(\/.*)$/.exec(ctx.path);
+    let tenant = options.defaultTenant;
+    if (prefixed) {
+      if (!TENANT_ID.test(prefixed[1])) throw HttpError.notFound(`No tenant ${JSON.stringify(prefixed[1])}`);
+      tenant = prefixed[1];
+      ctx.path = prefixed[2];
+      const base = ctx.state.fhirBaseUrl;
+      ctx.state.fhirBaseUrl = `${base.slice(0, base.length - options.fhirBasePath.length)}/t/${tenant}${options.fhirBasePath}`;
+    } else if (options.header && ctx.get(options.header)) {
+      const value = ctx.get(options.header).trim();
+      if (!TENANT_ID.test(value)) throw HttpError.badRequest(`${options.header} must be a tenant id (a-z, 0-9, _ and -, up to 40), got ${JSON.stringify(value)}`);
+      tenant = value;
+    }
+    ctx.state.tenant = tenant;
+    await next();
+  };
+}
