@@ -39,6 +39,12 @@ export interface Config {
   gcsProjectId: string | undefined;
   /** GCS API endpoint for an emulator (fake-gcs-server); unset means Google Cloud Storage. */
   gcsApiEndpoint: string | undefined;
+  /** A service-account key (JSON) that signs download URLs. */
+  gcsSigningKeyFile: string | undefined;
+  /** false: manifests list signed URLs that need no token (`requiresAccessToken: false`; GCS only). */
+  downloadsRequireToken: boolean;
+  /** Lifetime of signed download URLs. */
+  signedUrlTtlSeconds: number;
   workerMaxConcurrentActivities: number;
   export: ExportSettings;
   /** Seconds a client is told to wait between status polls (Retry-After), at least... */
@@ -170,6 +176,10 @@ export function loadConfig(env: Env = process.env): Config {
   if (outputBackend === 'gcs' && gcsBucket === undefined) {
     throw new ConfigError('GCS_BUCKET', 'must be set when OUTPUT_BACKEND=gcs');
   }
+  const downloadsRequireToken = oneOf(env, 'DOWNLOADS_REQUIRE_TOKEN', ['true', 'false'] as const, 'true') === 'true';
+  if (!downloadsRequireToken && outputBackend !== 'gcs') {
+    throw new ConfigError('DOWNLOADS_REQUIRE_TOKEN', '=false needs OUTPUT_BACKEND=gcs: only GCS can hand out signed URLs (local files are served by the API, with a token)');
+  }
   const baseUrl = httpUrl(env, 'BASE_URL', `http://localhost:${port}`);
   const fhirBasePath = basePath(env, 'FHIR_BASE_PATH', '/fhir');
   const retryAfterMin = integer(env, 'STATUS_RETRY_AFTER_SECONDS', 2, 1, 120);
@@ -199,6 +209,9 @@ export function loadConfig(env: Env = process.env): Config {
     gcsBucket,
     gcsProjectId: text(env, 'GCS_PROJECT_ID'),
     gcsApiEndpoint: emulatorEndpoint(env, 'STORAGE_EMULATOR_HOST'),
+    gcsSigningKeyFile: text(env, 'GCS_SIGNING_KEY_FILE'),
+    downloadsRequireToken,
+    signedUrlTtlSeconds: integer(env, 'SIGNED_URL_TTL_SECONDS', 300, 10, 7 * 86400),
     workerMaxConcurrentActivities: integer(env, 'WORKER_MAX_CONCURRENT_ACTIVITIES', 4, 1, 256),
     export: {
       partitionSize: integer(env, 'EXPORT_PARTITION_SIZE', 50_000, 1, 100_000_000),

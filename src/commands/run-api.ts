@@ -49,6 +49,7 @@ export async function runApi(config: Config, temporalAddress: string, log: Logge
       resultPattern: config.exportResultPattern,
       asyncSyncWaitMs: config.asyncSyncWaitMs,
       maxRunningExports: config.tenantMaxRunningExports,
+      signedUrlTtlSeconds: config.downloadsRequireToken ? undefined : config.signedUrlTtlSeconds,
       pollToleranceMs: config.statusPollToleranceMs,
     },
   });

@@ -1,14 +1,20 @@
+import { readFileSync } from 'node:fs';
 import { Storage } from '@google-cloud/storage';
 import type { Config } from '../config';
 import { GcsOutputStore } from './gcs-output-store';
 import { LocalOutputStore } from './local-output-store';
 import type { OutputStore } from './output-store';
 
-export function createOutputStore(config: Pick<Config, 'outputBackend' | 'outputDir' | 'gcsBucket' | 'gcsProjectId' | 'gcsApiEndpoint'>): OutputStore {
+export function createOutputStore(
+  config: Pick<Config, 'outputBackend' | 'outputDir' | 'gcsBucket' | 'gcsProjectId' | 'gcsApiEndpoint' | 'gcsSigningKeyFile'>,
+): OutputStore {
   if (config.outputBackend === 'local') return new LocalOutputStore(config.outputDir);
+  // Signed URLs need a service-account key; with GCS_SIGNING_KEY_FILE it also signs for the emulator.
+  const key = config.gcsSigningKeyFile ? (JSON.parse(readFileSync(config.gcsSigningKeyFile, 'utf8')) as { client_email: string; private_key: string }) : undefined;
   const storage = new Storage({
     ...(config.gcsApiEndpoint ? { apiEndpoint: config.gcsApiEndpoint } : {}),
     ...(config.gcsProjectId ? { projectId: config.gcsProjectId } : {}),
+    ...(key ? { credentials: { client_email: key.client_email, private_key: key.private_key } } : {}),
   });
-  return new GcsOutputStore(storage, config.gcsBucket!);
+  return new GcsOutputStore(storage, config.gcsBucket!, '', config.gcsApiEndpoint);
 }

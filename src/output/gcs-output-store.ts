@@ -8,7 +8,23 @@ export class GcsOutputStore implements OutputStore {
     private readonly storage: Storage,
     private readonly bucketName: string,
     private readonly prefix = '',
+    /** Where signed URLs point: the emulator's endpoint; unset, storage.googleapis.com. */
+    private readonly signedUrlHost?: string,
   ) {}
+
+  /**
+   * A V4 signed URL for reading the file for `ttlSeconds`, signed locally with the client's
+   * service-account key (no network call).
+   */
+  async signedUrl(key: string, ttlSeconds: number): Promise<string> {
+    const [url] = await this.file(key).getSignedUrl({
+      version: 'v4',
+      action: 'read',
+      expires: Date.now() + ttlSeconds * 1000,
+      ...(this.signedUrlHost ? { host: this.signedUrlHost } : {}),
+    });
+    return url;
+  }
 
   private file(key: string) {
     assertSafeKey(key);

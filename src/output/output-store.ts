@@ -13,6 +13,8 @@ export interface OutputStore {
   deletePrefix(prefix: string): Promise<number>;
   /** The keys under `prefix`, for tests and cleanup checks. */
   list(prefix: string): Promise<string[]>;
+  /** A URL that downloads the file without a token until it expires (GCS V4 signed URLs only). */
+  signedUrl?(key: string, ttlSeconds: number): Promise<string>;
 }
 
 /** File keys are made by bulkflow; anything else is refused before it reaches a path or a bucket. */

@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { randomUUID } from 'node:crypto';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { Storage } from '@google-cloud/storage';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
@@ -68,6 +68,8 @@ export async function startExportStack(
     auth?: boolean;
     tenantHeader?: string;
     maxRunningExports?: number;
+    /** GCS only: manifests list signed URLs valid this long (the service-account key is generated). */
+    signedUrlTtlSeconds?: number;
   } = {},
 ): Promise<ExportStack> {
   const pool = await migratedPool(8);
@@ -77,8 +79,12 @@ export async function startExportStack(
   let outputDir: string | undefined;
   let output: OutputStore;
   if (options.backend === 'gcs') {
-    const storage = new Storage({ apiEndpoint: testEnvironment.gcsEndpoint, projectId: 'bulkflow-test' });
-    output = new GcsOutputStore(storage, testEnvironment.gcsBucket, `${tenant}/`);
+    const storage = new Storage({
+      apiEndpoint: testEnvironment.gcsEndpoint,
+      projectId: 'bulkflow-test',
+      ...(options.signedUrlTtlSeconds ? { credentials: testServiceAccount() } : {}),
+    });
+    output = new GcsOutputStore(storage, testEnvironment.gcsBucket, `${tenant}/`, testEnvironment.gcsEndpoint);
   } else {
     outputDir = mkdtempSync(path.join(os.tmpdir(), 'bulkflow-export-'));
     output = new LocalOutputStore(outputDir);
@@ -109,6 +115,7 @@ export async function startExportStack(
       resultPattern: options.resultPattern,
       asyncSyncWaitMs: options.asyncSyncWaitMs,
       maxRunningExports: options.maxRunningExports,
+      signedUrlTtlSeconds: options.signedUrlTtlSeconds,
     },
   });
   const server = await listen(app, port);
@@ -231,4 +238,10 @@ export async function downloadDeleted(manifest: CompletedExport['manifest']): Pr
     }
   }
   return deleted;
+}
+
+/** A service-account key made for the test: what signs V4 URLs (the emulator does not check them). */
+export function testServiceAccount(): { client_email: string; private_key: string } {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  return { client_email: 'bulkflow-test@example.iam.gserviceaccount.com', private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };
 }

@@ -44,6 +44,9 @@ describe('loadConfig', () => {
     ['EXPORT_RESULT_PATTERN', { EXPORT_RESULT_PATTERN: 'redirect' }],
     ['STATUS_RETRY_AFTER_MAX_SECONDS', { STATUS_RETRY_AFTER_SECONDS: '10', STATUS_RETRY_AFTER_MAX_SECONDS: '5' }],
     ['ASYNC_SYNC_WAIT_MS', { ASYNC_SYNC_WAIT_MS: '-1' }],
+    ['DOWNLOADS_REQUIRE_TOKEN', { DOWNLOADS_REQUIRE_TOKEN: 'false' }], // the local backend cannot sign URLs
+    ['AUTH_TRUSTED_ISSUERS', { AUTH_TRUSTED_ISSUERS: 'https://issuer.example' }],
+    ['TENANT_MAX_RUNNING_EXPORTS', { TENANT_MAX_RUNNING_EXPORTS: '0' }],
   ])('refuses an invalid %s with a message naming it', (variable, env) => {
     let thrown: unknown;
     try {

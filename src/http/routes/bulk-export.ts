@@ -13,7 +13,7 @@ import type { Scopes } from '../../auth/scopes';
 import { r4ResourceTypes } from '../../fhir/definitions';
 import { checkAccept, parametersFromBody, parametersFromQuery, parseKickoffParameters, parsePrefer, type Handling, type KickoffRequest } from '../../fhir/kickoff-parameters';
 import { patientLevelTypes } from '../../fhir/patient-compartment';
-import { buildManifest, manifestPage, progressText, retryAfterSeconds, type BulkManifest } from '../../fhir/manifest';
+import { buildManifest, manifestPage, progressText, retryAfterSeconds, type BulkManifest, type ManifestItem } from '../../fhir/manifest';
 import { operationOutcome } from '../../fhir/operation-outcome';
 import type { OutputStore } from '../../output/output-store';
 import type { ResourceStore } from '../../store/resource-store';
@@ -43,6 +43,8 @@ export interface BulkExportDependencies {
   resultPattern?: ResultPattern;
   /** Path of the FHIR base (e.g. /fhir), to echo the kick-off request. */
   fhirBasePath: string;
+  /** Set (with a GCS output store): manifests list signed URLs valid this long, and `requiresAccessToken: false`. */
+  signedUrlTtlSeconds?: number;
   /** Unfinished exports one tenant may have at once (unset: no limit). */
   maxRunningExports?: number;
   /** A status poll may come this much sooner than the Retry-After it was given (default 1 s). */
@@ -219,12 +221,28 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
   const seeOther = deps.resultPattern === 'see-other';
 
   /** The completed manifest (or its page), with Expires. */
-  const answerManifest = (ctx: Context & { state: AppState }, status: ExportStatus, manifest: BulkManifest) => {
+  const answerManifest = async (ctx: Context & { state: AppState }, status: ExportStatus, manifest: BulkManifest) => {
     ctx.status = status.phase === 'completed' ? 200 : 202;
     if (status.phase === 'completed') ctx.set('Expires', new Date(status.expiresAt!).toUTCString());
     else ctx.set('X-Progress', progressText(status));
     ctx.type = 'application/json; charset=utf-8';
-    ctx.body = manifest;
+    ctx.body = signed ? await withSignedUrls(manifest) : manifest;
+  };
+
+  // DOWNLOADS_REQUIRE_TOKEN=false: manifests were built with file keys as URLs; each becomes a signed URL.
+  const signed = deps.signedUrlTtlSeconds !== undefined && deps.output.signedUrl !== undefined;
+  const withSignedUrls = async (manifest: BulkManifest): Promise<BulkManifest> => {
+    const sign = (key: string) => deps.output.signedUrl!(key, deps.signedUrlTtlSeconds!);
+    const items = async (list: ManifestItem[] | undefined) =>
+      list &&
+      Promise.all(list.map(async (item) => ({ ...item, url: await sign(item.url), ...(item.continuesInFile ? { continuesInFile: await sign(item.continuesInFile) } : {}) })));
+    return {
+      ...manifest,
+      requiresAccessToken: false,
+      output: (await items(manifest.output))!,
+      ...(manifest.deleted ? { deleted: await items(manifest.deleted) } : {}),
+      error: (await items(manifest.error))!,
+    };
   };
 
   /** allowPartialManifests: the requested page, 'not-yet' while it is filling. */
@@ -236,7 +254,7 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
     if (answer === 'no-such-page') throw HttpError.notFound(`The manifest has no page ${page}`);
     return answer;
   };
-  const fileUrl = (ctx: Context & { state: AppState }) => (key: string) => `${ctx.state.fhirBaseUrl}/bulkfiles/${key}`;
+  const fileUrl = (ctx: Context & { state: AppState }) => (key: string) => (signed ? key : `${ctx.state.fhirBaseUrl}/bulkfiles/${key}`);
 
   router.get('/bulkstatus/:id', async (ctx) => {
     const client = ctx.ip;
@@ -284,7 +302,7 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
     const status = state.status;
     if (!status || status.phase !== 'completed') throw HttpError.notFound('The export has no result yet');
     const paged = status.manifestPageFiles ? pageOf(ctx, status) : undefined;
-    answerManifest(ctx, status, paged && paged !== 'not-yet' ? paged.manifest : buildManifest(status, fileUrl(ctx)));
+    await answerManifest(ctx, status, paged && paged !== 'not-yet' ? paged.manifest : buildManifest(status, fileUrl(ctx)));
   });
 
   router.delete('/bulkstatus/:id', async (ctx) => {

@@ -1,0 +1,32 @@
+/** DOWNLOADS_REQUIRE_TOKEN=false with GCS: the manifest lists V4 signed URLs that download without a token. */
+import { generatePopulation } from '../../src/generate/population';
+import { kickOff, pollUntilDone, startExportStack, type ExportStack } from '../support/export-stack';
+
+describe('$export with signed download URLs (GCS emulator)', () => {
+  let stack: ExportStack;
+  const resources = [...generatePopulation({ patients: 2, seed: 12 })];
+
+  beforeAll(async () => {
+    stack = await startExportStack({ backend: 'gcs', signedUrlTtlSeconds: 120 });
+    await stack.store.write(resources.map((resource) => ({ op: 'put' as const, resource })));
+    await stack.startWorker();
+  });
+  afterAll(() => stack.close());
+
+  it('lists signed URLs with the configured expiry and requiresAccessToken false; they download without a token', async () => {
+    const { manifest } = await pollUntilDone(await kickOff(stack, '?_type=Patient,Encounter'));
+    expect(manifest.requiresAccessToken).toBe(false);
+    expect(manifest.output.length).toBe(2);
+    for (const item of manifest.output) {
+      const url = new URL(item.url);
+      expect(url.searchParams.get('X-Goog-Algorithm')).toBe('GOOG4-RSA-SHA256');
+      expect(url.searchParams.get('X-Goog-Expires')).toBe('120');
+      expect(url.pathname).not.toContain('/fhir/bulkfiles/');
+      const res = await fetch(url);
+      expect(res.status).toBe(200);
+      const lines = (await res.text()).trim().split('\n').map((l) => JSON.parse(l) as { resourceType: string });
+      expect(lines).toHaveLength(item.count);
+      expect(lines.every((l) => l.resourceType === item.type)).toBe(true);
+    }
+  });
+});
