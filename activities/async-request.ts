@@ -2,12 +2,11 @@ import type { Pool } from 'pg';
 import { readBundleRequest, runBatch, runTransaction } from '../src/fhir/bundle-processing';
 import { operationOutcome } from '../src/fhir/operation-outcome';
 import { HttpError } from '../src/http/http-error';
-import { readText, writeText, type OutputStore } from '../src/output/output-store';
+import { asyncDirectory, readText, writeText, type OutputStore } from '../src/output/output-store';
 import { answerTypeSearch } from '../src/search/type-search';
 import { ResourceStore } from '../src/store/resource-store';
 import type { AsyncRequestInput, AsyncResponse } from '../workflows/types';
 
-export const asyncPrefix = (requestId: string) => `async/${requestId}/`;
 
 /**
  * Runs the request as the synchronous route would and stores its response. A request the store
@@ -17,7 +16,7 @@ export const asyncPrefix = (requestId: string) => `async/${requestId}/`;
  */
 export async function runAsyncRequest(deps: { pool: Pool; output: OutputStore }, input: AsyncRequestInput): Promise<AsyncResponse> {
   // An earlier attempt that stored its response (and was lost after) has answered already.
-  const earlier = (await deps.output.list(asyncPrefix(input.requestId))).find((key) => /\/response-\d{3}\.json$/.test(key));
+  const earlier = (await deps.output.list(asyncDirectory(input.tenant, input.requestId))).find((key) => /\/response-\d{3}\.json$/.test(key));
   if (earlier) return { httpStatus: Number(/response-(\d{3})\.json$/.exec(earlier)![1]), responseKey: earlier };
 
   const store = new ResourceStore(deps.pool, input.tenant);
@@ -39,7 +38,7 @@ export async function runAsyncRequest(deps: { pool: Pool; output: OutputStore },
     body = JSON.stringify(operationOutcome(...err.issues));
   }
   // The status travels in the name, so a retry finds both in one listing.
-  const responseKey = `${asyncPrefix(input.requestId)}response-${httpStatus}.json`;
+  const responseKey = `${asyncDirectory(input.tenant, input.requestId)}response-${httpStatus}.json`;
   await writeText(deps.output, responseKey, body);
   return { httpStatus, responseKey };
 }

@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import type { OutputStore } from '../src/output/output-store';
+import { asyncDirectory, jobDirectory, type OutputStore } from '../src/output/output-store';
 import { patientCompartmentTypes, patientLevelTypes, REFERENCED_TYPES } from '../src/fhir/patient-compartment';
 import { compileTypeFilter, type TypeFilters } from '../src/fhir/search/type-filter';
 import { ResourceStore } from '../src/store/resource-store';
@@ -10,7 +10,7 @@ import { planPatientBlocks } from '../src/store/patient-blocks';
 import { BLOCKS, type AsyncRequestInput, type ExportPartitionInput, type ExportPlan, type OperationOutcomeIssueJson, type PartFile, type PatientBlocksInput, type PlannedPartition } from '../workflows/types';
 import { exportPartition } from './export-partition';
 import { exportPatientBlocks } from './export-patient-blocks';
-import { asyncPrefix, runAsyncRequest } from './async-request';
+import { runAsyncRequest } from './async-request';
 
 export interface ActivityDependencies {
   pool: Pool;
@@ -101,8 +101,8 @@ export function createActivities(deps: ActivityDependencies) {
     },
 
     /** Writes the OperationOutcomes of lenient handling as the manifest's `error` file. */
-    async writeErrorFile(input: { exportId: string; issues: OperationOutcomeIssueJson[] }): Promise<PartFile> {
-      const key = `${input.exportId}/OperationOutcome-errors.ndjson`;
+    async writeErrorFile(input: { tenant: string; exportId: string; issues: OperationOutcomeIssueJson[] }): Promise<PartFile> {
+      const key = `${jobDirectory(input.tenant, input.exportId)}OperationOutcome-errors.ndjson`;
       const lines = input.issues.map((issue) => JSON.stringify({ resourceType: 'OperationOutcome', issue: [issue] }) + '\n');
       const writer = deps.output.createWriter(key);
       writer.stream.end(lines.join(''));
@@ -116,14 +116,14 @@ export function createActivities(deps: ActivityDependencies) {
     },
 
     /** Removes an async request's stored request and response. Idempotent. */
-    async deleteAsyncFiles(input: { requestId: string }): Promise<number> {
-      return deps.output.deletePrefix(asyncPrefix(input.requestId));
+    async deleteAsyncFiles(input: { tenant: string; requestId: string }): Promise<number> {
+      return deps.output.deletePrefix(asyncDirectory(input.tenant, input.requestId));
     },
 
     /** Removes every file of an export (cancel, expiry). Idempotent. */
-    async deleteExportFiles(input: { exportId: string }): Promise<number> {
+    async deleteExportFiles(input: { tenant: string; exportId: string }): Promise<number> {
       await forgetSelection(deps.pool, input.exportId);
-      return deps.output.deletePrefix(`${input.exportId}/`);
+      return deps.output.deletePrefix(jobDirectory(input.tenant, input.exportId));
     },
   };
 }

@@ -108,7 +108,7 @@ export async function benchExport(args: string[]): Promise<void> {
     for (const run of runs.filter((r) => !only || r.label.toLowerCase().includes(only.toLowerCase()))) {
       const { exportId, ...figures } = await runExport(run.label, { databaseUrl, temporalAddress: devServer.address, env: run.env, output: run.output, query: run.query });
       results.push(figures);
-      await run.output.deletePrefix(`${exportId}/`);
+      await run.output.deletePrefix(`${TENANT}/${exportId}/`);
     }
   } finally {
     await gcs.stop();
@@ -179,7 +179,7 @@ async function runExport(
     const resources = manifest!.output.reduce((n, o) => n + o.count, 0);
     let bytes = 0;
     const exportId = manifest!.output[0].url.split('/').slice(-2)[0];
-    for (const key of await options.output.list(`${exportId}/`)) {
+    for (const key of await options.output.list(`${TENANT}/${exportId}/`)) {
       const reader = await options.output.openReader(key);
       for await (const chunk of reader!) bytes += (chunk as Buffer).length;
     }

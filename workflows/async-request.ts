@@ -28,9 +28,9 @@ export async function asyncRequest(input: AsyncRequestInput): Promise<void> {
       expiresAt: new Date(completedAt + input.retentionMs).toISOString(),
     });
     await condition(() => false, input.retentionMs);
-    await deleteAsyncFiles({ requestId: input.requestId });
+    await deleteAsyncFiles({ tenant: input.tenant, requestId: input.requestId });
   } catch (err) {
-    if (isCancellation(err)) await CancellationScope.nonCancellable(() => deleteAsyncFiles({ requestId: input.requestId }));
+    if (isCancellation(err)) await CancellationScope.nonCancellable(() => deleteAsyncFiles({ tenant: input.tenant, requestId: input.requestId }));
     throw err;
   }
 }

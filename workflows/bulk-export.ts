@@ -113,7 +113,7 @@ export async function bulkExport(input: ExportInput): Promise<void> {
     if (!status.manifestPageFiles) status.output = orderedParts(results.filter((r) => !r.deletions));
     status.deleted = orderedParts(results.filter((r) => r.deletions));
     if (input.lenientIssues.length > 0) {
-      status.error = [await quick.writeErrorFile({ exportId: input.exportId, issues: input.lenientIssues })];
+      status.error = [await quick.writeErrorFile({ tenant: input.tenant, exportId: input.exportId, issues: input.lenientIssues })];
     }
     const completedAt = Date.now();
     status.completedAt = new Date(completedAt).toISOString();
@@ -130,10 +130,10 @@ export async function bulkExport(input: ExportInput): Promise<void> {
 
     // Keep the files until they expire; DELETE (cancellation) ends this wait early.
     await condition(() => false, input.tuning.retentionMs);
-    await quick.deleteExportFiles({ exportId: input.exportId });
+    await quick.deleteExportFiles({ tenant: input.tenant, exportId: input.exportId });
   } catch (err) {
     if (isCancellation(err)) {
-      await CancellationScope.nonCancellable(() => quick.deleteExportFiles({ exportId: input.exportId }));
+      await CancellationScope.nonCancellable(() => quick.deleteExportFiles({ tenant: input.tenant, exportId: input.exportId }));
     }
     throw err;
   }

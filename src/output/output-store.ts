@@ -39,3 +39,9 @@ export async function writeText(output: OutputStore, key: string, text: string):
   writer.stream.end(text);
   await writer.done;
 }
+
+/** Where a job's files live: under its tenant, then its id (`<tenant>/<job>/`). */
+export const jobDirectory = (tenant: string, jobId: string) => `${tenant}/${jobId}/`;
+
+/** Where an async request's stored request and response live. */
+export const asyncDirectory = (tenant: string, requestId: string) => jobDirectory(tenant, `async-${requestId}`);

@@ -43,14 +43,14 @@ describe('cancelling a running export', () => {
     const exportId = statusUrl.split('/').pop()!;
     const handle = stack.client.workflow.getHandle(exportId);
     await waitFor(async () => ((await handle.query(statusQuery).catch(() => undefined))?.partitionsDone ?? 0) >= 1);
-    expect((await stack.output.list(`${exportId}/`)).length).toBe(1);
+    expect((await stack.output.list(`${stack.store.tenant}/${exportId}/`)).length).toBe(1);
 
     const res = await fetch(statusUrl, { method: 'DELETE' });
     expect(res.status).toBe(202);
     expect((await fetch(statusUrl)).status).toBe(404);
     await waitFor(async () => (await handle.describe()).status.name === 'CANCELLED');
     expect(cancelledWhileRunning).toBe(true);
-    expect(await stack.output.list(`${exportId}/`)).toEqual([]);
+    expect(await stack.output.list(`${stack.store.tenant}/${exportId}/`)).toEqual([]);
     expect((await fetch(`${stack.fhir}/bulkfiles/${exportId}/Patient-0000-0000.ndjson`)).status).toBe(404);
   });
 });

@@ -207,11 +207,11 @@ describe('system-level $export (local files)', () => {
     const statusUrl = await kickOff(stack, '?_type=Patient');
     const { manifest } = await pollUntilDone(statusUrl);
     const exportId = statusUrl.split('/').pop()!;
-    expect(await stack.output.list(`${exportId}/`)).not.toEqual([]);
+    expect(await stack.output.list(`${stack.store.tenant}/${exportId}/`)).not.toEqual([]);
 
     const res = await fetch(statusUrl, { method: 'DELETE' });
     expect(res.status).toBe(202);
-    await waitFor(async () => (await stack.output.list(`${exportId}/`)).length === 0);
+    await waitFor(async () => (await stack.output.list(`${stack.store.tenant}/${exportId}/`)).length === 0);
     const after = await fetch(statusUrl);
     expect(after.status).toBe(404);
     const outcome = (await after.json()) as { resourceType: string; issue: Array<{ severity: string; code: string }> };
@@ -224,13 +224,14 @@ describe('system-level $export (local files)', () => {
     const patientKey = [...expected.keys()].find((k) => k.startsWith('Patient/'))!;
     const encounterKey = [...expected.keys()].find((k) => k.startsWith('Encounter/'))!;
     // Mutate between planning (transactionTime fixed) and reading the partitions.
-    const other = await startExportStack({ settings: { partitionSize: 700 } });
+    // Another stack on the same data, whose worker mutates the store between planning and reading.
+    const other = await startExportStack({ settings: { partitionSize: 700 }, tenant: stack.store.tenant });
     try {
       const mutated = new Map(expected);
       const worker = await other.startWorker((real) => ({
         ...real,
         planExport: async (input) => {
-          const plan = await real.planExport({ ...input, tenant: stack.store.tenant });
+          const plan = await real.planExport(input);
           const patient = JSON.parse((await stack.store.read('Patient', patientKey.split('/')[1]))!.body!);
           record(mutated, await stack.store.write([
             { op: 'put', resource: { ...patient, active: false, gender: 'other' } },
@@ -238,7 +239,6 @@ describe('system-level $export (local files)', () => {
           ]));
           return plan;
         },
-        exportPartition: (input) => real.exportPartition({ ...input, tenant: stack.store.tenant }),
       }));
       const { manifest } = await pollUntilDone(await kickOff(other, '?_type=Patient,Encounter'));
       await worker.stop();
@@ -272,9 +272,9 @@ describe('system-level $export (GCS emulator)', () => {
     byFile.forEach((file, i) => expect(file.lines).toHaveLength(manifest.output[i].count));
 
     const exportId = statusUrl.split('/').pop()!;
-    expect((await stack.output.list(`${exportId}/`)).length).toBe(manifest.output.length);
+    expect((await stack.output.list(`${stack.store.tenant}/${exportId}/`)).length).toBe(manifest.output.length);
     expect((await fetch(statusUrl, { method: 'DELETE' })).status).toBe(202);
-    await waitFor(async () => (await stack.output.list(`${exportId}/`)).length === 0);
+    await waitFor(async () => (await stack.output.list(`${stack.store.tenant}/${exportId}/`)).length === 0);
     expect((await fetch(statusUrl)).status).toBe(404);
   });
 });
@@ -308,7 +308,7 @@ describe('export lifecycle without a worker, expiry and bad requests', () => {
       expect(manifest.output).toHaveLength(1);
       const exportId = statusUrl.split('/').pop()!;
       await waitFor(async () => (await fetch(statusUrl)).status === 404, 20_000);
-      expect(await stack.output.list(`${exportId}/`)).toEqual([]);
+      expect(await stack.output.list(`${stack.store.tenant}/${exportId}/`)).toEqual([]);
     } finally {
       await worker.stop();
     }

@@ -70,10 +70,12 @@ export async function startExportStack(
     maxRunningExports?: number;
     /** GCS only: manifests list signed URLs valid this long (the service-account key is generated). */
     signedUrlTtlSeconds?: number;
+    /** The store tenant (default: a new one); another stack's, to run its data with other activities. */
+    tenant?: string;
   } = {},
 ): Promise<ExportStack> {
   const pool = await migratedPool(8);
-  const tenant = uniqueTenant('export');
+  const tenant = options.tenant ?? uniqueTenant('export');
   const store = new ResourceStore(pool, tenant);
   const taskQueue = `export-test-${randomUUID()}`;
   let outputDir: string | undefined;

@@ -10,7 +10,7 @@ import Router from '@koa/router';
 import type { Client } from '@temporalio/client';
 import type { Context } from 'koa';
 import { operationOutcome } from '../../fhir/operation-outcome';
-import { readText, writeText, type OutputStore } from '../../output/output-store';
+import { asyncDirectory, readText, writeText, type OutputStore } from '../../output/output-store';
 import { duringTemporalOutage } from '../../temporal/unavailable';
 import { asyncRequest, asyncStatusQuery } from '../../../workflows/async-request';
 import type { AsyncRequestInput, AsyncRequestStatus } from '../../../workflows/types';
@@ -76,7 +76,7 @@ export class AsyncRequests {
     const requestId = randomBytes(16).toString('base64url');
     let requestKey: string | undefined;
     if (work.kind === 'batch') {
-      requestKey = `async/${requestId}/request.json`;
+      requestKey = `${asyncDirectory(ctx.state.tenant, requestId)}request.json`;
       await writeText(this.deps.output, requestKey, JSON.stringify(withAssignedIds(work.bundle)));
     }
     const input: AsyncRequestInput = {

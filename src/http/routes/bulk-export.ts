@@ -15,7 +15,7 @@ import { checkAccept, parametersFromBody, parametersFromQuery, parseKickoffParam
 import { patientLevelTypes } from '../../fhir/patient-compartment';
 import { buildManifest, manifestPage, progressText, retryAfterSeconds, type BulkManifest, type ManifestItem } from '../../fhir/manifest';
 import { operationOutcome } from '../../fhir/operation-outcome';
-import type { OutputStore } from '../../output/output-store';
+import { jobDirectory, type OutputStore } from '../../output/output-store';
 import type { ResourceStore } from '../../store/resource-store';
 import { FHIR_ID } from '../../fhir/resource-validation';
 import { exportLevelKey, exportOwnerKey, exportSinceKey, exportStateKey, exportTenantKey, exportTypesKey } from '../../temporal/search-attributes';
@@ -254,7 +254,8 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
     if (answer === 'no-such-page') throw HttpError.notFound(`The manifest has no page ${page}`);
     return answer;
   };
-  const fileUrl = (ctx: Context & { state: AppState }) => (key: string) => (signed ? key : `${ctx.state.fhirBaseUrl}/bulkfiles/${key}`);
+  // Keys are `<tenant>/<job>/<file>`; the URL names job and file (the tenant is the request's).
+  const fileUrl = (ctx: Context & { state: AppState }) => (key: string) => (signed ? key : `${ctx.state.fhirBaseUrl}/bulkfiles/${key.slice(key.indexOf('/') + 1)}`);
 
   router.get('/bulkstatus/:id', async (ctx) => {
     const client = ctx.ip;
@@ -317,7 +318,7 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
     const { id, file } = ctx.params;
     if (!FILE_NAME.test(file)) throw HttpError.notFound('No such file');
     await runningExport(ctx, id);
-    const stream = await deps.output.openReader(`${id}/${file}`);
+    const stream = await deps.output.openReader(`${jobDirectory(ctx.state.tenant, id)}${file}`);
     if (!stream) throw HttpError.notFound('No such file');
     ctx.status = 200;
     ctx.type = 'application/fhir+ndjson';
