@@ -20,6 +20,8 @@ export interface Caller {
   /** The owner recorded on jobs this caller starts (the client id; `issuer#client` for external issuers). */
   owner: string;
   scopes: Scopes;
+  /** The tenant the token is valid for (its `tenant` claim); unset: the default tenant. */
+  tenant?: string;
 }
 
 export class InvalidTokenError extends Error {
@@ -59,8 +61,8 @@ export class AccessTokens {
     return this.options.lifetimeSeconds;
   }
 
-  async issue(clientId: string, scopes: string[]): Promise<string> {
-    return new SignJWT({ scope: scopes.join(' '), client_id: clientId })
+  async issue(clientId: string, scopes: string[], tenant?: string): Promise<string> {
+    return new SignJWT({ scope: scopes.join(' '), client_id: clientId, ...(tenant ? { tenant } : {}) })
       .setProtectedHeader({ alg: ACCESS_TOKEN_ALG, kid: this.options.key.kid, typ: 'at+jwt' })
       .setIssuer(this.options.issuer)
       .setSubject(clientId)
@@ -86,7 +88,8 @@ export class AccessTokens {
       const clientId = String(payload.client_id ?? payload.sub ?? '');
       if (!clientId) throw new InvalidTokenError('the access token names no client');
       const owner = issuer === this.options.issuer ? clientId : `${issuer}#${clientId}`;
-      return { clientId, issuer, owner, scopes: Scopes.parse(typeof payload.scope === 'string' ? payload.scope : '') };
+      const tenant = typeof payload.tenant === 'string' ? payload.tenant : undefined;
+      return { clientId, issuer, owner, tenant, scopes: Scopes.parse(typeof payload.scope === 'string' ? payload.scope : '') };
     } catch (err) {
       if (err instanceof InvalidTokenError) throw err;
       if (err instanceof errors.JWTExpired) throw new InvalidTokenError('the access token has expired', true);

@@ -1,6 +1,7 @@
 /** The registry of SMART Backend Services clients the built-in token endpoint serves (managed by `bulkflow clients`). */
 import type { JSONWebKeySet } from 'jose';
 import type { Pool } from 'pg';
+import { TENANT_ID } from '../http/middleware/tenant';
 
 export interface RegisteredClient {
   clientId: string;
@@ -8,6 +9,8 @@ export interface RegisteredClient {
   jwksUrl?: string;
   /** Scopes the client may be granted. */
   scopes: string[];
+  /** The tenant its tokens are valid for (default `default`). */
+  tenant?: string;
 }
 
 const CLIENT_ID = /^[A-Za-z0-9._~-]{1,128}$/;
@@ -20,20 +23,23 @@ export class ClientRegistry {
     if ((client.jwks === undefined) === (client.jwksUrl === undefined)) throw new Error('a client needs either a JWKS or a JWKS URL');
     if (client.jwksUrl !== undefined && !/^https?:\/\//.test(client.jwksUrl)) throw new Error('the JWKS URL must be http(s)');
     if (client.jwks !== undefined && !Array.isArray(client.jwks.keys)) throw new Error('the JWKS must have a keys array');
+    if (client.tenant !== undefined && !TENANT_ID.test(client.tenant)) throw new Error(`tenant ${JSON.stringify(client.tenant)} is not a tenant id`);
     await this.pool.query(
-      `INSERT INTO auth_clients (client_id, jwks, jwks_url, scopes) VALUES ($1, $2, $3, $4)
-       ON CONFLICT (client_id) DO UPDATE SET jwks = EXCLUDED.jwks, jwks_url = EXCLUDED.jwks_url, scopes = EXCLUDED.scopes`,
-      [client.clientId, client.jwks ? JSON.stringify(client.jwks) : null, client.jwksUrl ?? null, client.scopes.join(' ')],
+      `INSERT INTO auth_clients (client_id, jwks, jwks_url, scopes, tenant) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (client_id) DO UPDATE SET jwks = EXCLUDED.jwks, jwks_url = EXCLUDED.jwks_url, scopes = EXCLUDED.scopes, tenant = EXCLUDED.tenant`,
+      [client.clientId, client.jwks ? JSON.stringify(client.jwks) : null, client.jwksUrl ?? null, client.scopes.join(' '), client.tenant ?? 'default'],
     );
   }
 
   async find(clientId: string): Promise<RegisteredClient | undefined> {
-    const { rows } = await this.pool.query<{ client_id: string; jwks: JSONWebKeySet | null; jwks_url: string | null; scopes: string }>(
-      'SELECT client_id, jwks, jwks_url, scopes FROM auth_clients WHERE client_id = $1',
+    const { rows } = await this.pool.query<{ client_id: string; jwks: JSONWebKeySet | null; jwks_url: string | null; scopes: string; tenant: string }>(
+      'SELECT client_id, jwks, jwks_url, scopes, tenant FROM auth_clients WHERE client_id = $1',
       [clientId],
     );
     const row = rows[0];
-    return row && { clientId: row.client_id, jwks: row.jwks ?? undefined, jwksUrl: row.jwks_url ?? undefined, scopes: row.scopes.split(' ').filter(Boolean) };
+    return (
+      row && { clientId: row.client_id, jwks: row.jwks ?? undefined, jwksUrl: row.jwks_url ?? undefined, scopes: row.scopes.split(' ').filter(Boolean), tenant: row.tenant }
+    );
   }
 
   async list(): Promise<RegisteredClient[]> {

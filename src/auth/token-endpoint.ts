@@ -58,10 +58,11 @@ export function tokenEndpointRouter(deps: TokenEndpointDependencies): Router<App
       if (requested.length === 0) throw new OAuthError(400, 'invalid_scope', 'scope is missing');
 
       const clientId = await verifyAssertion(assertion, ctx, form.get('client_id'));
-      const scopes = grantScopes(requested, (await deps.registry.find(clientId))!.scopes);
+      const client = (await deps.registry.find(clientId))!;
+      const scopes = grantScopes(requested, client.scopes);
       if (scopes.length === 0) throw new OAuthError(400, 'invalid_scope', `none of the requested scopes is granted to ${clientId}`);
       ctx.set('Cache-Control', 'no-store');
-      ctx.body = { access_token: await deps.tokens.issue(clientId, scopes), token_type: 'bearer', expires_in: deps.tokens.lifetimeSeconds, scope: scopes.join(' ') };
+      ctx.body = { access_token: await deps.tokens.issue(clientId, scopes, client.tenant), token_type: 'bearer', expires_in: deps.tokens.lifetimeSeconds, scope: scopes.join(' ') };
     } catch (err) {
       if (!(err instanceof OAuthError)) throw err;
       ctx.status = err.status;

@@ -5,7 +5,7 @@ import { ClientRegistry } from '../auth/clients';
 import { createPool } from '../store/database';
 import { migrate } from '../store/migrate';
 
-export const clientsUsage = `bulkflow clients add <client-id> --scopes "<scope> ..." (--jwks-url <url> | --jwks-file <file>)
+export const clientsUsage = `bulkflow clients add <client-id> --scopes "<scope> ..." (--jwks-url <url> | --jwks-file <file>) [--tenant <tenant>]
 bulkflow clients list
 bulkflow clients remove <client-id>`;
 
@@ -28,12 +28,13 @@ export async function clientsCommand(config: Config, args: string[]): Promise<nu
         console.error(clientsUsage);
         return 2;
       }
-      await registry.save({ clientId, scopes, jwksUrl, jwks: jwksFile ? JSON.parse(readFileSync(jwksFile, 'utf8')) : undefined });
+      const tenant = option(args, '--tenant');
+      await registry.save({ clientId, scopes, tenant, jwksUrl, jwks: jwksFile ? JSON.parse(readFileSync(jwksFile, 'utf8')) : undefined });
       console.log(`client ${clientId} saved with scopes: ${scopes.join(' ')}`);
       return 0;
     }
     if (action === 'list') {
-      for (const c of await registry.list()) console.log(`${c.clientId}\t${c.scopes.join(' ')}\t${c.jwksUrl ?? 'inline JWKS'}`);
+      for (const c of await registry.list()) console.log(`${c.clientId}\t${c.tenant}\t${c.scopes.join(' ')}\t${c.jwksUrl ?? 'inline JWKS'}`);
       return 0;
     }
     if (action === 'remove' && clientId) {

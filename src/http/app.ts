@@ -82,15 +82,18 @@ export function createApp(deps: AppDependencies): Koa<AppState> {
   app.use(requestId());
   app.use(accessLog(deps.log));
   app.use(publicBaseUrl(deps.config));
-  app.use(tenantRouting({ defaultTenant: deps.store?.tenant ?? DEFAULT_TENANT, header: deps.config.tenantHeader, fhirBasePath: deps.config.fhirBasePath }));
   app.use(operationOutcomeErrors());
+  const defaultTenant = deps.store?.tenant ?? DEFAULT_TENANT;
+  app.use(tenantRouting({ defaultTenant, header: deps.config.tenantHeader, fhirBasePath: deps.config.fhirBasePath }));
   if (deps.auth) {
     const token = tokenEndpointRouter({ tokens: deps.auth.tokens, registry: deps.auth.registry, baseUrl: deps.config.baseUrl });
     app.use(token.routes());
     app.use(token.allowedMethods());
   }
   const base = deps.config.fhirBasePath;
-  app.use(authenticate(deps.auth?.tokens, (path) => !path.startsWith(`${base}/`) || PUBLIC_FHIR_PATHS.some((p) => p.test(path.slice(base.length)))));
+  app.use(
+    authenticate(deps.auth?.tokens, (path) => !path.startsWith(`${base}/`) || PUBLIC_FHIR_PATHS.some((p) => p.test(path.slice(base.length))), defaultTenant),
+  );
   app.use(fhir.routes());
   app.use(fhir.allowedMethods());
   return app;

@@ -22,9 +22,9 @@ describe('SMART Backend Services authorization', () => {
   let tokenUrl: string;
   const clients: Record<string, Client> = {};
 
-  async function register(id: string, alg: Client['alg'], scopes: string[]): Promise<Client> {
+  async function register(id: string, alg: Client['alg'], scopes: string[], tenant = stack.store.tenant): Promise<Client> {
     const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true });
-    await new ClientRegistry(stack.pool).save({ clientId: id, scopes, jwks: { keys: [{ ...(await exportJWK(publicKey)), kid: `${id}-key`, alg }] } });
+    await new ClientRegistry(stack.pool).save({ clientId: id, scopes, tenant, jwks: { keys: [{ ...(await exportJWK(publicKey)), kid: `${id}-key`, alg }] } });
     return (clients[id] = { id, alg, privateKey });
   }
 
@@ -205,6 +205,15 @@ describe('SMART Backend Services authorization', () => {
       expect((await fetch(statusUrl, { method: 'DELETE', headers: bearer(other) })).status).toBe(404);
       expect((await fetch(statusUrl, { headers: bearer(admin) })).status).toBe(200);
       expect((await fetch(statusUrl, { method: 'DELETE', headers: bearer(owner) })).status).toBe(202);
+    });
+
+    it("accepts a token only in its client's tenant", async () => {
+      const elsewhere = await register(`acme-${randomUUID().slice(0, 8)}`, 'ES384', ['system/*.rs'], 'acme');
+      const token = await tokenFor(elsewhere, 'system/*.rs');
+      const here = await fetch(`${stack.fhir}/Patient?_summary=count`, { headers: bearer(token) });
+      expect(here.status).toBe(403);
+      expect(((await here.json()) as { issue: Array<{ diagnostics: string }> }).issue[0].diagnostics).toContain('tenant');
+      expect((await fetch(`${stack.url}/t/acme/fhir/Patient?_summary=count`, { headers: bearer(token) })).status).toBe(200);
     });
 
     it('checks REST reads, searches and writes against the scopes', async () => {

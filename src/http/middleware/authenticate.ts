@@ -11,7 +11,7 @@ const REALM = 'Bearer realm="bulkflow"';
  * token is 401 (never 403) with `WWW-Authenticate`. With it off, headers are ignored, a blank
  * `Bearer` too.
  */
-export function authenticate(tokens: AccessTokens | undefined, isPublic: (path: string) => boolean): Middleware<AppState> {
+export function authenticate(tokens: AccessTokens | undefined, isPublic: (path: string) => boolean, defaultTenant: string): Middleware<AppState> {
   return async (ctx, next) => {
     if (!tokens || isPublic(ctx.path)) return next();
     const match = /^Bearer\s+(\S+)\s*$/i.exec(ctx.get('Authorization'));
@@ -24,6 +24,11 @@ export function authenticate(tokens: AccessTokens | undefined, isPublic: (path: 
       throw new HttpError(401, err.expired ? 'expired' : 'login', `Invalid access token: ${err.message}`, {
         headers: { 'WWW-Authenticate': `${REALM}, error="invalid_token", error_description="${description}"` },
       });
+    }
+    // A token is valid in its own tenant (an operator's admin token in every one).
+    const caller = ctx.state.caller!;
+    if ((caller.tenant ?? defaultTenant) !== ctx.state.tenant && !caller.scopes.admin) {
+      throw new HttpError(403, 'forbidden', `The access token is not valid for tenant ${ctx.state.tenant}`);
     }
     return next();
   };

@@ -152,6 +152,7 @@ CREATE TABLE auth_clients (
   jwks        jsonb,       -- inline JWKS, or
   jwks_url    text,        -- where to fetch it
   scopes      text        NOT NULL,  -- the scopes the client may be granted, space-separated
+  tenant      text        NOT NULL DEFAULT 'default',  -- its tokens are valid for this tenant only
   created_at  timestamptz NOT NULL DEFAULT now(),
   CHECK ((jwks IS NULL) <> (jwks_url IS NULL))
 );
