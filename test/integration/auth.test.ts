@@ -3,6 +3,8 @@
  * protected kick-off, status, cancel and download, scopes per type, owner-only jobs.
  */
 import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, type KeyLike } from 'jose';
 import { AccessTokens } from '../../src/auth/access-tokens';
 import { ClientRegistry } from '../../src/auth/clients';
@@ -229,6 +231,47 @@ describe('SMART Backend Services authorization', () => {
         body: JSON.stringify({ resourceType: 'Patient', id: 'new-one' }),
       });
       expect(write.status).toBe(403);
+    });
+  });
+
+  describe('an external authorization server', () => {
+    let external: ExportStack;
+    let jwksServer: Server;
+    const issuer = 'https://login.example.org/realms/health';
+    let signingKey: KeyLike;
+
+    beforeAll(async () => {
+      const { publicKey, privateKey } = await generateKeyPair('RS384');
+      signingKey = privateKey;
+      const jwks = JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'ext-1', alg: 'RS384', use: 'sig' }] });
+      jwksServer = createServer((_req, res) => res.writeHead(200, { 'Content-Type': 'application/json' }).end(jwks));
+      await new Promise<void>((resolve) => jwksServer.listen(0, '127.0.0.1', resolve));
+      const jwksUrl = `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}/jwks`;
+      external = await startExportStack({ auth: true, trustedIssuers: [{ issuer, jwksUrl }] });
+    });
+    afterAll(async () => {
+      await external.close();
+      await new Promise((resolve) => jwksServer.close(resolve));
+    });
+
+    const externalToken = (audience: string, key = signingKey) =>
+      new SignJWT({ scope: 'system/Patient.rs', tenant: external.store.tenant })
+        .setProtectedHeader({ alg: 'RS384', kid: 'ext-1' })
+        .setIssuer(issuer)
+        .setSubject('partner-app')
+        .setAudience(audience)
+        .setExpirationTime('5m')
+        .sign(key);
+
+    it("accepts its tokens, verified with the keys its JWKS URL serves, and refuses ones it did not sign", async () => {
+      const ok = await fetch(`${external.fhir}/Patient?_summary=count`, { headers: bearer(await externalToken(external.fhir)) });
+      expect(ok.status).toBe(200);
+      const forged = await fetch(`${external.fhir}/Patient?_summary=count`, {
+        headers: bearer(await externalToken(external.fhir, (await generateKeyPair('RS384')).privateKey)),
+      });
+      expect(forged.status).toBe(401);
+      const wrongAudience = await fetch(`${external.fhir}/Patient?_summary=count`, { headers: bearer(await externalToken('https://other.example/fhir')) });
+      expect(wrongAudience.status).toBe(401);
     });
   });
 

@@ -66,6 +66,8 @@ export async function startExportStack(
     asyncSyncWaitMs?: number;
     /** SMART Backend Services authorization on, with the built-in token endpoint. */
     auth?: boolean;
+    /** External authorization servers whose tokens are accepted too. */
+    trustedIssuers?: Array<{ issuer: string; jwksUrl: string }>;
     tenantHeader?: string;
     maxRunningExports?: number;
     /** GCS only: manifests list signed URLs valid this long (the service-account key is generated). */
@@ -98,7 +100,7 @@ export async function startExportStack(
   const auth = options.auth
     ? {
         registry: new ClientRegistry(pool),
-        tokens: new AccessTokens({ issuer: `${baseUrl}/auth`, audience: `${baseUrl}/fhir`, key: await loadSigningKey(pool), lifetimeSeconds: 300, trusted: [] }),
+        tokens: new AccessTokens({ issuer: `${baseUrl}/auth`, audience: `${baseUrl}/fhir`, key: await loadSigningKey(pool), lifetimeSeconds: 300, trusted: options.trustedIssuers ?? [] }),
       }
     : undefined;
   const app = createApp({
