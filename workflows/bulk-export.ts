@@ -6,10 +6,12 @@ import {
   isCancellation,
   proxyActivities,
   setHandler,
+  setCurrentDetails,
   upsertMemo,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
-import { exportStateKey } from './search-attributes';
+import { progressDetails } from './describe';
+import { exportResourceCountKey, exportStateKey } from './search-attributes';
 import type { Activities } from '../activities';
 import type { ExportInput, ExportPartitionResult, ExportStatus, PartFile } from './types';
 
@@ -69,6 +71,8 @@ export async function bulkExport(input: ExportInput): Promise<void> {
     for (const [type, total] of Object.entries(plan.deletedTotals ?? {})) status.deletedTypes[type] = { total, exported: 0 };
     status.partitionsTotal = plan.partitions.length;
     status.phase = 'exporting';
+    const partsByType = new Map<string, number>();
+    setCurrentDetails(progressDetails(status, partsByType));
 
     const results: ExportPartitionResult[] = [];
     let next = 0;
@@ -84,27 +88,37 @@ export async function bulkExport(input: ExportInput): Promise<void> {
           maxPartResources: input.tuning.maxPartResources,
           maxPartBytes: input.tuning.maxPartBytes,
         };
+        // The activity's summary names the partition in the Web UI.
+        const summary = partition.blocks
+          ? `patient blocks, partition ${partition.partition}`
+          : `${partition.type}${partition.deletions ? ' deletions' : ''}, partition ${partition.partition} of ${plan.partitions.filter((p) => p.type === partition.type && !!p.deletions === !!partition.deletions).length}`;
         const result = partition.blocks
-          ? await exportPatientBlocks({
-              ...common,
-              ...partition.blocks,
-              partition: partition.partition,
-              compartment: input.compartment!,
-              types: plan.blockTypes!,
-              elements: input.elements,
-              typeFilters: input.typeFilters,
-            })
-          : await exportPartition({
-              ...partition,
-              ...common,
-              compartment: input.compartment,
-              elements: partition.deletions ? undefined : input.elements,
-              filters: input.typeFilters?.[partition.type],
-            });
+          ? await exportPatientBlocks.executeWithOptions({ summary }, [
+              {
+                ...common,
+                ...partition.blocks,
+                partition: partition.partition,
+                compartment: input.compartment!,
+                types: plan.blockTypes!,
+                elements: input.elements,
+                typeFilters: input.typeFilters,
+              },
+            ])
+          : await exportPartition.executeWithOptions({ summary }, [
+              {
+                ...partition,
+                ...common,
+                compartment: input.compartment,
+                elements: partition.deletions ? undefined : input.elements,
+                filters: input.typeFilters?.[partition.type],
+              },
+            ]);
         results.push(result);
+        if (!result.deletions) partsByType.set(result.type, (partsByType.get(result.type) ?? 0) + result.parts.length);
         if (status.manifestPageFiles && !result.deletions) status.output.push(...result.parts);
         (result.deletions ? status.deletedTypes : status.types)[result.type].exported += result.parts.reduce((n, p) => n + p.count, 0);
         status.partitionsDone++;
+        setCurrentDetails(progressDetails(status, partsByType)); // per partition, not per page: history stays small
       }
     };
     await Promise.all(Array.from({ length: Math.max(1, input.tuning.maxParallelPartitions) }, lane));
@@ -119,7 +133,12 @@ export async function bulkExport(input: ExportInput): Promise<void> {
     status.completedAt = new Date(completedAt).toISOString();
     status.expiresAt = new Date(completedAt + input.tuning.retentionMs).toISOString();
     status.phase = 'completed';
-    upsertSearchAttributes([{ key: exportStateKey, value: 'completed' }]);
+    const exported = Object.values(status.types).reduce((n, t) => n + t.exported, 0);
+    upsertSearchAttributes([
+      { key: exportStateKey, value: 'completed' },
+      { key: exportResourceCountKey, value: exported },
+    ]);
+    setCurrentDetails(progressDetails(status, partsByType));
     upsertMemo({
       resourceCounts: Object.fromEntries(Object.entries(status.types).map(([t, p]) => [t, p.exported])),
       deletedCounts: Object.fromEntries(Object.entries(status.deletedTypes).map(([t, p]) => [t, p.exported])),
@@ -132,6 +151,7 @@ export async function bulkExport(input: ExportInput): Promise<void> {
     await condition(() => false, input.tuning.retentionMs);
     await quick.deleteExportFiles({ tenant: input.tenant, exportId: input.exportId });
   } catch (err) {
+    upsertSearchAttributes([{ key: exportStateKey, value: isCancellation(err) ? 'cancelled' : 'failed' }]);
     if (isCancellation(err)) {
       await CancellationScope.nonCancellable(() => quick.deleteExportFiles({ tenant: input.tenant, exportId: input.exportId }));
     }

@@ -40,6 +40,8 @@ export interface ExportInput {
   associatedProvenance?: 'relevant' | 'latest';
   /** Problems ignored under `Prefer: handling=lenient`, reported in the manifest `error` file. */
   lenientIssues: OperationOutcomeIssueJson[];
+  /** The Temporal Schedule that started this export, if one did. */
+  scheduleId?: string;
   tuning: ExportTuning;
 }
 

@@ -1,7 +1,7 @@
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { exportStateKey } from '../../workflows/search-attributes';
+import { exportResourceCountKey, exportStateKey } from '../../workflows/search-attributes';
 
 /** Custom search attributes every export carries, so operators can find it in the Web UI. */
 export const exportLevelKey = defineSearchAttributeKey('BulkflowLevel', SearchAttributeType.KEYWORD);
@@ -10,13 +10,28 @@ export const exportTenantKey = defineSearchAttributeKey('BulkflowTenant', Search
 export const exportTypesKey = defineSearchAttributeKey('BulkflowResourceTypes', SearchAttributeType.KEYWORD_LIST);
 export const exportSinceKey = defineSearchAttributeKey('BulkflowSince', SearchAttributeType.DATETIME);
 
-export { exportStateKey };
-export const exportSearchAttributeKeys = [exportLevelKey, exportOwnerKey, exportTenantKey, exportTypesKey, exportSinceKey, exportStateKey];
+export const exportIdKey = defineSearchAttributeKey('BulkflowExportId', SearchAttributeType.KEYWORD);
+export const exportGroupKey = defineSearchAttributeKey('BulkflowGroup', SearchAttributeType.KEYWORD);
+export const exportScheduleKey = defineSearchAttributeKey('BulkflowScheduleId', SearchAttributeType.KEYWORD);
+export { exportStateKey, exportResourceCountKey };
+export const exportSearchAttributeKeys = [
+  exportIdKey,
+  exportLevelKey,
+  exportGroupKey,
+  exportOwnerKey,
+  exportTenantKey,
+  exportTypesKey,
+  exportSinceKey,
+  exportScheduleKey,
+  exportStateKey,
+  exportResourceCountKey,
+];
 
 const indexedValueType: Record<string, temporal.api.enums.v1.IndexedValueType> = {
   [SearchAttributeType.KEYWORD]: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
   [SearchAttributeType.KEYWORD_LIST]: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST,
   [SearchAttributeType.DATETIME]: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+  [SearchAttributeType.INT]: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_INT,
 };
 
 /** Registers the missing export search attributes on `namespace`; a no-op when all exist. */

@@ -18,10 +18,20 @@ import { operationOutcome } from '../../fhir/operation-outcome';
 import { jobDirectory, type OutputStore } from '../../output/output-store';
 import type { ResourceStore } from '../../store/resource-store';
 import { FHIR_ID } from '../../fhir/resource-validation';
-import { exportLevelKey, exportOwnerKey, exportSinceKey, exportStateKey, exportTenantKey, exportTypesKey } from '../../temporal/search-attributes';
+import {
+  exportGroupKey,
+  exportIdKey,
+  exportLevelKey,
+  exportOwnerKey,
+  exportSinceKey,
+  exportStateKey,
+  exportTenantKey,
+  exportTypesKey,
+} from '../../temporal/search-attributes';
 import { duringTemporalOutage } from '../../temporal/unavailable';
 import { bulkExport, statusQuery } from '../../../workflows/bulk-export';
-import type { ExportLevel, ExportStatus } from '../../../workflows/types';
+import type { ExportInput, ExportLevel, ExportStatus } from '../../../workflows/types';
+import { exportDetails, exportSummary } from '../../../workflows/describe';
 import type { AppState } from '../app-state';
 import { HttpError } from '../http-error';
 import { jobState } from '../job-state';
@@ -112,11 +122,7 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
 
     const exportId = newJobId();
     const owner = ownerOf(ctx);
-    await guarded(() => deps.client.workflow.start(bulkExport, {
-      taskQueue: deps.taskQueue,
-      workflowId: exportId,
-      args: [
-        {
+    const input: ExportInput = {
           exportId,
           level,
           tenant,
@@ -133,10 +139,18 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
           allowPartialManifests: request.allowPartialManifests,
           lenientIssues: request.lenientIssues.map((i) => ({ severity: i.severity ?? 'warning', code: i.code, diagnostics: i.diagnostics, expression: i.expression })),
           tuning: deps.exportSettings,
-        },
-      ],
+    };
+    await guarded(() => deps.client.workflow.start(bulkExport, {
+      taskQueue: deps.taskQueue,
+      workflowId: exportId,
+      args: [input],
+      // What an operator sees in the Web UI: the request in words, and attributes to filter by.
+      staticSummary: exportSummary(input),
+      staticDetails: exportDetails(input),
       typedSearchAttributes: [
+        { key: exportIdKey, value: exportId },
         { key: exportLevelKey, value: level },
+        ...(groupId ? [{ key: exportGroupKey, value: groupId }] : []),
         { key: exportOwnerKey, value: owner },
         { key: exportTenantKey, value: tenant },
         { key: exportStateKey, value: 'running' },
