@@ -90,8 +90,8 @@ export async function bulkExport(input: ExportInput): Promise<void> {
         };
         // The activity's summary names the partition in the Web UI.
         const summary = partition.blocks
-          ? `patient blocks, partition ${partition.partition}`
-          : `${partition.type}${partition.deletions ? ' deletions' : ''}, partition ${partition.partition} of ${plan.partitions.filter((p) => p.type === partition.type && !!p.deletions === !!partition.deletions).length}`;
+          ? `patient blocks, partition ${partition.partition + 1}`
+          : `${partition.type}${partition.deletions ? ' deletions' : ''}, partition ${partition.partition + 1} of ${plan.partitions.filter((p) => p.type === partition.type && !!p.deletions === !!partition.deletions).length}`;
         const result = partition.blocks
           ? await exportPatientBlocks.executeWithOptions({ summary }, [
               {

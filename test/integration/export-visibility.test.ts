@@ -60,6 +60,6 @@ describe('exports in the Temporal Web UI', () => {
     const summaries = (history.events ?? [])
       .filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'exportPartition')
       .map((e) => e.userMetadata?.summary?.data && Buffer.from(e.userMetadata.summary.data).toString());
-    expect(summaries.some((s) => s?.includes('Encounter, partition 0 of 1'))).toBe(true);
+    expect(summaries.some((s) => s?.includes('Encounter, partition 1 of 1'))).toBe(true);
   });
 });
