@@ -57,7 +57,12 @@ export function createActivities(deps: ActivityDependencies) {
       const referencedTypes = input.compartment ? types.filter((t) => REFERENCED_TYPES.includes(t)) : [];
       const provenance = associatedProvenance(input, types);
       if (provenance && !types.includes('Provenance')) types = [...types, 'Provenance'];
-      const recordedTypes = [...referencedTypes, ...(provenance ? ['Provenance'] : [])];
+      const addedTypes = [...referencedTypes, ...(provenance ? ['Provenance'] : [])];
+      // Listed patients or a Group: the compartment selection is recorded once, too.
+      const compartmentTypes = new Set(patientCompartmentTypes());
+      const selectedTypes =
+        input.compartment?.groupId || input.compartment?.patientIds ? types.filter((t) => compartmentTypes.has(t) && !addedTypes.includes(t)) : [];
+      const recordedTypes = [...addedTypes, ...selectedTypes];
       if (recordedTypes.length > 0) {
         await recordSelection(deps.pool, {
           exportId: input.exportId,
@@ -65,9 +70,10 @@ export function createActivities(deps: ActivityDependencies) {
           transactionTime,
           compartment: input.compartment,
           referencedTypes,
+          selectedTypes,
           provenance: provenance && {
             ...provenance,
-            targetScopes: types.filter((t) => t !== 'Provenance').map((t) => scopeOf(t, referencedTypes.includes(t))),
+            targetScopes: types.filter((t) => t !== 'Provenance').map((t) => scopeOf(t, referencedTypes.includes(t) || selectedTypes.includes(t))),
           },
         });
       }
@@ -78,14 +84,14 @@ export function createActivities(deps: ActivityDependencies) {
       for (const deletions of input.since ? [false, true] : [false]) {
         for (const type of types) {
           const recorded = recordedTypes.includes(type);
-          if (deletions && recorded) continue; // a deleted Practitioner no longer says whose it was
+          if (deletions && addedTypes.includes(type)) continue; // a deleted Practitioner no longer says whose it was
           // Deletions are checked against _typeFilter one by one (on the version they ended), never in SQL.
           const scope = deletions ? { ...scopeOf(type, false), deletions, filterSql: undefined } : scopeOf(type, recorded);
           const { count, bounds } = await planPartitions(deps.pool, scope, input.partitionSize);
           if (count === 0) continue;
           (deletions ? deletedTotals : totals)[type] = count;
           for (let i = 0; i <= bounds.length; i++) {
-            partitions.push({ type, partition: i, after: bounds[i - 1], upTo: bounds[i], ...(deletions ? { deletions } : {}), ...(recorded ? { recorded } : {}) });
+            partitions.push({ type, partition: i, after: bounds[i - 1], upTo: bounds[i], ...(deletions ? { deletions } : {}), ...(recorded && !deletions ? { recorded } : {}) });
           }
         }
       }

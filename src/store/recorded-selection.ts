@@ -19,6 +19,12 @@ export interface SelectionRequest {
   compartment?: CompartmentFilter;
   /** Types outside the compartment to add when referenced (Patient/Group exports). */
   referencedTypes: string[];
+  /**
+   * Compartment types whose selection (the listed patients or a Group's members) is recorded
+   * once, so partitions need not re-derive it: deriving it per partition made each partition of
+   * a large Group re-read the whole selection.
+   */
+  selectedTypes?: string[];
   /** Associated Provenance, and the scopes of the exported types whose targets count. */
   provenance?: { selection: ProvenanceSelection; targetScopes: SnapshotScope[]; includeCompartment: boolean };
 }
@@ -29,6 +35,9 @@ export async function recordSelection(pool: Pool, request: SelectionRequest): Pr
   try {
     await client.query('BEGIN');
     await client.query('DELETE FROM export_references WHERE export_id = $1', [request.exportId]);
+    if (request.selectedTypes?.length && request.compartment) {
+      await client.query(selectedSql(request.exportId, request.tenant, request.compartment, request.transactionTime, request.selectedTypes));
+    }
     if (request.referencedTypes.length > 0 && request.compartment) {
       await client.query(referencedSql(request.exportId, request.tenant, request.compartment, request.transactionTime, request.referencedTypes));
     }
@@ -92,6 +101,20 @@ function referencedSql(exportId: string, tenant: string, compartment: Compartmen
                                 AND src.id = r.source_id AND src.version_id = r.source_version
      WHERE r.tenant = ${literal(tenant)} AND r.target_type IN (${types.map(literal).join(', ')})
        AND src.last_updated <= ${t} AND (src.superseded_at IS NULL OR src.superseded_at > ${t}) AND NOT src.deleted
+    ON CONFLICT DO NOTHING`;
+}
+
+/** The current resources of `types` in the selected patients' compartments, in one pass from the patients outwards. */
+function selectedSql(exportId: string, tenant: string, compartment: CompartmentFilter, at: string, types: string[]): string {
+  const t = instant(at);
+  return `INSERT INTO export_references (export_id, resource_type, id)
+    SELECT DISTINCT ${literal(exportId)}, c.resource_type, c.resource_id
+      FROM compartment_memberships c
+      JOIN resource_versions v ON v.tenant = c.tenant AND v.resource_type = c.resource_type
+                              AND v.id = c.resource_id AND v.version_id = c.version_id
+     WHERE c.tenant = ${literal(tenant)} ${selectedPatients(tenant, compartment, at).map((p) => `AND ${p}`).join(' ')}
+       AND c.resource_type IN (${types.map(literal).join(', ')})
+       AND v.last_updated <= ${t} AND (v.superseded_at IS NULL OR v.superseded_at > ${t}) AND NOT v.deleted
     ON CONFLICT DO NOTHING`;
 }
 

@@ -113,8 +113,9 @@ export function snapshotWhere(scope: SnapshotScope, range: { after?: Cursor; upT
   if (range.after) conditions.push(`(last_updated, resource_versions.id) > (${instant(range.after.lastUpdated)}, ${literal(range.after.id)})`);
   if (range.upTo) conditions.push(`(last_updated, resource_versions.id) <= (${instant(range.upTo.lastUpdated)}, ${literal(range.upTo.id)})`);
   if (scope.recordedFor) {
+    // Uncorrelated (the type as a literal), so PostgreSQL reads the recorded ids once per query.
     conditions.push(`resource_versions.id IN (SELECT e.id FROM export_references e
-       WHERE e.export_id = ${literal(scope.recordedFor)} AND e.resource_type = resource_versions.resource_type)`);
+       WHERE e.export_id = ${literal(scope.recordedFor)} AND e.resource_type = ${literal(scope.resourceType)})`);
   } else if (scope.compartment) {
     const patients = selectedPatients(scope.tenant, scope.compartment, scope.transactionTime);
     conditions.push(`EXISTS (SELECT 1 FROM compartment_memberships c
