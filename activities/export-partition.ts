@@ -8,7 +8,7 @@ import { streamSnapshot } from '../src/store/snapshot-stream';
 import type { ExportPartitionInput, ExportPartitionResult, PartFile } from '../workflows/types';
 import { PartWriter } from './part-writer';
 
-/** A deletion as the Bulk Data IG reports it (the same shape the store's SQL builds). */
+/** A deletion as the Bulk Data IG reports it: a transaction Bundle with one DELETE entry. */
 const deletionBundle = (type: string, id: string) =>
   JSON.stringify({ resourceType: 'Bundle', type: 'transaction', entry: [{ request: { method: 'DELETE', url: `${type}/${id}` } }] });
 
@@ -50,13 +50,18 @@ export async function exportPartition(
   const keep = keptElements(input.elements, input.type);
   const keepSet = keep && new Set(keep);
   const checkEach = !filter.exact || (input.deletions && input.filters !== undefined);
+  const parse = (body: Buffer) => JSON.parse(body.toString('utf8')) as Record<string, unknown>;
   /** The NDJSON line for a row, or undefined when the row does not match the filter. */
   const lineOf = (body: Buffer, id: string): Buffer | undefined => {
+    if (input.deletions) {
+      // With a filter, `body` is the version the deletion ended: report it only if that matched.
+      if (checkEach && body.length > 0 && !filter.matches(parse(body))) return undefined;
+      return Buffer.from(deletionBundle(input.type, id));
+    }
     if (!checkEach && !keepSet) return body;
-    const resource = body.length > 0 ? (JSON.parse(body.toString('utf8')) as Record<string, unknown>) : undefined;
-    if (checkEach && resource && !filter.matches(resource)) return undefined;
-    if (input.deletions) return Buffer.from(deletionBundle(input.type, id));
-    return keepSet ? Buffer.from(JSON.stringify(subsetResource(resource!, keepSet))) : body;
+    const resource = parse(body);
+    if (checkEach && !filter.matches(resource)) return undefined;
+    return keepSet ? Buffer.from(JSON.stringify(subsetResource(resource, keepSet))) : body;
   };
 
   let position = progress.cursor; // the last row read

@@ -28,7 +28,13 @@ export async function exportPatientBlocks(deps: { pool: Pool; output: OutputStor
   const context = Context.current();
   const progress: BlocksProgress = (context.info.heartbeatDetails as BlocksProgress | undefined) ?? { parts: [] };
   const filters = new Map<string, CompiledTypeFilter>(input.types.map((t) => [t, compileTypeFilter(t, input.typeFilters?.[t])]));
-  const kept = new Map(input.types.map((t) => [t, keptElements(input.elements, t)]));
+  // The root elements to keep per type (built once, not per resource).
+  const kept = new Map(
+    input.types.map((t) => {
+      const keep = keptElements(input.elements, t);
+      return [t, keep && new Set(keep)] as const;
+    }),
+  );
   const scope = {
     tenant: input.tenant,
     transactionTime: input.transactionTime,
@@ -44,7 +50,7 @@ export async function exportPatientBlocks(deps: { pool: Pool; output: OutputStor
     if (filter.exact && !keep) return body;
     const resource = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
     if (!filter.exact && !filter.matches(resource)) return undefined;
-    return keep ? Buffer.from(JSON.stringify(subsetResource(resource, new Set(keep)))) : body;
+    return keep ? Buffer.from(JSON.stringify(subsetResource(resource, keep))) : body;
   };
 
   const parts = new PartWriter(deps.output, (part) => partKey(input.tenant, input.exportId, 'patient-blocks', input.partition, part), 'Patient', input, progress.parts);

@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { asyncDirectory, jobDirectory, type OutputStore } from '../src/output/output-store';
+import { asyncDirectory, jobDirectory, writeText, type OutputStore } from '../src/output/output-store';
 import { patientCompartmentTypes, patientLevelTypes, REFERENCED_TYPES } from '../src/fhir/patient-compartment';
 import { compileTypeFilter, type TypeFilters } from '../src/fhir/search/type-filter';
 import { ResourceStore } from '../src/store/resource-store';
@@ -109,11 +109,9 @@ export function createActivities(deps: ActivityDependencies) {
     /** Writes the OperationOutcomes of lenient handling as the manifest's `error` file. */
     async writeErrorFile(input: { tenant: string; exportId: string; issues: OperationOutcomeIssueJson[] }): Promise<PartFile> {
       const key = `${jobDirectory(input.tenant, input.exportId)}OperationOutcome-errors.ndjson`;
-      const lines = input.issues.map((issue) => JSON.stringify({ resourceType: 'OperationOutcome', issue: [issue] }) + '\n');
-      const writer = deps.output.createWriter(key);
-      writer.stream.end(lines.join(''));
-      await writer.done;
-      return { type: 'OperationOutcome', key, count: lines.length, bytes: Buffer.byteLength(lines.join('')) };
+      const text = input.issues.map((issue) => JSON.stringify({ resourceType: 'OperationOutcome', issue: [issue] }) + '\n').join('');
+      await writeText(deps.output, key, text);
+      return { type: 'OperationOutcome', key, count: input.issues.length, bytes: Buffer.byteLength(text) };
     },
 
     /** Runs a `Prefer: respond-async` request and stores its response. */

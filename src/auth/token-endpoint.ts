@@ -14,6 +14,9 @@ import type { ClientRegistry, RegisteredClient } from './clients';
 import { ADMIN_SCOPE, grantScopes } from './scopes';
 
 export const TOKEN_PATH = '/auth/token';
+
+/** The token endpoint as a client of `fhirBaseUrl` sees it: next to the FHIR base, under the same origin (and tenant prefix). */
+export const tokenEndpointFor = (fhirBaseUrl: string, fhirBasePath: string) => `${fhirBaseUrl.slice(0, fhirBaseUrl.length - fhirBasePath.length)}${TOKEN_PATH}`;
 const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 export const ASSERTION_ALGORITHMS = ['RS384', 'ES384', 'RS256', 'ES256', 'PS384'];
 /** The SMART Backend Services limit on a client assertion's lifetime. */
@@ -34,6 +37,7 @@ export interface TokenEndpointDependencies {
   registry: ClientRegistry;
   /** The configured public origin: assertions may name the token URL under it or under the request's origin. */
   baseUrl: string;
+  fhirBasePath: string;
 }
 
 export function tokenEndpointRouter(deps: TokenEndpointDependencies): Router<AppState> {
@@ -87,8 +91,7 @@ export function tokenEndpointRouter(deps: TokenEndpointDependencies): Router<App
     if (!client) throw new OAuthError(401, 'invalid_client', 'the client assertion names no registered client (iss)');
     if (clientIdParameter !== null && clientIdParameter !== client.clientId) throw new OAuthError(401, 'invalid_client', 'client_id differs from the assertion');
 
-    const origin = ctx.state.fhirBaseUrl.replace(/\/[^/]*$/, '') || ctx.state.fhirBaseUrl;
-    const audiences = [...new Set([`${deps.baseUrl}${TOKEN_PATH}`, `${origin}${TOKEN_PATH}`])];
+    const audiences = [...new Set([`${deps.baseUrl}${TOKEN_PATH}`, tokenEndpointFor(ctx.state.fhirBaseUrl, deps.fhirBasePath)])];
     let payload;
     try {
       ({ payload } = await jwtVerify(assertion, keysOf(client), {

@@ -30,7 +30,7 @@ export interface BulkManifest {
 export function buildManifest(
   status: ExportStatus,
   fileUrl: (key: string) => string,
-  options: { requiresAccessToken?: boolean; outputRange?: [number, number]; withRest?: boolean } = {},
+  options: { outputRange?: [number, number]; withRest?: boolean } = {},
 ): BulkManifest {
   const item = (file: PartFile): ManifestItem => ({ type: file.type, url: fileUrl(file.key), count: file.count });
   const [start, end] = options.outputRange ?? [0, status.output.length];
@@ -43,7 +43,7 @@ export function buildManifest(
   return {
     transactionTime: status.transactionTime!,
     request: status.request,
-    requiresAccessToken: options.requiresAccessToken ?? true,
+    requiresAccessToken: true, // the route turns it off when it lists signed URLs
     ...(status.organizedBy ? { outputOrganizedBy: status.organizedBy } : {}),
     output: status.organizedBy ? output.map(blockItem) : output.map(item),
     ...(withRest && status.deleted?.length ? { deleted: status.deleted.map(item) } : {}),

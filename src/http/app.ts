@@ -86,7 +86,7 @@ export function createApp(deps: AppDependencies): Koa<AppState> {
   const defaultTenant = deps.store?.tenant ?? DEFAULT_TENANT;
   app.use(tenantRouting({ defaultTenant, header: deps.config.tenantHeader, fhirBasePath: deps.config.fhirBasePath }));
   if (deps.auth) {
-    const token = tokenEndpointRouter({ tokens: deps.auth.tokens, registry: deps.auth.registry, baseUrl: deps.config.baseUrl });
+    const token = tokenEndpointRouter({ tokens: deps.auth.tokens, registry: deps.auth.registry, baseUrl: deps.config.baseUrl, fhirBasePath: deps.config.fhirBasePath });
     app.use(token.routes());
     app.use(token.allowedMethods());
   }

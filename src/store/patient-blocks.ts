@@ -5,7 +5,7 @@
  */
 import type { Pool } from 'pg';
 import { COPY_FORMAT, streamCopyRows } from './snapshot-stream';
-import { groupPatientsSql, instant, literal, selectedPatients, type CompartmentFilter } from './snapshot-scope';
+import { changedOrJoinedSql, instant, literal, selectedPatients, type CompartmentFilter } from './snapshot-scope';
 
 export interface BlockScope {
   tenant: string;
@@ -55,9 +55,7 @@ function blockWhere(scope: BlockScope, range: BlockRange): string {
   ];
   if (scope.since && scope.compartment.groupId) {
     // As in every Group export: a patient who joined after _since gets all of their data.
-    const joined = `(${groupPatientsSql(scope.tenant, scope.compartment.groupId, scope.transactionTime)})
-       EXCEPT (${groupPatientsSql(scope.tenant, scope.compartment.groupId, scope.since)})`;
-    conditions.push(`(v.last_updated > ${instant(scope.since)} OR c.patient_id IN (${joined}))`);
+    conditions.push(changedOrJoinedSql(scope.tenant, scope.compartment.groupId, scope.transactionTime, scope.since, 'v.last_updated', (joined) => `c.patient_id IN (${joined})`));
   } else if (scope.since) {
     conditions.push(`v.last_updated > ${instant(scope.since)}`);
   }

@@ -70,6 +70,16 @@ export function groupPatientsSql(tenant: string, groupId: string, at: string): s
      WHERE m.group_id IN (SELECT id FROM nested WHERE NOT cycle) AND m.member_type = 'Patient' AND ${activeMembership('m', tenant, at)}`;
 }
 
+/**
+ * Group exports with `_since`: a patient who joined after `_since` gets all of their data, the
+ * others only changes. `inJoined` says, given the joined patients' SQL, that the row is theirs.
+ */
+export function changedOrJoinedSql(tenant: string, groupId: string, transactionTime: string, since: string, lastUpdated: string, inJoined: (joined: string) => string): string {
+  const joined = `(${groupPatientsSql(tenant, groupId, transactionTime)})
+       EXCEPT (${groupPatientsSql(tenant, groupId, since)})`;
+  return `(${lastUpdated} > ${instant(since)} OR ${inJoined(joined)})`;
+}
+
 /** A path of Group ids that leads from `groupId` back to a Group already on it, if there is one. */
 export function groupCycleSql(tenant: string, groupId: string, at: string): string {
   return `${nestedGroupsSql(tenant, groupId, at)}
@@ -99,12 +109,12 @@ export function snapshotWhere(scope: SnapshotScope, range: { after?: Cursor; upT
   if (scope.since && scope.compartment?.groupId && !scope.deletions) {
     // Group exports: a patient who joined after _since gets all of their data, others only changes.
     // (Deletions need no such widening: a new member's client never held their older data.)
-    const joined = `(${groupPatientsSql(scope.tenant, scope.compartment.groupId, scope.transactionTime)})
-       EXCEPT (${groupPatientsSql(scope.tenant, scope.compartment.groupId, scope.since)})`;
-    conditions.push(`(last_updated > ${instant(scope.since)} OR EXISTS (SELECT 1 FROM compartment_memberships j
+    conditions.push(
+      changedOrJoinedSql(scope.tenant, scope.compartment.groupId, scope.transactionTime, scope.since, 'last_updated', (joined) => `EXISTS (SELECT 1 FROM compartment_memberships j
        WHERE j.tenant = resource_versions.tenant AND j.resource_type = resource_versions.resource_type
          AND j.resource_id = resource_versions.id AND j.version_id = resource_versions.version_id
-         AND j.patient_id IN (${joined})))`);
+         AND j.patient_id IN (${joined}))`),
+    );
   } else if (scope.since) {
     conditions.push(`last_updated > ${instant(scope.since)}`);
   }

@@ -20,19 +20,14 @@ const NEWLINE = 0x0a;
 export const COPY_FORMAT = `(FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')`;
 const SEPARATOR = 0x02;
 
-/**
- * A deletion as the Bulk Data IG reports it: a transaction Bundle with one DELETE entry. Ids and
- * types match FHIR patterns (no characters JSON would escape), so plain concatenation is valid JSON.
- */
-const DELETION_BUNDLE_SQL = `'{"resourceType":"Bundle","type":"transaction","entry":[{"request":{"method":"DELETE","url":"' || resource_type || '/' || id || '"}}]}'`;
-
 /** The body of the version a tombstone ended (so a deletion can be checked against `_typeFilter`). */
 const ENDED_VERSION_BODY_SQL = `(SELECT p.body FROM resource_versions p
    WHERE p.tenant = resource_versions.tenant AND p.resource_type = resource_versions.resource_type
      AND p.id = resource_versions.id AND p.version_id = resource_versions.version_id - 1)`;
 
 function copySql(scope: SnapshotScope, range: { after?: Cursor; upTo?: Cursor }, endedBodies: boolean): string {
-  const body = !scope.deletions ? 'body' : endedBodies ? ENDED_VERSION_BODY_SQL : DELETION_BUNDLE_SQL;
+  // A tombstone has no body (NULL reads back empty); the id in the cursor is what a deletion needs.
+  const body = !scope.deletions ? 'body' : endedBodies ? ENDED_VERSION_BODY_SQL : 'NULL';
   return `COPY (SELECT ${body}, last_updated::text AS cursor_time, id FROM resource_versions
      WHERE ${snapshotWhere(scope, range)} ORDER BY last_updated, id) TO STDOUT ${COPY_FORMAT}`;
 }
@@ -40,8 +35,8 @@ function copySql(scope: SnapshotScope, range: { after?: Cursor; upTo?: Cursor },
 /**
  * Yields batches of rows in (last_updated, id) order, one batch per received chunk. Memory
  * holds one chunk; the query's connection is released when the iteration ends or is abandoned.
- * For deletions each row is a DELETE Bundle, or with `endedBodies` the body of the version the
- * deletion ended (empty if there is none).
+ * For deletions the body is empty, or with `endedBodies` the body of the version the deletion
+ * ended (empty if there is none).
  */
 export async function* streamSnapshot(
   pool: Pool,

@@ -6,7 +6,7 @@
 import { literal } from '../../store/snapshot-scope';
 import { searchParameter, SUPPORTED_TYPES, type ResolvedSearchParameter } from './parameters';
 import { compareIntervals, compareNumber, dateInterval, numberInterval, PREFIXES, type Interval, type Prefix } from './ranges';
-import { dateIntervals, normalizeText, numbers, quantities, referenceKeys, strings, tokens, uris, type TokenValue } from './values';
+import { dateIntervals, normalizeText, numbers, quantities, REFERENCE, referenceKeys, strings, tokens, uris, type TokenValue } from './values';
 
 export class SearchQueryError extends Error {
   constructor(
@@ -225,8 +225,6 @@ function parseNumberValue(value: string, code: string): { prefix: Prefix; number
   if (!number) throw new SearchQueryError(`${code}: ${JSON.stringify(value)} is not a number (with an optional prefix such as gt)`, code);
   return { prefix, number };
 }
-
-const REFERENCE = /^(?:(.*)\/)?([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
 
 function parseReferenceValue(value: string, typeModifier: string | undefined, p: ResolvedSearchParameter, code: string): { type?: string; id: string; full?: string } {
   const m = REFERENCE.exec(value);

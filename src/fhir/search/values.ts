@@ -68,7 +68,8 @@ export interface ReferenceKey {
   full?: string;
 }
 
-const REFERENCE = /^(?:(.*)\/)?([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
+/** `Type/id`, optionally absolute and with `_history`: groups base, type, id. */
+export const REFERENCE = /^(?:(.*)\/)?([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
 
 export function referenceKeys(values: unknown[]): ReferenceKey[] {
   const out: ReferenceKey[] = [];

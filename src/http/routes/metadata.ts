@@ -1,7 +1,7 @@
 import Router from '@koa/router';
 import { buildCapabilityStatement, type CapabilityOptions } from '../../fhir/capability-statement';
 import { operationDefinition } from '../../fhir/operation-definitions';
-import { smartConfiguration, TOKEN_PATH } from '../../auth/token-endpoint';
+import { smartConfiguration, tokenEndpointFor } from '../../auth/token-endpoint';
 import type { AppState } from '../app-state';
 import { HttpError } from '../http-error';
 import { FHIR_JSON } from '../middleware/operation-outcome-errors';
@@ -9,7 +9,7 @@ import { FHIR_JSON } from '../middleware/operation-outcome-errors';
 /** `GET [base]/metadata`: the CapabilityStatement; `GET [base]/OperationDefinition/{id}`: the `$export` definitions. */
 export function metadataRouter(options: Omit<CapabilityOptions, 'fhirBaseUrl' | 'tokenEndpoint'> & { smart?: boolean; fhirBasePath?: string }): Router<AppState> {
   // The token endpoint is at the origin, next to the FHIR base.
-  const tokenEndpointOf = (fhirBaseUrl: string) => `${fhirBaseUrl.slice(0, fhirBaseUrl.length - (options.fhirBasePath ?? '').length)}${TOKEN_PATH}`;
+  const tokenEndpointOf = (fhirBaseUrl: string) => tokenEndpointFor(fhirBaseUrl, options.fhirBasePath ?? '');
   const router = new Router<AppState>();
   // Built once per base URL: listing every type's search parameters takes a moment.
   const statements = new Map<string, string>();
