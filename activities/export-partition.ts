@@ -2,7 +2,7 @@ import { Context } from '@temporalio/activity';
 import type { Pool } from 'pg';
 import { keptElements, subsetResource } from '../src/fhir/elements';
 import { compileTypeFilter } from '../src/fhir/search/type-filter';
-import { jobDirectory, type OutputStore } from '../src/output/output-store';
+import { exportDirectory, type ExportLocation, type OutputStore } from '../src/output/output-store';
 import type { Cursor } from '../src/store/snapshot-scope';
 import { streamSnapshot } from '../src/store/snapshot-stream';
 import type { ExportPartitionInput, ExportPartitionResult, PartFile } from '../workflows/types';
@@ -18,8 +18,8 @@ interface PartitionProgress {
   parts: PartFile[];
 }
 
-export const partKey = (tenant: string, exportId: string, type: string, partition: number, part: number, deletions = false) =>
-  `${jobDirectory(tenant, exportId)}${type}${deletions ? '-deleted' : ''}-${String(partition).padStart(4, '0')}-${String(part).padStart(4, '0')}.ndjson`;
+export const partKey = (at: ExportLocation, type: string, partition: number, part: number, deletions = false) =>
+  `${exportDirectory(at)}${type}${deletions ? '-deleted' : ''}-${String(partition).padStart(4, '0')}-${String(part).padStart(4, '0')}.ndjson`;
 
 /**
  * Streams one partition of one type into NDJSON parts, rotated by count and size. After each
@@ -67,7 +67,7 @@ export async function exportPartition(
   let position = progress.cursor; // the last row read
   const parts = new PartWriter(
     deps.output,
-    (part) => partKey(input.tenant, input.exportId, input.type, input.partition, part, input.deletions),
+    (part) => partKey(input, input.type, input.partition, part, input.deletions),
     input.deletions ? 'Bundle' : input.type,
     input,
     progress.parts,

@@ -53,7 +53,7 @@ export async function exportPatientBlocks(deps: { pool: Pool; output: OutputStor
     return keep ? Buffer.from(JSON.stringify(subsetResource(resource, keep))) : body;
   };
 
-  const parts = new PartWriter(deps.output, (part) => partKey(input.tenant, input.exportId, 'patient-blocks', input.partition, part), 'Patient', input, progress.parts);
+  const parts = new PartWriter(deps.output, (part) => partKey(input, 'patient-blocks', input.partition, part), 'Patient', input, progress.parts);
   let position = progress.cursor;
   let openBlock: string | undefined; // the patient whose block the open part is writing
   let rotate = false; // the open part is full: close it before the next line

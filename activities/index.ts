@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { asyncDirectory, jobDirectory, writeText, type OutputStore } from '../src/output/output-store';
+import { asyncDirectory, exportDirectory, writeText, type ExportLocation, type OutputStore } from '../src/output/output-store';
 import { patientCompartmentTypes, patientLevelTypes, REFERENCED_TYPES } from '../src/fhir/patient-compartment';
 import { compileTypeFilter, type TypeFilters } from '../src/fhir/search/type-filter';
 import { ResourceStore } from '../src/store/resource-store';
@@ -11,6 +11,7 @@ import { BLOCKS, type AsyncRequestInput, type ExportPartitionInput, type ExportP
 import { exportPartition } from './export-partition';
 import { exportPatientBlocks } from './export-patient-blocks';
 import { runAsyncRequest } from './async-request';
+import { scheduledRunActivities } from './scheduled-runs';
 
 export interface ActivityDependencies {
   pool: Pool;
@@ -20,6 +21,8 @@ export interface ActivityDependencies {
 /** Activity implementations, built from injected dependencies so tests pass real ones. */
 export function createActivities(deps: ActivityDependencies) {
   return {
+    ...scheduledRunActivities(deps),
+
     /**
      * Fixes the export's transactionTime (every write stamped at or before it has committed)
      * and cuts each requested type into partitions of about `partitionSize` resources.
@@ -107,8 +110,8 @@ export function createActivities(deps: ActivityDependencies) {
     },
 
     /** Writes the OperationOutcomes of lenient handling as the manifest's `error` file. */
-    async writeErrorFile(input: { tenant: string; exportId: string; issues: OperationOutcomeIssueJson[] }): Promise<PartFile> {
-      const key = `${jobDirectory(input.tenant, input.exportId)}OperationOutcome-errors.ndjson`;
+    async writeErrorFile(input: ExportLocation & { issues: OperationOutcomeIssueJson[] }): Promise<PartFile> {
+      const key = `${exportDirectory(input)}OperationOutcome-errors.ndjson`;
       const text = input.issues.map((issue) => JSON.stringify({ resourceType: 'OperationOutcome', issue: [issue] }) + '\n').join('');
       await writeText(deps.output, key, text);
       return { type: 'OperationOutcome', key, count: input.issues.length, bytes: Buffer.byteLength(text) };
@@ -125,9 +128,9 @@ export function createActivities(deps: ActivityDependencies) {
     },
 
     /** Removes every file of an export (cancel, expiry). Idempotent. */
-    async deleteExportFiles(input: { tenant: string; exportId: string }): Promise<number> {
+    async deleteExportFiles(input: ExportLocation): Promise<number> {
       await forgetSelection(deps.pool, input.exportId);
-      return deps.output.deletePrefix(jobDirectory(input.tenant, input.exportId));
+      return deps.output.deletePrefix(exportDirectory(input));
     },
   };
 }

@@ -3,12 +3,15 @@ import {
   CancellationScope,
   condition,
   defineQuery,
+  defineSignal,
+  getExternalWorkflowHandle,
   isCancellation,
   proxyActivities,
   setHandler,
   setCurrentDetails,
   upsertMemo,
   upsertSearchAttributes,
+  workflowInfo,
 } from '@temporalio/workflow';
 import { progressDetails } from './describe';
 import { exportResourceCountKey, exportStateKey } from './search-attributes';
@@ -16,6 +19,8 @@ import type { Activities } from '../activities';
 import type { ExportInput, ExportPartitionResult, ExportStatus, PartFile } from './types';
 
 export const statusQuery = defineQuery<ExportStatus>('status');
+/** Sent to a scheduled run (the parent) when the export's files are complete. */
+export const exportFinishedSignal = defineSignal<[ExportStatus]>('exportFinished');
 
 const quick = proxyActivities<Activities>({
   startToCloseTimeout: '2 minutes',
@@ -43,6 +48,7 @@ export async function bulkExport(input: ExportInput): Promise<void> {
     error: [],
   };
   setHandler(statusQuery, () => status);
+  const location = { tenant: input.tenant, exportId: input.exportId, outputPrefix: input.outputPrefix };
 
   const { exportPartition, exportPatientBlocks } = proxyActivities<Activities>({
     startToCloseTimeout: '2 hours',
@@ -82,6 +88,7 @@ export async function bulkExport(input: ExportInput): Promise<void> {
         const common = {
           exportId: input.exportId,
           tenant: input.tenant,
+          outputPrefix: input.outputPrefix,
           transactionTime: plan.transactionTime,
           since: input.since,
           until: input.until,
@@ -127,7 +134,7 @@ export async function bulkExport(input: ExportInput): Promise<void> {
     if (!status.manifestPageFiles) status.output = orderedParts(results.filter((r) => !r.deletions));
     status.deleted = orderedParts(results.filter((r) => r.deletions));
     if (input.lenientIssues.length > 0) {
-      status.error = [await quick.writeErrorFile({ tenant: input.tenant, exportId: input.exportId, issues: input.lenientIssues })];
+      status.error = [await quick.writeErrorFile({ ...location, issues: input.lenientIssues })];
     }
     const completedAt = Date.now();
     status.completedAt = new Date(completedAt).toISOString();
@@ -147,15 +154,28 @@ export async function bulkExport(input: ExportInput): Promise<void> {
       expiresAt: status.expiresAt,
     });
 
+    if (input.notifyParent) await tellParent(status);
+
     // Keep the files until they expire; DELETE (cancellation) ends this wait early.
     await condition(() => false, input.tuning.retentionMs);
-    await quick.deleteExportFiles({ tenant: input.tenant, exportId: input.exportId });
+    await quick.deleteExportFiles(location);
   } catch (err) {
     upsertSearchAttributes([{ key: exportStateKey, value: isCancellation(err) ? 'cancelled' : 'failed' }]);
     if (isCancellation(err)) {
-      await CancellationScope.nonCancellable(() => quick.deleteExportFiles({ tenant: input.tenant, exportId: input.exportId }));
+      await CancellationScope.nonCancellable(() => quick.deleteExportFiles(location));
     }
     throw err;
+  }
+}
+
+/** A scheduled run waits for its export's files, not for their expiry: tell it they are complete. */
+async function tellParent(status: ExportStatus): Promise<void> {
+  const parent = workflowInfo().parent;
+  if (!parent) return;
+  try {
+    await getExternalWorkflowHandle(parent.workflowId, parent.runId).signal(exportFinishedSignal, status);
+  } catch {
+    // The run was terminated: the export stands on its own until it expires.
   }
 }
 

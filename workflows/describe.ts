@@ -3,15 +3,27 @@
  * the request (static, set at start), and the live progress (current details, set per
  * partition). Pure text; used by the API at kick-off and by the workflow.
  */
+import type { SearchAttributePair } from '@temporalio/common';
+import {
+  exportGroupKey,
+  exportIdKey,
+  exportLevelKey,
+  exportOwnerKey,
+  exportScheduleKey,
+  exportSinceKey,
+  exportStateKey,
+  exportTenantKey,
+  exportTypesKey,
+} from './search-attributes';
 import type { ExportInput, ExportStatus } from './types';
 
 const list = (items: string[], max = 6) => (items.length <= max ? items.join(', ') : `${items.slice(0, max).join(', ')} and ${items.length - max} more`);
 
-export function exportSummary(input: ExportInput, groupId?: string): string {
-  const level = input.level === 'system' ? 'System' : input.level === 'patient' ? 'Patient' : `Group ${groupId ?? input.compartment?.groupId}`;
+export function exportSummary(input: ExportInput): string {
+  const level = input.level === 'system' ? 'System' : input.level === 'patient' ? 'Patient' : `Group ${input.compartment?.groupId}`;
   const types = input.types ? list(input.types) : 'all types';
   const since = input.since ? ` since ${input.since}` : '';
-  return `${level} export of ${types}${since} for ${input.owner} (tenant ${input.tenant})`;
+  return `${level} export of ${types}${since} for ${input.owner} (tenant ${input.tenant}${input.scheduleId ? `, schedule ${input.scheduleId}` : ''})`;
 }
 
 export function exportDetails(input: ExportInput): string {
@@ -47,4 +59,38 @@ export function progressDetails(status: ExportStatus, partsByType: ReadonlyMap<s
     '| --- | ---: | ---: | ---: |',
     ...types.map(([type, t]) => `| ${type} | ${t.exported} | ${t.total} | ${parts.get(type) ?? '-'} |`),
   ].join('\n');
+}
+
+/** How an export workflow is started, from the API or a scheduled run: the UI texts, search attributes and memo. */
+export function exportStartOptions(input: ExportInput) {
+  const groupId = input.compartment?.groupId;
+  return {
+    staticSummary: exportSummary(input),
+    staticDetails: exportDetails(input),
+    typedSearchAttributes: [
+      { key: exportIdKey, value: input.exportId },
+      { key: exportLevelKey, value: input.level },
+      ...(groupId ? [{ key: exportGroupKey, value: groupId }] : []),
+      { key: exportOwnerKey, value: input.owner },
+      { key: exportTenantKey, value: input.tenant },
+      { key: exportStateKey, value: 'running' },
+      { key: exportTypesKey, value: input.types ?? ['*'] },
+      ...(input.since ? [{ key: exportSinceKey, value: new Date(input.since) }] : []),
+      ...(input.scheduleId ? [{ key: exportScheduleKey, value: input.scheduleId }] : []),
+    ] as SearchAttributePair[],
+    memo: {
+      level: input.level,
+      group: groupId ?? null,
+      types: input.types ?? 'all',
+      since: input.since ?? null,
+      until: input.until ?? null,
+      elements: input.elements ?? null,
+      typeFilters: input.typeFilters ?? null,
+      includeAssociatedData: input.associatedProvenance ?? null,
+      organizeOutputBy: input.organizeOutputBy ?? null,
+      owner: input.owner,
+      tenant: input.tenant,
+      ...(input.scheduleId ? { schedule: input.scheduleId, outputPrefix: input.outputPrefix ?? null } : {}),
+    },
+  };
 }

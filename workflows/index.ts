@@ -1,3 +1,4 @@
 // Workflow code only: deterministic, bundled by the worker; imports nothing that does I/O.
-export { bulkExport, statusQuery } from './bulk-export';
+export { bulkExport, statusQuery, exportFinishedSignal } from './bulk-export';
 export { asyncRequest, asyncStatusQuery } from './async-request';
+export { scheduledExport, deliverWebhook } from './scheduled-export';

@@ -1,5 +1,6 @@
 /** Shapes shared by the workflow, its activities and the HTTP layer (types, and one constant). */
 import type { ElementsSelection } from '../src/fhir/elements';
+import type { ScheduleDefinition } from '../src/schedules/schedule-definition';
 import type { TypeFilters } from '../src/fhir/search/type-filter';
 import type { CompartmentFilter, Cursor } from '../src/store/snapshot-scope';
 
@@ -40,8 +41,12 @@ export interface ExportInput {
   associatedProvenance?: 'relevant' | 'latest';
   /** Problems ignored under `Prefer: handling=lenient`, reported in the manifest `error` file. */
   lenientIssues: OperationOutcomeIssueJson[];
-  /** The Temporal Schedule that started this export, if one did. */
+  /** The bulkflow schedule that started this export, if one did. */
   scheduleId?: string;
+  /** Files go under `<tenant>/<outputPrefix>/<exportId>/` (scheduled runs), else `<tenant>/<exportId>/`. */
+  outputPrefix?: string;
+  /** Signal the parent workflow (a scheduled run) with the status once the files are complete. */
+  notifyParent?: boolean;
   tuning: ExportTuning;
 }
 
@@ -83,6 +88,7 @@ export interface ExportPlan {
 export interface ExportPartitionInput extends PlannedPartition {
   exportId: string;
   tenant: string;
+  outputPrefix?: string;
   compartment?: CompartmentFilter;
   transactionTime: string;
   since?: string;
@@ -107,6 +113,7 @@ export interface PartFile {
 export interface PatientBlocksInput {
   exportId: string;
   tenant: string;
+  outputPrefix?: string;
   partition: number;
   compartment: CompartmentFilter;
   types: string[];
@@ -191,4 +198,39 @@ export interface AsyncRequestStatus extends Partial<AsyncResponse> {
   phase: 'running' | 'completed';
   completedAt?: string;
   expiresAt?: string;
+}
+
+/** What every run of a bulkflow schedule starts from (the Temporal Schedule's action argument). */
+export interface ScheduledExportInput {
+  scheduleId: string;
+  tenant: string;
+  owner: string;
+  /** The kick-off request the runs stand for, as an absolute URL without `_since` (each run adds its own). */
+  request: string;
+  /** The export each run makes, but for its id, `_since` and where it belongs. */
+  export: Omit<ExportInput, 'exportId' | 'since' | 'request' | 'tenant' | 'owner' | 'scheduleId' | 'outputPrefix' | 'notifyParent'>;
+  /** The first run's `_since` (absent: the first run exports everything). */
+  start?: string;
+  /** Runs write under `<tenant>/<outputPrefix>/<exportId>/`; `<tenant>/<outputPrefix>/latest.json` names the newest. */
+  outputPrefix: string;
+  /** The API's absolute FHIR base for this tenant: manifest file URLs. */
+  fhirBaseUrl: string;
+  /** POSTed the manifest of every completed run (retried, never holding up the chain). */
+  webhookUrl?: string;
+  /** The schedule as the admin API describes it (read back from the Schedule's action). */
+  definition: ScheduleDefinition;
+}
+
+export interface ScheduledRunResult {
+  exportId: string;
+  since?: string;
+  transactionTime: string;
+  /** `superseded`: another run moved the watermark first; this run's files stay, the chain skips them. */
+  state: 'completed' | 'superseded';
+}
+
+/** The body POSTed to a schedule's webhook. */
+export interface ScheduleWebhookInput {
+  url: string;
+  body: { scheduleId: string; tenant: string; exportId: string; since?: string; transactionTime: string; manifest: unknown };
 }

@@ -22,6 +22,9 @@ export interface BulkManifest {
   link?: Array<{ relation: 'next'; url: string }>;
 }
 
+/** The API's download URL of a file key (`<tenant>/[<prefix>/]<export>/<file>`): `<base>/bulkfiles/<export>/<file>`. */
+export const downloadUrl = (fhirBaseUrl: string) => (key: string) => `${fhirBaseUrl}/bulkfiles/${key.split('/').slice(-2).join('/')}`;
+
 /**
  * The completion manifest of the Bulk Data IG; `fileUrl` turns a file key into its absolute URL.
  * `outputRange` limits `output` to a slice of the files (a page), `withRest` adds `deleted` and

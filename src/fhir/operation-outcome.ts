@@ -22,7 +22,9 @@ export type IssueCode =
   | 'informational'
   | 'too-costly'
   | 'incomplete'
-  | 'business-rule';
+  | 'business-rule'
+  | 'duplicate'
+  | 'conflict';
 
 export interface Issue {
   severity?: IssueSeverity;

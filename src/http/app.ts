@@ -13,6 +13,8 @@ import { r4ResourceTypes } from '../fhir/definitions';
 import { resourceRouter } from './routes/resources';
 import { searchRouter } from './routes/search';
 import { AsyncRequests } from './routes/async-requests';
+import { scheduleRouter } from './routes/schedules';
+import { ScheduleLedger } from '../store/schedule-ledger';
 import type { AccessTokens } from '../auth/access-tokens';
 import type { ClientRegistry } from '../auth/clients';
 import { tokenEndpointRouter } from '../auth/token-endpoint';
@@ -78,6 +80,20 @@ export function createApp(deps: AppDependencies): Koa<AppState> {
     ...(deps.store ? [searchRouter({ store: deps.store, async: asyncRequests }), resourceRouter({ store: deps.store, async: asyncRequests })] : []),
   ];
   for (const router of routers) fhir.use(router.routes(), router.allowedMethods());
+  // Recurring exports: an admin API beside the FHIR base.
+  const schedules =
+    deps.bulkExport && deps.store
+      ? scheduleRouter({
+          client: deps.bulkExport.client,
+          taskQueue: deps.bulkExport.taskQueue,
+          exportSettings: deps.bulkExport.exportSettings,
+          store: deps.store,
+          ledger: new ScheduleLedger(deps.store.pool),
+          fhirBasePath: deps.config.fhirBasePath,
+          retryAfterSeconds: deps.bulkExport.retryAfterSeconds,
+          temporalTimeoutMs: deps.bulkExport.temporalTimeoutMs,
+        })
+      : undefined;
 
   app.use(requestId());
   app.use(accessLog(deps.log));
@@ -92,9 +108,17 @@ export function createApp(deps: AppDependencies): Koa<AppState> {
   }
   const base = deps.config.fhirBasePath;
   app.use(
-    authenticate(deps.auth?.tokens, (path) => !path.startsWith(`${base}/`) || PUBLIC_FHIR_PATHS.some((p) => p.test(path.slice(base.length))), defaultTenant),
+    authenticate(
+      deps.auth?.tokens,
+      (path) => (!path.startsWith(`${base}/`) && !path.startsWith('/admin/')) || PUBLIC_FHIR_PATHS.some((p) => p.test(path.slice(base.length))),
+      defaultTenant,
+    ),
   );
   app.use(fhir.routes());
   app.use(fhir.allowedMethods());
+  if (schedules) {
+    app.use(schedules.routes());
+    app.use(schedules.allowedMethods());
+  }
   return app;
 }

@@ -11,6 +11,8 @@ export type JobState<S> = ({ kind: 'running'; status?: S } | { kind: 'failed'; r
   /** The client that started the job, and the tenant it belongs to (from the workflow's memo). */
   owner?: string;
   tenant?: string;
+  /** Where a scheduled export's files live under the tenant (from the memo). */
+  outputPrefix?: string;
 };
 
 export const JOB_ID = /^[A-Za-z0-9_-]{22}$/;
@@ -34,7 +36,7 @@ export async function jobState<S>(
   }
   if (description.type !== workflowType) throw HttpError.notFound('No such job');
   const memo = (key: string) => (typeof description.memo?.[key] === 'string' ? (description.memo[key] as string) : undefined);
-  const [owner, tenant] = [memo('owner'), memo('tenant')];
+  const [owner, tenant, outputPrefix] = [memo('owner'), memo('tenant'), memo('outputPrefix')];
   switch (description.status.name) {
     case 'RUNNING':
       // DELETE is final at once, even before a worker has carried out the cancellation.
@@ -46,11 +48,11 @@ export async function jobState<S>(
     case 'COMPLETED':
       throw new HttpError(404, 'not-found', 'The job has expired and its results were deleted');
     default:
-      return { kind: 'failed', owner, tenant, reason: `the job failed (${description.status.name.toLowerCase()})` };
+      return { kind: 'failed', owner, tenant, outputPrefix, reason: `the job failed (${description.status.name.toLowerCase()})` };
   }
   try {
-    return { kind: 'running', owner, tenant, status: await client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(query)) };
+    return { kind: 'running', owner, tenant, outputPrefix, status: await client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(query)) };
   } catch {
-    return { kind: 'running', owner, tenant }; // no worker answered: still running as far as anyone can tell
+    return { kind: 'running', owner, tenant, outputPrefix }; // no worker answered: still running as far as anyone can tell
   }
 }

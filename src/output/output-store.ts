@@ -43,5 +43,15 @@ export async function writeText(output: OutputStore, key: string, text: string):
 /** Where a job's files live: under its tenant, then its id (`<tenant>/<job>/`). */
 export const jobDirectory = (tenant: string, jobId: string) => `${tenant}/${jobId}/`;
 
+/** Which export a file belongs to; scheduled runs live under their schedule's output prefix. */
+export interface ExportLocation {
+  tenant: string;
+  exportId: string;
+  outputPrefix?: string;
+}
+
+/** Where an export's files live: `<tenant>/[<outputPrefix>/]<exportId>/`. */
+export const exportDirectory = (at: ExportLocation) => `${at.tenant}/${at.outputPrefix ? `${at.outputPrefix}/` : ''}${at.exportId}/`;
+
 /** Where an async request's stored request and response live. */
 export const asyncDirectory = (tenant: string, requestId: string) => jobDirectory(tenant, `async-${requestId}`);

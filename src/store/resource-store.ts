@@ -56,7 +56,7 @@ export interface StoreTransaction {
 
 export class ResourceStore {
   constructor(
-    private readonly pool: Pool,
+    readonly pool: Pool,
     readonly tenant: string = DEFAULT_TENANT,
   ) {}
 

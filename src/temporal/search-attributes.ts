@@ -1,19 +1,20 @@
-import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { SearchAttributeType } from '@temporalio/common';
 import type { Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { exportResourceCountKey, exportStateKey } from '../../workflows/search-attributes';
+import {
+  exportGroupKey,
+  exportIdKey,
+  exportLevelKey,
+  exportOwnerKey,
+  exportResourceCountKey,
+  exportScheduleKey,
+  exportSinceKey,
+  exportStateKey,
+  exportTenantKey,
+  exportTypesKey,
+} from '../../workflows/search-attributes';
 
-/** Custom search attributes every export carries, so operators can find it in the Web UI. */
-export const exportLevelKey = defineSearchAttributeKey('BulkflowLevel', SearchAttributeType.KEYWORD);
-export const exportOwnerKey = defineSearchAttributeKey('BulkflowOwner', SearchAttributeType.KEYWORD);
-export const exportTenantKey = defineSearchAttributeKey('BulkflowTenant', SearchAttributeType.KEYWORD);
-export const exportTypesKey = defineSearchAttributeKey('BulkflowResourceTypes', SearchAttributeType.KEYWORD_LIST);
-export const exportSinceKey = defineSearchAttributeKey('BulkflowSince', SearchAttributeType.DATETIME);
-
-export const exportIdKey = defineSearchAttributeKey('BulkflowExportId', SearchAttributeType.KEYWORD);
-export const exportGroupKey = defineSearchAttributeKey('BulkflowGroup', SearchAttributeType.KEYWORD);
-export const exportScheduleKey = defineSearchAttributeKey('BulkflowScheduleId', SearchAttributeType.KEYWORD);
-export { exportStateKey, exportResourceCountKey };
+export * from '../../workflows/search-attributes';
 export const exportSearchAttributeKeys = [
   exportIdKey,
   exportLevelKey,

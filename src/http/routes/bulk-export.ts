@@ -13,25 +13,16 @@ import type { Scopes } from '../../auth/scopes';
 import { r4ResourceTypes } from '../../fhir/definitions';
 import { checkAccept, parametersFromBody, parametersFromQuery, parseKickoffParameters, parsePrefer, type Handling, type KickoffRequest } from '../../fhir/kickoff-parameters';
 import { patientLevelTypes } from '../../fhir/patient-compartment';
-import { buildManifest, manifestPage, progressText, retryAfterSeconds, type BulkManifest, type ManifestItem } from '../../fhir/manifest';
+import { buildManifest, downloadUrl, manifestPage, progressText, retryAfterSeconds, type BulkManifest, type ManifestItem } from '../../fhir/manifest';
 import { operationOutcome } from '../../fhir/operation-outcome';
-import { jobDirectory, type OutputStore } from '../../output/output-store';
+import { exportDirectory, type OutputStore } from '../../output/output-store';
 import type { ResourceStore } from '../../store/resource-store';
 import { FHIR_ID } from '../../fhir/resource-validation';
-import {
-  exportGroupKey,
-  exportIdKey,
-  exportLevelKey,
-  exportOwnerKey,
-  exportSinceKey,
-  exportStateKey,
-  exportTenantKey,
-  exportTypesKey,
-} from '../../temporal/search-attributes';
+import { exportStateKey, exportTenantKey } from '../../temporal/search-attributes';
 import { duringTemporalOutage } from '../../temporal/unavailable';
 import { bulkExport, statusQuery } from '../../../workflows/bulk-export';
 import type { ExportInput, ExportLevel, ExportStatus } from '../../../workflows/types';
-import { exportDetails, exportSummary } from '../../../workflows/describe';
+import { exportStartOptions } from '../../../workflows/describe';
 import type { AppState } from '../app-state';
 import { HttpError } from '../http-error';
 import { jobState } from '../job-state';
@@ -140,37 +131,7 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
           lenientIssues: request.lenientIssues.map((i) => ({ severity: i.severity ?? 'warning', code: i.code, diagnostics: i.diagnostics, expression: i.expression })),
           tuning: deps.exportSettings,
     };
-    await guarded(() => deps.client.workflow.start(bulkExport, {
-      taskQueue: deps.taskQueue,
-      workflowId: exportId,
-      args: [input],
-      // What an operator sees in the Web UI: the request in words, and attributes to filter by.
-      staticSummary: exportSummary(input),
-      staticDetails: exportDetails(input),
-      typedSearchAttributes: [
-        { key: exportIdKey, value: exportId },
-        { key: exportLevelKey, value: level },
-        ...(groupId ? [{ key: exportGroupKey, value: groupId }] : []),
-        { key: exportOwnerKey, value: owner },
-        { key: exportTenantKey, value: tenant },
-        { key: exportStateKey, value: 'running' },
-        { key: exportTypesKey, value: request.types ?? ['*'] },
-        ...(request.since ? [{ key: exportSinceKey, value: new Date(request.since) }] : []),
-      ],
-      memo: {
-        level,
-        group: groupId ?? null,
-        types: request.types ?? 'all',
-        since: request.since ?? null,
-        until: request.until ?? null,
-        elements: request.elements ?? null,
-        typeFilters: request.typeFilters ?? null,
-        includeAssociatedData: request.associatedProvenance ?? null,
-        organizeOutputBy: request.organizeOutputBy ?? null,
-        owner,
-        tenant,
-      },
-    }));
+    await guarded(() => deps.client.workflow.start(bulkExport, { taskQueue: deps.taskQueue, workflowId: exportId, args: [input], ...exportStartOptions(input) }));
     ctx.status = 202;
     ctx.set('Content-Location', `${ctx.state.fhirBaseUrl}/bulkstatus/${exportId}`);
     ctx.type = FHIR_JSON;
@@ -226,12 +187,6 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
     requireJobAccess(ctx, state);
     return state;
   };
-  /** The status of an export that must be running (failed ones: 500). */
-  const runningExport = async (ctx: Context & { state: AppState }, id: string): Promise<ExportStatus | undefined> => {
-    const state = await exportState(ctx, id);
-    if (state.kind === 'failed') throw new HttpError(500, 'exception', `The export failed: ${state.reason}`);
-    return state.status;
-  };
   const seeOther = deps.resultPattern === 'see-other';
 
   /** The completed manifest (or its page), with Expires. */
@@ -268,8 +223,8 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
     if (answer === 'no-such-page') throw HttpError.notFound(`The manifest has no page ${page}`);
     return answer;
   };
-  // Keys are `<tenant>/<job>/<file>`; the URL names job and file (the tenant is the request's).
-  const fileUrl = (ctx: Context & { state: AppState }) => (key: string) => (signed ? key : `${ctx.state.fhirBaseUrl}/bulkfiles/${key.slice(key.indexOf('/') + 1)}`);
+  // The URL names job and file; the tenant is the request's, a scheduled run's prefix is in its memo.
+  const fileUrl = (ctx: Context & { state: AppState }) => (key: string) => (signed ? key : downloadUrl(ctx.state.fhirBaseUrl)(key));
 
   router.get('/bulkstatus/:id', async (ctx) => {
     const client = ctx.ip;
@@ -331,8 +286,9 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
   router.get('/bulkfiles/:id/:file', async (ctx) => {
     const { id, file } = ctx.params;
     if (!FILE_NAME.test(file)) throw HttpError.notFound('No such file');
-    await runningExport(ctx, id);
-    const stream = await deps.output.openReader(`${jobDirectory(ctx.state.tenant, id)}${file}`);
+    const state = await exportState(ctx, id);
+    if (state.kind === 'failed') throw new HttpError(500, 'exception', `The export failed: ${state.reason}`);
+    const stream = await deps.output.openReader(`${exportDirectory({ tenant: ctx.state.tenant, exportId: id, outputPrefix: state.outputPrefix })}${file}`);
     if (!stream) throw HttpError.notFound('No such file');
     ctx.status = 200;
     ctx.type = 'application/fhir+ndjson';

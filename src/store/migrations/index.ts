@@ -171,4 +171,39 @@ CREATE TABLE auth_signing_keys (
 );
 `,
   },
+  {
+    version: 7,
+    name: 'scheduled exports: the incremental watermark, runs and the latest manifest',
+    sql: `
+-- One row per schedule, kept when the Temporal Schedule is deleted, so a schedule recreated
+-- under the same id goes on from its watermark: no gap, no overlap.
+CREATE TABLE export_schedules (
+  tenant               text        NOT NULL,
+  schedule_id          text        NOT NULL,
+  watermark            timestamptz,  -- transactionTime of the last completed run (the next run's _since)
+  watermark_export_id  text,
+  latest_manifest      jsonb,        -- the newest completed run's manifest: the "latest" pointer
+  updated_at           timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (tenant, schedule_id)
+);
+CREATE TABLE schedule_runs (
+  tenant            text        NOT NULL,
+  schedule_id       text        NOT NULL,
+  run_id            text        NOT NULL,  -- the scheduled run's workflow run: one export each
+  workflow_id       text        NOT NULL,  -- (a trigger may reuse a closed run's workflow id)
+  export_id         text        NOT NULL,
+  watermark         timestamptz,           -- the schedule's watermark when the run began (NULL: none yet)
+  since             timestamptz,           -- the run's _since: the watermark, or the schedule's start
+  transaction_time  timestamptz,
+  state             text        NOT NULL,  -- running, completed, superseded, failed, cancelled
+  reason            text,
+  manifest          jsonb,
+  started_at        timestamptz NOT NULL DEFAULT now(),
+  finished_at       timestamptz,
+  PRIMARY KEY (tenant, run_id),
+  UNIQUE (export_id)
+);
+CREATE INDEX schedule_runs_by_schedule ON schedule_runs (tenant, schedule_id, started_at DESC);
+`,
+  },
 ];

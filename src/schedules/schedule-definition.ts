@@ -1,0 +1,162 @@
+/**
+ * A recurring export as the admin API and CLI describe it, checked into what its Temporal
+ * Schedule needs: when it runs, and the export each run makes. Pure: no I/O (the Group's
+ * existence is checked by the route).
+ */
+import { HttpError } from '../http/http-error';
+import { parseInstant, parseKickoffParameters, type KickoffRequest, type RawParameters } from '../fhir/kickoff-parameters';
+import { FHIR_ID } from '../fhir/resource-validation';
+import type { ExportLevel } from '../../workflows/types';
+
+export const SCHEDULE_ID = /^[A-Za-z0-9_-]{1,64}$/;
+const DURATION = /^(\d+)(s|m|h|d)$/;
+const PREFIX = /^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/;
+const SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+/** Kick-off parameters a schedule may carry; `_since` is the chain's, `_until` and paging make no sense here. */
+const SCHEDULE_PARAMETERS = new Set(['_type', '_typeFilter', '_elements', '_outputFormat', 'includeAssociatedData', 'organizeOutputBy']);
+
+/** The definition as stored in the schedule's memo and returned by the API (normalized). */
+export interface ScheduleDefinition {
+  id: string;
+  /** An interval (`30s`, `15m`, `1h`, `1d`) or a cron expression with an optional time zone. */
+  every?: string;
+  cron?: string;
+  timeZone?: string;
+  level: ExportLevel;
+  group?: string;
+  /** Kick-off parameters, as in a GET query (a value or a list of values each). */
+  parameters: Record<string, string[]>;
+  /** The first run's `_since` (absent: the first run exports everything). */
+  start?: string;
+  outputPrefix: string;
+  /** How long each run's files are kept after it completes. */
+  retention?: string;
+  webhook?: string;
+}
+
+export interface CheckedSchedule {
+  definition: ScheduleDefinition;
+  request: KickoffRequest;
+  retentionMs?: number;
+}
+
+const bad = (message: string, field: string) => HttpError.badRequest(message, field);
+
+function text(body: Record<string, unknown>, field: string): string | undefined {
+  const value = body[field];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string' || value.trim() === '') throw bad(`${field} must be a non-empty string`, field);
+  return value.trim();
+}
+
+export function durationSeconds(value: string, field: string): number {
+  const match = DURATION.exec(value);
+  if (!match || Number(match[1]) === 0) throw bad(`${field} must be a whole number with s, m, h or d (e.g. 15m, 1d), got ${JSON.stringify(value)}`, field);
+  return Number(match[1]) * SECONDS[match[2]];
+}
+
+/** Five cron fields (minute hour day-of-month month day-of-week), or a Temporal `@every`-free shorthand such as `@daily`. */
+function checkCron(cron: string): void {
+  if (/^@(yearly|annually|monthly|weekly|daily|hourly)$/.test(cron)) return;
+  const fields = cron.split(/\s+/);
+  if (fields.length !== 5 || !fields.every((f) => /^[0-9*,/\-A-Za-z?LW#]+$/.test(f))) {
+    throw bad(`cron must have five fields (minute hour day-of-month month day-of-week), got ${JSON.stringify(cron)}`, 'cron');
+  }
+}
+
+function checkTimeZone(zone: string): void {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: zone });
+  } catch {
+    throw bad(`timeZone must be an IANA time zone such as Europe/Berlin, got ${JSON.stringify(zone)}`, 'timeZone');
+  }
+}
+
+function parametersOf(value: unknown): Record<string, string[]> {
+  if (value === undefined || value === null) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) throw bad('parameters must be an object of kick-off parameters', 'parameters');
+  const out: Record<string, string[]> = {};
+  for (const [name, raw] of Object.entries(value as Record<string, unknown>)) {
+    if (name === '_since') throw bad('parameters._since is set by the schedule (each run exports what changed since the last); use start for the first run', 'parameters._since');
+    if (!SCHEDULE_PARAMETERS.has(name)) throw bad(`parameters.${name} is not a kick-off parameter a schedule takes (${[...SCHEDULE_PARAMETERS].join(', ')})`, `parameters.${name}`);
+    const values = Array.isArray(raw) ? raw : [raw];
+    if (values.length === 0 || !values.every((v) => typeof v === 'string')) throw bad(`parameters.${name} must be a string or a list of strings`, `parameters.${name}`);
+    out[name] = values as string[];
+  }
+  return out;
+}
+
+/** Checks a create or update body; `id` comes from the URL on update. */
+export function checkScheduleDefinition(body: unknown, id?: string): CheckedSchedule {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw HttpError.badRequest('The body must be a JSON object describing the schedule');
+  const b = body as Record<string, unknown>;
+  const known = new Set(['id', 'every', 'cron', 'timeZone', 'level', 'group', 'parameters', 'start', 'outputPrefix', 'retention', 'webhook', 'paused', 'note']);
+  for (const field of Object.keys(b)) if (!known.has(field)) throw bad(`Unknown field ${field} (fields: ${[...known].join(', ')})`, field);
+
+  const scheduleId = id ?? text(b, 'id');
+  if (!scheduleId) throw bad('id is required', 'id');
+  if (!SCHEDULE_ID.test(scheduleId)) throw bad(`id must be 1 to 64 of A-Z, a-z, 0-9, _ and -, got ${JSON.stringify(scheduleId)}`, 'id');
+  if (id !== undefined && b.id !== undefined && b.id !== id) throw bad(`id in the body (${JSON.stringify(b.id)}) differs from the URL's (${id})`, 'id');
+
+  const every = text(b, 'every');
+  const cron = text(b, 'cron');
+  const timeZone = text(b, 'timeZone');
+  if ((every === undefined) === (cron === undefined)) throw bad('Give exactly one of every (an interval such as 1h) and cron', every ? 'cron' : 'every');
+  if (every) durationSeconds(every, 'every');
+  if (cron) checkCron(cron);
+  if (timeZone) {
+    if (!cron) throw bad('timeZone applies to cron schedules only', 'timeZone');
+    checkTimeZone(timeZone);
+  }
+
+  const level = (text(b, 'level') ?? 'system') as ExportLevel;
+  if (!['system', 'patient', 'group'].includes(level)) throw bad(`level must be system, patient or group, got ${JSON.stringify(level)}`, 'level');
+  const group = text(b, 'group');
+  if (level === 'group' && !group) throw bad('group (a Group id) is required for a group-level schedule', 'group');
+  if (level !== 'group' && group) throw bad('group is only for level group', 'group');
+  if (group && !FHIR_ID.test(group)) throw bad(`group must be a FHIR id, got ${JSON.stringify(group)}`, 'group');
+
+  const parameters = parametersOf(b.parameters);
+  const raw: RawParameters = new Map(Object.entries(parameters));
+  let request: KickoffRequest;
+  try {
+    request = parseKickoffParameters(raw, 'strict', level);
+  } catch (err) {
+    // Name the field as the body spells it.
+    if (err instanceof HttpError) for (const issue of err.issues) issue.expression = issue.expression?.map((e) => `parameters.${e}`);
+    throw err;
+  }
+
+  const startText = text(b, 'start');
+  const start = startText ? parseInstant(startText, 'start') : undefined;
+  const outputPrefix = text(b, 'outputPrefix') ?? `schedules/${scheduleId}`;
+  if (!PREFIX.test(outputPrefix) || outputPrefix.length > 200) throw bad('outputPrefix must be path segments of A-Z, a-z, 0-9, _ and - separated by /', 'outputPrefix');
+  const retention = text(b, 'retention');
+  const retentionMs = retention ? durationSeconds(retention, 'retention') * 1000 : undefined;
+  const webhook = text(b, 'webhook');
+  if (webhook) {
+    let url: URL | undefined;
+    try {
+      url = new URL(webhook);
+    } catch {
+      url = undefined;
+    }
+    if (!url || !['http:', 'https:'].includes(url.protocol)) throw bad(`webhook must be an http(s) URL, got ${JSON.stringify(webhook)}`, 'webhook');
+  }
+  if (b.paused !== undefined && typeof b.paused !== 'boolean') throw bad('paused must be true or false', 'paused');
+
+  return {
+    definition: { id: scheduleId, every, cron, timeZone, level, group, parameters, start, outputPrefix, retention, webhook },
+    request,
+    retentionMs,
+  };
+}
+
+/** The kick-off request a schedule's runs stand for, as a path and query under the FHIR base. */
+export function scheduledRequestPath(definition: ScheduleDefinition): string {
+  const path = definition.level === 'system' ? '/$export' : definition.level === 'patient' ? '/Patient/$export' : `/Group/${definition.group}/$export`;
+  const query = new URLSearchParams();
+  for (const [name, values] of Object.entries(definition.parameters)) for (const value of values) query.append(name, value);
+  const qs = query.toString();
+  return qs ? `${path}?${qs}` : path;
+}
