@@ -7,6 +7,7 @@ import { runWorker } from './commands/run-worker';
 import { onShutdownSignal } from './commands/shutdown';
 import { generateCommand, importCommand, migrateCommand } from './commands/data';
 import { clientsCommand } from './commands/clients';
+import { scheduleCommand } from './commands/schedule';
 
 const usage = `Usage: bulkflow <command>
 
@@ -21,6 +22,8 @@ Commands:
            make a deterministic synthetic population, into the store or as NDJSON files
   clients add|list|remove
            SMART Backend Services clients of the built-in token endpoint (AUTH_ENABLED=true)
+  schedule create|update|list|show|pause|unpause|trigger|delete
+           recurring incremental exports, through the admin API (bulkflow schedule help)
 
 Configuration comes from environment variables; see the README.`;
 
@@ -56,6 +59,8 @@ async function main(argv: string[]): Promise<number> {
       return generateCommand(config, argv.slice(1));
     case 'clients':
       return clientsCommand(config, argv.slice(1));
+    case 'schedule':
+      return scheduleCommand(argv.slice(1), { apiUrl: config.baseUrl, token: process.env.BULKFLOW_TOKEN });
     default:
       console.error(`Unknown command "${command}".\n\n${usage}`);
       return 2;

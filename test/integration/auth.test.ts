@@ -232,6 +232,19 @@ describe('SMART Backend Services authorization', () => {
       });
       expect(write.status).toBe(403);
     });
+
+    it('lets only admin tokens manage schedules: 401 without a token, 403 without bulkflow/admin', async () => {
+      const schedules = `${stack.url}/admin/schedules`;
+      expect((await fetch(schedules)).status).toBe(401);
+      const reader = await tokenFor(clients.analytics, 'system/*.rs');
+      const refused = await fetch(schedules, { headers: bearer(reader) });
+      expect(refused.status).toBe(403);
+      expect(((await refused.json()) as { resourceType: string }).resourceType).toBe('OperationOutcome');
+      const admin = await tokenFor(clients.operator, `system/*.read ${ADMIN_SCOPE}`);
+      const listed = await fetch(schedules, { headers: bearer(admin) });
+      expect(listed.status).toBe(200);
+      expect(await listed.json()).toEqual({ schedules: [] });
+    });
   });
 
   describe('an external authorization server', () => {

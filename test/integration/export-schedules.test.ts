@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApplicationFailure } from '@temporalio/common';
+import { scheduleCommand } from '../../src/commands/schedule';
 import { generatePopulation } from '../../src/generate/population';
 import { readText } from '../../src/output/output-store';
 import type { ResourceStore } from '../../src/store/resource-store';
@@ -300,6 +301,26 @@ describe('recurring incremental exports on Temporal Schedules', () => {
       expect([method, path, res.status]).toEqual([method, path, 404]);
     }
   }, 60_000);
+
+  it('is managed from the command line as through the API', async () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const cli = (...args: string[]) => scheduleCommand(args, { apiUrl: stack.url }, (l) => out.push(l), (l) => err.push(l));
+    expect(await cli('create', 'from-cli', '--every', '12h', '--type', 'Patient', '--type-filter', 'Patient?gender=female', '--retention', '3d', '--paused')).toBe(0);
+    expect(JSON.parse(out.pop()!)).toMatchObject({ id: 'from-cli', every: '12h', paused: true, parameters: { _type: ['Patient'], _typeFilter: ['Patient?gender=female'] }, retention: '3d' });
+    expect(await cli('unpause', 'from-cli', '--note', 'go')).toBe(0);
+    expect(JSON.parse(out.pop()!)).toMatchObject({ paused: false, note: 'go' });
+    expect(await cli('list')).toBe(0);
+    expect((JSON.parse(out.pop()!) as { schedules: Array<{ id: string }> }).schedules.map((s) => s.id)).toContain('from-cli');
+    expect(await cli('create', 'from-cli', '--every', '12h')).toBe(1);
+    expect(err.pop()).toMatch(/409: Schedule from-cli already exists/);
+    expect(await cli('create', 'broken', '--every', 'often')).toBe(1);
+    expect(err.pop()).toMatch(/400: every must be a whole number/);
+    expect(await cli('frobnicate')).toBe(2);
+    expect(await cli('delete', 'from-cli')).toBe(0);
+    expect(await cli('show', 'from-cli')).toBe(1);
+    expect(err.pop()).toMatch(/404/);
+  });
 
   it('updates a schedule in place and reads back what it was given', async () => {
     expect((await admin(stack, 'POST', '', { id: 'changing', every: '1d', paused: true, parameters: { _type: 'Patient' } })).status).toBe(201);

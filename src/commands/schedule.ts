@@ -1,0 +1,122 @@
+/** `bulkflow schedule ...`: the admin API of recurring exports, from the command line (over HTTP). */
+
+export const scheduleUsage = `bulkflow schedule create <id> (--every <1h|15m|...> | --cron "<m h dom mon dow>" [--time-zone <zone>])
+                         [--level system|patient|group] [--group <id>] [--type <T,...>] [--type-filter <query>]...
+                         [--elements <e,...>] [--include-associated-data <v>] [--start <instant>] [--prefix <path>]
+                         [--retention <7d>] [--webhook <url>] [--paused]
+bulkflow schedule update <id> (the same options: the schedule's whole new definition)
+bulkflow schedule list
+bulkflow schedule show <id>
+bulkflow schedule pause|unpause <id> [--note <text>]
+bulkflow schedule trigger <id>
+bulkflow schedule delete <id>
+Options for every command: --api <url> (default BASE_URL), --tenant <tenant>, --token <access token> (or BULKFLOW_TOKEN)`;
+
+const VALUE_OPTIONS: Record<string, string> = {
+  '--every': 'every',
+  '--cron': 'cron',
+  '--time-zone': 'timeZone',
+  '--level': 'level',
+  '--group': 'group',
+  '--start': 'start',
+  '--prefix': 'outputPrefix',
+  '--retention': 'retention',
+  '--webhook': 'webhook',
+  '--note': 'note',
+};
+const PARAMETER_OPTIONS: Record<string, string> = {
+  '--type': '_type',
+  '--type-filter': '_typeFilter',
+  '--elements': '_elements',
+  '--include-associated-data': 'includeAssociatedData',
+  '--organize-output-by': 'organizeOutputBy',
+};
+const CONNECTION_OPTIONS = new Set(['--api', '--tenant', '--token']);
+
+export class UsageError extends Error {}
+
+/** The positional arguments, the schedule definition the options describe, and where to send it. */
+export function parseScheduleArgs(args: string[]): { positional: string[]; body: Record<string, unknown>; connection: Record<string, string> } {
+  const positional: string[] = [];
+  const body: Record<string, unknown> = {};
+  const parameters: Record<string, string[]> = {};
+  const connection: Record<string, string> = {};
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (!arg.startsWith('--')) {
+      positional.push(arg);
+      continue;
+    }
+    if (arg === '--paused') {
+      body.paused = true;
+      continue;
+    }
+    const value = args[i + 1];
+    if (value === undefined || value.startsWith('--')) throw new UsageError(`${arg} needs a value`);
+    i++;
+    if (VALUE_OPTIONS[arg]) body[VALUE_OPTIONS[arg]] = value;
+    else if (PARAMETER_OPTIONS[arg]) (parameters[PARAMETER_OPTIONS[arg]] ??= []).push(value);
+    else if (CONNECTION_OPTIONS.has(arg)) connection[arg.slice(2)] = value;
+    else throw new UsageError(`Unknown option ${arg}`);
+  }
+  if (Object.keys(parameters).length > 0) body.parameters = parameters;
+  return { positional, body, connection };
+}
+
+/** Runs one schedule command against the API; prints the JSON answer, or the OperationOutcome's diagnostics. */
+export async function scheduleCommand(
+  args: string[],
+  defaults: { apiUrl: string; token?: string },
+  print: (line: string) => void = console.log,
+  printError: (line: string) => void = console.error,
+): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseScheduleArgs(args);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    printError(`${err.message}\n\n${scheduleUsage}`);
+    return 2;
+  }
+  const { positional, body, connection } = parsed;
+  const [action, id] = positional;
+  const api = (connection.api ?? defaults.apiUrl).replace(/\/$/, '');
+  const base = `${api}${connection.tenant ? `/t/${encodeURIComponent(connection.tenant)}` : ''}/admin/schedules`;
+  const token = connection.token ?? defaults.token;
+  const one = id ? `${base}/${encodeURIComponent(id)}` : undefined;
+  const requests: Record<string, [string, string | undefined, unknown?]> = {
+    create: ['POST', base, { id, ...body }],
+    update: ['PUT', one, body],
+    list: ['GET', base],
+    show: ['GET', one],
+    pause: ['POST', one && `${one}/pause`, body],
+    unpause: ['POST', one && `${one}/unpause`, body],
+    trigger: ['POST', one && `${one}/trigger`],
+    delete: ['DELETE', one],
+  };
+  const request = action ? requests[action] : undefined;
+  if (!request || !request[1] || (action !== 'list' && !id) || (action === 'list' && id)) {
+    printError(scheduleUsage);
+    return 2;
+  }
+  const [method, url, payload] = request;
+  const response = await fetch(url!, {
+    method,
+    headers: { Accept: 'application/json', ...(payload ? { 'Content-Type': 'application/json' } : {}), ...(token ? { Authorization: `Bearer ${token}` } : {}) },
+    body: payload ? JSON.stringify(payload) : undefined,
+  });
+  const text = await response.text();
+  if (!response.ok) {
+    let message = text;
+    try {
+      const outcome = JSON.parse(text) as { issue?: Array<{ diagnostics?: string }> };
+      message = outcome.issue?.map((i) => i.diagnostics).join('; ') || text;
+    } catch {
+      // not JSON: print as is
+    }
+    printError(`${method} ${url} answered ${response.status}: ${message}`);
+    return 1;
+  }
+  print(text ? JSON.stringify(JSON.parse(text), null, 2) : `${action} ${id}: done (${response.status})`);
+  return 0;
+}
