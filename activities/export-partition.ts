@@ -4,13 +4,15 @@ import { keptElements, subsetResource } from '../src/fhir/elements';
 import { compileTypeFilter } from '../src/fhir/search/type-filter';
 import { exportDirectory, type ExportLocation, type OutputStore } from '../src/output/output-store';
 import type { Cursor } from '../src/store/snapshot-scope';
-import { streamSnapshot } from '../src/store/snapshot-stream';
+import { rowCursor, streamSnapshot, streamSnapshotLines, type StreamedRow } from '../src/store/snapshot-stream';
 import type { ExportPartitionInput, ExportPartitionResult, PartFile } from '../workflows/types';
 import { PartWriter } from './part-writer';
 
 /** A deletion as the Bulk Data IG reports it: a transaction Bundle with one DELETE entry. */
 const deletionBundle = (type: string, id: string) =>
   JSON.stringify({ resourceType: 'Bundle', type: 'transaction', entry: [{ request: { method: 'DELETE', url: `${type}/${id}` } }] });
+
+const NEWLINE = 0x0a;
 
 /** Heartbeat details: where a retry resumes (everything up to `cursor` is in `parts`). */
 interface PartitionProgress {
@@ -52,19 +54,18 @@ export async function exportPartition(
   const checkEach = !filter.exact || (input.deletions && input.filters !== undefined);
   const parse = (body: Buffer) => JSON.parse(body.toString('utf8')) as Record<string, unknown>;
   /** The NDJSON line for a row, or undefined when the row does not match the filter. */
-  const lineOf = (body: Buffer, id: string): Buffer | undefined => {
+  const lineOf = (body: Buffer, id: string | undefined): Buffer | undefined => {
     if (input.deletions) {
       // With a filter, `body` is the version the deletion ended: report it only if that matched.
       if (checkEach && body.length > 0 && !filter.matches(parse(body))) return undefined;
-      return Buffer.from(deletionBundle(input.type, id));
+      return Buffer.from(deletionBundle(input.type, id!));
     }
-    if (!checkEach && !keepSet) return body;
     const resource = parse(body);
     if (checkEach && !filter.matches(resource)) return undefined;
     return keepSet ? Buffer.from(JSON.stringify(subsetResource(resource, keepSet))) : body;
   };
 
-  let position = progress.cursor; // the last row read
+  let lastRow: StreamedRow | undefined; // the last row read; its cursor is worked out when a part ends
   const parts = new PartWriter(
     deps.output,
     (part) => partKey(input, input.type, input.partition, part, input.deletions),
@@ -74,29 +75,59 @@ export async function exportPartition(
   );
   const finishPart = async () => {
     await parts.finish();
-    progress.cursor = position;
+    if (lastRow) progress.cursor = rowCursor(lastRow);
     context.heartbeat(progress);
   };
 
+  /** Whole lines passed through as they came: only the part limits are counted, line by line. */
+  const addLines = async (piece: Buffer) => {
+    for (let from = 0; from < piece.length; ) {
+      const room = parts.room;
+      let lines = 0;
+      let at = from;
+      let lineStart = from;
+      while (at < piece.length && lines < room.resources && at - from < room.bytes) {
+        lineStart = at;
+        at = piece.indexOf(NEWLINE, at) + 1;
+        lines++;
+      }
+      parts.addLines(piece.subarray(from, at), lines);
+      lastRow = { body: piece.subarray(lineStart, at - 1) };
+      from = at;
+      if (parts.isFull) await finishPart();
+    }
+  };
+  let lastBeat = 0;
+  const alive = () => {
+    // Liveness at most once a second: each call converts the details, and chunks come by the thousand.
+    // Cancellation arrives in a heartbeat's response.
+    if (Date.now() - lastBeat >= 1000) {
+      context.heartbeat(progress);
+      lastBeat = Date.now();
+    }
+    context.cancellationSignal.throwIfAborted();
+  };
+
   try {
-    let lastBeat = 0;
-    const rowsOfRange = streamSnapshot(deps.pool, scope, { after: position, upTo: input.upTo }, { endedBodies: checkEach && input.deletions });
-    for await (const rows of rowsOfRange) {
-      // Liveness at most once a second: each call converts the details, and chunks come by the thousand.
-      // Cancellation arrives in a heartbeat's response.
-      if (Date.now() - lastBeat >= 1000) {
-        context.heartbeat(progress);
-        lastBeat = Date.now();
+    const range = { after: progress.cursor, upTo: input.upTo };
+    if (!input.deletions && !checkEach && !keepSet) {
+      for await (const pieces of streamSnapshotLines(deps.pool, scope, range)) {
+        alive();
+        for (const piece of pieces) await addLines(piece);
+        await parts.flush();
       }
-      context.cancellationSignal.throwIfAborted();
-      for (const row of rows) {
-        position = row.cursor;
-        const line = lineOf(row.body, row.cursor.id);
-        if (!line) continue;
-        parts.add(line);
-        if (parts.isFull) await finishPart();
+    } else {
+      for await (const rows of streamSnapshot(deps.pool, scope, range, { endedBodies: checkEach && input.deletions })) {
+        alive();
+        for (const row of rows) {
+          lastRow = row;
+          const line = lineOf(row.body, row.cursor?.id);
+          if (!line) continue;
+          parts.add(line);
+          if (parts.isFull) await finishPart();
+        }
+        await parts.flush();
       }
-      await parts.flush();
     }
     if (parts.isOpen) await finishPart();
     return { type: input.type, partition: input.partition, deletions: input.deletions, parts: progress.parts };

@@ -84,20 +84,24 @@ export function createActivities(deps: ActivityDependencies) {
       const deletedTotals: Record<string, number> = {};
       const partitions: PlannedPartition[] = [];
       // Deletions are reported only relative to a _since: without one the client holds nothing to delete.
-      for (const deletions of input.since ? [false, true] : [false]) {
-        for (const type of types) {
-          const recorded = recordedTypes.includes(type);
-          if (deletions && addedTypes.includes(type)) continue; // a deleted Practitioner no longer says whose it was
-          // Deletions are checked against _typeFilter one by one (on the version they ended), never in SQL.
-          const scope = deletions ? { ...scopeOf(type, false), deletions, filterSql: undefined } : scopeOf(type, recorded);
-          const { count, bounds } = await planPartitions(deps.pool, scope, input.partitionSize);
-          if (count === 0) continue;
-          (deletions ? deletedTotals : totals)[type] = count;
-          for (let i = 0; i <= bounds.length; i++) {
-            partitions.push({ type, partition: i, after: bounds[i - 1], upTo: bounds[i], ...(deletions ? { deletions } : {}), ...(recorded && !deletions ? { recorded } : {}) });
-          }
+      const planned = (input.since ? [false, true] : [false]).flatMap((deletions) =>
+        types.filter((type) => !(deletions && addedTypes.includes(type))).map((type) => ({ type, deletions })), // a deleted Practitioner no longer says whose it was
+      );
+      // Two types are planned at once: each is one index-only pass, and a single one leaves a core idle.
+      const plans = await mapConcurrently(planned, 2, ({ type, deletions }) => {
+        // Deletions are checked against _typeFilter one by one (on the version they ended), never in SQL.
+        const scope = deletions ? { ...scopeOf(type, false), deletions, filterSql: undefined } : scopeOf(type, recordedTypes.includes(type));
+        return planPartitions(deps.pool, scope, input.partitionSize);
+      });
+      planned.forEach(({ type, deletions }, i) => {
+        const { count, bounds } = plans[i];
+        if (count === 0) return;
+        const recorded = recordedTypes.includes(type);
+        (deletions ? deletedTotals : totals)[type] = count;
+        for (let p = 0; p <= bounds.length; p++) {
+          partitions.push({ type, partition: p, after: bounds[p - 1], upTo: bounds[p], ...(deletions ? { deletions } : {}), ...(recorded && !deletions ? { recorded } : {}) });
         }
-      }
+      });
       return { transactionTime, totals, deletedTotals, partitions };
     },
 
@@ -182,3 +186,17 @@ function associatedProvenance(
 }
 
 export type Activities = ReturnType<typeof createActivities>;
+
+/** `fn` over `items`, at most `limit` at a time; results in the order of `items`. */
+async function mapConcurrently<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return results;
+}

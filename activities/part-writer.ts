@@ -3,6 +3,8 @@ import type { OutputStore } from '../src/output/output-store';
 import type { PartFile } from '../workflows/types';
 
 const NEWLINE = Buffer.from('\n');
+/** Lines are handed to the output stream in pieces of about this size: a write per COPY chunk (~10 KB) cost more CPU than the export's own work. */
+const WRITE_BYTES = 1 << 20;
 
 /**
  * Writes NDJSON lines into numbered part files, one open at a time. Lines are buffered per
@@ -12,6 +14,7 @@ export class PartWriter {
   private writer: ReturnType<OutputStore['createWriter']> | undefined;
   private part: PartFile | undefined;
   private pending: Buffer[] = [];
+  private pendingBytes = 0;
 
   constructor(
     private readonly output: OutputStore,
@@ -32,30 +35,51 @@ export class PartWriter {
     return this.part !== undefined && (this.part.count >= this.limits.maxPartResources || this.part.bytes >= this.limits.maxPartBytes);
   }
 
+  /** Resources and bytes the open part (or the next one) takes before it is full. */
+  get room(): { resources: number; bytes: number } {
+    return { resources: this.limits.maxPartResources - (this.part?.count ?? 0), bytes: this.limits.maxPartBytes - (this.part?.bytes ?? 0) };
+  }
+
   /** Adds a line to the open part (opening the next one if none is); `counted` false for block headers. */
   add(line: Buffer, counted = true): void {
+    const part = this.open();
+    this.pending.push(line, NEWLINE);
+    this.pendingBytes += line.length + 1;
+    if (counted) part.count++;
+    part.bytes += line.length + 1;
+  }
+
+  /** Adds `lines` whole lines (newlines included) at once. */
+  addLines(block: Buffer, lines: number): void {
+    const part = this.open();
+    this.pending.push(block);
+    this.pendingBytes += block.length;
+    part.count += lines;
+    part.bytes += block.length;
+  }
+
+  private open(): PartFile {
     if (!this.writer) {
       const key = this.keyOf(this.parts.length);
       this.writer = this.output.createWriter(key);
       this.writer.done.catch(() => undefined); // awaited in finish
       this.part = { type: this.fileType, key, count: 0, bytes: 0 };
     }
-    this.pending.push(line, NEWLINE);
-    if (counted) this.part!.count++;
-    this.part!.bytes += line.length + 1;
+    return this.part!;
   }
 
-  /** Hands buffered lines to the output stream, waiting while it is saturated. */
-  async flush(): Promise<void> {
-    if (this.pending.length === 0 || !this.writer) return;
-    const chunk = Buffer.concat(this.pending);
+  /** Hands buffered lines to the output stream once there are enough of them (or `all`), waiting while it is saturated. */
+  async flush(all = false): Promise<void> {
+    if (this.pending.length === 0 || !this.writer || (!all && this.pendingBytes < WRITE_BYTES)) return;
+    const chunk = Buffer.concat(this.pending, this.pendingBytes);
     this.pending = [];
+    this.pendingBytes = 0;
     if (!this.writer.stream.write(chunk)) await once(this.writer.stream, 'drain');
   }
 
   /** Completes the open part and records it. */
   async finish(extra: Partial<PartFile> = {}): Promise<void> {
-    await this.flush();
+    await this.flush(true);
     this.writer!.stream.end();
     await this.writer!.done;
     this.parts.push({ ...this.part!, ...extra });

@@ -172,10 +172,12 @@ async function runExport(
         }
         if (res.status !== 202) throw new Error(`status ${res.status}: ${await res.text()}`);
         await res.arrayBuffer();
-        await new Promise((resolve) => setTimeout(resolve, 100));
+        await new Promise((resolve) => setTimeout(resolve, 250)); // a brisk client; each poll is a workflow query
       }
     });
     const peakRssMb = peakRss(worker.pid!);
+    const exportIdOfRun = statusIdOf(manifest!.output[0].url);
+    console.log(`  ${label}: ${await phases(new Client({ connection }), exportIdOfRun)}`);
     const resources = manifest!.output.reduce((n, o) => n + o.count, 0);
     let bytes = 0;
     const exportId = manifest!.output[0].url.split('/').slice(-2)[0];
@@ -190,6 +192,37 @@ async function runExport(
     worker.kill('SIGTERM');
     await new Promise((resolve) => worker.once('exit', resolve));
   }
+}
+
+const statusIdOf = (url: string) => url.split('/').slice(-2)[0];
+
+/** Where an export's time went, from its workflow history: planning, then the partitions (wall and summed). */
+async function phases(client: Client, exportId: string): Promise<string> {
+  const history = await client.workflow.getHandle(exportId).fetchHistory();
+  const seconds = (t: unknown) => {
+    const ts = t as { seconds?: { toNumber(): number } | number; nanos?: number };
+    const s = typeof ts.seconds === 'number' ? ts.seconds : (ts.seconds?.toNumber() ?? 0);
+    return s + (ts.nanos ?? 0) / 1e9;
+  };
+  const events = history.events ?? [];
+  const start = seconds(events[0].eventTime);
+  const scheduled = new Map<number, { type: string; at: number }>();
+  const spans: Array<{ type: string; from: number; to: number }> = [];
+  for (const e of events) {
+    const at = seconds(e.eventTime);
+    if (e.activityTaskScheduledEventAttributes) scheduled.set(Number(e.eventId), { type: e.activityTaskScheduledEventAttributes.activityType?.name ?? '?', at });
+    const done = e.activityTaskCompletedEventAttributes;
+    if (done) {
+      const from = scheduled.get(Number(done.scheduledEventId))!;
+      spans.push({ type: from.type, from: from.at, to: at });
+    }
+  }
+  const plan = spans.find((s) => s.type === 'planExport');
+  const parts = spans.filter((s) => s.type !== 'planExport');
+  const first = Math.min(...parts.map((s) => s.from));
+  const last = Math.max(...parts.map((s) => s.to));
+  const summed = parts.reduce((n, s) => n + s.to - s.from, 0);
+  return `planning ${plan ? (plan.to - plan.from).toFixed(2) : '?'} s (from start ${plan ? (plan.from - start).toFixed(2) : '?'} s); ${parts.length} partitions in ${(last - first).toFixed(2)} s wall, ${summed.toFixed(2)} s summed`;
 }
 
 /** Peak resident set size of a process in MB (VmHWM). */

@@ -6,6 +6,7 @@
 import { keptElements, subsetResource, type ElementsSelection } from '../fhir/elements';
 import { parseSearchQuery } from '../fhir/search/query';
 import type { ResourceStore } from '../store/resource-store';
+import { rowCursor } from '../store/snapshot-stream';
 
 export interface TypeSearch {
   resourceType: string;
@@ -49,7 +50,7 @@ export async function runTypeSearch(store: ResourceStore, search: TypeSearch): P
       const resource = residual.length > 0 || keepSet ? (JSON.parse(text) as Record<string, unknown>) : undefined;
       if (resource && !residual.every((c) => c.matches(resource))) continue;
       if (total >= search.offset && page.length < search.count && !search.countOnly) {
-        page.push({ id: row.cursor.id, json: keepSet ? JSON.stringify(subsetResource(resource!, keepSet)) : text });
+        page.push({ id: (resource?.id as string | undefined) ?? rowCursor(row).id, json: keepSet ? JSON.stringify(subsetResource(resource!, keepSet)) : text });
       }
       total++;
     }

@@ -9,7 +9,11 @@ export function connectionConfig(databaseUrl: string): ClientConfig {
   const url = new URL(databaseUrl);
   // node-postgres lets values parsed from the URL override a separate `user` option.
   if (url.username === '') url.username = encodeURIComponent(process.env.PGUSER || os.userInfo().username);
-  return { connectionString: url.toString() };
+  // JIT compiles each export query (tens of ms apiece, dozens of queries per export) and made
+  // the export streams measurably slower; none of bulkflow's queries gains from it. A URL (or
+  // PGOPTIONS) that sets options keeps its own.
+  const jitOff = url.searchParams.has('options') || process.env.PGOPTIONS ? {} : { options: '-c jit=off' };
+  return { connectionString: url.toString(), ...jitOff };
 }
 
 export function createPool(databaseUrl: string, options: Omit<PoolConfig, 'connectionString'> = {}): Pool {

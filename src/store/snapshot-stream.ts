@@ -1,6 +1,6 @@
 /**
  * Streams the resources of a snapshot range straight out of PostgreSQL with COPY, without
- * decoding bodies: each row arrives as `body \x02 last_updated \x02 id \n`. In CSV format with
+ * decoding bodies: each row arrives as `body \n` (deletions: `body \x02 last_updated \x02 id \n`). In CSV format with
  * \x01 as quote and \x02 as delimiter nothing is quoted or escaped, because stored bodies are
  * JSON text (no raw control characters) and ids and timestamps hold none either, so `body`
  * is the NDJSON line exactly as stored.
@@ -10,9 +10,23 @@ import { to as copyTo } from 'pg-copy-streams';
 import { snapshotWhere, type Cursor, type SnapshotScope } from './snapshot-scope';
 
 export interface StreamedRow {
-  /** The resource JSON, undecoded (a view into the received chunk). */
+  /** The resource JSON, undecoded (a view into the received chunk); empty for a plain deletion. */
   body: Buffer;
-  cursor: Cursor;
+  /** Deletions only: a tombstone's body says nothing, so its position comes along. */
+  cursor?: Cursor;
+}
+
+/**
+ * Where a row stands in (last_updated, id) order. A resource's body carries its id and
+ * meta.lastUpdated, which the store sets to the row's last_updated (both from the write's
+ * millisecond stamp), so live rows are streamed as bodies alone: formatting last_updated as
+ * text for every row doubled PostgreSQL's time of an export query. Parsed only where a cursor
+ * is needed (the end of a part).
+ */
+export function rowCursor(row: StreamedRow): Cursor {
+  if (row.cursor) return row.cursor;
+  const resource = JSON.parse(row.body.toString('utf8')) as { id: string; meta: { lastUpdated: string } };
+  return { lastUpdated: resource.meta.lastUpdated, id: resource.id };
 }
 
 const NEWLINE = 0x0a;
@@ -27,8 +41,8 @@ const ENDED_VERSION_BODY_SQL = `(SELECT p.body FROM resource_versions p
 
 function copySql(scope: SnapshotScope, range: { after?: Cursor; upTo?: Cursor }, endedBodies: boolean): string {
   // A tombstone has no body (NULL reads back empty); the id in the cursor is what a deletion needs.
-  const body = !scope.deletions ? 'body' : endedBodies ? ENDED_VERSION_BODY_SQL : 'NULL';
-  return `COPY (SELECT ${body}, last_updated::text AS cursor_time, id FROM resource_versions
+  const columns = !scope.deletions ? 'body' : `${endedBodies ? ENDED_VERSION_BODY_SQL : 'NULL'}, last_updated::text AS cursor_time, id`;
+  return `COPY (SELECT ${columns} FROM resource_versions
      WHERE ${snapshotWhere(scope, range)} ORDER BY last_updated, id) TO STDOUT ${COPY_FORMAT}`;
 }
 
@@ -36,7 +50,7 @@ function copySql(scope: SnapshotScope, range: { after?: Cursor; upTo?: Cursor },
  * Yields batches of rows in (last_updated, id) order, one batch per received chunk. Memory
  * holds one chunk; the query's connection is released when the iteration ends or is abandoned.
  * For deletions the body is empty, or with `endedBodies` the body of the version the deletion
- * ended (empty if there is none).
+ * ended (empty if there is none), and the row carries its cursor.
  */
 export async function* streamSnapshot(
   pool: Pool,
@@ -44,9 +58,26 @@ export async function* streamSnapshot(
   range: { after?: Cursor; upTo?: Cursor },
   options: { endedBodies?: boolean } = {},
 ): AsyncGenerator<StreamedRow[]> {
-  for await (const rows of streamCopyRows(pool, copySql(scope, range, options.endedBodies ?? false), 2)) {
+  const sql = copySql(scope, range, options.endedBodies ?? false);
+  if (!scope.deletions) {
+    yield* streamCopyRows(pool, sql, 0);
+    return;
+  }
+  for await (const rows of streamCopyRows(pool, sql, 2)) {
     yield rows.map(({ body, fields }) => ({ body, cursor: { lastUpdated: fields[0], id: fields[1] } }));
   }
+}
+
+/** The row in chunk[start, end) (end at its newline): the body, then `fieldCount` fields split from the end. */
+function splitRow(chunk: Buffer, end: number, start: number, fieldCount: number): CopiedRow {
+  const fields: string[] = new Array(fieldCount);
+  let fieldEnd = end;
+  for (let f = fieldCount - 1; f >= 0; f--) {
+    const at = chunk.lastIndexOf(SEPARATOR, fieldEnd - 1);
+    fields[f] = chunk.toString('latin1', at + 1, fieldEnd);
+    fieldEnd = at;
+  }
+  return { body: chunk.subarray(start, fieldEnd), fields };
 }
 
 /** A row of `COPY (SELECT body, field, ...)`: the body undecoded, the trailing fields as text. */
@@ -61,6 +92,34 @@ export interface CopiedRow {
  * timestamps) hold no separators, so each row is split from its end.
  */
 export async function* streamCopyRows(pool: Pool, sql: string, fieldCount: number): AsyncGenerator<CopiedRow[]> {
+  for await (const pieces of streamCopyLines(pool, sql)) {
+    const rows: CopiedRow[] = [];
+    for (const piece of pieces) {
+      let start = 0;
+      for (let end = piece.indexOf(NEWLINE, start); end !== -1; end = piece.indexOf(NEWLINE, start)) {
+        rows.push(splitRow(piece, end, start, fieldCount));
+        start = end + 1;
+      }
+    }
+    if (rows.length > 0) yield rows;
+  }
+}
+
+/**
+ * The live resources of a range as NDJSON, neither decoded nor split into rows: each batch
+ * holds buffers of whole lines (`body\n`), which is exactly what COPY sends for the bodies
+ * alone. For exports that pass bodies through untouched.
+ */
+export function streamSnapshotLines(pool: Pool, scope: SnapshotScope, range: { after?: Cursor; upTo?: Cursor }): AsyncGenerator<Buffer[]> {
+  if (scope.deletions) throw new Error('deletions carry cursors: stream them with streamSnapshot');
+  return streamCopyLines(pool, copySql(scope, range, false));
+}
+
+/**
+ * A COPY's output in batches of buffers that each hold whole lines, one batch per received
+ * chunk. Only a line that straddles two chunks is copied; the rest are views into the chunk.
+ */
+async function* streamCopyLines(pool: Pool, sql: string): AsyncGenerator<Buffer[]> {
   const client = await pool.connect();
   let failed: Error | undefined;
   let completed = false;
@@ -68,22 +127,25 @@ export async function* streamCopyRows(pool: Pool, sql: string, fieldCount: numbe
   try {
     let rest: Buffer | undefined;
     for await (const received of stream) {
-      const chunk: Buffer = rest ? Buffer.concat([rest, received as Buffer]) : (received as Buffer);
-      const rows: CopiedRow[] = [];
+      const chunk = received as Buffer;
+      const pieces: Buffer[] = [];
       let start = 0;
-      for (let end = chunk.indexOf(NEWLINE, start); end !== -1; end = chunk.indexOf(NEWLINE, start)) {
-        const fields: string[] = new Array(fieldCount);
-        let fieldEnd = end;
-        for (let f = fieldCount - 1; f >= 0; f--) {
-          const at = chunk.lastIndexOf(SEPARATOR, fieldEnd - 1);
-          fields[f] = chunk.toString('latin1', at + 1, fieldEnd);
-          fieldEnd = at;
+      if (rest) {
+        const end = chunk.indexOf(NEWLINE);
+        if (end === -1) {
+          rest = Buffer.concat([rest, chunk]);
+          continue;
         }
-        rows.push({ body: chunk.subarray(start, fieldEnd), fields });
+        pieces.push(Buffer.concat([rest, chunk.subarray(0, end + 1)]));
         start = end + 1;
       }
+      const last = chunk.lastIndexOf(NEWLINE);
+      if (last >= start) {
+        pieces.push(chunk.subarray(start, last + 1));
+        start = last + 1;
+      }
       rest = start < chunk.length ? chunk.subarray(start) : undefined;
-      if (rows.length > 0) yield rows;
+      if (pieces.length > 0) yield pieces;
     }
     if (rest) throw new Error('COPY output ended in the middle of a row');
     completed = true;
