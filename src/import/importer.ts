@@ -78,11 +78,22 @@ export async function importPaths(store: ResourceStore, paths: string[], options
   };
 
   const files = await expandPaths(paths);
+  // A document (not NDJSON) is read and decompressed while the one before it is being parsed.
+  const readDocument = (file: string) => openDecompressed(file).then(readWhole);
+  let prefetched: { file: string; text: Promise<string> } | undefined;
   for (const [index, file] of files.entries()) {
     summary.files++;
     try {
-      const stream = await openDecompressed(file);
-      if (looksLikeNdjson(file)) {
+      const next = files[index + 1];
+      if (!looksLikeNdjson(file)) {
+        const text = prefetched?.file === file ? prefetched.text : readDocument(file);
+        prefetched = next && !looksLikeNdjson(next) ? { file: next, text: readDocument(next) } : undefined;
+        prefetched?.text.catch(() => undefined); // its failure is reported when its turn comes
+        const parsed = parseResource(await text, summary, file);
+        if (parsed?.resourceType === 'Bundle') await importBundle(parsed, file);
+        else if (parsed) await enqueueResource(parsed, file);
+      } else {
+        const stream = await openDecompressed(file);
         for await (const { line, text } of numberedLines(stream)) {
           if (text.trim() === '') continue;
           const parsed = parseResource(text, summary, file, `line ${line}`);
@@ -90,10 +101,6 @@ export async function importPaths(store: ResourceStore, paths: string[], options
           if (parsed.resourceType === 'Bundle') await importBundle(parsed, file);
           else await enqueueResource(parsed, file);
         }
-      } else {
-        const parsed = parseResource(await readWhole(stream), summary, file);
-        if (parsed?.resourceType === 'Bundle') await importBundle(parsed, file);
-        else if (parsed) await enqueueResource(parsed, file);
       }
     } catch (err) {
       summary.skipped.push({ file, reason: `cannot read: ${(err as Error).message}` });

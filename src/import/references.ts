@@ -20,7 +20,9 @@ export function rewriteReferences(node: unknown, resolve: (urn: string) => strin
     }
     if (value === null || typeof value !== 'object') return;
     const object = value as Record<string, unknown>;
-    for (const [key, child] of Object.entries(object)) {
+    // for...in rather than Object.entries: no array per object (imports walk every object once)
+    for (const key in object) {
+      const child = object[key];
       if (key === 'reference' && typeof child === 'string') {
         if (child.startsWith('urn:uuid:') || child.startsWith('urn:oid:')) {
           const target = resolve(child);

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+/** Content comparison that ignores key order and the store's own meta (see stored-body.ts for the fingerprint). */
 import type { FhirResourceJson } from '../fhir/resource-validation';
 
 /** JSON with object keys sorted, so the same content always gives the same text. */
@@ -20,15 +20,14 @@ function canonicalJson(value: unknown): string {
   return out + '}';
 }
 
-/**
- * Hash of a resource's content, ignoring what the store itself sets (meta.versionId,
- * meta.lastUpdated) and key order: equal hashes mean an update changes nothing.
- */
-export function contentHash(resource: FhirResourceJson): Buffer {
-  let content: FhirResourceJson = resource;
-  if (resource.meta) {
-    const { versionId: _v, lastUpdated: _l, ...meta } = resource.meta;
-    content = { ...resource, meta: Object.keys(meta).length > 0 ? meta : undefined };
-  }
-  return createHash('sha256').update(canonicalJson(content)).digest();
+/** The resource without what the store sets itself (meta.versionId, meta.lastUpdated). */
+function withoutStoreMeta(resource: FhirResourceJson): FhirResourceJson {
+  if (!resource.meta) return resource;
+  const { versionId: _v, lastUpdated: _l, ...meta } = resource.meta;
+  return { ...resource, meta: Object.keys(meta).length > 0 ? meta : undefined };
+}
+
+/** Whether a stored body holds the same content as `resource`, in whatever key order (and meta aside). */
+export function sameContent(storedBody: string, resource: FhirResourceJson): boolean {
+  return canonicalJson(withoutStoreMeta(JSON.parse(storedBody) as FhirResourceJson)) === canonicalJson(withoutStoreMeta(resource));
 }

@@ -7,7 +7,8 @@ import { randomUUID } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import { patientCompartmentsOf, REFERENCED_TYPES } from '../fhir/patient-compartment';
 import { checkResource, type FhirResourceJson } from '../fhir/resource-validation';
-import { contentHash } from './content-hash';
+import { sameContent } from './content-hash';
+import { storedBody, type StoredBody } from './stored-body';
 import { streamSnapshot, type StreamedRow } from './snapshot-stream';
 import { groupCycleSql, groupPatientsSql } from './snapshot-scope';
 
@@ -196,7 +197,7 @@ interface PreparedWrite {
   resourceType: string;
   id: string;
   resource?: FhirResourceJson;
-  hash?: Buffer;
+  stored?: StoredBody;
 }
 
 /** Splits operations into runs where each resource appears once, so a batch never races itself. */
@@ -228,7 +229,8 @@ async function applyWrites(
     if (operation.op === 'delete') return { index, resourceType: operation.resourceType, id: operation.id };
     const resource = checkResource(operation.resource);
     const id = resource.id ?? randomUUID();
-    return { index, resourceType: resource.resourceType, id, resource: { ...resource, id }, hash: contentHash(resource) };
+    const withId = resource.id === id ? resource : { ...resource, id };
+    return { index, resourceType: resource.resourceType, id, resource: withId, stored: storedBody({ ...withId, id }) };
   });
   const results: WriteResult[] = new Array(operations.length);
   for (const run of runsWithUniqueResources(prepared)) await applyRun(client, tenant, stamp, run, results);
@@ -271,7 +273,7 @@ async function applyRun(
       results[write.index] = { ...base, outcome: 'deleted', versionId: String(live.version_id + 1), lastUpdated };
       continue;
     }
-    if (live && live.content_hash?.equals(write.hash!)) {
+    if (live && (live.content_hash?.equals(write.stored!.hash) || (live.body !== null && sameContent(live.body, write.resource)))) {
       results[write.index] = {
         ...base,
         outcome: 'unchanged',
@@ -283,10 +285,7 @@ async function applyRun(
     }
     const versionId = (existing?.version_id ?? 0) + 1;
     if (existing) superseded.push(existing.row_ref);
-    const body = JSON.stringify({
-      ...write.resource,
-      meta: { ...write.resource.meta, versionId: String(versionId), lastUpdated },
-    });
+    const body = write.stored!.render(String(versionId), lastUpdated);
     inserts.push({ write, versionId, body });
     results[write.index] = { ...base, outcome: live ? 'updated' : 'created', versionId: String(versionId), lastUpdated, body };
   }
@@ -307,7 +306,7 @@ async function applyRun(
       inserts.map((i) => i.write.resourceType),
       inserts.map((i) => i.write.id),
       inserts.map((i) => i.versionId),
-      inserts.map((i) => (i.body === null ? null : i.write.hash)),
+      inserts.map((i) => (i.body === null ? null : i.write.stored!.hash)),
       // Bodies travel as one text joined by RS (\x1e), which JSON text never contains raw: no
       // escaping on either side, unlike a text[] literal or a JSON array. Empty = deletion (NULL).
       inserts.map((i) => i.body ?? '').join('\x1e'),
