@@ -1,4 +1,4 @@
-/** Content comparison that ignores key order and the store's own meta (see stored-body.ts for the fingerprint). */
+/** Content comparison that ignores key order and the store's own meta (see prepared-resource.ts for the fingerprint). */
 import type { FhirResourceJson } from '../fhir/resource-validation';
 
 /** JSON with object keys sorted, so the same content always gives the same text. */
@@ -27,7 +27,8 @@ function withoutStoreMeta(resource: FhirResourceJson): FhirResourceJson {
   return { ...resource, meta: Object.keys(meta).length > 0 ? meta : undefined };
 }
 
-/** Whether a stored body holds the same content as `resource`, in whatever key order (and meta aside). */
-export function sameContent(storedBody: string, resource: FhirResourceJson): boolean {
-  return canonicalJson(withoutStoreMeta(JSON.parse(storedBody) as FhirResourceJson)) === canonicalJson(withoutStoreMeta(resource));
+/** Whether two bodies hold the same content, in whatever key order (and the store's meta aside). */
+export function sameContent(body: string, other: string): boolean {
+  const canonical = (text: string) => canonicalJson(withoutStoreMeta(JSON.parse(text) as FhirResourceJson));
+  return canonical(body) === canonical(other);
 }

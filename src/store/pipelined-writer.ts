@@ -6,7 +6,11 @@ interface InFlight {
 }
 
 const keyOf = (operation: WriteOperation) =>
-  operation.op === 'put' ? `${operation.resource.resourceType}/${operation.resource.id ?? ''}` : `${operation.resourceType}/${operation.id}`;
+  operation.op === 'put'
+    ? `${operation.resource.resourceType}/${operation.resource.id ?? ''}`
+    : operation.op === 'put-prepared'
+      ? `${operation.prepared.resourceType}/${operation.prepared.id}`
+      : `${operation.resourceType}/${operation.id}`;
 
 /**
  * Batches write operations for bulk loads and keeps up to `concurrency` batches in flight

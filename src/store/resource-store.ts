@@ -5,10 +5,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
-import { patientCompartmentsOf, REFERENCED_TYPES } from '../fhir/patient-compartment';
 import { checkResource, type FhirResourceJson } from '../fhir/resource-validation';
 import { sameContent } from './content-hash';
-import { storedBody, type StoredBody } from './stored-body';
+import { prepareResource, renderBody, type PreparedResource } from './prepared-resource';
 import { streamSnapshot, type StreamedRow } from './snapshot-stream';
 import { groupCycleSql, groupPatientsSql } from './snapshot-scope';
 
@@ -18,7 +17,11 @@ export const DEFAULT_TENANT = 'default';
 // exclusively, so no write stamped at or before a transactionTime is still in flight.
 const WRITE_STAMP_LOCK_KEY = '7311201466512002';
 
-export type WriteOperation = { op: 'put'; resource: FhirResourceJson } | { op: 'delete'; resourceType: string; id: string };
+export type WriteOperation =
+  | { op: 'put'; resource: FhirResourceJson }
+  /** A put whose resource was prepared already (e.g. on an import's parsing thread). */
+  | { op: 'put-prepared'; prepared: PreparedResource }
+  | { op: 'delete'; resourceType: string; id: string };
 
 export type WriteOutcome = 'created' | 'updated' | 'unchanged' | 'deleted' | 'not-found';
 
@@ -196,8 +199,8 @@ interface PreparedWrite {
   index: number;
   resourceType: string;
   id: string;
-  resource?: FhirResourceJson;
-  stored?: StoredBody;
+  /** Absent for a deletion. */
+  prepared?: PreparedResource;
 }
 
 /** Splits operations into runs where each resource appears once, so a batch never races itself. */
@@ -219,23 +222,30 @@ function runsWithUniqueResources(prepared: PreparedWrite[]): PreparedWrite[][] {
   return runs;
 }
 
+function prepareOperation(operation: WriteOperation, index: number): PreparedWrite {
+  if (operation.op === 'delete') return { index, resourceType: operation.resourceType, id: operation.id };
+  if (operation.op === 'put-prepared') return { index, resourceType: operation.prepared.resourceType, id: operation.prepared.id, prepared: operation.prepared };
+  const resource = checkResource(operation.resource);
+  const id = resource.id ?? randomUUID();
+  return { index, resourceType: resource.resourceType, id, prepared: prepareResource(resource.id === id ? (resource as FhirResourceJson & { id: string }) : { ...resource, id }) };
+}
+
 async function applyWrites(
   client: PoolClient,
   tenant: string,
   stamp: Date,
   operations: WriteOperation[],
 ): Promise<WriteResult[]> {
-  const prepared: PreparedWrite[] = operations.map((operation, index) => {
-    if (operation.op === 'delete') return { index, resourceType: operation.resourceType, id: operation.id };
-    const resource = checkResource(operation.resource);
-    const id = resource.id ?? randomUUID();
-    const withId = resource.id === id ? resource : { ...resource, id };
-    return { index, resourceType: resource.resourceType, id, resource: withId, stored: storedBody({ ...withId, id }) };
-  });
+  const prepared = operations.map(prepareOperation);
   const results: WriteResult[] = new Array(operations.length);
   for (const run of runsWithUniqueResources(prepared)) await applyRun(client, tenant, stamp, run, results);
   return results;
 }
+
+/** A fingerprint that crossed threads arrives as a Uint8Array; pg and comparisons want a Buffer. */
+const asBuffer = (bytes: Uint8Array) => (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+
+type Insert = { write: PreparedWrite; versionId: number; body: string | null };
 
 async function applyRun(
   client: PoolClient,
@@ -258,12 +268,13 @@ async function applyRun(
   const current = new Map(rows.map((r) => [`${r.resource_type}/${r.id}`, r]));
 
   const superseded: string[] = []; // row_ref of the versions this run replaces (locked above)
-  const inserts: Array<{ write: PreparedWrite; versionId: number; body: string | null }> = [];
+  const inserts: Insert[] = [];
   for (const write of run) {
     const existing = current.get(`${write.resourceType}/${write.id}`);
     const live = existing && !existing.deleted ? existing : undefined;
     const base = { resourceType: write.resourceType, id: write.id };
-    if (!write.resource) {
+    const prepared = write.prepared;
+    if (!prepared) {
       if (!live) {
         results[write.index] = { ...base, outcome: 'not-found' };
         continue;
@@ -273,7 +284,7 @@ async function applyRun(
       results[write.index] = { ...base, outcome: 'deleted', versionId: String(live.version_id + 1), lastUpdated };
       continue;
     }
-    if (live && (live.content_hash?.equals(write.stored!.hash) || (live.body !== null && sameContent(live.body, write.resource)))) {
+    if (live && (live.content_hash?.equals(asBuffer(prepared.hash)) || (live.body !== null && sameContent(live.body, renderBody(prepared, '0', lastUpdated))))) {
       results[write.index] = {
         ...base,
         outcome: 'unchanged',
@@ -285,7 +296,7 @@ async function applyRun(
     }
     const versionId = (existing?.version_id ?? 0) + 1;
     if (existing) superseded.push(existing.row_ref);
-    const body = write.stored!.render(String(versionId), lastUpdated);
+    const body = renderBody(prepared, String(versionId), lastUpdated);
     inserts.push({ write, versionId, body });
     results[write.index] = { ...base, outcome: live ? 'updated' : 'created', versionId: String(versionId), lastUpdated, body };
   }
@@ -306,143 +317,60 @@ async function applyRun(
       inserts.map((i) => i.write.resourceType),
       inserts.map((i) => i.write.id),
       inserts.map((i) => i.versionId),
-      inserts.map((i) => (i.body === null ? null : i.write.stored!.hash)),
+      inserts.map((i) => (i.body === null ? null : asBuffer(i.write.prepared!.hash))),
       // Bodies travel as one text joined by RS (\x1e), which JSON text never contains raw: no
       // escaping on either side, unlike a text[] literal or a JSON array. Empty = deletion (NULL).
       inserts.map((i) => i.body ?? '').join('\x1e'),
     ],
   );
-  await insertCompartments(client, tenant, inserts);
-  await insertGroupMemberships(client, tenant, inserts);
-  await insertProvenanceTargets(client, tenant, inserts);
+  await insertIndexRows(client, tenant, inserts.filter((i) => i.body !== null));
 }
 
-const TARGET_REFERENCE = /([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/;
-
-/** Provenance.target of each new Provenance version (see migration 5). */
-async function insertProvenanceTargets(
-  client: PoolClient,
-  tenant: string,
-  inserts: Array<{ write: PreparedWrite; versionId: number; body: string | null }>,
-): Promise<void> {
-  const rows: unknown[][] = [[], [], [], [], []];
-  for (const { write, versionId, body } of inserts) {
-    if (write.resourceType !== 'Provenance' || body === null || !write.resource) continue;
-    const targets = Array.isArray(write.resource.target) ? (write.resource.target as Array<{ reference?: unknown }>) : [];
-    const recorded = fhirDateTimeAsTimestamp(write.resource.recorded);
-    const seen = new Set<string>();
-    for (const target of targets) {
-      const match = typeof target?.reference === 'string' ? TARGET_REFERENCE.exec(target.reference) : null;
-      if (!match || seen.has(`${match[1]}/${match[2]}`)) continue;
-      seen.add(`${match[1]}/${match[2]}`);
-      [write.id, versionId, recorded, match[1], match[2]].forEach((value, i) => rows[i].push(value));
+/** The index rows of the new (not deleted) versions: compartments, referenced types, Group members, Provenance targets. */
+async function insertIndexRows(client: PoolClient, tenant: string, inserts: Insert[]): Promise<void> {
+  const compartments: unknown[][] = [[], [], [], []];
+  const references: unknown[][] = [[], [], [], [], []];
+  const members: unknown[][] = [[], [], [], [], [], [], []];
+  const targets: unknown[][] = [[], [], [], [], []];
+  for (const { write, versionId } of inserts) {
+    const p = write.prepared!;
+    for (const patientId of p.compartments) [patientId, p.resourceType, p.id, versionId].forEach((v, i) => compartments[i].push(v));
+    for (const reference of p.references) {
+      const [type, id] = reference.split('/');
+      [p.resourceType, p.id, versionId, type, id].forEach((v, i) => references[i].push(v));
+    }
+    for (const m of p.members ?? []) [p.id, versionId, m.memberType, m.memberId, m.periodStart, m.periodEnd, m.inactive].forEach((v, i) => members[i].push(v));
+    for (const target of p.provenance?.targets ?? []) {
+      const [type, id] = target.split('/');
+      [p.id, versionId, p.provenance!.recorded, type, id].forEach((v, i) => targets[i].push(v));
     }
   }
-  if (rows[0].length === 0) return;
-  await client.query(
-    `INSERT INTO provenance_targets (tenant, provenance_id, version_id, recorded, target_type, target_id)
-     SELECT $1, * FROM unnest($2::text[], $3::int[], $4::timestamptz[], $5::text[], $6::text[]) ON CONFLICT DO NOTHING`,
-    [tenant, ...rows],
-  );
-}
-
-/** A reference to a type Patient/Group exports add, in a stored (compact JSON) body. */
-const REFERENCE_TO_ADDED_TYPE = new RegExp(`"reference":"(?:[^"]*/)?(${REFERENCED_TYPES.join('|')})/([A-Za-z0-9\\-.]{1,64})"`, 'g');
-
-/**
- * The patient compartments of each new version, and for versions in some compartment the
- * Practitioners, Organizations, Locations and Medications they reference.
- */
-async function insertCompartments(
-  client: PoolClient,
-  tenant: string,
-  inserts: Array<{ write: PreparedWrite; versionId: number; body: string | null }>,
-): Promise<void> {
-  const patient: string[] = [];
-  const type: string[] = [];
-  const id: string[] = [];
-  const version: number[] = [];
-  const references: string[][] = [[], [], [], [], []];
-  for (const { write, versionId, body } of inserts) {
-    if (body === null || !write.resource) continue;
-    const compartments = patientCompartmentsOf(write.resource as { resourceType: string; id: string });
-    for (const patientId of compartments) {
-      patient.push(patientId);
-      type.push(write.resourceType);
-      id.push(write.id);
-      version.push(versionId);
-    }
-    if (compartments.length === 0) continue;
-    const targets = new Set<string>();
-    for (const match of body.matchAll(REFERENCE_TO_ADDED_TYPE)) {
-      const key = `${match[1]}/${match[2]}`;
-      if (targets.has(key)) continue;
-      targets.add(key);
-      [write.resourceType, write.id, String(versionId), match[1], match[2]].forEach((value, i) => references[i].push(value));
-    }
+  if (compartments[0].length > 0) {
+    await client.query(
+      `INSERT INTO compartment_memberships (tenant, patient_id, resource_type, resource_id, version_id)
+       SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::int[]) ON CONFLICT DO NOTHING`,
+      [tenant, ...compartments],
+    );
   }
-  if (patient.length === 0) return;
-  await client.query(
-    `INSERT INTO compartment_memberships (tenant, patient_id, resource_type, resource_id, version_id)
-     SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::int[]) ON CONFLICT DO NOTHING`,
-    [tenant, patient, type, id, version],
-  );
-  if (references[0].length === 0) return;
-  await client.query(
-    `INSERT INTO resource_references (tenant, source_type, source_id, source_version, target_type, target_id)
-     SELECT $1, * FROM unnest($2::text[], $3::text[], $4::int[], $5::text[], $6::text[]) ON CONFLICT DO NOTHING`,
-    [tenant, ...references],
-  );
-}
-
-interface GroupMember {
-  entity?: { reference?: unknown };
-  period?: { start?: unknown; end?: unknown };
-  inactive?: unknown;
-}
-
-/** A FHIR date or dateTime as a timestamptz literal (partial dates start at their first day). */
-function fhirDateTimeAsTimestamp(value: unknown): string | null {
-  if (typeof value !== 'string') return null;
-  if (/^\d{4}$/.test(value)) return `${value}-01-01T00:00:00Z`;
-  if (/^\d{4}-\d{2}$/.test(value)) return `${value}-01T00:00:00Z`;
-  if (/^\d{4}-\d{2}-\d{2}$/.test(value)) return `${value}T00:00:00Z`;
-  if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(value) && !Number.isNaN(Date.parse(value))) {
-    return value;
+  if (references[0].length > 0) {
+    await client.query(
+      `INSERT INTO resource_references (tenant, source_type, source_id, source_version, target_type, target_id)
+       SELECT $1, * FROM unnest($2::text[], $3::text[], $4::int[], $5::text[], $6::text[]) ON CONFLICT DO NOTHING`,
+      [tenant, ...references],
+    );
   }
-  return null;
-}
-
-const memberReference = /^(?:.*\/)?([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})$/;
-
-async function insertGroupMemberships(
-  client: PoolClient,
-  tenant: string,
-  inserts: Array<{ write: PreparedWrite; versionId: number; body: string | null }>,
-): Promise<void> {
-  const rows: unknown[][] = [[], [], [], [], [], [], []];
-  for (const { write, versionId, body } of inserts) {
-    if (write.resourceType !== 'Group' || body === null || !write.resource) continue;
-    const members = Array.isArray(write.resource.member) ? (write.resource.member as GroupMember[]) : [];
-    for (const member of members) {
-      const match = typeof member.entity?.reference === 'string' ? memberReference.exec(member.entity.reference) : null;
-      if (!match) continue;
-      const values = [
-        write.id,
-        versionId,
-        match[1],
-        match[2],
-        fhirDateTimeAsTimestamp(member.period?.start),
-        fhirDateTimeAsTimestamp(member.period?.end),
-        member.inactive === true,
-      ];
-      values.forEach((value, i) => rows[i].push(value));
-    }
+  if (members[0].length > 0) {
+    await client.query(
+      `INSERT INTO group_memberships (tenant, group_id, version_id, member_type, member_id, period_start, period_end, inactive)
+       SELECT $1, * FROM unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::boolean[])`,
+      [tenant, ...members],
+    );
   }
-  if (rows[0].length === 0) return;
-  await client.query(
-    `INSERT INTO group_memberships (tenant, group_id, version_id, member_type, member_id, period_start, period_end, inactive)
-     SELECT $1, * FROM unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::boolean[])`,
-    [tenant, ...rows],
-  );
+  if (targets[0].length > 0) {
+    await client.query(
+      `INSERT INTO provenance_targets (tenant, provenance_id, version_id, recorded, target_type, target_id)
+       SELECT $1, * FROM unnest($2::text[], $3::int[], $4::timestamptz[], $5::text[], $6::text[]) ON CONFLICT DO NOTHING`,
+      [tenant, ...targets],
+    );
+  }
 }

@@ -56,7 +56,7 @@ function activeMembership(m: string, tenant: string, at: string): string {
 /** The Groups reachable from `groupId` through active Group members at `at` (itself included), with the path to each. */
 function nestedGroupsSql(tenant: string, groupId: string, at: string): string {
   return `WITH RECURSIVE nested(id, path, cycle) AS (
-      SELECT ${literal(groupId)}::text, ARRAY[${literal(groupId)}::text], false
+      SELECT ${literal(groupId)}::text COLLATE "C", ARRAY[${literal(groupId)}::text COLLATE "C"], false
       UNION ALL
       SELECT m.member_id, nested.path || m.member_id, m.member_id = ANY(nested.path)
         FROM nested JOIN group_memberships m ON m.group_id = nested.id
