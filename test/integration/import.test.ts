@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { Pool } from 'pg';
-import { importPaths } from '../../src/import/importer';
+import { importPaths as importOnThisThread } from '../../src/import/importer';
 import { ResourceStore } from '../../src/store/resource-store';
 import { migratedPool, uniqueTenant } from '../support/database';
 
@@ -38,7 +38,15 @@ function syntheaLikeBundle(patient: number) {
   };
 }
 
-describe('bulkflow import', () => {
+// The compiled importer reads on a worker thread (as `bulkflow import` does); the sources read
+// on the calling thread. Both are held to the same behaviour.
+const compiled = path.resolve(__dirname, '../../dist/src/import/importer.js');
+const importWithReaderThread: typeof importOnThisThread = (store, paths, options) => require(compiled).importPaths(store, paths, { ...options, readerThread: true });
+
+describe.each([
+  ['reading on this thread', importOnThisThread],
+  ['reading on a worker thread', importWithReaderThread],
+])('bulkflow import (%s)', (_mode, importPaths) => {
   let pool: Pool;
   let store: ResourceStore;
   let dir: string;
