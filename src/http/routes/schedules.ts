@@ -165,9 +165,11 @@ export function scheduleRouter(deps: ScheduleRoutesDependencies): Router<AppStat
 
   router.get('/', async (ctx) => {
     const ids: string[] = [];
-    for await (const summary of deps.client.schedule.list()) {
-      if (summary.memo?.tenant === ctx.state.tenant && typeof summary.memo.scheduleId === 'string') ids.push(summary.memo.scheduleId);
-    }
+    await guarded(async () => {
+      for await (const summary of deps.client.schedule.list()) {
+        if (summary.memo?.tenant === ctx.state.tenant && typeof summary.memo.scheduleId === 'string') ids.push(summary.memo.scheduleId);
+      }
+    });
     ids.sort();
     const schedules = [];
     for (const id of ids) {
@@ -204,7 +206,7 @@ export function scheduleRouter(deps: ScheduleRoutesDependencies): Router<AppStat
   });
 
   const note = async (ctx: AppContext) => {
-    const body = ctx.request.length ? await readJsonBody(ctx) : {};
+    const body = ctx.request.length || ctx.get('Transfer-Encoding') ? await readJsonBody(ctx) : {}; // the body is optional
     const text = (body as { note?: unknown }).note;
     if (text !== undefined && typeof text !== 'string') throw HttpError.badRequest('note must be a string', 'note');
     return text;
