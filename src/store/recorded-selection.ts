@@ -8,7 +8,7 @@
  *    one per target (by `recorded`, then by last update).
  */
 import type { Pool, PoolClient } from 'pg';
-import { instant, literal, selectedPatients, snapshotWhere, type CompartmentFilter, type SnapshotScope } from './snapshot-scope';
+import { instant, literal, selectedPatients, snapshotFrom, snapshotWhere, type CompartmentFilter, type SnapshotScope } from './snapshot-scope';
 
 export type ProvenanceSelection = 'relevant' | 'latest';
 
@@ -55,25 +55,25 @@ async function recordProvenance(client: PoolClient, request: SelectionRequest): 
   const { exportId, tenant, transactionTime, provenance } = request;
   const t = instant(transactionTime);
   for (const scope of provenance!.targetScopes) {
-    const candidates = `SELECT pt.target_id, pt.provenance_id, pt.recorded, prov.last_updated
+    const candidates = `SELECT pt.target_id, pt.provenance_id, pt.version_id, pt.recorded, prov.last_updated
         FROM provenance_targets pt
         JOIN resource_versions prov ON prov.tenant = pt.tenant AND prov.resource_type = 'Provenance'
                                    AND prov.id = pt.provenance_id AND prov.version_id = pt.version_id
        WHERE pt.tenant = ${literal(tenant)} AND pt.target_type = ${literal(scope.resourceType)}
          AND prov.last_updated <= ${t} AND (prov.superseded_at IS NULL OR prov.superseded_at > ${t}) AND NOT prov.deleted
-         AND pt.target_id IN (SELECT id FROM resource_versions WHERE ${snapshotWhere(scope)})`;
+         AND pt.target_id IN (SELECT resource_versions.id FROM ${snapshotFrom(scope)} WHERE ${snapshotWhere(scope)})`;
     const chosen =
       provenance!.selection === 'latest'
-        ? `SELECT DISTINCT ON (target_id) provenance_id FROM (${candidates}) c ORDER BY target_id, recorded DESC NULLS LAST, last_updated DESC, provenance_id`
-        : `SELECT provenance_id FROM (${candidates}) c`;
-    await client.query(`INSERT INTO export_references (export_id, resource_type, id)
-      SELECT ${literal(exportId)}, 'Provenance', provenance_id FROM (${chosen}) p ON CONFLICT DO NOTHING`);
+        ? `SELECT DISTINCT ON (target_id) provenance_id, version_id, last_updated FROM (${candidates}) c ORDER BY target_id, recorded DESC NULLS LAST, last_updated DESC, provenance_id`
+        : `SELECT provenance_id, version_id, last_updated FROM (${candidates}) c`;
+    await client.query(`INSERT INTO export_references (export_id, resource_type, id, at_version, at_last_updated)
+      SELECT ${literal(exportId)}, 'Provenance', provenance_id, version_id, last_updated FROM (${chosen}) p ON CONFLICT DO NOTHING`);
   }
   if (provenance!.includeCompartment && request.compartment) {
     // Provenance in the selected compartments (those that target a Patient) stays in the export.
     const scope: SnapshotScope = { tenant, resourceType: 'Provenance', transactionTime, compartment: request.compartment };
-    await client.query(`INSERT INTO export_references (export_id, resource_type, id)
-      SELECT ${literal(exportId)}, 'Provenance', id FROM resource_versions WHERE ${snapshotWhere(scope)} ON CONFLICT DO NOTHING`);
+    await client.query(`INSERT INTO export_references (export_id, resource_type, id, at_version, at_last_updated)
+      SELECT ${literal(exportId)}, 'Provenance', id, version_id, last_updated FROM resource_versions WHERE ${snapshotWhere(scope)} ON CONFLICT DO NOTHING`);
   }
 }
 
@@ -94,21 +94,27 @@ function referencedSql(exportId: string, tenant: string, compartment: Compartmen
            WHERE c.tenant = ${literal(tenant)} ${patients.map((p) => `AND ${p}`).join(' ')}) s
          JOIN resource_references r ON r.tenant = ${literal(tenant)} AND r.source_type = s.resource_type
                                    AND r.source_id = s.resource_id AND r.source_version = s.version_id`;
-  return `INSERT INTO export_references (export_id, resource_type, id)
-    SELECT DISTINCT ${literal(exportId)}, r.target_type, r.target_id
-      FROM ${sources}
-      JOIN resource_versions src ON src.tenant = r.tenant AND src.resource_type = r.source_type
-                                AND src.id = r.source_id AND src.version_id = r.source_version
-     WHERE r.tenant = ${literal(tenant)} AND r.target_type IN (${types.map(literal).join(', ')})
-       AND src.last_updated <= ${t} AND (src.superseded_at IS NULL OR src.superseded_at > ${t}) AND NOT src.deleted
+  // Each referenced resource is recorded with its version current at `at` (none: not recorded).
+  return `INSERT INTO export_references (export_id, resource_type, id, at_version, at_last_updated)
+    SELECT ${literal(exportId)}, tgt.resource_type, tgt.id, tgt.version_id, tgt.last_updated
+      FROM (SELECT DISTINCT r.target_type, r.target_id
+              FROM ${sources}
+              JOIN resource_versions src ON src.tenant = r.tenant AND src.resource_type = r.source_type
+                                        AND src.id = r.source_id AND src.version_id = r.source_version
+             WHERE r.tenant = ${literal(tenant)} AND r.target_type IN (${types.map(literal).join(', ')})
+               AND src.last_updated <= ${t} AND (src.superseded_at IS NULL OR src.superseded_at > ${t}) AND NOT src.deleted) referenced
+      JOIN resource_versions tgt ON tgt.tenant = ${literal(tenant)} AND tgt.resource_type = referenced.target_type AND tgt.id = referenced.target_id
+     WHERE tgt.last_updated <= ${t} AND (tgt.superseded_at IS NULL OR tgt.superseded_at > ${t}) AND NOT tgt.deleted
     ON CONFLICT DO NOTHING`;
 }
 
 /** The current resources of `types` in the selected patients' compartments, in one pass from the patients outwards. */
 function selectedSql(exportId: string, tenant: string, compartment: CompartmentFilter, at: string, types: string[]): string {
   const t = instant(at);
-  return `INSERT INTO export_references (export_id, resource_type, id)
-    SELECT DISTINCT ${literal(exportId)}, c.resource_type, c.resource_id
+  // A resource in several selected compartments comes once per patient: ON CONFLICT keeps one
+  // (cheaper than DISTINCT, which sorted the whole selection).
+  return `INSERT INTO export_references (export_id, resource_type, id, at_version, at_last_updated)
+    SELECT ${literal(exportId)}, c.resource_type, c.resource_id, v.version_id, v.last_updated
       FROM compartment_memberships c
       JOIN resource_versions v ON v.tenant = c.tenant AND v.resource_type = c.resource_type
                               AND v.id = c.resource_id AND v.version_id = c.version_id

@@ -4,7 +4,7 @@
  * where to cut a type into partitions. (snapshot-stream.ts reads the rows themselves.)
  */
 import type { Pool } from 'pg';
-import { snapshotWhere, type Cursor, type SnapshotScope } from './snapshot-scope';
+import { literal, snapshotFrom, snapshotKey, snapshotWhere, type Cursor, type SnapshotScope } from './snapshot-scope';
 
 /** Types with at least one stored version, by a loose index scan (one index probe per type). */
 export async function storedResourceTypes(pool: Pool, tenant: string): Promise<string[]> {
@@ -27,13 +27,20 @@ export async function storedResourceTypes(pool: Pool, tenant: string): Promise<s
  */
 export async function planPartitions(pool: Pool, scope: SnapshotScope, partitionSize: number): Promise<{ count: number; bounds: Cursor[] }> {
   // One pass in index order: every partitionSize-th row is a bound, and the last row's number is the count.
+  const key = snapshotKey(scope);
+  // A recording holds exactly the versions to export: with nothing else to check, it is counted
+  // alone (an index-only pass) instead of fetching every version it names.
+  const recordingAlone = scope.recordedFor !== undefined && !scope.since && !scope.until && !scope.filterSql;
+  const source = recordingAlone
+    ? `export_references recorded WHERE recorded.export_id = ${literal(scope.recordedFor!)} AND recorded.resource_type = ${literal(scope.resourceType)}`
+    : `${snapshotFrom(scope)} WHERE ${snapshotWhere(scope)}`;
   const { rows } = await pool.query<{ last_updated: Date; id: string; n: string; last: boolean }>(
     `SELECT last_updated, id, n, is_last AS last FROM (
-       SELECT last_updated, id,
+       SELECT ${key.lastUpdated} AS last_updated, ${key.id} AS id,
               row_number() OVER w AS n,
-              lead(id) OVER w IS NULL AS is_last
-         FROM resource_versions WHERE ${snapshotWhere(scope)}
-       WINDOW w AS (ORDER BY last_updated, id)) numbered
+              lead(${key.id}) OVER w IS NULL AS is_last
+         FROM ${source}
+       WINDOW w AS (ORDER BY ${key.lastUpdated}, ${key.id})) numbered
       WHERE n % $1 = 0 OR is_last
       ORDER BY last_updated, id`,
     [partitionSize],

@@ -30,8 +30,9 @@ export interface SnapshotScope {
   /** Present for Patient and Group exports: only resources in a selected patient's compartment. */
   compartment?: CompartmentFilter;
   /**
-   * Only the ids of this type that export `recordedFor` recorded when it was planned (resources
-   * that Patient/Group compartments reference, associated Provenance): see recorded-selection.ts.
+   * Only the versions of this type that export `recordedFor` recorded when it was planned (a
+   * Group's or patient list's compartments, referenced resources, associated Provenance): see
+   * recorded-selection.ts. They are read from the recording, in its order, by key.
    */
   recordedFor?: string;
   /** An extra SQL condition on resource_versions (the pushable part of `_typeFilter`). */
@@ -94,15 +95,33 @@ export function selectedPatients(tenant: string, compartment: CompartmentFilter,
   return conditions;
 }
 
-/** The WHERE clause (on resource_versions, unaliased) of a scope and an optional (after, upTo] range. */
+/**
+ * What a scope reads from: resource_versions, or for a recorded selection the recording
+ * (alias `recorded`) joined to the exact versions it names.
+ */
+export function snapshotFrom(scope: SnapshotScope): string {
+  if (!scope.recordedFor) return 'resource_versions';
+  return `export_references recorded JOIN resource_versions
+      ON resource_versions.tenant = ${literal(scope.tenant)} AND resource_versions.resource_type = recorded.resource_type
+     AND resource_versions.id = recorded.id AND resource_versions.version_id = recorded.at_version`;
+}
+
+/** The (last_updated, id) order of a scope, as the columns its index keeps in that order. */
+export function snapshotKey(scope: SnapshotScope): { lastUpdated: string; id: string } {
+  return scope.recordedFor ? { lastUpdated: 'recorded.at_last_updated', id: 'recorded.id' } : { lastUpdated: 'resource_versions.last_updated', id: 'resource_versions.id' };
+}
+
+/** The WHERE clause (FROM snapshotFrom(scope)) of a scope and an optional (after, upTo] range. */
 export function snapshotWhere(scope: SnapshotScope, range: { after?: Cursor; upTo?: Cursor } = {}): string {
   const t = instant(scope.transactionTime);
+  const key = snapshotKey(scope);
   const conditions = [
+    ...(scope.recordedFor ? [`recorded.export_id = ${literal(scope.recordedFor)}`, `recorded.resource_type = ${literal(scope.resourceType)}`] : []),
     `resource_versions.tenant = ${literal(scope.tenant)}`,
     `resource_versions.resource_type = ${literal(scope.resourceType)}`,
-    `last_updated <= ${t}`,
-    `(superseded_at IS NULL OR superseded_at > ${t})`,
-    scope.deletions ? 'deleted' : 'NOT deleted',
+    `resource_versions.last_updated <= ${t}`,
+    `(resource_versions.superseded_at IS NULL OR resource_versions.superseded_at > ${t})`,
+    scope.deletions ? 'resource_versions.deleted' : 'NOT resource_versions.deleted',
   ];
   // A tombstone has no compartment rows of its own: it belonged where the version it ended did.
   const compartmentVersion = scope.deletions ? 'resource_versions.version_id - 1' : 'resource_versions.version_id';
@@ -110,23 +129,19 @@ export function snapshotWhere(scope: SnapshotScope, range: { after?: Cursor; upT
     // Group exports: a patient who joined after _since gets all of their data, others only changes.
     // (Deletions need no such widening: a new member's client never held their older data.)
     conditions.push(
-      changedOrJoinedSql(scope.tenant, scope.compartment.groupId, scope.transactionTime, scope.since, 'last_updated', (joined) => `EXISTS (SELECT 1 FROM compartment_memberships j
+      changedOrJoinedSql(scope.tenant, scope.compartment.groupId, scope.transactionTime, scope.since, 'resource_versions.last_updated', (joined) => `EXISTS (SELECT 1 FROM compartment_memberships j
        WHERE j.tenant = resource_versions.tenant AND j.resource_type = resource_versions.resource_type
          AND j.resource_id = resource_versions.id AND j.version_id = resource_versions.version_id
          AND j.patient_id IN (${joined}))`),
     );
   } else if (scope.since) {
-    conditions.push(`last_updated > ${instant(scope.since)}`);
+    conditions.push(`resource_versions.last_updated > ${instant(scope.since)}`);
   }
-  if (scope.until) conditions.push(`last_updated <= ${instant(scope.until)}`);
+  if (scope.until) conditions.push(`resource_versions.last_updated <= ${instant(scope.until)}`);
   if (scope.filterSql) conditions.push(scope.filterSql);
-  if (range.after) conditions.push(`(last_updated, resource_versions.id) > (${instant(range.after.lastUpdated)}, ${literal(range.after.id)})`);
-  if (range.upTo) conditions.push(`(last_updated, resource_versions.id) <= (${instant(range.upTo.lastUpdated)}, ${literal(range.upTo.id)})`);
-  if (scope.recordedFor) {
-    // Uncorrelated (the type as a literal), so PostgreSQL reads the recorded ids once per query.
-    conditions.push(`resource_versions.id IN (SELECT e.id FROM export_references e
-       WHERE e.export_id = ${literal(scope.recordedFor)} AND e.resource_type = ${literal(scope.resourceType)})`);
-  } else if (scope.compartment) {
+  if (range.after) conditions.push(`(${key.lastUpdated}, ${key.id}) > (${instant(range.after.lastUpdated)}, ${literal(range.after.id)})`);
+  if (range.upTo) conditions.push(`(${key.lastUpdated}, ${key.id}) <= (${instant(range.upTo.lastUpdated)}, ${literal(range.upTo.id)})`);
+  if (!scope.recordedFor && scope.compartment) {
     const patients = selectedPatients(scope.tenant, scope.compartment, scope.transactionTime);
     conditions.push(`EXISTS (SELECT 1 FROM compartment_memberships c
        WHERE c.tenant = resource_versions.tenant AND c.resource_type = resource_versions.resource_type

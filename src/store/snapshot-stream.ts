@@ -7,7 +7,7 @@
  */
 import type { Pool } from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
-import { snapshotWhere, type Cursor, type SnapshotScope } from './snapshot-scope';
+import { snapshotFrom, snapshotKey, snapshotWhere, type Cursor, type SnapshotScope } from './snapshot-scope';
 
 export interface StreamedRow {
   /** The resource JSON, undecoded (a view into the received chunk); empty for a plain deletion. */
@@ -41,9 +41,12 @@ const ENDED_VERSION_BODY_SQL = `(SELECT p.body FROM resource_versions p
 
 function copySql(scope: SnapshotScope, range: { after?: Cursor; upTo?: Cursor }, endedBodies: boolean): string {
   // A tombstone has no body (NULL reads back empty); the id in the cursor is what a deletion needs.
-  const columns = !scope.deletions ? 'body' : `${endedBodies ? ENDED_VERSION_BODY_SQL : 'NULL'}, last_updated::text AS cursor_time, id`;
-  return `COPY (SELECT ${columns} FROM resource_versions
-     WHERE ${snapshotWhere(scope, range)} ORDER BY last_updated, id) TO STDOUT ${COPY_FORMAT}`;
+  const columns = !scope.deletions
+    ? 'resource_versions.body'
+    : `${endedBodies ? ENDED_VERSION_BODY_SQL : 'NULL'}, resource_versions.last_updated::text AS cursor_time, resource_versions.id`;
+  const key = snapshotKey(scope);
+  return `COPY (SELECT ${columns} FROM ${snapshotFrom(scope)}
+     WHERE ${snapshotWhere(scope, range)} ORDER BY ${key.lastUpdated}, ${key.id}) TO STDOUT ${COPY_FORMAT}`;
 }
 
 /**

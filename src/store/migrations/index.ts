@@ -247,4 +247,31 @@ ALTER TABLE export_references
   ALTER COLUMN id TYPE text COLLATE "C";
 `,
   },
+  {
+    version: 9,
+    name: 'recorded selections name exact versions, in export order',
+    sql: `
+-- An export's recorded resources (a Group's or a patient list's compartments, referenced and
+-- associated resources) carry the version current at its transactionTime and its last_updated,
+-- so a partition reads its range of them in (last_updated, id) order from this index and fetches
+-- each version by key: matching recorded ids against a type's versions made each partition of
+-- a 4,167-patient Group read the whole selection (7 s per 50,000 resources).
+ALTER TABLE export_references
+  ADD COLUMN at_version integer,
+  ADD COLUMN at_last_updated timestamptz;
+-- Selections recorded before this migration get the current version (best effort: apply it
+-- with no Patient or Group export running).
+UPDATE export_references e SET at_version = v.version_id, at_last_updated = v.last_updated
+  FROM resource_versions v
+ WHERE v.resource_type = e.resource_type AND v.id = e.id AND v.superseded_at IS NULL AND NOT v.deleted;
+DELETE FROM export_references WHERE at_version IS NULL;
+ALTER TABLE export_references
+  ALTER COLUMN at_version SET NOT NULL,
+  ALTER COLUMN at_last_updated SET NOT NULL;
+-- One index, in export order: a (type, id) has one version per export, so it is as unique as
+-- (export_id, resource_type, id) was, and each recorded row maintains one index, not two.
+ALTER TABLE export_references DROP CONSTRAINT export_references_pkey;
+ALTER TABLE export_references ADD PRIMARY KEY (export_id, resource_type, at_last_updated, id);
+`,
+  },
 ];
