@@ -160,11 +160,6 @@ export class ResourceStore {
   }
 
   /**
-   * A transactionTime for an export: every write stamped at or before it has committed, and
-   * every later write is stamped after it (writers wait for the exclusive lock, and we hold it
-   * until the clock has passed the returned millisecond).
-   */
-  /**
    * The resources of one type current at `at`, in (last_updated, id) order, optionally narrowed
    * by an SQL condition on resource_versions; streamed in batches of undecoded bodies.
    */
@@ -177,6 +172,11 @@ export class ResourceStore {
     return tenant === this.tenant ? this : new ResourceStore(this.pool, tenant);
   }
 
+  /**
+   * A transactionTime for an export: every write stamped at or before it has committed, and
+   * every later write is stamped after it (writers wait for the exclusive lock, and we hold it
+   * until the clock has passed the returned millisecond).
+   */
   async snapshotTime(): Promise<string> {
     const client = await this.pool.connect();
     try {
