@@ -151,11 +151,12 @@ async function runExport(
     worker.once('exit', (code) => reject(new Error(`worker exited with ${code} before polling`)));
   });
   const connection = await Connection.connect({ address: options.temporalAddress });
+  const client = new Client({ connection });
   const port = await findFreePort();
   const app = createApp({
     config: { baseUrl: `http://127.0.0.1:${port}`, fhirBasePath: '/fhir' },
     log: createLogger('warn'),
-    bulkExport: { client: new Client({ connection }), taskQueue, output: options.output, exportSettings: settings, retryAfterSeconds: 1 },
+    bulkExport: { client, taskQueue, output: options.output, exportSettings: settings, retryAfterSeconds: 1 },
   });
   const server = app.listen(port, '127.0.0.1');
   try {
@@ -176,11 +177,10 @@ async function runExport(
       }
     });
     const peakRssMb = peakRss(worker.pid!);
-    const exportIdOfRun = statusIdOf(manifest!.output[0].url);
-    console.log(`  ${label}: ${await phases(new Client({ connection }), exportIdOfRun)}`);
+    const exportId = manifest!.output[0].url.split('/').slice(-2)[0];
+    console.log(`  ${label}: ${await phases(client, exportId)}`);
     const resources = manifest!.output.reduce((n, o) => n + o.count, 0);
     let bytes = 0;
-    const exportId = manifest!.output[0].url.split('/').slice(-2)[0];
     for (const key of await options.output.list(`${TENANT}/${exportId}/`)) {
       const reader = await options.output.openReader(key);
       for await (const chunk of reader!) bytes += (chunk as Buffer).length;
@@ -193,8 +193,6 @@ async function runExport(
     await new Promise((resolve) => worker.once('exit', resolve));
   }
 }
-
-const statusIdOf = (url: string) => url.split('/').slice(-2)[0];
 
 /** Where an export's time went, from its workflow history: planning, then the partitions (wall and summed). */
 async function phases(client: Client, exportId: string): Promise<string> {

@@ -36,8 +36,7 @@ const BUNDLE_TYPES_TO_UNPACK = new Set(['transaction', 'batch', 'collection', 's
 
 /** A put of a resource, prepared for the store (an id is given to a resource that has none). */
 export function preparedPut(resource: FhirResourceJson): WriteOperation {
-  const id = resource.id ?? randomUUID();
-  return { op: 'put-prepared', prepared: prepareResource(resource.id === id ? (resource as FhirResourceJson & { id: string }) : { ...resource, id }) };
+  return { op: 'put-prepared', prepared: prepareResource(resource) };
 }
 
 export async function* readImport(paths: string[], chunkSize = 500): AsyncGenerator<ImportEvent> {

@@ -5,7 +5,7 @@
  * compartments, referenced Practitioners etc., Group members, Provenance targets). Pure, so an
  * import can prepare resources on another thread and hand the results over.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { patientCompartmentsOf, REFERENCED_TYPES } from '../fhir/patient-compartment';
 import type { FhirResourceJson } from '../fhir/resource-validation';
 
@@ -43,9 +43,10 @@ const REFERENCE_TO_ADDED_TYPE = new RegExp(`"reference":"(?:[^"]*/)?(${REFERENCE
 const TARGET_REFERENCE = /([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/;
 const MEMBER_REFERENCE = /^(?:.*\/)?([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})$/;
 
-export function prepareResource(resource: FhirResourceJson & { id: string }): PreparedResource {
+/** Prepares a resource for the store; one without an id gets a new one. */
+export function prepareResource(resource: FhirResourceJson): PreparedResource {
   // One serialization serves body and fingerprint: serializing twice was the larger part of an import's CPU.
-  const { resourceType, id, meta, ...rest } = resource;
+  const { resourceType, id = randomUUID(), meta, ...rest } = resource;
   let metaMembers = '';
   if (meta) {
     const { versionId: _v, lastUpdated: _l, ...otherMeta } = meta;
@@ -53,7 +54,7 @@ export function prepareResource(resource: FhirResourceJson & { id: string }): Pr
   }
   const head = `{"resourceType":${JSON.stringify(resourceType)},"id":${JSON.stringify(id)},"meta":{`;
   const tail = `${metaMembers}}${members(JSON.stringify(rest))}}`;
-  const compartments = patientCompartmentsOf(resource);
+  const compartments = patientCompartmentsOf(resource.id === id ? resource : { ...resource, id });
   const prepared: PreparedResource = {
     resourceType,
     id,

@@ -3,10 +3,9 @@
  * not per resource), versioned (a new version only when content changed), and stamped so that
  * `snapshotTime()` can hand out a transactionTime at which every earlier write has committed.
  */
-import { randomUUID } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import { checkResource, type FhirResourceJson } from '../fhir/resource-validation';
-import { sameContent } from './content-hash';
+import { sameContent } from './same-content';
 import { prepareResource, renderBody, type PreparedResource } from './prepared-resource';
 import { streamSnapshot, type StreamedRow } from './snapshot-stream';
 import { groupCycleSql, groupPatientsSql } from './snapshot-scope';
@@ -225,9 +224,8 @@ function runsWithUniqueResources(prepared: PreparedWrite[]): PreparedWrite[][] {
 function prepareOperation(operation: WriteOperation, index: number): PreparedWrite {
   if (operation.op === 'delete') return { index, resourceType: operation.resourceType, id: operation.id };
   if (operation.op === 'put-prepared') return { index, resourceType: operation.prepared.resourceType, id: operation.prepared.id, prepared: operation.prepared };
-  const resource = checkResource(operation.resource);
-  const id = resource.id ?? randomUUID();
-  return { index, resourceType: resource.resourceType, id, prepared: prepareResource(resource.id === id ? (resource as FhirResourceJson & { id: string }) : { ...resource, id }) };
+  const prepared = prepareResource(checkResource(operation.resource));
+  return { index, resourceType: prepared.resourceType, id: prepared.id, prepared };
 }
 
 async function applyWrites(
@@ -345,32 +343,28 @@ async function insertIndexRows(client: PoolClient, tenant: string, inserts: Inse
       [p.id, versionId, p.provenance!.recorded, type, id].forEach((v, i) => targets[i].push(v));
     }
   }
-  if (compartments[0].length > 0) {
-    await client.query(
-      `INSERT INTO compartment_memberships (tenant, patient_id, resource_type, resource_id, version_id)
-       SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::int[]) ON CONFLICT DO NOTHING`,
-      [tenant, ...compartments],
-    );
-  }
-  if (references[0].length > 0) {
-    await client.query(
-      `INSERT INTO resource_references (tenant, source_type, source_id, source_version, target_type, target_id)
-       SELECT $1, * FROM unnest($2::text[], $3::text[], $4::int[], $5::text[], $6::text[]) ON CONFLICT DO NOTHING`,
-      [tenant, ...references],
-    );
-  }
-  if (members[0].length > 0) {
-    await client.query(
-      `INSERT INTO group_memberships (tenant, group_id, version_id, member_type, member_id, period_start, period_end, inactive)
-       SELECT $1, * FROM unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::boolean[])`,
-      [tenant, ...members],
-    );
-  }
-  if (targets[0].length > 0) {
-    await client.query(
-      `INSERT INTO provenance_targets (tenant, provenance_id, version_id, recorded, target_type, target_id)
-       SELECT $1, * FROM unnest($2::text[], $3::int[], $4::timestamptz[], $5::text[], $6::text[]) ON CONFLICT DO NOTHING`,
-      [tenant, ...targets],
-    );
-  }
+  // Each statement runs only when it has rows.
+  const insert = async (rows: unknown[][], sql: string) => {
+    if (rows[0].length > 0) await client.query(sql, [tenant, ...rows]);
+  };
+  await insert(
+    compartments,
+    `INSERT INTO compartment_memberships (tenant, patient_id, resource_type, resource_id, version_id)
+     SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::int[]) ON CONFLICT DO NOTHING`,
+  );
+  await insert(
+    references,
+    `INSERT INTO resource_references (tenant, source_type, source_id, source_version, target_type, target_id)
+     SELECT $1, * FROM unnest($2::text[], $3::text[], $4::int[], $5::text[], $6::text[]) ON CONFLICT DO NOTHING`,
+  );
+  await insert(
+    members,
+    `INSERT INTO group_memberships (tenant, group_id, version_id, member_type, member_id, period_start, period_end, inactive)
+     SELECT $1, * FROM unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::boolean[])`,
+  );
+  await insert(
+    targets,
+    `INSERT INTO provenance_targets (tenant, provenance_id, version_id, recorded, target_type, target_id)
+     SELECT $1, * FROM unnest($2::text[], $3::int[], $4::timestamptz[], $5::text[], $6::text[]) ON CONFLICT DO NOTHING`,
+  );
 }

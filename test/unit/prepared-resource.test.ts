@@ -1,4 +1,4 @@
-import { sameContent } from '../../src/store/content-hash';
+import { sameContent } from '../../src/store/same-content';
 import { prepareResource, renderBody } from '../../src/store/prepared-resource';
 
 describe('prepareResource', () => {

@@ -1,4 +1,4 @@
-/** Content comparison that ignores key order and the store's own meta (see prepared-resource.ts for the fingerprint). */
+/** Whether two bodies hold the same content: key order and the store's own meta do not count (the fingerprint is in prepared-resource.ts). */
 import type { FhirResourceJson } from '../fhir/resource-validation';
 
 /** JSON with object keys sorted, so the same content always gives the same text. */
