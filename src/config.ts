@@ -19,6 +19,10 @@ export interface Config {
   baseUrl: string;
   /** Path under which the FHIR API is mounted. */
   fhirBasePath: string;
+  /** Build absolute URLs from X-Forwarded-* / Forwarded (only behind a proxy that sets them). */
+  trustForwardedHeaders: boolean;
+  /** Token URLs a client assertion may name as `aud`, besides BASE_URL's own. */
+  tokenAudiences: string[];
   databaseUrl: string;
   /** Address of an existing Temporal frontend; unset means `bulkflow dev` starts its own. */
   temporalAddress: string | undefined;
@@ -195,6 +199,8 @@ export function loadConfig(env: Env = process.env): Config {
     host: text(env, 'HOST') ?? '0.0.0.0',
     baseUrl,
     fhirBasePath,
+    trustForwardedHeaders: oneOf(env, 'TRUST_FORWARDED_HEADERS', ['true', 'false'] as const, 'true') === 'true',
+    tokenAudiences: urlList(env, 'AUTH_TOKEN_AUDIENCES'),
     databaseUrl: postgresUrl(env, 'DATABASE_URL', 'postgres://127.0.0.1:5432/bulkflow'),
     temporalAddress: hostPort(env, 'TEMPORAL_ADDRESS'),
     temporalNamespace: text(env, 'TEMPORAL_NAMESPACE') ?? 'default',
@@ -237,6 +243,13 @@ export function loadConfig(env: Env = process.env): Config {
     statusPollToleranceMs: integer(env, 'STATUS_POLL_TOLERANCE_MS', 1000, 0, 120_000),
     logLevel: oneOf(env, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const, 'info'),
   };
+}
+
+/** Comma-separated absolute http(s) URLs. */
+function urlList(env: Env, name: string): string[] {
+  const value = text(env, name);
+  if (!value) return [];
+  return value.split(',').map((item) => httpUrl({ [name]: item.trim() }, name, ''));
 }
 
 /** `issuer=jwksUrl` pairs, comma-separated (issuers are URLs, so they hold no commas). */

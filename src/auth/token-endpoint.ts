@@ -4,9 +4,10 @@
  * against the registered client's JWKS. Errors are OAuth 2.0 error responses
  * (`{error, error_description}`), as clients of a token endpoint expect.
  */
-import Router from '@koa/router';
+import type Router from '@koa/router';
 import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import type { Context } from 'koa';
+import { access, newRouter } from '../http/access';
 import type { AppState } from '../http/app-state';
 import { readBodyText } from '../http/read-json-body';
 import type { AccessTokens } from './access-tokens';
@@ -35,13 +36,14 @@ class OAuthError extends Error {
 export interface TokenEndpointDependencies {
   tokens: AccessTokens;
   registry: ClientRegistry;
-  /** The configured public origin: assertions may name the token URL under it or under the request's origin. */
+  /** The configured public origin: an assertion's `aud` is the token URL under it (tenant prefix included)... */
   baseUrl: string;
-  fhirBasePath: string;
+  /** ...or one of these (AUTH_TOKEN_AUDIENCES). Never anything a request header says. */
+  extraAudiences: string[];
 }
 
 export function tokenEndpointRouter(deps: TokenEndpointDependencies): Router<AppState> {
-  const router = new Router<AppState>();
+  const router = newRouter();
   const remoteKeys = new Map<string, JWTVerifyGetKey>();
   const keysOf = (client: RegisteredClient): JWTVerifyGetKey => {
     if (client.jwks) return createLocalJWKSet(client.jwks);
@@ -50,7 +52,7 @@ export function tokenEndpointRouter(deps: TokenEndpointDependencies): Router<App
     return keys;
   };
 
-  router.post(TOKEN_PATH, async (ctx: Context & { state: AppState }) => {
+  router.post(TOKEN_PATH, access.public, async (ctx: Context & { state: AppState }) => {
     try {
       if (!ctx.is('application/x-www-form-urlencoded')) throw new OAuthError(400, 'invalid_request', 'the token request must be application/x-www-form-urlencoded');
       const form = new URLSearchParams(await readBodyText(ctx, 65_536, () => new OAuthError(400, 'invalid_request', 'the token request is larger than 64 kB')));
@@ -91,7 +93,7 @@ export function tokenEndpointRouter(deps: TokenEndpointDependencies): Router<App
     if (!client) throw new OAuthError(401, 'invalid_client', 'the client assertion names no registered client (iss)');
     if (clientIdParameter !== null && clientIdParameter !== client.clientId) throw new OAuthError(401, 'invalid_client', 'client_id differs from the assertion');
 
-    const audiences = [...new Set([`${deps.baseUrl}${TOKEN_PATH}`, tokenEndpointFor(ctx.state.fhirBaseUrl, deps.fhirBasePath)])];
+    const audiences = [`${deps.baseUrl}${TOKEN_PATH}`, `${deps.baseUrl}/t/${ctx.state.tenant}${TOKEN_PATH}`, ...deps.extraAudiences];
     let payload;
     try {
       ({ payload } = await jwtVerify(assertion, keysOf(client), {

@@ -1,5 +1,6 @@
 import type { Caller } from '../auth/access-tokens';
 import type { Logger } from '../log';
+import type { Authorize } from './access';
 
 /** Request-scoped data that middleware leaves on `ctx.state`. */
 export interface AppState {
@@ -9,6 +10,8 @@ export interface AppState {
   fhirBaseUrl: string;
   /** The tenant whose data this request reads and writes (see middleware/tenant.ts). */
   tenant: string;
-  /** The verified caller, when authorization is on. */
+  /** The check a route's access declaration runs (see middleware/authorization.ts). */
+  authorize?: Authorize;
+  /** The verified caller, when authorization is on and the route needs a token. */
   caller?: Caller;
 }

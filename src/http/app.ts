@@ -18,14 +18,15 @@ import { ScheduleLedger } from '../store/schedule-ledger';
 import type { AccessTokens } from '../auth/access-tokens';
 import type { ClientRegistry } from '../auth/clients';
 import { tokenEndpointRouter } from '../auth/token-endpoint';
-import { authenticate } from './middleware/authenticate';
+import { authorization } from './middleware/authorization';
+import { declaredRoutes, newRouter, type DeclaredRoute } from './access';
 import { tenantRouting } from './middleware/tenant';
 import { DEFAULT_TENANT } from '../store/resource-store';
 import type { ResourceStore } from '../store/resource-store';
 import { softwareVersion } from '../version';
 
 export interface AppDependencies {
-  config: Pick<Config, 'baseUrl' | 'fhirBasePath'> & Partial<Pick<Config, 'tenantHeader'>>;
+  config: Pick<Config, 'baseUrl' | 'fhirBasePath'> & Partial<Pick<Config, 'tenantHeader' | 'trustForwardedHeaders' | 'tokenAudiences'>>;
   log: Logger;
   /** The $export endpoints; absent in apps that only serve metadata (tests of middleware). */
   bulkExport?: Omit<BulkExportDependencies, 'fhirBasePath' | 'store'>;
@@ -37,16 +38,19 @@ export interface AppDependencies {
   auth?: { tokens: AccessTokens; registry: ClientRegistry };
 }
 
-/** Paths under the FHIR base that answer without a token: discovery. */
-const PUBLIC_FHIR_PATHS = [/^\/metadata$/, /^\/OperationDefinition\/[^/]+$/, /^\/\.well-known\/smart-configuration$/];
+/** The app, with every route it serves and who may call it (read from its one router). */
+export type BulkflowApp = Koa<AppState> & { routes: DeclaredRoute[] };
 
-/** The Koa application: small middleware, one router per endpoint family, under the FHIR base. */
-export function createApp(deps: AppDependencies): Koa<AppState> {
+/**
+ * The Koa application: small middleware, one router per endpoint family, under the FHIR base.
+ * Every route declares its access (access.ts); the app refuses to start with one that does not.
+ */
+export function createApp(deps: AppDependencies): BulkflowApp {
   const app = new Koa<AppState>();
-  app.proxy = true;
+  app.proxy = deps.config.trustForwardedHeaders ?? true;
   app.silent = true; // errors are logged by the error middleware, with the request id
 
-  const fhir = new Router<AppState>({ prefix: deps.config.fhirBasePath });
+  const fhir = newRouter({ prefix: deps.config.fhirBasePath });
   // Prefer: respond-async on searches and batches runs them on the export worker's task queue.
   const asyncRequests =
     deps.bulkExport && deps.store
@@ -79,7 +83,7 @@ export function createApp(deps: AppDependencies): Koa<AppState> {
     // Last: `/:type/:id` would otherwise also match /bulkstatus/:id and POST /$export.
     ...(deps.store ? [searchRouter({ store: deps.store, async: asyncRequests }), resourceRouter({ store: deps.store, async: asyncRequests })] : []),
   ];
-  for (const router of routers) fhir.use(router.routes(), router.allowedMethods());
+  for (const router of routers) fhir.use(router.routes());
   // Recurring exports: an admin API beside the FHIR base.
   const schedules =
     deps.bulkExport && deps.store
@@ -95,30 +99,23 @@ export function createApp(deps: AppDependencies): Koa<AppState> {
         })
       : undefined;
 
+  // One router for everything: the route that matches a request is the one that authorizes it.
+  const root = newRouter();
+  if (deps.auth) {
+    root.use(tokenEndpointRouter({ tokens: deps.auth.tokens, registry: deps.auth.registry, baseUrl: deps.config.baseUrl, extraAudiences: deps.config.tokenAudiences ?? [] }).routes());
+  }
+  root.use(fhir.routes());
+  if (schedules) root.use(schedules.routes());
+  const routes = declaredRoutes(root);
+
   app.use(requestId());
   app.use(accessLog(deps.log));
-  app.use(publicBaseUrl(deps.config));
+  app.use(publicBaseUrl({ ...deps.config, trustForwardedHeaders: app.proxy }));
   app.use(operationOutcomeErrors());
   const defaultTenant = deps.store?.tenant ?? DEFAULT_TENANT;
   app.use(tenantRouting({ defaultTenant, header: deps.config.tenantHeader, fhirBasePath: deps.config.fhirBasePath }));
-  if (deps.auth) {
-    const token = tokenEndpointRouter({ tokens: deps.auth.tokens, registry: deps.auth.registry, baseUrl: deps.config.baseUrl, fhirBasePath: deps.config.fhirBasePath });
-    app.use(token.routes());
-    app.use(token.allowedMethods());
-  }
-  const base = deps.config.fhirBasePath;
-  app.use(
-    authenticate(
-      deps.auth?.tokens,
-      (path) => (!path.startsWith(`${base}/`) && !path.startsWith('/admin/')) || PUBLIC_FHIR_PATHS.some((p) => p.test(path.slice(base.length))),
-      defaultTenant,
-    ),
-  );
-  app.use(fhir.routes());
-  app.use(fhir.allowedMethods());
-  if (schedules) {
-    app.use(schedules.routes());
-    app.use(schedules.allowedMethods());
-  }
-  return app;
+  app.use(authorization(deps.auth?.tokens, defaultTenant));
+  app.use(root.routes());
+  app.use(root.allowedMethods());
+  return Object.assign(app, { routes });
 }

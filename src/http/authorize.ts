@@ -3,6 +3,7 @@ import type { Context } from 'koa';
 import type { Permission } from '../auth/scopes';
 import type { AppState } from './app-state';
 import { HttpError } from './http-error';
+import { NO_SUCH_JOB } from './job-state';
 
 type AppContext = Context & { state: AppState };
 
@@ -21,9 +22,9 @@ export function requirePermission(ctx: AppContext, type: string, permission: Per
  * anyone else gets 404, not 403, so job ids do not leak.
  */
 export function requireJobAccess(ctx: AppContext, job: { owner?: string; tenant?: string }): void {
-  if (job.tenant !== undefined && job.tenant !== ctx.state.tenant) throw HttpError.notFound('No such job');
+  if (job.tenant !== undefined && job.tenant !== ctx.state.tenant) throw HttpError.notFound(NO_SUCH_JOB);
   const caller = ctx.state.caller;
-  if (caller && job.owner !== caller.owner && !caller.scopes.admin) throw HttpError.notFound('No such job');
+  if (caller && job.owner !== caller.owner && !caller.scopes.admin) throw HttpError.notFound(NO_SUCH_JOB);
 }
 
 /** The owner recorded on jobs this request starts. */

@@ -16,6 +16,8 @@ export type JobState<S> = ({ kind: 'running'; status?: S } | { kind: 'failed'; r
 };
 
 export const JOB_ID = /^[A-Za-z0-9_-]{22}$/;
+/** One answer for unknown, cancelled, expired and other clients' jobs, so none reveals that it exists. */
+export const NO_SUCH_JOB = 'No such job';
 const QUERY_DEADLINE_MS = 3000;
 
 export async function jobState<S>(
@@ -25,28 +27,27 @@ export async function jobState<S>(
   query: QueryDefinition<S>,
   guarded: <T>(call: () => Promise<T>) => Promise<T>,
 ): Promise<JobState<S>> {
-  if (!JOB_ID.test(id)) throw HttpError.notFound('No such job');
+  if (!JOB_ID.test(id)) throw HttpError.notFound(NO_SUCH_JOB);
   const handle = client.workflow.getHandle(id);
   let description;
   try {
     description = await guarded(() => handle.describe());
   } catch (err) {
-    if (err instanceof WorkflowNotFoundError) throw HttpError.notFound('No such job');
+    if (err instanceof WorkflowNotFoundError) throw HttpError.notFound(NO_SUCH_JOB);
     throw err;
   }
-  if (description.type !== workflowType) throw HttpError.notFound('No such job');
+  if (description.type !== workflowType) throw HttpError.notFound(NO_SUCH_JOB);
   const memo = (key: string) => (typeof description.memo?.[key] === 'string' ? (description.memo[key] as string) : undefined);
   const [owner, tenant, outputPrefix] = [memo('owner'), memo('tenant'), memo('outputPrefix')];
   switch (description.status.name) {
     case 'RUNNING':
       // DELETE is final at once, even before a worker has carried out the cancellation.
-      if (description.raw.workflowExtendedInfo?.cancelRequested) throw HttpError.notFound('The job was cancelled');
+      if (description.raw.workflowExtendedInfo?.cancelRequested) throw HttpError.notFound(NO_SUCH_JOB);
       break;
     case 'CANCELLED':
     case 'TERMINATED':
-      throw HttpError.notFound('The job was cancelled');
-    case 'COMPLETED':
-      throw new HttpError(404, 'not-found', 'The job has expired and its results were deleted');
+    case 'COMPLETED': // expired: its results were deleted
+      throw HttpError.notFound(NO_SUCH_JOB);
     default:
       return { kind: 'failed', owner, tenant, outputPrefix, reason: `the job failed (${description.status.name.toLowerCase()})` };
   }

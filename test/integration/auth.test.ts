@@ -7,60 +7,31 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, type KeyLike } from 'jose';
 import { AccessTokens } from '../../src/auth/access-tokens';
-import { ClientRegistry } from '../../src/auth/clients';
 import { ADMIN_SCOPE } from '../../src/auth/scopes';
 import { loadSigningKey } from '../../src/auth/signing-key';
 import { generatePopulation } from '../../src/generate/population';
+import { bearer, SmartClients, type AssertionClaims, type SmartClient } from '../support/smart-clients';
 import { kickoffHeaders, pollUntilDone, startExportStack, type ExportStack } from '../support/export-stack';
-
-interface Client {
-  id: string;
-  alg: 'ES384' | 'RS384';
-  privateKey: KeyLike;
-}
 
 describe('SMART Backend Services authorization', () => {
   let stack: ExportStack;
+  let smart: SmartClients;
   let tokenUrl: string;
-  const clients: Record<string, Client> = {};
+  const clients: Record<string, SmartClient> = {};
 
-  async function register(id: string, alg: Client['alg'], scopes: string[], tenant = stack.store.tenant): Promise<Client> {
-    const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true });
-    await new ClientRegistry(stack.pool).save({ clientId: id, scopes, tenant, jwks: { keys: [{ ...(await exportJWK(publicKey)), kid: `${id}-key`, alg }] } });
-    return (clients[id] = { id, alg, privateKey });
+  async function register(id: string, alg: SmartClient['alg'], scopes: string[], tenant = stack.store.tenant): Promise<SmartClient> {
+    return (clients[id] = await smart.register(id, alg, scopes, tenant));
   }
-
-  const assertion = (client: Client, claims: { aud?: string; exp?: string | number; jti?: string; iss?: string; sub?: string } = {}, key = client.privateKey) =>
-    new SignJWT({})
-      .setProtectedHeader({ alg: client.alg, kid: `${client.id}-key` })
-      .setIssuer(claims.iss ?? client.id)
-      .setSubject(claims.sub ?? client.id)
-      .setAudience(claims.aud ?? tokenUrl)
-      .setExpirationTime(claims.exp ?? '4m')
-      .setJti(claims.jti ?? randomUUID())
-      .sign(key);
-
-  const requestToken = (fields: Record<string, string>) =>
-    fetch(tokenUrl, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields).toString() });
-
-  const tokenRequest = async (client: Client, scope: string, claims = {}) => ({
-    grant_type: 'client_credentials',
-    client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-    client_assertion: await assertion(client, claims),
-    scope,
-  });
-
-  async function tokenFor(client: Client, scope: string): Promise<string> {
-    const res = await requestToken(await tokenRequest(client, scope));
-    if (res.status !== 200) throw new Error(`token answered ${res.status}: ${await res.text()}`);
-    return ((await res.json()) as { access_token: string }).access_token;
-  }
-
-  const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
+  const assertion = (client: SmartClient, claims: AssertionClaims = {}, key = client.privateKey) => smart.assertion(client, claims, key);
+  const requestToken = (fields: Record<string, string>) => smart.requestToken(fields);
+  const tokenRequest = (client: SmartClient, scope: string, claims: AssertionClaims = {}) => smart.tokenRequest(client, scope, claims);
+  const tokenFor = (client: SmartClient, scope: string) => smart.tokenFor(client, scope);
+  const requestFields = (client: SmartClient, claims: AssertionClaims) => tokenRequest(client, 'system/*.rs', claims);
 
   beforeAll(async () => {
     stack = await startExportStack({ auth: true });
-    tokenUrl = `${stack.url}/auth/token`;
+    smart = new SmartClients(stack);
+    tokenUrl = smart.tokenUrl;
     await stack.store.write([...generatePopulation({ patients: 2, seed: 9 })].map((resource) => ({ op: 'put' as const, resource })));
     await register('analytics', 'ES384', ['system/*.rs']);
     await register('patients-only', 'RS384', ['system/Patient.read']);
@@ -107,6 +78,16 @@ describe('SMART Backend Services authorization', () => {
       const res = await requestToken(await fields());
       expect(res.status).toBe(status);
       expect(((await res.json()) as { error: string }).error).toBe(error);
+    });
+
+    it('takes the accepted audience from configuration, never from forwarded headers', async () => {
+      const forged = await requestFields(clients.analytics, { aud: 'http://evil.example/auth/token' });
+      const res = await smart.requestToken(forged, { 'X-Forwarded-Host': 'evil.example', Forwarded: 'host=evil.example;proto=http' });
+      expect(res.status).toBe(401);
+      expect(((await res.json()) as { error: string }).error).toBe('invalid_client');
+      // The tenant-prefixed token URL under BASE_URL is the configured one for that tenant.
+      const prefixed = `${stack.url}/t/${stack.store.tenant}/auth/token`;
+      expect((await smart.requestToken(await requestFields(clients.analytics, { aud: prefixed }), {}, prefixed)).status).toBe(200);
     });
 
     it('refuses a replayed assertion (same jti)', async () => {
@@ -207,6 +188,46 @@ describe('SMART Backend Services authorization', () => {
       expect((await fetch(statusUrl, { method: 'DELETE', headers: bearer(other) })).status).toBe(404);
       expect((await fetch(statusUrl, { headers: bearer(admin) })).status).toBe(200);
       expect((await fetch(statusUrl, { method: 'DELETE', headers: bearer(owner) })).status).toBe(202);
+    });
+
+    it('checks what includeAssociatedData adds against the scopes: Provenance needs read access like a requested type', async () => {
+      const observations = await register('observations-only', 'ES384', ['system/Observation.read']);
+      const token = await tokenFor(observations, 'system/Observation.read');
+      const { rows } = await stack.pool.query("SELECT id FROM resource_versions WHERE tenant = $1 AND resource_type = 'Observation' LIMIT 1", [stack.store.tenant]);
+      await stack.store.write([{ op: 'put', resource: { resourceType: 'Provenance', id: 'prov-scoped', target: [{ reference: `Observation/${rows[0].id}` }], recorded: '2024-01-01T00:00:00Z' } as never }]);
+      expect((await fetch(`${stack.fhir}/Provenance/prov-scoped`, { headers: bearer(token) })).status).toBe(403);
+      for (const level of ['', '/Patient']) {
+        const url = `${stack.fhir}${level}/$export?_type=Observation&includeAssociatedData=RelevantProvenanceResources`;
+        const strict = await fetch(url, { headers: { ...kickoffHeaders, ...bearer(token) } });
+        expect(strict.status).toBe(403);
+        expect(((await strict.json()) as { issue: Array<{ expression: string[] }> }).issue[0].expression).toEqual(['includeAssociatedData']);
+        const lenient = await fetch(url, { headers: { ...kickoffHeaders, Prefer: 'respond-async, handling=lenient', ...bearer(token) } });
+        expect(lenient.status).toBe(202);
+        const done = await pollWithToken(lenient.headers.get('content-location')!, token);
+        expect([...new Set(done.output.map((o) => o.type))]).toEqual(['Observation']);
+        expect(await (await fetch(done.error[0].url, { headers: bearer(token) })).text()).toContain('Provenance');
+      }
+      // Patient level without _type: the referenced Practitioners etc. come only with their scopes.
+      const all = await fetch(`${stack.fhir}/Patient/$export`, { headers: { ...kickoffHeaders, ...bearer(token) } });
+      const everything = await pollWithToken(all.headers.get('content-location')!, token);
+      expect([...new Set(everything.output.map((o) => o.type))]).toEqual(['Observation']);
+    });
+
+    it('answers a cancelled job with the same 404 as an unknown one, to its owner and to anyone else', async () => {
+      const owner = await tokenFor(clients.analytics, 'system/*.rs');
+      const other = await tokenFor(clients['patients-only'], 'system/Patient.read');
+      const kick = await fetch(`${stack.fhir}/$export?_type=Patient`, { headers: { ...kickoffHeaders, ...bearer(owner) } });
+      const statusUrl = kick.headers.get('content-location')!;
+      expect((await fetch(statusUrl, { method: 'DELETE', headers: bearer(owner) })).status).toBe(202);
+      const answer = async (url: string, token: string) => {
+        const res = await fetch(url, { headers: bearer(token) });
+        return { status: res.status, body: ((await res.json()) as { issue: unknown }).issue };
+      };
+      const unknown = await answer(`${stack.fhir}/bulkstatus/${'A'.repeat(22)}`, owner);
+      expect(unknown.status).toBe(404);
+      expect(await answer(statusUrl, owner)).toEqual(unknown);
+      expect(await answer(statusUrl, other)).toEqual(unknown);
+      expect(await answer(`${statusUrl}/result`, other)).toEqual(unknown);
     });
 
     it("accepts a token only in its client's tenant", async () => {

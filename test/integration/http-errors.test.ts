@@ -1,20 +1,19 @@
-import Router from '@koa/router';
 import { createApp } from '../../src/http/app';
 import { HttpError } from '../../src/http/http-error';
-import type { AppState } from '../../src/http/app-state';
+import { access, newRouter } from '../../src/http/access';
 import { createLogger } from '../../src/log';
 import { listen } from '../support/http';
 
 describe('HTTP error handling', () => {
   const logLines: string[] = [];
-  const failing = new Router<AppState>();
-  failing.get('/boom', () => {
+  const failing = newRouter();
+  failing.get('/boom', access.public, () => {
     throw new Error('database password is hunter2');
   });
-  failing.get('/refused', () => {
+  failing.get('/refused', access.public, () => {
     throw HttpError.badRequest('The _since parameter is not a FHIR instant', '_since');
   });
-  failing.post('/echo', (ctx) => {
+  failing.post('/echo', access.public, (ctx) => {
     ctx.body = { ok: true };
   });
   const app = createApp({

@@ -15,6 +15,7 @@ import type { Activities } from '../../activities';
 import { createExportWorker } from '../../src/temporal/worker';
 import type { ExportSettings, ResultPattern } from '../../src/config';
 import { createApp } from '../../src/http/app';
+import type { DeclaredRoute } from '../../src/http/access';
 import { createLogger } from '../../src/log';
 import { GcsOutputStore } from '../../src/output/gcs-output-store';
 import { LocalOutputStore } from '../../src/output/local-output-store';
@@ -50,6 +51,8 @@ export interface ExportStack {
   outputDir?: string;
   client: Client;
   taskQueue: string;
+  /** Every route the app serves, with its declared access. */
+  routes: DeclaredRoute[];
   /** Starts a worker on the stack's task queue; `wrap` may decorate the real activities. */
   startWorker(wrap?: (real: Activities) => Activities): Promise<{ stop(): Promise<void> }>;
   close(): Promise<void>;
@@ -134,6 +137,7 @@ export async function startExportStack(
     outputDir,
     client,
     taskQueue,
+    routes: app.routes,
     async startWorker(wrap = (real) => real) {
       const nativeConnection = await NativeConnection.connect({ address: testEnvironment.temporalAddress });
       // The production worker factory, on this stack's task queue.

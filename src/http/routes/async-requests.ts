@@ -6,7 +6,7 @@
  * the original response (status and resource).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import Router from '@koa/router';
+import type Router from '@koa/router';
 import type { Client } from '@temporalio/client';
 import type { Context } from 'koa';
 import { operationOutcome } from '../../fhir/operation-outcome';
@@ -14,6 +14,7 @@ import { asyncDirectory, readText, writeText, type OutputStore } from '../../out
 import { duringTemporalOutage } from '../../temporal/unavailable';
 import { asyncRequest, asyncStatusQuery } from '../../../workflows/async-request';
 import type { AsyncRequestInput, AsyncRequestStatus } from '../../../workflows/types';
+import { access, newRouter } from '../access';
 import type { AppState } from '../app-state';
 import { HttpError } from '../http-error';
 import { jobState } from '../job-state';
@@ -121,9 +122,9 @@ export class AsyncRequests {
   }
 
   router(): Router<AppState> {
-    const router = new Router<AppState>();
+    const router = newRouter();
 
-    router.get('/async/:id', async (ctx) => {
+    router.get('/async/:id', access.token, async (ctx) => {
       const state = await this.state(ctx, ctx.params.id);
       if (state.kind === 'failed' || state.status?.phase === 'completed') {
         ctx.status = 303;
@@ -137,7 +138,7 @@ export class AsyncRequests {
       ctx.body = '';
     });
 
-    router.get('/async/:id/result', async (ctx) => {
+    router.get('/async/:id/result', access.token, async (ctx) => {
       const state = await this.state(ctx, ctx.params.id);
       if (state.kind === 'failed') throw new HttpError(500, 'exception', `The request failed: ${state.reason}`);
       const status = state.status;
@@ -154,7 +155,7 @@ export class AsyncRequests {
       ctx.body = `{"resourceType":"Bundle","type":"batch-response","entry":[${entry}]}`;
     });
 
-    router.delete('/async/:id', async (ctx) => {
+    router.delete('/async/:id', access.token, async (ctx) => {
       await this.state(ctx, ctx.params.id);
       await this.guarded(() => this.deps.client.workflow.getHandle(ctx.params.id).cancel());
       ctx.status = 202;

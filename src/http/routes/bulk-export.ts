@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createGzip } from 'node:zlib';
-import Router from '@koa/router';
+import type Router from '@koa/router';
 import type { Client } from '@temporalio/client';
 import type { Context } from 'koa';
 import type { ExportSettings, ResultPattern } from '../../config';
@@ -23,6 +23,7 @@ import { duringTemporalOutage } from '../../temporal/unavailable';
 import { bulkExport, statusQuery } from '../../../workflows/bulk-export';
 import type { ExportInput, ExportLevel, ExportStatus } from '../../../workflows/types';
 import { exportStartOptions } from '../../../workflows/describe';
+import { access, newRouter } from '../access';
 import type { AppState } from '../app-state';
 import { HttpError } from '../http-error';
 import { jobState } from '../job-state';
@@ -89,8 +90,22 @@ function typesTheCallerMayRead(scopes: Scopes, request: KickoffRequest, handling
   return granted;
 }
 
+/**
+ * includeAssociatedData adds Provenance resources, so it needs read access to Provenance like a
+ * requested type: 403 under strict handling, left out and reported under lenient.
+ */
+function provenanceTheCallerMayRead(scopes: Scopes, request: KickoffRequest, handling: Handling): KickoffRequest['associatedProvenance'] {
+  if (!request.associatedProvenance || scopes.canRead('Provenance')) return request.associatedProvenance;
+  const diagnostics = 'The access token does not grant read access to Provenance, which includeAssociatedData adds';
+  if (handling === 'strict') {
+    throw new HttpError(403, 'forbidden', `${diagnostics} (send Prefer: handling=lenient to have them left out)`, { expression: ['includeAssociatedData'] });
+  }
+  request.lenientIssues.push({ severity: 'warning', code: 'forbidden', diagnostics: `${diagnostics}; left out`, expression: ['includeAssociatedData'] });
+  return undefined;
+}
+
 export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState> {
-  const router = new Router<AppState>();
+  const router = newRouter();
   const throttle = new PollThrottle(deps.pollToleranceMs ?? 1000);
   const guarded = <T>(call: () => Promise<T>) =>
     duringTemporalOutage(deps.client, call, { retryAfterSeconds: deps.retryAfterSeconds, timeoutMs: deps.temporalTimeoutMs ?? 5000 });
@@ -103,7 +118,10 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
       throw HttpError.badRequest('The patient parameter is accepted only in a POST Parameters body', 'patient');
     }
     const request = parseKickoffParameters(raw, handling, level);
-    if (ctx.state.caller) request.types = typesTheCallerMayRead(ctx.state.caller.scopes, request, handling, level);
+    if (ctx.state.caller) {
+      request.types = typesTheCallerMayRead(ctx.state.caller.scopes, request, handling, level);
+      request.associatedProvenance = provenanceTheCallerMayRead(ctx.state.caller.scopes, request, handling);
+    }
     const tenant = ctx.state.tenant;
     const store = deps.store?.forTenant(tenant);
     const groupId = level === 'group' ? await checkGroup(store, ctx.params.id) : undefined;
@@ -177,8 +195,8 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
   };
 
   for (const [path, level] of [['/$export', 'system'], ['/Patient/$export', 'patient'], ['/Group/:id/$export', 'group']] as const) {
-    router.get(path, kickOff(level));
-    router.post(path, kickOff(level));
+    router.get(path, access.token, kickOff(level));
+    router.post(path, access.token, kickOff(level));
   }
 
   /** A running export's status (undefined when no worker answers), or a failure; gone exports are an HttpError 404. */
@@ -226,7 +244,7 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
   // The URL names job and file; the tenant is the request's, a scheduled run's prefix is in its memo.
   const fileUrl = (ctx: Context & { state: AppState }) => (key: string) => (signed ? key : downloadUrl(ctx.state.fhirBaseUrl)(key));
 
-  router.get('/bulkstatus/:id', async (ctx) => {
+  router.get('/bulkstatus/:id', access.token, async (ctx) => {
     const client = ctx.ip;
     const wait = throttle.secondsTooEarly(ctx.params.id, client); // as of arrival, before the lookup
     const state = await exportState(ctx, ctx.params.id); // unknown, cancelled, expired, not the caller's: 404, never 429
@@ -266,7 +284,7 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
   });
 
   /** The result URL (303 pattern): the manifest once complete, the failure's OperationOutcome; 404 while running. */
-  router.get('/bulkstatus/:id/result', async (ctx) => {
+  router.get('/bulkstatus/:id/result', access.token, async (ctx) => {
     const state = await exportState(ctx, ctx.params.id);
     if (state.kind === 'failed') throw new HttpError(500, 'exception', `The export failed: ${state.reason}`);
     const status = state.status;
@@ -275,7 +293,7 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
     await answerManifest(ctx, status, paged && paged !== 'not-yet' ? paged.manifest : buildManifest(status, fileUrl(ctx)));
   });
 
-  router.delete('/bulkstatus/:id', async (ctx) => {
+  router.delete('/bulkstatus/:id', access.token, async (ctx) => {
     await exportState(ctx, ctx.params.id); // 404 for gone exports; a failed one can still be deleted
     await guarded(() => deps.client.workflow.getHandle(ctx.params.id).cancel());
     ctx.status = 202;
@@ -283,7 +301,7 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
     ctx.body = operationOutcome({ severity: 'information', code: 'informational', diagnostics: 'The export was cancelled; its files are being deleted' });
   });
 
-  router.get('/bulkfiles/:id/:file', async (ctx) => {
+  router.get('/bulkfiles/:id/:file', access.token, async (ctx) => {
     const { id, file } = ctx.params;
     if (!FILE_NAME.test(file)) throw HttpError.notFound('No such file');
     const state = await exportState(ctx, id);

@@ -1,7 +1,8 @@
-import Router from '@koa/router';
+import type Router from '@koa/router';
 import { buildCapabilityStatement, type CapabilityOptions } from '../../fhir/capability-statement';
 import { operationDefinition } from '../../fhir/operation-definitions';
 import { smartConfiguration, tokenEndpointFor } from '../../auth/token-endpoint';
+import { access, newRouter } from '../access';
 import type { AppState } from '../app-state';
 import { HttpError } from '../http-error';
 import { FHIR_JSON } from '../middleware/operation-outcome-errors';
@@ -10,22 +11,22 @@ import { FHIR_JSON } from '../middleware/operation-outcome-errors';
 export function metadataRouter(options: Omit<CapabilityOptions, 'fhirBaseUrl' | 'tokenEndpoint'> & { smart?: boolean; fhirBasePath?: string }): Router<AppState> {
   // The token endpoint is at the origin, next to the FHIR base.
   const tokenEndpointOf = (fhirBaseUrl: string) => tokenEndpointFor(fhirBaseUrl, options.fhirBasePath ?? '');
-  const router = new Router<AppState>();
+  const router = newRouter();
   // Built once per base URL: listing every type's search parameters takes a moment.
   const statements = new Map<string, string>();
-  router.get('/metadata', (ctx) => {
+  router.get('/metadata', access.public, (ctx) => {
     const base = ctx.state.fhirBaseUrl;
     if (!statements.has(base) && statements.size < 16) statements.set(base, JSON.stringify(buildCapabilityStatement({ ...options, fhirBaseUrl: base, tokenEndpoint: options.smart ? tokenEndpointOf(base) : undefined })));
     ctx.type = FHIR_JSON;
     ctx.body = statements.get(base) ?? JSON.stringify(buildCapabilityStatement({ ...options, fhirBaseUrl: base, tokenEndpoint: options.smart ? tokenEndpointOf(base) : undefined }));
   });
   if (options.smart) {
-    router.get('/.well-known/smart-configuration', (ctx) => {
+    router.get('/.well-known/smart-configuration', access.public, (ctx) => {
       ctx.type = 'application/json';
       ctx.body = smartConfiguration(tokenEndpointOf(ctx.state.fhirBaseUrl));
     });
   }
-  router.get('/OperationDefinition/:id', (ctx) => {
+  router.get('/OperationDefinition/:id', access.public, (ctx) => {
     const definition = options.bulkExport ? operationDefinition(ctx.params.id) : undefined;
     if (!definition) throw HttpError.notFound(`OperationDefinition/${ctx.params.id} is not known`);
     ctx.type = FHIR_JSON;

@@ -4,10 +4,11 @@
  * database transaction.
  */
 import { randomUUID } from 'node:crypto';
-import Router from '@koa/router';
+import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { etag, knownType, readBundleRequest, runBatch, runTransaction, validId, validResource } from '../../fhir/bundle-processing';
 import type { ResourceStore, WriteResult } from '../../store/resource-store';
+import { access, newRouter } from '../access';
 import type { AppState } from '../app-state';
 import { HttpError } from '../http-error';
 import { prefersAsync, type AsyncRequests } from './async-requests';
@@ -22,7 +23,7 @@ export interface ResourceRoutesDependencies {
 }
 
 export function resourceRouter(deps: ResourceRoutesDependencies): Router<AppState> {
-  const router = new Router<AppState>();
+  const router = newRouter();
   const store = (ctx: Context & { state: AppState }) => deps.store.forTenant(ctx.state.tenant);
   const locationIn = (ctx: Context) => (r: WriteResult) => `${ctx.state.fhirBaseUrl}/${r.resourceType}/${r.id}/_history/${r.versionId}`;
 
@@ -35,7 +36,7 @@ export function resourceRouter(deps: ResourceRoutesDependencies): Router<AppStat
     ctx.body = result.body;
   };
 
-  router.get('/:type/:id', async (ctx) => {
+  router.get('/:type/:id', access.token, async (ctx) => {
     requirePermission(ctx, knownType(ctx.params.type), 'r');
     const stored = await store(ctx).read(knownType(ctx.params.type), validId(ctx.params.id));
     if (!stored) throw HttpError.notFound(`${ctx.params.type}/${ctx.params.id} is not known`);
@@ -46,7 +47,7 @@ export function resourceRouter(deps: ResourceRoutesDependencies): Router<AppStat
     ctx.body = stored.body;
   });
 
-  router.put('/:type/:id', async (ctx) => {
+  router.put('/:type/:id', access.token, async (ctx) => {
     const type = knownType(ctx.params.type);
     requirePermission(ctx, type, 'u');
     const id = validId(ctx.params.id);
@@ -57,7 +58,7 @@ export function resourceRouter(deps: ResourceRoutesDependencies): Router<AppStat
     answerWrite(ctx, result);
   });
 
-  router.post('/:type', async (ctx) => {
+  router.post('/:type', access.token, async (ctx) => {
     const type = knownType(ctx.params.type);
     requirePermission(ctx, type, 'c');
     const resource = validResource(await readJsonBody(ctx));
@@ -67,13 +68,13 @@ export function resourceRouter(deps: ResourceRoutesDependencies): Router<AppStat
     answerWrite(ctx, result);
   });
 
-  router.delete('/:type/:id', async (ctx) => {
+  router.delete('/:type/:id', access.token, async (ctx) => {
     requirePermission(ctx, knownType(ctx.params.type), 'd');
     await store(ctx).delete(knownType(ctx.params.type), validId(ctx.params.id));
     ctx.status = 204;
   });
 
-  router.post('/', async (ctx) => {
+  router.post('/', access.token, async (ctx) => {
     const { type, bundle, entries } = readBundleRequest(await readJsonBody(ctx));
     for (const entry of entries) {
       // Every entry's write must be granted, or nothing is done.

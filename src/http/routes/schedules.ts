@@ -4,7 +4,7 @@
  * trigger, delete. Each bulkflow schedule is a Temporal Schedule whose action starts a
  * `scheduledExport` run; the watermark and runs live in PostgreSQL (ScheduleLedger).
  */
-import Router from '@koa/router';
+import type Router from '@koa/router';
 import {
   ScheduleAlreadyRunning,
   ScheduleNotFoundError,
@@ -23,6 +23,7 @@ import { exportScheduleKey, exportTenantKey } from '../../temporal/search-attrib
 import { duringTemporalOutage } from '../../temporal/unavailable';
 import { scheduledExport } from '../../../workflows/scheduled-export';
 import type { ScheduledExportInput } from '../../../workflows/types';
+import { access, newRouter } from '../access';
 import type { AppState } from '../app-state';
 import { ownerOf } from '../authorize';
 import { HttpError } from '../http-error';
@@ -46,16 +47,11 @@ const temporalScheduleId = (tenant: string, id: string) => `bulkflow.${tenant}.$
 const RUNS_SHOWN = 10;
 
 export function scheduleRouter(deps: ScheduleRoutesDependencies): Router<AppState> {
-  const router = new Router<AppState>({ prefix: '/admin/schedules' });
+  const router = newRouter({ prefix: '/admin/schedules' });
   const guarded = <T>(call: () => Promise<T>) =>
     duringTemporalOutage(deps.client, call, { retryAfterSeconds: deps.retryAfterSeconds, timeoutMs: deps.temporalTimeoutMs ?? 5000 });
 
-  // Schedules are operators' business: with authorization on, only admin tokens reach them.
-  router.use(async (ctx, next) => {
-    const caller = ctx.state.caller;
-    if (caller && !caller.scopes.admin) throw new HttpError(403, 'forbidden', 'Managing schedules needs an admin token (scope bulkflow/admin)');
-    await next();
-  });
+  // Schedules are operators' business: every route is access.admin.
 
   /** The Temporal Schedule of `id` in the caller's tenant (404 when there is none). */
   const describe = async (ctx: AppContext, id: string): Promise<ScheduleDescription> => {
@@ -140,7 +136,7 @@ export function scheduleRouter(deps: ScheduleRoutesDependencies): Router<AppStat
     };
   };
 
-  router.post('/', async (ctx) => {
+  router.post('/', access.admin, async (ctx) => {
     const body = await readJsonBody(ctx);
     const options = await scheduleOptions(ctx, body);
     const paused = (body as { paused?: boolean }).paused === true;
@@ -163,7 +159,7 @@ export function scheduleRouter(deps: ScheduleRoutesDependencies): Router<AppStat
     ctx.body = await view(ctx, await describe(ctx, options.definition.id), false);
   });
 
-  router.get('/', async (ctx) => {
+  router.get('/', access.admin, async (ctx) => {
     const ids: string[] = [];
     await guarded(async () => {
       for await (const summary of deps.client.schedule.list()) {
@@ -182,11 +178,11 @@ export function scheduleRouter(deps: ScheduleRoutesDependencies): Router<AppStat
     ctx.body = { schedules };
   });
 
-  router.get('/:id', async (ctx) => {
+  router.get('/:id', access.admin, async (ctx) => {
     ctx.body = await view(ctx, await describe(ctx, ctx.params.id), true);
   });
 
-  router.put('/:id', async (ctx) => {
+  router.put('/:id', access.admin, async (ctx) => {
     await describe(ctx, ctx.params.id);
     const body = await readJsonBody(ctx);
     const options = await scheduleOptions(ctx, body, ctx.params.id);
@@ -212,14 +208,14 @@ export function scheduleRouter(deps: ScheduleRoutesDependencies): Router<AppStat
     return text;
   };
 
-  router.post('/:id/pause', async (ctx) => {
+  router.post('/:id/pause', access.admin, async (ctx) => {
     await describe(ctx, ctx.params.id);
     const text = await note(ctx);
     await guarded(() => handle(ctx, ctx.params.id).pause(text ?? 'paused through the admin API'));
     ctx.body = await view(ctx, await describe(ctx, ctx.params.id), false);
   });
 
-  router.post('/:id/unpause', async (ctx) => {
+  router.post('/:id/unpause', access.admin, async (ctx) => {
     await describe(ctx, ctx.params.id);
     const text = await note(ctx);
     await guarded(() => handle(ctx, ctx.params.id).unpause(text ?? 'unpaused through the admin API'));
@@ -227,7 +223,7 @@ export function scheduleRouter(deps: ScheduleRoutesDependencies): Router<AppStat
   });
 
   /** Starts a run now (also while paused); skipped, like a tick, while a run is going. */
-  router.post('/:id/trigger', async (ctx) => {
+  router.post('/:id/trigger', access.admin, async (ctx) => {
     const before = await describe(ctx, ctx.params.id);
     if (before.info.runningActions.length > 0) {
       throw new HttpError(409, 'conflict', `Schedule ${ctx.params.id} has a run going (${before.info.runningActions[0].workflow.workflowId}); a trigger would be skipped`);
@@ -238,7 +234,7 @@ export function scheduleRouter(deps: ScheduleRoutesDependencies): Router<AppStat
   });
 
   /** Removes the Temporal Schedule; the watermark stays, so recreating the id goes on from it. */
-  router.delete('/:id', async (ctx) => {
+  router.delete('/:id', access.admin, async (ctx) => {
     await describe(ctx, ctx.params.id);
     await guarded(() => handle(ctx, ctx.params.id).delete());
     ctx.status = 204;

@@ -1,5 +1,5 @@
 /** `GET [base]/{type}?...`: a FHIR type search answered with a `searchset` Bundle (src/search/type-search.ts). */
-import Router from '@koa/router';
+import type Router from '@koa/router';
 import type { Context } from 'koa';
 import type { ResourceStore } from '../../store/resource-store';
 import { answerTypeSearch, checkTypeSearch } from '../../search/type-search';
@@ -11,14 +11,15 @@ import { isKnownResourceType } from '../../fhir/resource-validation';
 function checkTypeSearchPermission(ctx: Context & { state: AppState }, type: string): void {
   if (isKnownResourceType(type)) requirePermission(ctx, type, 's');
 }
+import { access, newRouter } from '../access';
 import type { AppState } from '../app-state';
 import { FHIR_JSON } from '../middleware/operation-outcome-errors';
 
 /** `async`: with it, `Prefer: respond-async` runs the search as a workflow. */
 export function searchRouter(deps: { store: ResourceStore; async?: AsyncRequests }): Router<AppState> {
-  const router = new Router<AppState>();
+  const router = newRouter();
 
-  router.get('/:type', async (ctx: Context & { state: AppState }) => {
+  router.get('/:type', access.token, async (ctx: Context & { state: AppState }) => {
     checkTypeSearchPermission(ctx, ctx.params.type);
     const request = {
       resourceType: ctx.params.type,

@@ -1,0 +1,57 @@
+/**
+ * Who may call a route, declared on the route itself: its first middleware is `access.public`,
+ * `access.token` or `access.admin`. The router that matched the request runs that check, so no
+ * second matcher can disagree with it, and `declaredRoutes` refuses an app with a route that
+ * declares nothing, matches paths case-insensitively, or runs middleware ahead of the check.
+ */
+import Router from '@koa/router';
+import type { Middleware } from 'koa';
+import type { AppState } from './app-state';
+
+/** `public`: anyone (discovery, the token endpoint); `token`: a verified caller of the tenant; `admin`: an operator token. */
+export type AccessLevel = 'public' | 'token' | 'admin';
+
+/** The request's check against a level; the authorization middleware leaves it on `ctx.state`. */
+export type Authorize = (level: AccessLevel) => Promise<void>;
+
+const LEVEL = Symbol('bulkflow.access');
+type Declaration = Middleware<AppState> & { [LEVEL]: AccessLevel };
+
+function declaration(level: AccessLevel): Declaration {
+  const check: Middleware<AppState> = async (ctx, next) => {
+    // Without the authorization middleware the app is miswired: refuse rather than serve.
+    if (!ctx.state.authorize) throw new Error(`${ctx.method} ${ctx.path}: no authorization middleware ahead of the router`);
+    await ctx.state.authorize(level);
+    return next();
+  };
+  return Object.assign(check, { [LEVEL]: level });
+}
+
+export const access = { public: declaration('public'), token: declaration('token'), admin: declaration('admin') } as const;
+
+/** Every router of the app: paths match case-sensitively, as FHIR's do. */
+export function newRouter(options: { prefix?: string } = {}): Router<AppState> {
+  return new Router<AppState>({ ...options, sensitive: true });
+}
+
+export interface DeclaredRoute {
+  methods: string[];
+  path: string;
+  access: AccessLevel;
+}
+
+/** The routes of `router` with their access; throws naming every route that breaks the rules above. */
+export function declaredRoutes(router: Router<AppState>): DeclaredRoute[] {
+  const routes: DeclaredRoute[] = [];
+  const refused: string[] = [];
+  for (const layer of router.stack) {
+    const name = `${layer.methods.join(',') || 'middleware'} ${String(layer.path)}`;
+    const level = (layer.stack[0] as Partial<Declaration> | undefined)?.[LEVEL];
+    if (layer.methods.length === 0) refused.push(`${name}: middleware would run before any route's access check`);
+    else if (!level) refused.push(`${name}: declares no access`);
+    else if (!layer.opts.sensitive) refused.push(`${name}: matches case-insensitively`);
+    else routes.push({ methods: [...layer.methods], path: String(layer.path), access: level });
+  }
+  if (refused.length > 0) throw new Error(`Refusing to serve undeclared routes:\n${refused.join('\n')}`);
+  return routes;
+}
