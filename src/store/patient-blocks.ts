@@ -5,7 +5,7 @@
  */
 import type { Pool } from 'pg';
 import { COPY_FORMAT, streamCopyRows } from './snapshot-stream';
-import { changedOrJoinedSql, instant, literal, selectedPatients, type CompartmentFilter } from './snapshot-scope';
+import { changedOrJoinedSql, instant, literal, selectedCompartmentRows, versionByKey, type CompartmentFilter } from './snapshot-scope';
 
 export interface BlockScope {
   tenant: string;
@@ -47,7 +47,6 @@ function blockWhere(scope: BlockScope, range: BlockRange): string {
   });
   const conditions = [
     `c.tenant = ${literal(scope.tenant)}`,
-    ...selectedPatients(scope.tenant, scope.compartment, scope.transactionTime),
     `(${typeConditions.join(' OR ') || 'false'})`,
     `v.last_updated <= ${t}`,
     `(v.superseded_at IS NULL OR v.superseded_at > ${t})`,
@@ -55,13 +54,12 @@ function blockWhere(scope: BlockScope, range: BlockRange): string {
   ];
   if (scope.since && scope.compartment.groupId) {
     // As in every Group export: a patient who joined after _since gets all of their data.
-    conditions.push(changedOrJoinedSql(scope.tenant, scope.compartment.groupId, scope.transactionTime, scope.since, 'v.last_updated', (joined) => `c.patient_id IN (${joined})`));
+    conditions.push(changedOrJoinedSql(scope.tenant, scope.compartment.groupId, scope.transactionTime, scope.since, 'v.last_updated', (joinedIds) => `c.patient_id = ANY(${joinedIds})`));
   } else if (scope.since) {
     conditions.push(`v.last_updated > ${instant(scope.since)}`);
   }
   if (scope.until) conditions.push(`v.last_updated <= ${instant(scope.until)}`);
-  if (range.afterPatient !== undefined) conditions.push(`c.patient_id > ${literal(range.afterPatient)}`);
-  if (range.upToPatient !== undefined) conditions.push(`c.patient_id <= ${literal(range.upToPatient)}`);
+  conditions.push(...patientRange(range));
   if (range.after) {
     const a = range.after;
     conditions.push(`(c.patient_id, ${TYPE_KEY}, v.last_updated, v.id) > (${literal(a.patientId)}, ${literal(a.typeKey)}, ${instant(a.lastUpdated)}, ${literal(a.id)})`);
@@ -69,14 +67,28 @@ function blockWhere(scope: BlockScope, range: BlockRange): string {
   return conditions.join('\n  AND ');
 }
 
-const FROM = `compartment_memberships c
-  JOIN resource_versions v ON v.tenant = c.tenant AND v.resource_type = c.resource_type
-                          AND v.id = c.resource_id AND v.version_id = c.version_id`;
+/** Conditions on `c.patient_id` for a range of patients. */
+function patientRange(range: BlockRange): string[] {
+  const conditions: string[] = [];
+  if (range.afterPatient !== undefined) conditions.push(`c.patient_id > ${literal(range.afterPatient)}`);
+  if (range.upToPatient !== undefined) conditions.push(`c.patient_id <= ${literal(range.upToPatient)}`);
+  return conditions;
+}
+
+/**
+ * The range's compartment rows, patient by patient, each with its version by key (plans that
+ * need no statistics). The range is applied inside each patient's probe, so a partition reads only its patients.
+ */
+function blockFrom(scope: BlockScope, range: BlockRange): string {
+  const condition = [`c.resource_type IN (${scope.types.map(literal).join(', ') || 'NULL'})`, ...patientRange(range)].join(' AND ');
+  return `${selectedCompartmentRows(scope.tenant, scope.compartment, scope.transactionTime, condition)}
+  ${versionByKey('v', { tenant: 'c.tenant', type: 'c.resource_type', id: 'c.resource_id', version: 'c.version_id' })}`;
+}
 
 /** How many resources the blocks hold, and patient ids that cut them into partitions of about `partitionSize`. */
 export async function planPatientBlocks(pool: Pool, scope: BlockScope, partitionSize: number): Promise<{ count: number; bounds: string[] }> {
   const { rows } = await pool.query<{ patient_id: string; n: string }>(
-    `SELECT c.patient_id, count(*) AS n FROM ${FROM} WHERE ${blockWhere(scope, {})} GROUP BY c.patient_id ORDER BY c.patient_id`,
+    `SELECT c.patient_id, count(*) AS n FROM ${blockFrom(scope, {})} WHERE ${blockWhere(scope, {})} GROUP BY c.patient_id ORDER BY c.patient_id`,
   );
   let count = 0;
   let sincePrevious = 0;
@@ -100,7 +112,7 @@ export interface BlockRow {
 
 /** Streams the rows of a range of patients in block order. */
 export async function* streamPatientBlocks(pool: Pool, scope: BlockScope, range: BlockRange): AsyncGenerator<BlockRow[]> {
-  const sql = `COPY (SELECT v.body, c.patient_id, ${TYPE_KEY} AS type_key, v.resource_type, v.last_updated::text, v.id FROM ${FROM}
+  const sql = `COPY (SELECT v.body, c.patient_id, ${TYPE_KEY} AS type_key, v.resource_type, v.last_updated::text, v.id FROM ${blockFrom(scope, range)}
      WHERE ${blockWhere(scope, range)}
      ORDER BY c.patient_id, type_key, v.last_updated, v.id) TO STDOUT ${COPY_FORMAT}`;
   for await (const rows of streamCopyRows(pool, sql, 5)) {

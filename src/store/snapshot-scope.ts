@@ -51,7 +51,7 @@ function activeMembership(m: string, tenant: string, at: string): string {
       AND (${m}.period_start IS NULL OR ${m}.period_start <= ${t}) AND (${m}.period_end IS NULL OR ${m}.period_end > ${t})
       AND EXISTS (SELECT 1 FROM resource_versions g
                    WHERE g.tenant = ${m}.tenant AND g.resource_type = 'Group' AND g.id = ${m}.group_id AND g.version_id = ${m}.version_id
-                     AND g.last_updated <= ${t} AND (g.superseded_at IS NULL OR g.superseded_at > ${t}) AND NOT g.deleted)`;
+                     AND g.last_updated <= ${t} AND (g.superseded_at IS NULL OR g.superseded_at > ${t}) AND NOT g.deleted OFFSET 0)`;
 }
 
 /** The Groups reachable from `groupId` through active Group members at `at` (itself included), with the path to each. */
@@ -60,24 +60,32 @@ function nestedGroupsSql(tenant: string, groupId: string, at: string): string {
       SELECT ${literal(groupId)}::text COLLATE "C", ARRAY[${literal(groupId)}::text COLLATE "C"], false
       UNION ALL
       SELECT m.member_id, nested.path || m.member_id, m.member_id = ANY(nested.path)
-        FROM nested JOIN group_memberships m ON m.group_id = nested.id
-       WHERE NOT nested.cycle AND m.member_type = 'Group' AND ${activeMembership('m', tenant, at)})`;
+        FROM nested CROSS JOIN LATERAL (${membersOf('nested.id', 'Group', tenant, at)}) m
+       WHERE NOT nested.cycle)`;
+}
+
+/** The active members of type `memberType` of the Group `groupIdSql` (an SQL expression), by index (see versionByKey). */
+function membersOf(groupIdSql: string, memberType: string, tenant: string, at: string): string {
+  return `SELECT m.member_id FROM group_memberships m
+       WHERE m.tenant = ${literal(tenant)} AND m.group_id = ${groupIdSql} AND m.member_type = ${literal(memberType)} AND ${activeMembership('m', tenant, at)} OFFSET 0`;
 }
 
 /** The patients of a Group at `at`, nested Groups included (a cycle is followed once, never forever). */
 export function groupPatientsSql(tenant: string, groupId: string, at: string): string {
   return `${nestedGroupsSql(tenant, groupId, at)}
-    SELECT m.member_id FROM group_memberships m
-     WHERE m.group_id IN (SELECT id FROM nested WHERE NOT cycle) AND m.member_type = 'Patient' AND ${activeMembership('m', tenant, at)}`;
+    SELECT m.member_id FROM (SELECT DISTINCT id FROM nested WHERE NOT cycle) g
+     CROSS JOIN LATERAL (${membersOf('g.id', 'Patient', tenant, at)}) m`;
 }
 
 /**
  * Group exports with `_since`: a patient who joined after `_since` gets all of their data, the
- * others only changes. `inJoined` says, given the joined patients' SQL, that the row is theirs.
+ * others only changes. `inJoined` says, given an array of the joined patients' ids, that the
+ * row is theirs. The array is computed once per query (an uncorrelated ARRAY(...) is an
+ * InitPlan), never once per row.
  */
-export function changedOrJoinedSql(tenant: string, groupId: string, transactionTime: string, since: string, lastUpdated: string, inJoined: (joined: string) => string): string {
-  const joined = `(${groupPatientsSql(tenant, groupId, transactionTime)})
-       EXCEPT (${groupPatientsSql(tenant, groupId, since)})`;
+export function changedOrJoinedSql(tenant: string, groupId: string, transactionTime: string, since: string, lastUpdated: string, inJoined: (joinedIds: string) => string): string {
+  const joined = `ARRAY((${groupPatientsSql(tenant, groupId, transactionTime)})
+       EXCEPT (${groupPatientsSql(tenant, groupId, since)}))`;
   return `(${lastUpdated} > ${instant(since)} OR ${inJoined(joined)})`;
 }
 
@@ -95,15 +103,52 @@ export function selectedPatients(tenant: string, compartment: CompartmentFilter,
   return conditions;
 }
 
+/*
+ * Plans that do not hinge on row estimates. On a store just written (nothing analyzed: a user
+ * imports and exports at once, and a recording is always fresh) the planner expects one row
+ * everywhere, and joined a recording to a type's versions as a nested loop that rescanned every
+ * version of the type per recorded row: quadratic (145 s for a 38k-resource Group instead of
+ * 3 s). So each step from a row to the rows it names is a probe by index inside
+ * `CROSS JOIN LATERAL (... OFFSET 0)`: the OFFSET keeps the planner from flattening it into a
+ * join it would then order by its guesses, so every plan is linear whatever the statistics say.
+ */
+
+/** The version a row names (`alias`), fetched by primary key. Arguments are SQL expressions. */
+export function versionByKey(alias: string, key: { tenant: string; type: string; id: string; version: string }): string {
+  return `CROSS JOIN LATERAL (SELECT * FROM resource_versions k
+       WHERE k.tenant = ${key.tenant} AND k.resource_type = ${key.type} AND k.id = ${key.id} AND k.version_id = ${key.version} OFFSET 0) ${alias}`;
+}
+
+/** The selected patients' ids as a relation with column `patient_id`; undefined selects every patient. */
+function selectedPatientIds(tenant: string, compartment: CompartmentFilter, at: string): string | undefined {
+  const sets: string[] = [];
+  if (compartment.groupId) sets.push(`SELECT member_id FROM (${groupPatientsSql(tenant, compartment.groupId, at)}) g`);
+  if (compartment.patientIds) sets.push(`SELECT unnest(ARRAY[${compartment.patientIds.map(literal).join(', ') || 'NULL'}]::text[]) COLLATE "C"`);
+  if (sets.length === 0) return undefined;
+  // DISTINCT: a patient in two nested Groups is selected once.
+  return `SELECT DISTINCT patient_id FROM (${sets.map((set) => `(${set})`).join(' INTERSECT ')}) p(patient_id)`;
+}
+
+/**
+ * FROM: the compartment_memberships rows (alias `c`) of the selected patients that satisfy
+ * `condition`, reached patient by patient (an index range of the primary key each).
+ */
+export function selectedCompartmentRows(tenant: string, compartment: CompartmentFilter, at: string, condition: string): string {
+  const patients = selectedPatientIds(tenant, compartment, at);
+  if (!patients) return `compartment_memberships c`;
+  return `(${patients}) selected
+     CROSS JOIN LATERAL (SELECT * FROM compartment_memberships c
+       WHERE c.tenant = ${literal(tenant)} AND c.patient_id = selected.patient_id AND ${condition} OFFSET 0) c`;
+}
+
 /**
  * What a scope reads from: resource_versions, or for a recorded selection the recording
- * (alias `recorded`) joined to the exact versions it names.
+ * (alias `recorded`) with the exact version each row names, by key.
  */
 export function snapshotFrom(scope: SnapshotScope): string {
   if (!scope.recordedFor) return 'resource_versions';
-  return `export_references recorded JOIN resource_versions
-      ON resource_versions.tenant = ${literal(scope.tenant)} AND resource_versions.resource_type = recorded.resource_type
-     AND resource_versions.id = recorded.id AND resource_versions.version_id = recorded.at_version`;
+  return `export_references recorded
+     ${versionByKey('resource_versions', { tenant: literal(scope.tenant), type: 'recorded.resource_type', id: 'recorded.id', version: 'recorded.at_version' })}`;
 }
 
 /** The (last_updated, id) order of a scope, as the columns its index keeps in that order. */
@@ -129,10 +174,10 @@ export function snapshotWhere(scope: SnapshotScope, range: { after?: Cursor; upT
     // Group exports: a patient who joined after _since gets all of their data, others only changes.
     // (Deletions need no such widening: a new member's client never held their older data.)
     conditions.push(
-      changedOrJoinedSql(scope.tenant, scope.compartment.groupId, scope.transactionTime, scope.since, 'resource_versions.last_updated', (joined) => `EXISTS (SELECT 1 FROM compartment_memberships j
+      changedOrJoinedSql(scope.tenant, scope.compartment.groupId, scope.transactionTime, scope.since, 'resource_versions.last_updated', (joinedIds) => `EXISTS (SELECT 1 FROM compartment_memberships j
        WHERE j.tenant = resource_versions.tenant AND j.resource_type = resource_versions.resource_type
          AND j.resource_id = resource_versions.id AND j.version_id = resource_versions.version_id
-         AND j.patient_id IN (${joined}))`),
+         AND j.patient_id = ANY(${joinedIds}) OFFSET 0)`),
     );
   } else if (scope.since) {
     conditions.push(`resource_versions.last_updated > ${instant(scope.since)}`);
@@ -143,10 +188,11 @@ export function snapshotWhere(scope: SnapshotScope, range: { after?: Cursor; upT
   if (range.upTo) conditions.push(`(${key.lastUpdated}, ${key.id}) <= (${instant(range.upTo.lastUpdated)}, ${literal(range.upTo.id)})`);
   if (!scope.recordedFor && scope.compartment) {
     const patients = selectedPatients(scope.tenant, scope.compartment, scope.transactionTime);
+    // A probe per version (OFFSET 0: not a semi-join ordered by guesses; see versionByKey).
     conditions.push(`EXISTS (SELECT 1 FROM compartment_memberships c
        WHERE c.tenant = resource_versions.tenant AND c.resource_type = resource_versions.resource_type
          AND c.resource_id = resource_versions.id AND c.version_id = ${compartmentVersion}
-         ${patients.map((p) => `AND ${p}`).join(' ')})`);
+         ${patients.map((p) => `AND ${p}`).join(' ')} OFFSET 0)`);
   }
   return conditions.join('\n  AND ');
 }

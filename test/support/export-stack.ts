@@ -77,9 +77,11 @@ export async function startExportStack(
     signedUrlTtlSeconds?: number;
     /** The store tenant (default: a new one); another stack's, to run its data with other activities. */
     tenant?: string;
+    /** A migrated pool on another database (default: the run's test database); closed with the stack. */
+    pool?: Pool;
   } = {},
 ): Promise<ExportStack> {
-  const pool = await migratedPool(8);
+  const pool = options.pool ?? (await migratedPool(8));
   const tenant = options.tenant ?? uniqueTenant('export');
   const store = new ResourceStore(pool, tenant);
   const taskQueue = `export-test-${randomUUID()}`;
@@ -218,9 +220,10 @@ export async function downloadAll(manifest: CompletedExport['manifest']): Promis
     const res = await fetch(item.url);
     if (res.status !== 200) throw new Error(`download ${item.url} answered ${res.status}`);
     const text = await res.text();
-    const lines = text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { resourceType: string; id: string; meta: { versionId: string } });
+    const lines = text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { resourceType: string; id: string; meta?: { versionId: string } });
     byFile.push({ type: item.type, lines });
-    for (const r of lines) keys.push(`${r.resourceType}/${r.id}/${r.meta.versionId}`);
+    // A block header (organizeOutputBy) is a Parameters without meta: not a stored resource.
+    for (const r of lines) if (r.meta) keys.push(`${r.resourceType}/${r.id}/${r.meta.versionId}`);
   }
   return { keys, byFile };
 }

@@ -1,0 +1,158 @@
+/**
+ * A store just written, as a new user has it: a database created for this file, a population
+ * generated into it, nothing analyzed (autovacuum is off here, and nothing in bulkflow runs
+ * ANALYZE). Patient- and Group-level exports complete with exactly the expected resources, and
+ * every statement the API and the worker ran for them has a plan that visits each row it
+ * reaches by key: no loop rescans a type's versions (or a recording, or a compartment) per row.
+ * Nothing here is timed: the plans are checked, as PostgreSQL chose them.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Pool } from 'pg';
+import { generatePopulation } from '../../src/generate/population';
+import { REFERENCED_TYPES } from '../../src/fhir/patient-compartment';
+import type { FhirResourceJson } from '../../src/fhir/resource-validation';
+import { createPool, dropDatabase, ensureDatabase } from '../../src/store/database';
+import { migrate } from '../../src/store/migrate';
+import { testEnvironment } from '../harness/environment';
+import { downloadAll, downloadDeleted, kickoffHeaders, pollUntilDone, startExportStack, type ExportStack } from '../support/export-stack';
+
+interface PlanNode {
+  'Node Type': string;
+  'Parent Relationship'?: string;
+  'Subplan Name'?: string;
+  'Relation Name'?: string;
+  'Index Name'?: string;
+  'Index Cond'?: string;
+  'Recheck Cond'?: string;
+  Plans?: PlanNode[];
+}
+
+/** Tables that grow with the store: reaching their rows once per row of another is quadratic unless it is a probe by key. */
+const STORE_TABLES = new Set(['resource_versions', 'compartment_memberships', 'export_references', 'provenance_targets', 'resource_references', 'group_memberships']);
+const KEYED = /\b(id|resource_id|target_id|patient_id|source_id|group_id|member_id) = /;
+
+/** Scans of store tables that run once per row of something else without a key to go by. */
+export function rescansPerRow(node: PlanNode, perRow = false, found: string[] = []): string[] {
+  if (perRow && node['Relation Name'] && STORE_TABLES.has(node['Relation Name'])) {
+    const condition = node['Index Cond'] ?? node['Recheck Cond'] ?? (node.Plans ?? []).map((p) => p['Index Cond'] ?? '').join(' ');
+    if (!KEYED.test(condition)) found.push(`${node['Node Type']} on ${node['Relation Name']}${node['Index Name'] ? ` using ${node['Index Name']}` : ''} (${condition || 'no condition'})`);
+  }
+  for (const child of node.Plans ?? []) {
+    const inner = node['Node Type'] === 'Nested Loop' && child['Parent Relationship'] === 'Inner';
+    const correlated = child['Parent Relationship'] === 'SubPlan' && !/hashed/.test(child['Subplan Name'] ?? '');
+    rescansPerRow(child, perRow || inner || correlated, found);
+  }
+  return found;
+}
+
+describe('exports on a freshly generated store (nothing analyzed)', () => {
+  const databaseUrl = (() => {
+    const url = new URL(testEnvironment.databaseUrl);
+    url.pathname = `/bulkflow_fresh_${randomUUID().slice(0, 8)}`;
+    return url.toString();
+  })();
+  let pool: Pool;
+  let stack: ExportStack;
+  let capturing = false;
+  const statements: Array<{ text: string; values?: unknown[] }> = [];
+  const population = [...generatePopulation({ patients: 40, seed: 21 })];
+  const groupId = population.find((r) => r.resourceType === 'Group')!.id!;
+
+  beforeAll(async () => {
+    await ensureDatabase(databaseUrl);
+    pool = createPool(databaseUrl, { max: 8 });
+    // Every statement any connection of the pool runs (the API's and the worker's) is recorded.
+    pool.on('connect', (client) => {
+      const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+      (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+        const [first, values] = args as [string | { text?: string; values?: unknown[] }, unknown];
+        const text = typeof first === 'string' ? first : first?.text;
+        if (capturing && text) statements.push({ text, values: Array.isArray(values) ? values : typeof first === 'object' ? first.values : undefined });
+        return query(...args);
+      };
+    });
+    await migrate(pool);
+    stack = await startExportStack({ pool });
+    await stack.store.write(population.map((resource) => ({ op: 'put' as const, resource })));
+    await stack.startWorker();
+  });
+  afterAll(async () => {
+    await stack.close();
+    await dropDatabase(databaseUrl);
+  });
+
+  const exported = async (path: string, init: RequestInit = { headers: kickoffHeaders }) => {
+    const res = await fetch(`${stack.fhir}${path}`, init);
+    if (res.status !== 202) throw new Error(`${path} answered ${res.status}: ${await res.text()}`);
+    const { manifest } = await pollUntilDone(res.headers.get('content-location')!, 120_000);
+    return { manifest, resources: (await downloadAll(manifest)).keys.map((k) => k.replace(/\/\d+$/, '')).sort() };
+  };
+
+  /** What a Patient- or Group-level export of everyone holds: every compartment resource and what they reference. */
+  const everyonesData = (resources: FhirResourceJson[]) => {
+    const text = JSON.stringify(resources.filter((r) => !REFERENCED_TYPES.includes(r.resourceType)));
+    return resources
+      .filter((r) => !REFERENCED_TYPES.includes(r.resourceType) || text.includes(`"${r.resourceType}/${r.id}"`))
+      .map((r) => `${r.resourceType}/${r.id}`)
+      .sort();
+  };
+
+  it('starts from a store with no statistics at all', async () => {
+    const { rows } = await pool.query<{ relname: string; reltuples: number }>(
+      "SELECT relname, reltuples FROM pg_class WHERE relname IN ('resource_versions', 'compartment_memberships', 'export_references')",
+    );
+    expect(rows.map((r) => r.reltuples)).toEqual([-1, -1, -1]);
+  });
+
+  it('exports a Group and the Patient level, at once, with exactly every resource of the population', async () => {
+    capturing = true;
+    const expected = everyonesData(population);
+    expect((await exported(`/Group/${groupId}/$export`)).resources).toEqual(expected);
+    expect((await exported('/Patient/$export')).resources).toEqual(expected);
+    const patients = population.filter((r) => r.resourceType === 'Patient').slice(0, 3);
+    const listed = await exported('/Patient/$export', {
+      method: 'POST',
+      headers: { ...kickoffHeaders, 'Content-Type': 'application/fhir+json' },
+      body: JSON.stringify({ resourceType: 'Parameters', parameter: patients.map((p) => ({ name: 'patient', valueReference: { reference: `Patient/${p.id}` } })) }),
+    });
+    const theirs = new Set(patients.map((p) => `Patient/${p.id}`));
+    const theirData = population.filter((r) => (r.resourceType === 'Patient' ? theirs.has(`Patient/${r.id}`) : !REFERENCED_TYPES.includes(r.resourceType) && [...theirs].some((p) => JSON.stringify(r).includes(`"${p}"`))));
+    expect(listed.resources).toEqual(everyonesData([...theirData, ...population.filter((r) => REFERENCED_TYPES.includes(r.resourceType))]));
+    // Blocks hold each patient's compartment (a resource in several compartments, like the Group, in each block).
+    const blocks = (await exported(`/Group/${groupId}/$export?organizeOutputBy=Patient`)).resources;
+    expect([...new Set(blocks)]).toEqual(expected.filter((key) => !REFERENCED_TYPES.includes(key.split('/')[0])));
+  });
+
+  it('exports changes and deletions since an instant, and associated Provenance, on the same fresh store', async () => {
+    const since = new Date().toISOString();
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const [deleted, changed] = population.filter((r) => r.resourceType === 'Observation');
+    await stack.store.delete('Observation', deleted.id!);
+    await stack.store.write([
+      { op: 'put', resource: { ...changed, status: 'amended' } as FhirResourceJson },
+      { op: 'put', resource: { resourceType: 'Provenance', id: 'prov-fresh', target: [{ reference: `Observation/${changed.id}` }], recorded: since } as FhirResourceJson },
+    ]);
+    const sinceThen = await exported(`/Group/${groupId}/$export?_since=${encodeURIComponent(since)}`);
+    expect(sinceThen.resources).toEqual([`Observation/${changed.id}`, 'Provenance/prov-fresh']);
+    expect(await downloadDeleted(sinceThen.manifest)).toEqual([`Observation/${deleted.id}`]);
+    const withProvenance = await exported('/$export?_type=Observation&includeAssociatedData=RelevantProvenanceResources');
+    expect(withProvenance.resources.filter((k) => k.startsWith('Provenance/'))).toEqual(['Provenance/prov-fresh']);
+  });
+
+  it('ran every statement with a plan that reaches rows by key, never rescanning per row', async () => {
+    capturing = false;
+    const store = /\b(resource_versions|compartment_memberships|export_references|provenance_targets|resource_references|group_memberships)\b/;
+    const explained = new Set<string>();
+    const found: string[] = [];
+    for (const { text, values } of statements) {
+      const statement = text.replace(/^\s*COPY \(([\s\S]*)\) TO STDOUT[\s\S]*$/, '$1').trim();
+      if (!/^(SELECT|WITH|INSERT)/i.test(statement) || !store.test(statement) || explained.has(statement)) continue;
+      explained.add(statement);
+      const { rows } = await pool.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(`EXPLAIN (FORMAT JSON) ${statement}`, values);
+      for (const scan of rescansPerRow(rows[0]['QUERY PLAN'][0].Plan)) found.push(`${scan}\n  in: ${statement.replace(/\s+/g, ' ').slice(0, 200)}`);
+    }
+    // Partition streams, planning, recordings, blocks, deletions, referenced resources and Provenance all ran.
+    expect(explained.size).toBeGreaterThan(20);
+    expect(found).toEqual([]);
+  });
+});
