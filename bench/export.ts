@@ -1,16 +1,17 @@
 /**
- * Export throughput: a store of >= 1,000,000 resources (generated once, reused), exported by a
- * real worker process to local files and to the GCS emulator, against the physical limit
- * measured in the same run: PostgreSQL's own COPY of the same rows, as text, into a file.
- * Also prints the worker's peak RSS for a small and the full export.
+ * Export throughput at every level, each export run by a real worker process through the real
+ * API, against limits measured in the same run: PostgreSQL's own COPY of the same rows into a
+ * file, and for GCS the same bytes uploaded to the emulator in parts of the same size. Also
+ * prints the worker's peak RSS.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Storage } from '@google-cloud/storage';
 import { Client, Connection } from '@temporalio/client';
+import type { Pool } from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { loadConfig } from '../src/config';
 import { createApp } from '../src/http/app';
@@ -21,117 +22,249 @@ import { LocalOutputStore } from '../src/output/local-output-store';
 import type { OutputStore } from '../src/output/output-store';
 import { findFreePort } from '../src/process/free-port';
 import { generateIntoStore } from '../src/generate/write-population';
+import { importPaths } from '../src/import/importer';
 import { createPool, ensureDatabase } from '../src/store/database';
 import { migrate } from '../src/store/migrate';
 import { ResourceStore } from '../src/store/resource-store';
 import { startDevServer } from '../src/temporal/dev-server';
-import { timed } from './support';
+import { benchDatabase, timed } from './support';
 
 const cli = path.resolve(__dirname, '..', 'src', 'cli.js');
 const TENANT = 'bench';
 
+interface Measured {
+  label: string;
+  resources: number;
+  bytes: number;
+  seconds: number;
+  peakRssMb?: number;
+  /** The row this one is compared with besides the store's system-level export (a COPY of the same rows). */
+  limit?: string;
+}
+
+/** A store to export from: where it is, which tenant, and its whole-population Group. */
+interface BenchStore {
+  label: string;
+  databaseUrl: string;
+  tenant: string;
+  groupId: string;
+}
+
+const SYNTHEA_DIR = path.resolve(__dirname, '..', '..', '..', 'shared', 'data', 'synthea-r4-100');
+
+/**
+ * Every level (system, Patient, Group, one type) on the stores users have: one generated into a
+ * new database and exported at once (nothing analyzed), the kept one after VACUUM ANALYZE, and
+ * the Synthea sample imported into a new database, when present. Each row is compared with the
+ * same store's system-level export and with PostgreSQL's COPY of the same rows, in the same run.
+ */
 export async function benchExport(args: string[]): Promise<void> {
   const target = Number(args.find((a) => a.startsWith('--resources='))?.split('=')[1] ?? '1000000');
-  const server = new URL(process.env.BENCH_DATABASE_SERVER_URL ?? 'postgres://127.0.0.1:5432');
-  server.pathname = '/bulkflow_bench_export';
-  const databaseUrl = server.toString();
-  await ensureDatabase(databaseUrl);
-  const pool = createPool(databaseUrl, { max: 4 });
-  await migrate(pool);
-  const store = new ResourceStore(pool, TENANT);
-
-  const { rows } = await pool.query<{ n: string }>('SELECT count(*) AS n FROM resource_versions WHERE tenant = $1 AND superseded_at IS NULL', [TENANT]);
-  let resources = Number(rows[0].n);
-  if (resources < target) {
-    const patients = Math.ceil((target - resources) / 240);
-    console.log(`generating about ${target - resources} resources (${patients} patients) into ${databaseUrl} (kept for later runs)...`);
-    const seconds = await timed(() => generateIntoStore(store, { patients, seed: 1000 + resources }));
-    const { rows: again } = await pool.query<{ n: string }>('SELECT count(*) AS n FROM resource_versions WHERE tenant = $1 AND superseded_at IS NULL', [TENANT]);
-    console.log(`generated ${Number(again[0].n) - resources} resources in ${seconds.toFixed(1)} s`);
-    resources = Number(again[0].n);
-  }
-  await pool.query('VACUUM ANALYZE resource_versions');
-
+  // --case=<text> runs only the cases whose label contains it (the COPY limits always run).
+  const only = args.find((a) => a.startsWith('--case='))?.split('=')[1]?.toLowerCase();
+  // --stores=fresh,analyzed,synthea picks stores (default: all).
+  const stores = (args.find((a) => a.startsWith('--stores='))?.split('=')[1] ?? 'fresh,analyzed,synthea').split(',');
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'bulkflow-bench-export-'));
   const devServer = await startDevServer({ headless: true });
   const gcs = await startGcsEmulator();
   const storage = new Storage({ apiEndpoint: gcs.endpoint, projectId: 'bench' });
   await storage.createBucket('bench-exports');
-  const results: Array<{ label: string; resources: number; bytes: number; seconds: number; peakRssMb?: number }> = [];
+  const tables: Array<{ store: string; results: Measured[] }> = [];
+  const context = { temporalAddress: devServer.address, tmp, gcs, storage, only };
   try {
-    // The physical limit: the same rows, as text, straight from PostgreSQL into a file.
-    const copyFile = path.join(tmp, 'copy.ndjson');
-    const snapshot = await store.snapshotTime();
-    const copySeconds = await timed(async () => {
-      const client = await pool.connect();
-      try {
-        await pipeline(
-          client.query(copyTo(`COPY (SELECT body FROM resource_versions WHERE tenant = '${TENANT}' AND last_updated <= '${snapshot}'
-              AND (superseded_at IS NULL OR superseded_at > '${snapshot}') AND NOT deleted
-              ORDER BY resource_type, last_updated, id) TO STDOUT`)),
-          createWriteStream(copyFile),
+    if (stores.includes('fresh')) {
+      await benchDatabase('export_fresh', async (databaseUrl) => {
+        const seed = 5000;
+        const pool = createPool(databaseUrl, { max: 4 });
+        await migrate(pool);
+        const seconds = await timed(() => generateIntoStore(new ResourceStore(pool, TENANT), { patients: Math.ceil(target / 240), seed }));
+        console.log(`fresh store: generated ${await currentCount(pool, TENANT)} resources in ${seconds.toFixed(1)} s; exporting at once, nothing analyzed`);
+        await pool.end();
+        const store = { label: 'generated, fresh (no ANALYZE)', databaseUrl, tenant: TENANT, groupId: `population-${seed}` };
+        tables.push({ store: store.label, results: await measureStore(store, context, false) });
+      });
+    }
+    if (stores.includes('analyzed')) {
+      const store = await keptStore(target);
+      tables.push({ store: store.label, results: await measureStore(store, context, true) });
+    }
+    if (stores.includes('synthea') && existsSync(SYNTHEA_DIR)) {
+      await benchDatabase('export_synthea', async (databaseUrl) => {
+        const pool = createPool(databaseUrl, { max: 4 });
+        await migrate(pool);
+        const seconds = await timed(() => importPaths(new ResourceStore(pool, TENANT), [SYNTHEA_DIR]));
+        const { rows } = await pool.query<{ id: string }>(
+          "SELECT id FROM resource_versions WHERE tenant = $1 AND resource_type = 'Group' AND superseded_at IS NULL ORDER BY length(body) DESC LIMIT 1",
+          [TENANT],
         );
-      } finally {
-        client.release();
-      }
-    });
-    results.push({ label: 'PostgreSQL COPY to a file (limit)', resources, bytes: statSync(copyFile).size, seconds: copySeconds });
-    rmSync(copyFile);
-
-    const localDir = path.join(tmp, 'local');
-    const runs: Array<{ label: string; env: Record<string, string>; output: OutputStore; query: string }> = [
-      { label: 'export, one type (Encounter), local', env: { OUTPUT_BACKEND: 'local', OUTPUT_DIR: localDir }, output: new LocalOutputStore(localDir), query: '?_type=Encounter' },
-      { label: 'export, all types, local files', env: { OUTPUT_BACKEND: 'local', OUTPUT_DIR: localDir }, output: new LocalOutputStore(localDir), query: '' },
-      {
-        label: 'export, all types, GCS emulator',
-        env: { OUTPUT_BACKEND: 'gcs', GCS_BUCKET: 'bench-exports', STORAGE_EMULATOR_HOST: gcs.endpoint },
-        output: new GcsOutputStore(storage, 'bench-exports'),
-        query: '',
-      },
-      // _typeFilter costs: both filters keep every Observation, so the runs differ only in where they filter.
-      { label: 'Observation, no filter', env: { OUTPUT_BACKEND: 'local', OUTPUT_DIR: localDir }, output: new LocalOutputStore(localDir), query: '?_type=Observation' },
-      {
-        label: 'Observation, filter in SQL (_lastUpdated)',
-        env: { OUTPUT_BACKEND: 'local', OUTPUT_DIR: localDir },
-        output: new LocalOutputStore(localDir),
-        query: `?_type=Observation&_typeFilter=${encodeURIComponent('Observation?_lastUpdated=ge2000-01-01')}`,
-      },
-      {
-        label: 'Observation, filter in worker (status)',
-        env: { OUTPUT_BACKEND: 'local', OUTPUT_DIR: localDir },
-        output: new LocalOutputStore(localDir),
-        query: `?_type=Observation&_typeFilter=${encodeURIComponent('Observation?status=final')}`,
-      },
-    ];
-    // --case=<text> runs only the cases whose label contains it (the COPY limit always runs).
-    const only = args.find((a) => a.startsWith('--case='))?.split('=')[1];
-    for (const run of runs.filter((r) => !only || r.label.toLowerCase().includes(only.toLowerCase()))) {
-      const { exportId, ...figures } = await runExport(run.label, { databaseUrl, temporalAddress: devServer.address, env: run.env, output: run.output, query: run.query });
-      results.push(figures);
-      await run.output.deletePrefix(`${TENANT}/${exportId}/`);
+        console.log(`Synthea sample: imported ${await currentCount(pool, TENANT)} resources in ${seconds.toFixed(1)} s; exporting at once, nothing analyzed`);
+        await pool.end();
+        const store = { label: 'Synthea sample, just imported', databaseUrl, tenant: TENANT, groupId: rows[0].id };
+        tables.push({ store: store.label, results: await measureStore(store, context, false) });
+      });
+    } else if (stores.includes('synthea')) {
+      console.log(`Synthea sample not found at ${SYNTHEA_DIR}: skipping that store`);
     }
   } finally {
     await gcs.stop();
     await devServer.stop();
-    await pool.end();
     rmSync(tmp, { recursive: true, force: true });
   }
+  for (const table of tables) printExportTable(table.store, table.results);
+}
 
-  const limit = results[0];
+/** The kept bench store (generated once, reused), vacuumed and analyzed: a store that has been running a while. */
+async function keptStore(target: number): Promise<BenchStore> {
+  const server = new URL(process.env.BENCH_DATABASE_SERVER_URL ?? 'postgres://127.0.0.1:5432');
+  server.pathname = '/bulkflow_bench_export';
+  const databaseUrl = server.toString();
+  await ensureDatabase(databaseUrl);
+  const pool = createPool(databaseUrl, { max: 4 });
+  try {
+    await migrate(pool);
+    let resources = await currentCount(pool, TENANT);
+    if (resources < target) {
+      const patients = Math.ceil((target - resources) / 240);
+      console.log(`generating about ${target - resources} resources (${patients} patients) into ${databaseUrl} (kept for later runs)...`);
+      const seconds = await timed(() => generateIntoStore(new ResourceStore(pool, TENANT), { patients, seed: 1000 + resources }));
+      console.log(`generated ${(await currentCount(pool, TENANT)) - resources} resources in ${seconds.toFixed(1)} s`);
+      resources = await currentCount(pool, TENANT);
+    }
+    await pool.query('VACUUM ANALYZE');
+    // The largest Group: the first generation's population.
+    const { rows } = await pool.query<{ id: string }>(
+      "SELECT id FROM resource_versions WHERE tenant = $1 AND resource_type = 'Group' AND superseded_at IS NULL ORDER BY length(body) DESC LIMIT 1",
+      [TENANT],
+    );
+    return { label: 'generated, analyzed (VACUUM ANALYZE)', databaseUrl, tenant: TENANT, groupId: rows[0].id };
+  } finally {
+    await pool.end();
+  }
+}
+
+async function currentCount(pool: Pool, tenant: string): Promise<number> {
+  const { rows } = await pool.query<{ n: string }>('SELECT count(*) AS n FROM resource_versions WHERE tenant = $1 AND superseded_at IS NULL AND NOT deleted', [tenant]);
+  return Number(rows[0].n);
+}
+
+/** PostgreSQL's COPY of a store's current rows (of one type, or all) into a file: the physical limit. */
+async function copyLimit(pool: Pool, tenant: string, file: string, type?: string): Promise<Omit<Measured, 'label'>> {
+  const snapshot = await new ResourceStore(pool, tenant).snapshotTime();
+  let resources = 0;
+  const seconds = await timed(async () => {
+    const client = await pool.connect();
+    try {
+      await pipeline(
+        client.query(copyTo(`COPY (SELECT body FROM resource_versions WHERE tenant = '${tenant}' ${type ? `AND resource_type = '${type}'` : ''}
+            AND last_updated <= '${snapshot}' AND (superseded_at IS NULL OR superseded_at > '${snapshot}') AND NOT deleted
+            ORDER BY resource_type, last_updated, id) TO STDOUT`)),
+        createWriteStream(file),
+      );
+    } finally {
+      client.release();
+    }
+  });
+  resources = readFileSync(file).reduce((n, byte) => (byte === 0x0a ? n + 1 : n), 0);
+  const bytes = statSync(file).size;
+  rmSync(file);
+  return { resources, bytes, seconds };
+}
+
+const COPY_ALL = 'PostgreSQL COPY, all types (limit)';
+const COPY_ENCOUNTER = 'PostgreSQL COPY, Encounter (limit)';
+const SYSTEM = 'system $export, local files';
+
+async function measureStore(
+  store: BenchStore,
+  context: { temporalAddress: string; tmp: string; gcs: { endpoint: string }; storage: Storage; only?: string },
+  analyzed: boolean,
+): Promise<Measured[]> {
+  const pool = createPool(store.databaseUrl, { max: 2 });
+  const results: Measured[] = [];
+  const localDir = path.join(context.tmp, 'local');
+  type Target = { env: Record<string, string>; output: OutputStore };
+  const local: Target = { env: { OUTPUT_BACKEND: 'local', OUTPUT_DIR: localDir }, output: new LocalOutputStore(localDir) };
+  const gcsOutput = new GcsOutputStore(context.storage, 'bench-exports');
+  const gcs: Target = { env: { OUTPUT_BACKEND: 'gcs', GCS_BUCKET: 'bench-exports', STORAGE_EMULATOR_HOST: context.gcs.endpoint }, output: gcsOutput };
+  try {
+    results.push({ label: COPY_ALL, ...(await copyLimit(pool, store.tenant, path.join(context.tmp, 'copy.ndjson'))) });
+    results.push({ label: COPY_ENCOUNTER, ...(await copyLimit(pool, store.tenant, path.join(context.tmp, 'copy.ndjson'), 'Encounter')) });
+    const runs: Array<{ label: string; target: Target; path: string; limit?: string }> = [
+      // First, as a user would: the system level, then each other level, straight after the data arrived.
+      { label: SYSTEM, target: local, path: '/$export' },
+      { label: 'Patient/$export, local files', target: local, path: '/Patient/$export' },
+      { label: `Group/$export (${store.groupId.slice(0, 12)}), local`, target: local, path: `/Group/${store.groupId}/$export` },
+      { label: 'one type (Encounter), local', target: local, path: '/$export?_type=Encounter', limit: COPY_ENCOUNTER },
+      { label: 'system $export, GCS emulator', target: gcs, path: '/$export' },
+      ...(analyzed
+        ? [
+            // _typeFilter costs: both filters keep every Observation, so the runs differ only in where they filter.
+            { label: 'Observation, no filter', target: local, path: '/$export?_type=Observation' },
+            { label: 'Observation, filter in SQL (_lastUpdated)', target: local, path: `/$export?_type=Observation&_typeFilter=${encodeURIComponent('Observation?_lastUpdated=ge2000-01-01')}` },
+            { label: 'Observation, filter in worker (status)', target: local, path: `/$export?_type=Observation&_typeFilter=${encodeURIComponent('Observation?status=final')}` },
+          ]
+        : []),
+    ];
+    for (const run of runs.filter((r) => !context.only || r.label.toLowerCase().includes(context.only))) {
+      const { exportId, ...figures } = await runExport(run.label, { ...store, temporalAddress: context.temporalAddress, env: run.target.env, output: run.target.output, path: run.path });
+      results.push({ ...figures, limit: run.limit });
+      if (run.target === gcs) {
+        // The same bytes uploaded to the same emulator in parts of the same size, one request each, as the GCS output store does.
+        const keys = await gcsOutput.list(`${store.tenant}/${exportId}/`);
+        const parts: Buffer[] = [];
+        for (const key of keys) parts.push(Buffer.concat(await toArray((await gcsOutput.openReader(key))!)));
+        const seconds = await timed(() =>
+          Promise.all(parts.map((bytes, i) => context.storage.bucket('bench-exports').file(`baseline/${exportId}/${i}`).save(bytes, { resumable: false }))),
+        );
+        const uploaded = { label: 'GCS upload of the same parts (limit)', resources: figures.resources, bytes: parts.reduce((n, b) => n + b.length, 0), seconds };
+        results.splice(results.length - 1, 0, uploaded);
+        results[results.length - 1].limit = uploaded.label;
+        await gcsOutput.deletePrefix(`baseline/${exportId}/`);
+      }
+      await run.target.output.deletePrefix(`${store.tenant}/${exportId}/`);
+    }
+  } finally {
+    await pool.end();
+  }
+  return results;
+}
+
+async function toArray(stream: NodeJS.ReadableStream): Promise<Buffer[]> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return chunks;
+}
+
+/** One store's rows: resources/s, its ratio to the same store's system-level export, and to its limit (COPY, or the GCS upload). */
+function printExportTable(store: string, results: Measured[]): void {
+  const rate = (label: string) => {
+    const r = results.find((x) => x.label === label);
+    return r ? r.resources / r.seconds : NaN;
+  };
   console.log('');
-  console.log(`${'case'.padEnd(40)} ${'resources'.padStart(10)} ${'MB'.padStart(8)} ${'seconds'.padStart(8)} ${'res/s'.padStart(9)} ${'MB/s'.padStart(7)} ${'vs COPY'.padStart(8)} ${'peak RSS'.padStart(9)}`);
+  console.log(`store: ${store}`);
+  console.log(
+    `${'case'.padEnd(42)} ${'resources'.padStart(10)} ${'MB'.padStart(7)} ${'seconds'.padStart(8)} ${'res/s'.padStart(9)} ${'MB/s'.padStart(7)} ${'vs system'.padStart(10)} ${'vs limit'.padStart(9)} ${'peak RSS'.padStart(9)}`,
+  );
   for (const r of results) {
-    const rate = r.resources / r.seconds;
+    const perSecond = r.resources / r.seconds;
+    const limit = r.limit ?? COPY_ALL;
+    const vsLimit = r.label === limit ? '' : `${(limit.startsWith('GCS') ? r.bytes / r.seconds / byteRate(results, limit) : perSecond / rate(limit)).toFixed(2)}x`;
     console.log(
-      `${r.label.padEnd(40)} ${String(r.resources).padStart(10)} ${(r.bytes / 1e6).toFixed(0).padStart(8)} ${r.seconds.toFixed(1).padStart(8)} ${rate.toFixed(0).padStart(9)} ${(r.bytes / 1e6 / r.seconds).toFixed(1).padStart(7)} ${(rate / (limit.resources / limit.seconds)).toFixed(2).padStart(7)}x ${r.peakRssMb === undefined ? '-'.padStart(9) : `${r.peakRssMb.toFixed(0)} MB`.padStart(9)}`,
+      `${r.label.padEnd(42)} ${String(r.resources).padStart(10)} ${(r.bytes / 1e6).toFixed(0).padStart(7)} ${r.seconds.toFixed(1).padStart(8)} ${perSecond.toFixed(0).padStart(9)} ${(r.bytes / 1e6 / r.seconds).toFixed(1).padStart(7)} ${`${(perSecond / rate(SYSTEM)).toFixed(2)}x`.padStart(10)} ${vsLimit.padStart(9)} ${r.peakRssMb === undefined ? '-'.padStart(9) : `${r.peakRssMb.toFixed(0)} MB`.padStart(9)}`,
     );
   }
 }
 
+const byteRate = (results: Measured[], label: string) => {
+  const r = results.find((x) => x.label === label)!;
+  return r.bytes / r.seconds;
+};
+
 /** Kicks off one export through the real API, run by a fresh worker process; measures time and the worker's peak RSS. */
 async function runExport(
   label: string,
-  options: { databaseUrl: string; temporalAddress: string; env: Record<string, string>; output: OutputStore; query: string },
+  options: { databaseUrl: string; tenant: string; temporalAddress: string; env: Record<string, string>; output: OutputStore; path: string },
 ) {
   const taskQueue = `bench-${Date.now()}`;
   const settings = loadConfig().export; // the defaults, or EXPORT_* from the environment
@@ -153,17 +286,20 @@ async function runExport(
   const connection = await Connection.connect({ address: options.temporalAddress });
   const client = new Client({ connection });
   const port = await findFreePort();
+  const pool = createPool(options.databaseUrl, { max: 2 }); // the API checks the Group at kick-off
   const app = createApp({
     config: { baseUrl: `http://127.0.0.1:${port}`, fhirBasePath: '/fhir' },
     log: createLogger('warn'),
+    store: new ResourceStore(pool, options.tenant),
     bulkExport: { client, taskQueue, output: options.output, exportSettings: settings, retryAfterSeconds: 1 },
   });
   const server = app.listen(port, '127.0.0.1');
   try {
     let manifest: { output: Array<{ count: number; url: string }> } | undefined;
     const seconds = await timed(async () => {
-      // The bench store is tenant `bench`: its URLs carry the tenant prefix.
-      const kick = await fetch(`http://127.0.0.1:${port}/t/${TENANT}/fhir/$export${options.query}`, { headers: { Accept: 'application/fhir+json', Prefer: 'respond-async' } });
+      // The bench stores' tenant is not the default: URLs carry the tenant prefix.
+      const kick = await fetch(`http://127.0.0.1:${port}/t/${options.tenant}/fhir${options.path}`, { headers: { Accept: 'application/fhir+json', Prefer: 'respond-async' } });
+      if (kick.status !== 202) throw new Error(`${options.path}: kick-off answered ${kick.status}: ${await kick.text()}`);
       const statusUrl = kick.headers.get('content-location')!;
       for (;;) {
         const res = await fetch(statusUrl);
@@ -181,7 +317,7 @@ async function runExport(
     console.log(`  ${label}: ${await phases(client, exportId)}`);
     const resources = manifest!.output.reduce((n, o) => n + o.count, 0);
     let bytes = 0;
-    for (const key of await options.output.list(`${TENANT}/${exportId}/`)) {
+    for (const key of await options.output.list(`${options.tenant}/${exportId}/`)) {
       const reader = await options.output.openReader(key);
       for await (const chunk of reader!) bytes += (chunk as Buffer).length;
     }
@@ -189,6 +325,7 @@ async function runExport(
   } finally {
     server.close();
     await connection.close();
+    await pool.end();
     worker.kill('SIGTERM');
     await new Promise((resolve) => worker.once('exit', resolve));
   }

@@ -8,6 +8,8 @@ import { onShutdownSignal } from './commands/shutdown';
 import { generateCommand, importCommand, migrateCommand } from './commands/data';
 import { clientsCommand } from './commands/clients';
 import { scheduleCommand } from './commands/schedule';
+import { temporalCommand } from './commands/temporal-setup';
+import { MissingSearchAttributesError } from './temporal/search-attributes';
 
 const usage = `Usage: bulkflow <command>
 
@@ -24,6 +26,8 @@ Commands:
            SMART Backend Services clients of the built-in token endpoint (AUTH_ENABLED=true)
   schedule create|update|list|show|pause|unpause|trigger|delete
            recurring incremental exports, through the admin API (bulkflow schedule help)
+  temporal setup
+           register bulkflow's search attributes on TEMPORAL_NAMESPACE (serve and worker do it at start)
 
 Configuration comes from environment variables; see the README.`;
 
@@ -59,6 +63,8 @@ async function main(argv: string[]): Promise<number> {
       return generateCommand(config, argv.slice(1));
     case 'clients':
       return clientsCommand(config, argv.slice(1));
+    case 'temporal':
+      return temporalCommand(config, temporalAddress, argv.slice(1));
     case 'schedule':
       return scheduleCommand(argv.slice(1), { apiUrl: config.baseUrl, token: process.env.BULKFLOW_TOKEN });
     default:
@@ -70,7 +76,7 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    if (err instanceof ConfigError) console.error(err.message);
+    if (err instanceof ConfigError || err instanceof MissingSearchAttributesError) console.error(err.message);
     else console.error(err);
     process.exit(1);
   },

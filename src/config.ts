@@ -28,6 +28,8 @@ export interface Config {
   temporalAddress: string | undefined;
   temporalNamespace: string;
   temporalTaskQueue: string;
+  /** At start, register bulkflow's search attributes on the namespace when they are missing (false: only check). */
+  temporalRegisterSearchAttributes: boolean;
   /** Explicit path of the `temporal` CLI used for the embedded dev server. */
   temporalCliPath: string | undefined;
   /** Ports of the embedded dev server (`bulkflow dev`). */
@@ -205,6 +207,7 @@ export function loadConfig(env: Env = process.env): Config {
     temporalAddress: hostPort(env, 'TEMPORAL_ADDRESS'),
     temporalNamespace: text(env, 'TEMPORAL_NAMESPACE') ?? 'default',
     temporalTaskQueue: text(env, 'TEMPORAL_TASK_QUEUE') ?? 'bulkflow-export',
+    temporalRegisterSearchAttributes: oneOf(env, 'TEMPORAL_REGISTER_SEARCH_ATTRIBUTES', ['true', 'false'] as const, 'true') === 'true',
     temporalCliPath: text(env, 'TEMPORAL_CLI_PATH'),
     devTemporalPort: integer(env, 'DEV_TEMPORAL_PORT', 7233, 1, 65535),
     devTemporalUiPort: integer(env, 'DEV_TEMPORAL_UI_PORT', 8233, 1, 65535),

@@ -6,6 +6,7 @@ import { createPool } from '../store/database';
 import { migrate } from '../store/migrate';
 import { ResourceStore } from '../store/resource-store';
 import { createApp } from '../http/app';
+import { ensureSearchAttributes } from '../temporal/search-attributes';
 import type { Logger } from '../log';
 import { AccessTokens } from '../auth/access-tokens';
 import { ClientRegistry } from '../auth/clients';
@@ -19,6 +20,11 @@ export interface RunningApi {
 
 export async function runApi(config: Config, temporalAddress: string, log: Logger): Promise<RunningApi> {
   const connection = await Connection.connect({ address: temporalAddress });
+  // Before serving: the tenant cap queries these attributes, so without them every kick-off would fail.
+  await ensureSearchAttributes(connection, config.temporalNamespace, { register: config.temporalRegisterSearchAttributes }).catch(async (err) => {
+    await connection.close();
+    throw err;
+  });
   const client = new Client({ connection, namespace: config.temporalNamespace });
   const pool = createPool(config.databaseUrl);
   await migrate(pool);

@@ -1,5 +1,7 @@
 import { NativeConnection, Runtime, DefaultLogger } from '@temporalio/worker';
+import { Connection } from '@temporalio/client';
 import type { Config } from '../config';
+import { ensureSearchAttributes } from '../temporal/search-attributes';
 import type { Logger } from '../log';
 import { createOutputStore } from '../output/create-output-store';
 import { createPool } from '../store/database';
@@ -15,6 +17,13 @@ export interface RunningWorker {
 
 export async function runWorker(config: Config, temporalAddress: string, log: Logger): Promise<RunningWorker> {
   Runtime.install({ logger: new DefaultLogger(config.logLevel === 'debug' ? 'DEBUG' : 'WARN') });
+  // Workflows set these attributes: without them every export would fail at its first task.
+  const operator = await Connection.connect({ address: temporalAddress });
+  try {
+    await ensureSearchAttributes(operator, config.temporalNamespace, { register: config.temporalRegisterSearchAttributes });
+  } finally {
+    await operator.close();
+  }
   const pool = createPool(config.databaseUrl, { max: config.workerMaxConcurrentActivities + 1 });
   await migrate(pool);
   const connection = await NativeConnection.connect({ address: temporalAddress });

@@ -1,0 +1,20 @@
+/** `bulkflow temporal setup`: registers bulkflow's search attributes on TEMPORAL_NAMESPACE (what serve and worker check at start). */
+import { Connection } from '@temporalio/client';
+import type { Config } from '../config';
+import { ensureSearchAttributes, exportSearchAttributeKeys } from '../temporal/search-attributes';
+
+export async function temporalCommand(config: Config, temporalAddress: string, args: string[]): Promise<number> {
+  if (args[0] !== 'setup') {
+    console.error('Usage: bulkflow temporal setup   (registers the search attributes on TEMPORAL_NAMESPACE at TEMPORAL_ADDRESS)');
+    return 2;
+  }
+  const connection = await Connection.connect({ address: temporalAddress });
+  try {
+    const registered = await ensureSearchAttributes(connection, config.temporalNamespace, { register: true });
+    const present = exportSearchAttributeKeys.map((key) => key.name).filter((name) => !registered.includes(name));
+    console.log(`namespace ${config.temporalNamespace}: registered ${registered.length ? registered.join(', ') : 'nothing'}; already present: ${present.length ? present.join(', ') : 'none'}`);
+    return 0;
+  } finally {
+    await connection.close();
+  }
+}
