@@ -54,7 +54,8 @@ describe('exports on a freshly generated store (nothing analyzed)', () => {
   let pool: Pool;
   let stack: ExportStack;
   let capturing = false;
-  const statements: Array<{ text: string; values?: unknown[] }> = [];
+  /** Each statement with the planner settings its transaction ran it under (`SET LOCAL`). */
+  const statements: Array<{ text: string; values?: unknown[]; settings: string[] }> = [];
   const population = [...generatePopulation({ patients: 40, seed: 21 })];
   const groupId = population.find((r) => r.resourceType === 'Group')!.id!;
 
@@ -64,10 +65,13 @@ describe('exports on a freshly generated store (nothing analyzed)', () => {
     // Every statement any connection of the pool runs (the API's and the worker's) is recorded.
     pool.on('connect', (client) => {
       const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+      let settings: string[] = [];
       (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
         const [first, values] = args as [string | { text?: string; values?: unknown[] }, unknown];
         const text = typeof first === 'string' ? first : first?.text;
-        if (capturing && text) statements.push({ text, values: Array.isArray(values) ? values : typeof first === 'object' ? first.values : undefined });
+        if (text && /^\s*(BEGIN|COMMIT|ROLLBACK)/i.test(text)) settings = [];
+        else if (text && /^\s*SET LOCAL/i.test(text)) settings = [...settings, text];
+        else if (capturing && text) statements.push({ text, values: Array.isArray(values) ? values : typeof first === 'object' ? first.values : undefined, settings });
         return query(...args);
       };
     });
@@ -144,12 +148,21 @@ describe('exports on a freshly generated store (nothing analyzed)', () => {
     const store = /\b(resource_versions|compartment_memberships|export_references|provenance_targets|resource_references|group_memberships)\b/;
     const explained = new Set<string>();
     const found: string[] = [];
-    for (const { text, values } of statements) {
-      const statement = text.replace(/^\s*COPY \(([\s\S]*)\) TO STDOUT[\s\S]*$/, '$1').trim();
-      if (!/^(SELECT|WITH|INSERT)/i.test(statement) || !store.test(statement) || explained.has(statement)) continue;
-      explained.add(statement);
-      const { rows } = await pool.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(`EXPLAIN (FORMAT JSON) ${statement}`, values);
-      for (const scan of rescansPerRow(rows[0]['QUERY PLAN'][0].Plan)) found.push(`${scan}\n  in: ${statement.replace(/\s+/g, ' ').slice(0, 200)}`);
+    const client = await pool.connect();
+    try {
+      for (const { text, values, settings } of statements) {
+        const statement = text.replace(/^\s*COPY \(([\s\S]*)\) TO STDOUT[\s\S]*$/, '$1').trim();
+        if (!/^(SELECT|WITH|INSERT)/i.test(statement) || !store.test(statement) || explained.has(statement)) continue;
+        explained.add(statement);
+        // Planned as it ran: under its transaction's settings.
+        await client.query('BEGIN');
+        for (const setting of settings) await client.query(setting);
+        const { rows } = await client.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(`EXPLAIN (FORMAT JSON) ${statement}`, values);
+        await client.query('ROLLBACK');
+        for (const scan of rescansPerRow(rows[0]['QUERY PLAN'][0].Plan)) found.push(`${scan}\n  in: ${statement.replace(/\s+/g, ' ').slice(0, 200)}`);
+      }
+    } finally {
+      client.release();
     }
     // Partition streams, planning, recordings, blocks, deletions, referenced resources and Provenance all ran.
     expect(explained.size).toBeGreaterThan(20);
