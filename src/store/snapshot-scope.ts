@@ -111,6 +111,9 @@ export function selectedPatients(tenant: string, compartment: CompartmentFilter,
  * 3 s). So each step from a row to the rows it names is a probe by index inside
  * `CROSS JOIN LATERAL (... OFFSET 0)`: the OFFSET keeps the planner from flattening it into a
  * join it would then order by its guesses, so every plan is linear whatever the statistics say.
+ * That suits reads of a range (a partition). Statements that read a whole selection at once
+ * (the recordings, recorded-selection.ts) are plain joins planned without nested loops instead:
+ * hash and merge joins are linear too, and cheaper than a probe per row there.
  */
 
 /** The version a row names (`alias`), fetched by primary key. Arguments are SQL expressions. */
