@@ -61,25 +61,23 @@ export function createActivities(deps: ActivityDependencies) {
       const provenance = associatedProvenance(input, types);
       if (provenance && !types.includes('Provenance')) types = [...types, 'Provenance'];
       const addedTypes = [...referencedTypes, ...(provenance ? ['Provenance'] : [])];
-      // Listed patients or a Group: the compartment selection is recorded once, too.
-      const compartmentTypes = new Set(patientCompartmentTypes());
-      const selectedTypes =
-        input.compartment?.groupId || input.compartment?.patientIds ? types.filter((t) => compartmentTypes.has(t) && !addedTypes.includes(t)) : [];
-      const recordedTypes = [...addedTypes, ...selectedTypes];
-      if (recordedTypes.length > 0) {
-        await recordSelection(deps.pool, {
-          exportId: input.exportId,
-          tenant: input.tenant,
-          transactionTime,
-          compartment: input.compartment,
-          referencedTypes,
-          selectedTypes,
-          provenance: provenance && {
-            ...provenance,
-            targetScopes: types.filter((t) => t !== 'Provenance').map((t) => scopeOf(t, referencedTypes.includes(t) || selectedTypes.includes(t))),
-          },
-        });
-      }
+      // The compartment types themselves are read from each version's own patient list (see
+      // snapshot-scope.ts), so a Group's selection needs no recording.
+      const recordedTypes = addedTypes;
+      const recording =
+        recordedTypes.length > 0
+          ? recordSelection(deps.pool, {
+              exportId: input.exportId,
+              tenant: input.tenant,
+              transactionTime,
+              compartment: input.compartment,
+              referencedTypes,
+              provenance: provenance && {
+                ...provenance,
+                targetScopes: types.filter((t) => t !== 'Provenance').map((t) => scopeOf(t, referencedTypes.includes(t))),
+              },
+            })
+          : Promise.resolve();
       const totals: Record<string, number> = {};
       const deletedTotals: Record<string, number> = {};
       const partitions: PlannedPartition[] = [];
@@ -87,12 +85,18 @@ export function createActivities(deps: ActivityDependencies) {
       const planned = (input.since ? [false, true] : [false]).flatMap((deletions) =>
         types.filter((type) => !(deletions && addedTypes.includes(type))).map((type) => ({ type, deletions })), // a deleted Practitioner no longer says whose it was
       );
-      // Two types are planned at once: each is one index-only pass, and a single one leaves a core idle.
-      const plans = await mapConcurrently(planned, 2, ({ type, deletions }) => {
-        // Deletions are checked against _typeFilter one by one (on the version they ended), never in SQL.
-        const scope = deletions ? { ...scopeOf(type, false), deletions, filterSql: undefined } : scopeOf(type, recordedTypes.includes(type));
-        return planPartitions(deps.pool, scope, input.partitionSize);
-      });
+      // Two types are planned at once: each is one pass, and a single one leaves a core idle.
+      const planAll = (list: typeof planned) =>
+        mapConcurrently(list, 2, ({ type, deletions }) => {
+          // Deletions are checked against _typeFilter one by one (on the version they ended), never in SQL.
+          const scope = deletions ? { ...scopeOf(type, false), deletions, filterSql: undefined } : scopeOf(type, recordedTypes.includes(type));
+          return planPartitions(deps.pool, scope, input.partitionSize);
+        });
+      // The types read from the store itself are planned while the recording is written; the recorded ones after it.
+      const readsRecording = ({ type, deletions }: (typeof planned)[number]) => !deletions && recordedTypes.includes(type);
+      const [direct] = await Promise.all([planAll(planned.filter((p) => !readsRecording(p))), recording]);
+      const fromRecording = await planAll(planned.filter(readsRecording));
+      const plans = planned.map((p) => (readsRecording(p) ? fromRecording : direct).shift()!);
       planned.forEach(({ type, deletions }, i) => {
         const { count, bounds } = plans[i];
         if (count === 0) return;

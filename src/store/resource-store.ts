@@ -304,11 +304,11 @@ async function applyRun(
   }
   if (inserts.length === 0) return;
   await client.query(
-    `INSERT INTO resource_versions (tenant, resource_type, id, version_id, last_updated, deleted, content_hash, body)
-     SELECT $1, k.resource_type, k.id, k.version_id, $2, k.body IS NULL, k.content_hash, k.body
+    `INSERT INTO resource_versions (tenant, resource_type, id, version_id, last_updated, deleted, content_hash, body, compartment_patients)
+     SELECT $1, k.resource_type, k.id, k.version_id, $2, k.body IS NULL, k.content_hash, k.body, string_to_array(NULLIF(k.patients, ''), ',')
        FROM ROWS FROM (unnest($3::text[]), unnest($4::text[]), unnest($5::int[]), unnest($6::bytea[]),
-                       unnest(string_to_array($7::text, E'\\x1e', '')))
-         AS k(resource_type, id, version_id, content_hash, body)`,
+                       unnest(string_to_array($7::text, E'\\x1e', '')), unnest($8::text[]))
+         AS k(resource_type, id, version_id, content_hash, body, patients)`,
     [
       tenant,
       stamp,
@@ -319,6 +319,8 @@ async function applyRun(
       // Bodies travel as one text joined by RS (\x1e), which JSON text never contains raw: no
       // escaping on either side, unlike a text[] literal or a JSON array. Empty = deletion (NULL).
       inserts.map((i) => i.body ?? '').join('\x1e'),
+      // The compartment's patients, comma-joined (FHIR ids hold no commas); '' = none (NULL).
+      inserts.map((i) => (i.body === null ? '' : [...new Set(i.write.prepared!.compartments)].sort().join(','))),
     ],
   );
   await insertIndexRows(client, tenant, inserts.filter((i) => i.body !== null));

@@ -4,7 +4,7 @@
  * where to cut a type into partitions. (snapshot-stream.ts reads the rows themselves.)
  */
 import type { Pool } from 'pg';
-import { literal, snapshotFrom, snapshotKey, snapshotWhere, type Cursor, type SnapshotScope } from './snapshot-scope';
+import { literal, snapshotFrom, snapshotKey, snapshotWhere, withSelectedPatients, type Cursor, type SnapshotScope } from './snapshot-scope';
 
 /** Types with at least one stored version, by a loose index scan (one index probe per type). */
 export async function storedResourceTypes(pool: Pool, tenant: string): Promise<string[]> {
@@ -25,7 +25,8 @@ export async function storedResourceTypes(pool: Pool, tenant: string): Promise<s
  * How many resources the scope holds and the cursors that cut it into partitions of about
  * `partitionSize` (partition i covers (bounds[i-1], bounds[i]]; the last one is open-ended).
  */
-export async function planPartitions(pool: Pool, scope: SnapshotScope, partitionSize: number): Promise<{ count: number; bounds: Cursor[] }> {
+export async function planPartitions(pool: Pool, unresolved: SnapshotScope, partitionSize: number): Promise<{ count: number; bounds: Cursor[] }> {
+  const scope = await withSelectedPatients(pool, unresolved);
   // One pass in index order: every partitionSize-th row is a bound, and the last row's number is the count.
   const key = snapshotKey(scope);
   // A recording holds exactly the versions to export: with nothing else to check, it is counted

@@ -30,9 +30,15 @@ export interface SnapshotScope {
   /** Present for Patient and Group exports: only resources in a selected patient's compartment. */
   compartment?: CompartmentFilter;
   /**
-   * Only the versions of this type that export `recordedFor` recorded when it was planned (a
-   * Group's or patient list's compartments, referenced resources, associated Provenance): see
-   * recorded-selection.ts. They are read from the recording, in its order, by key.
+   * The patients `compartment` selects, resolved at transactionTime (withSelectedPatients):
+   * the versions' own patient lists are checked against them. Unset with a compartment: every patient.
+   */
+  selectedPatients?: string[];
+  /**
+   * Only the versions of this type that export `recordedFor` recorded when it was planned
+   * (referenced resources, associated Provenance; exports planned before migration 10 also
+   * recorded a Group's or patient list's compartments): see recorded-selection.ts. They are
+   * read from the recording, in its order, by key.
    */
   recordedFor?: string;
   /** An extra SQL condition on resource_versions (the pushable part of `_typeFilter`). */
@@ -177,10 +183,8 @@ export function snapshotWhere(scope: SnapshotScope, range: { after?: Cursor; upT
     // Group exports: a patient who joined after _since gets all of their data, others only changes.
     // (Deletions need no such widening: a new member's client never held their older data.)
     conditions.push(
-      changedOrJoinedSql(scope.tenant, scope.compartment.groupId, scope.transactionTime, scope.since, 'resource_versions.last_updated', (joinedIds) => `EXISTS (SELECT 1 FROM compartment_memberships j
-       WHERE j.tenant = resource_versions.tenant AND j.resource_type = resource_versions.resource_type
-         AND j.resource_id = resource_versions.id AND j.version_id = resource_versions.version_id
-         AND j.patient_id = ANY(${joinedIds}) OFFSET 0)`),
+      changedOrJoinedSql(scope.tenant, scope.compartment.groupId, scope.transactionTime, scope.since, 'resource_versions.last_updated', (joinedIds) => `EXISTS (SELECT 1 FROM unnest(resource_versions.compartment_patients) j(id)
+       WHERE j.id = ANY(${joinedIds}))`),
     );
   } else if (scope.since) {
     conditions.push(`resource_versions.last_updated > ${instant(scope.since)}`);
@@ -189,13 +193,52 @@ export function snapshotWhere(scope: SnapshotScope, range: { after?: Cursor; upT
   if (scope.filterSql) conditions.push(scope.filterSql);
   if (range.after) conditions.push(`(${key.lastUpdated}, ${key.id}) > (${instant(range.after.lastUpdated)}, ${literal(range.after.id)})`);
   if (range.upTo) conditions.push(`(${key.lastUpdated}, ${key.id}) <= (${instant(range.upTo.lastUpdated)}, ${literal(range.upTo.id)})`);
-  if (!scope.recordedFor && scope.compartment) {
+  if (!scope.recordedFor && scope.compartment && !scope.deletions) {
+    conditions.push(inSelectedCompartments(scope));
+  } else if (!scope.recordedFor && scope.compartment) {
     const patients = selectedPatients(scope.tenant, scope.compartment, scope.transactionTime);
-    // A probe per version (OFFSET 0: not a semi-join ordered by guesses; see versionByKey).
+    // A tombstone's compartments are those of the version it ended: a probe per (rare) tombstone.
     conditions.push(`EXISTS (SELECT 1 FROM compartment_memberships c
        WHERE c.tenant = resource_versions.tenant AND c.resource_type = resource_versions.resource_type
          AND c.resource_id = resource_versions.id AND c.version_id = ${compartmentVersion}
          ${patients.map((p) => `AND ${p}`).join(' ')} OFFSET 0)`);
   }
   return conditions.join('\n  AND ');
+}
+
+/**
+ * A live version is in a selected patient's compartment: its own patient list (on the row read
+ * anyway) against the resolved selection, a constant array that PostgreSQL checks by hash.
+ */
+function inSelectedCompartments(scope: SnapshotScope): string {
+  const all = !scope.compartment!.groupId && !scope.compartment!.patientIds;
+  if (!all && !scope.selectedPatients) throw new Error('a Group or patient-list scope must be resolved first (withSelectedPatients)');
+  return inPatientsSql('resource_versions.compartment_patients', all ? undefined : scope.selectedPatients);
+}
+
+/** A version's patient list (`column`) names one of `patients` (undefined: is in some compartment). */
+export function inPatientsSql(column: string, patients: string[] | undefined): string {
+  if (!patients) return `${column} IS NOT NULL`;
+  if (patients.length === 0) return 'false';
+  return `EXISTS (SELECT 1 FROM unnest(${column}) p(id) WHERE p.id = ANY(ARRAY[${patients.map(literal).join(', ')}]::text[]))`;
+}
+
+/** The patients a Group or patient list selects at `at`; undefined: every patient. */
+export async function resolvePatients(pool: Queryable, tenant: string, compartment: CompartmentFilter, at: string): Promise<string[] | undefined> {
+  const sql = selectedPatientIds(tenant, compartment, at);
+  if (!sql) return undefined;
+  const { rows } = await pool.query<{ patient_id: string }>(sql);
+  return rows.map((r) => r.patient_id);
+}
+
+/** The scope with its Group's or patient list's patients resolved at transactionTime (unchanged otherwise). */
+export async function withSelectedPatients(pool: Queryable, scope: SnapshotScope): Promise<SnapshotScope> {
+  if (!scope.compartment || scope.recordedFor || scope.deletions || scope.selectedPatients) return scope;
+  const selectedPatients = await resolvePatients(pool, scope.tenant, scope.compartment, scope.transactionTime);
+  return selectedPatients ? { ...scope, selectedPatients } : scope;
+}
+
+/** What withSelectedPatients needs of a pool or client. */
+interface Queryable {
+  query<R extends object>(sql: string): Promise<{ rows: R[] }>;
 }

@@ -7,7 +7,7 @@
  */
 import type { Pool } from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
-import { snapshotFrom, snapshotKey, snapshotWhere, type Cursor, type SnapshotScope } from './snapshot-scope';
+import { snapshotFrom, snapshotKey, snapshotWhere, withSelectedPatients, type Cursor, type SnapshotScope } from './snapshot-scope';
 
 export interface StreamedRow {
   /** The resource JSON, undecoded (a view into the received chunk); empty for a plain deletion. */
@@ -61,7 +61,7 @@ export async function* streamSnapshot(
   range: { after?: Cursor; upTo?: Cursor },
   options: { endedBodies?: boolean } = {},
 ): AsyncGenerator<StreamedRow[]> {
-  const sql = copySql(scope, range, options.endedBodies ?? false);
+  const sql = copySql(await withSelectedPatients(pool, scope), range, options.endedBodies ?? false);
   if (!scope.deletions) {
     yield* streamCopyRows(pool, sql, 0);
     return;
@@ -113,9 +113,9 @@ export async function* streamCopyRows(pool: Pool, sql: string, fieldCount: numbe
  * holds buffers of whole lines (`body\n`), which is exactly what COPY sends for the bodies
  * alone. For exports that pass bodies through untouched.
  */
-export function streamSnapshotLines(pool: Pool, scope: SnapshotScope, range: { after?: Cursor; upTo?: Cursor }): AsyncGenerator<Buffer[]> {
+export async function* streamSnapshotLines(pool: Pool, scope: SnapshotScope, range: { after?: Cursor; upTo?: Cursor }): AsyncGenerator<Buffer[]> {
   if (scope.deletions) throw new Error('deletions carry cursors: stream them with streamSnapshot');
-  return streamCopyLines(pool, copySql(scope, range, false));
+  yield* streamCopyLines(pool, copySql(await withSelectedPatients(pool, scope), range, false));
 }
 
 /**

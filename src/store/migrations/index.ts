@@ -274,4 +274,31 @@ ALTER TABLE export_references DROP CONSTRAINT export_references_pkey;
 ALTER TABLE export_references ADD PRIMARY KEY (export_id, resource_type, at_last_updated, id);
 `,
   },
+  {
+    version: 10,
+    name: 'each version carries the patients whose compartments it is in',
+    sql: `
+-- Patient and Group exports read a type's range and keep the versions in a selected patient's
+-- compartment. Asking compartment_memberships once per version (an index probe each) tripled the
+-- time of reading Observations (4.9 s against 1.6 s for 663,000); the version's own list of
+-- patients is on the row already read (1.7 s; 2.0 s checked against a 4,167-patient Group).
+-- NULL: in no compartment. compartment_memberships stays: it finds a patient's resources.
+ALTER TABLE resource_versions ADD COLUMN compartment_patients text[] COLLATE "C";
+UPDATE resource_versions v SET compartment_patients = c.patients
+  FROM (SELECT tenant, resource_type, resource_id, version_id, array_agg(patient_id ORDER BY patient_id) AS patients
+          FROM compartment_memberships GROUP BY tenant, resource_type, resource_id, version_id) c
+ WHERE v.tenant = c.tenant AND v.resource_type = c.resource_type AND v.id = c.resource_id AND v.version_id = c.version_id;
+`,
+  },
+  {
+    version: 11,
+    name: 'references by target',
+    sql: `
+-- A Patient or Group export adds the Practitioners, Organizations, Locations and Medications its
+-- compartments reference: a few hundred targets of a million references. From each distinct
+-- target to one reference whose source is current and selected is a probe or two; checking every
+-- reference's source took 2.8-4.4 s on a million resources.
+CREATE INDEX resource_references_by_target ON resource_references (tenant, target_type, target_id);
+`,
+  },
 ];

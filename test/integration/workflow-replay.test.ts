@@ -1,0 +1,45 @@
+/**
+ * Exports live as long as their files, so a deploy meets exports started by older workflow
+ * code. Every recorded history in test/fixtures/histories (one per workflow and branch, see
+ * test/replay/record-histories.ts) replays against today's workflow bundle; a change that is
+ * not replay-safe fails here with the history that it breaks.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Worker } from '@temporalio/worker';
+
+const FIXTURES = path.resolve(__dirname, '..', 'fixtures', 'histories');
+/** Today's workflow code, as `npm run build` bundles it for the worker. */
+const WORKFLOW_BUNDLE = path.resolve(__dirname, '..', '..', 'dist', 'workflow-bundle.js');
+
+interface RecordedHistory {
+  workflowType: string;
+  status: string;
+  workflowId: string;
+  history: unknown;
+}
+
+const recorded = readdirSync(FIXTURES)
+  .filter((f) => f.endsWith('.json'))
+  .sort()
+  .map((file) => ({ file, ...(JSON.parse(readFileSync(path.join(FIXTURES, file), 'utf8')) as RecordedHistory) }));
+
+describe('recorded workflow histories replay against today\'s workflow code', () => {
+  it('has a history of every workflow and of each bulkExport branch', () => {
+    expect(new Set(recorded.map((r) => r.workflowType))).toEqual(new Set(['bulkExport', 'scheduledExport', 'deliverWebhook', 'asyncRequest']));
+    expect(recorded.filter((r) => r.workflowType === 'bulkExport').map((r) => r.status).sort()).toEqual(['CANCELLED', 'COMPLETED', 'COMPLETED', 'COMPLETED', 'FAILED']);
+  });
+
+  it('replays every one without a determinism error', async () => {
+    // The SDK reads the JSON itself (as `temporal workflow show --output json` writes it).
+    const histories = recorded.map((r) => ({ workflowId: r.workflowId, history: r.history }));
+    const failures: string[] = [];
+    let replayed = 0;
+    for await (const result of Worker.runReplayHistories({ workflowBundle: { codePath: WORKFLOW_BUNDLE } }, histories)) {
+      replayed++;
+      if (result.error) failures.push(`${recorded.find((r) => r.workflowId === result.workflowId)?.file}: ${result.error.message}`);
+    }
+    expect(failures).toEqual([]);
+    expect(replayed).toBe(recorded.length);
+  });
+});

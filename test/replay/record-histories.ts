@@ -1,0 +1,136 @@
+/**
+ * Records one history of each workflow and branch that running exports depend on, as replay
+ * fixtures (`npm run record-histories`, on the real stack; see the README's "Changing workflow
+ * code"). `workflow-replay.test.ts` replays them against today's workflow code in `npm test`.
+ * Record a new fixture when a workflow gains a branch; never re-record one to make replay pass.
+ */
+import { execFileSync } from 'node:child_process';
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { ApplicationFailure } from '@temporalio/common';
+import { generatePopulation } from '../../src/generate/population';
+import { findBinary } from '../../src/process/find-binary';
+import { testEnvironment } from '../harness/environment';
+import { kickoffHeaders, pollUntilDone, startExportStack, type ExportStack } from '../support/export-stack';
+import { waitFor } from '../support/wait';
+
+const FIXTURES = path.resolve(__dirname, '..', 'fixtures', 'histories');
+
+/** Stack traces and worker identities say where the recording ran, which replay never reads. */
+const withoutMachineDetails = (key: string, value: unknown) => (key === 'stackTrace' ? undefined : key === 'identity' ? 'recorder' : value);
+
+describe('recording workflow histories for replay', () => {
+  let stack: ExportStack;
+  let groupId: string;
+
+  beforeAll(async () => {
+    // Short retention, so exports run to their end (files expired and deleted) within the recording.
+    stack = await startExportStack({ settings: { retentionMs: 2_000, manifestPageFiles: 2, maxPartResources: 50 }, asyncSyncWaitMs: 0 });
+    const population = [...generatePopulation({ patients: 3, seed: 31 })];
+    groupId = population.find((r) => r.resourceType === 'Group')!.id!;
+    await stack.store.write(population.map((resource) => ({ op: 'put' as const, resource })));
+    await stack.startWorker((real) => ({
+      ...real,
+      // `_type=Device` marks the export whose planning fails for good (the failed branch).
+      planExport: async (input) => {
+        if (input.types?.includes('Device')) throw ApplicationFailure.nonRetryable('planning refused (a recorded failure)', 'RecordedFailure');
+        return real.planExport(input);
+      },
+    }));
+  });
+  afterAll(() => stack.close());
+
+  async function save(name: string, workflowId: string): Promise<void> {
+    const handle = stack.client.workflow.getHandle(workflowId);
+    await waitFor(async () => (await handle.describe()).status.name !== 'RUNNING', 60_000, `${name} to close`);
+    const description = await handle.describe();
+    // The history as `temporal workflow show --output json` writes it: the format historyFromJSON reads.
+    const history = execFileSync(findBinary('temporal', undefined, 'TEMPORAL_CLI_PATH'), [
+      'workflow', 'show', '--workflow-id', workflowId, '--output', 'json',
+      '--address', testEnvironment.temporalAddress, '--namespace', testEnvironment.temporalNamespace,
+    ], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+    mkdirSync(FIXTURES, { recursive: true });
+    writeFileSync(
+      path.join(FIXTURES, `${name}.json`),
+      `${JSON.stringify({ workflowType: description.type, status: description.status.name, workflowId, history: JSON.parse(history) }, withoutMachineDetails, 1)}\n`,
+    );
+  }
+
+  const kickOff = async (pathAndQuery: string, headers: Record<string, string> = kickoffHeaders) => {
+    const res = await fetch(`${stack.fhir}${pathAndQuery}`, { headers });
+    if (res.status !== 202) throw new Error(`${pathAndQuery} answered ${res.status}: ${await res.text()}`);
+    const statusUrl = res.headers.get('content-location')!;
+    return { statusUrl, id: statusUrl.split('/').pop()! };
+  };
+
+  it('records bulkExport: completed and expired', async () => {
+    const { statusUrl, id } = await kickOff('/$export');
+    await pollUntilDone(statusUrl);
+    await save('bulkExport-completed', id);
+  });
+
+  it('records bulkExport: partial manifests', async () => {
+    const { statusUrl, id } = await kickOff('/$export?allowPartialManifests=true');
+    await pollUntilDone(statusUrl);
+    await save('bulkExport-partial-manifests', id);
+  });
+
+  it('records bulkExport: a Group organized by patient (blocks)', async () => {
+    const { statusUrl, id } = await kickOff(`/Group/${groupId}/$export?organizeOutputBy=Patient`);
+    await pollUntilDone(statusUrl);
+    await save('bulkExport-blocks', id);
+  });
+
+  it('records bulkExport: cancelled', async () => {
+    const { statusUrl, id } = await kickOff('/$export');
+    expect((await fetch(statusUrl, { method: 'DELETE' })).status).toBe(202);
+    await save('bulkExport-cancelled', id);
+  });
+
+  it('records bulkExport: failed', async () => {
+    const { id } = await kickOff('/$export?_type=Device');
+    await save('bulkExport-failed', id);
+  });
+
+  it('records asyncRequest: a search answered asynchronously', async () => {
+    const res = await fetch(`${stack.fhir}/Patient`, { headers: { Prefer: 'respond-async' } });
+    expect(res.status).toBe(202);
+    const id = res.headers.get('content-location')!.split('/').pop()!;
+    await save('asyncRequest-completed', id);
+  });
+
+  it('records scheduledExport and deliverWebhook: one triggered run with a webhook', async () => {
+    const received: string[] = [];
+    const hook = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk) => (body += chunk));
+      req.on('end', () => {
+        received.push(body);
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve));
+    try {
+      const admin = (method: string, suffix: string, body?: unknown) =>
+        fetch(`${stack.url}/admin/schedules${suffix}`, { method, headers: { 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+      const url = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook`;
+      expect((await admin('POST', '', { id: 'recorded', every: '1h', webhook: url })).status).toBe(201);
+      expect((await admin('POST', '/recorded/trigger')).status).toBeLessThan(300);
+      await waitFor(async () => received.length > 0, 60_000, 'the webhook');
+      const find = async (type: string) => {
+        for await (const execution of stack.client.workflow.list({ query: `WorkflowType = '${type}' AND TaskQueue = '${stack.taskQueue}'` })) return execution.workflowId;
+        return undefined;
+      };
+      let run: string | undefined;
+      let delivery: string | undefined;
+      await waitFor(async () => Boolean((run = await find('scheduledExport')) && (delivery = await find('deliverWebhook'))), 30_000, 'the run to be listed');
+      await save('scheduledExport-completed', run!);
+      await save('deliverWebhook-completed', delivery!);
+      expect((await admin('DELETE', '/recorded')).status).toBeLessThan(300);
+    } finally {
+      hook.close();
+    }
+  });
+});
