@@ -1,7 +1,7 @@
 import type { Pool } from 'pg';
 import { readBundleRequest, runBatch, runTransaction } from '../src/fhir/bundle-processing';
 import { operationOutcome } from '../src/fhir/operation-outcome';
-import { HttpError } from '../src/http/http-error';
+import { httpStatusOf, OperationOutcomeError } from '../src/fhir/outcome-error';
 import { asyncDirectory, readText, writeText, type OutputStore } from '../src/output/output-store';
 import { answerTypeSearch } from '../src/search/type-search';
 import { ResourceStore } from '../src/store/resource-store';
@@ -33,8 +33,8 @@ export async function runAsyncRequest(deps: { pool: Pool; output: OutputStore },
       body = JSON.stringify(type === 'transaction' ? await runTransaction(store, entries, location) : await runBatch(store, entries, location));
     }
   } catch (err) {
-    if (!(err instanceof HttpError)) throw err;
-    httpStatus = err.status;
+    if (!(err instanceof OperationOutcomeError)) throw err;
+    httpStatus = httpStatusOf(err.code);
     body = JSON.stringify(operationOutcome(...err.issues));
   }
   // The status travels in the name, so a retry finds both in one listing.

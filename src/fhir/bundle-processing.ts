@@ -5,17 +5,17 @@
 import { randomUUID } from 'node:crypto';
 import { checkResource, FHIR_ID, InvalidResourceError, isKnownResourceType, type FhirResourceJson } from './resource-validation';
 import { operationOutcome } from './operation-outcome';
-import { HttpError } from '../http/http-error';
+import { httpStatusOf, OperationOutcomeError } from './outcome-error';
 import { rewriteReferences } from '../import/references';
 import type { ResourceStore, WriteOperation, WriteResult } from '../store/resource-store';
 
 export function knownType(type: string): string {
-  if (!isKnownResourceType(type)) throw HttpError.notFound(`Unknown resource type ${type}`);
+  if (!isKnownResourceType(type)) throw OperationOutcomeError.notFound(`Unknown resource type ${type}`);
   return type;
 }
 
 export function validId(id: string): string {
-  if (!FHIR_ID.test(id)) throw HttpError.badRequest(`Invalid id ${JSON.stringify(id)}`);
+  if (!FHIR_ID.test(id)) throw OperationOutcomeError.invalid(`Invalid id ${JSON.stringify(id)}`);
   return id;
 }
 
@@ -23,7 +23,7 @@ export function validResource(body: unknown): FhirResourceJson {
   try {
     return checkResource(body);
   } catch (err) {
-    if (err instanceof InvalidResourceError) throw HttpError.badRequest(err.message);
+    if (err instanceof InvalidResourceError) throw OperationOutcomeError.invalid(err.message);
     throw err;
   }
 }
@@ -34,7 +34,7 @@ export const etag = (versionId: string) => `W/"${versionId}"`;
 export function readBundleRequest(body: unknown): { type: 'batch' | 'transaction'; bundle: FhirResourceJson; entries: Array<Record<string, unknown>> } {
   const bundle = validResource(body);
   if (bundle.resourceType !== 'Bundle' || (bundle.type !== 'transaction' && bundle.type !== 'batch')) {
-    throw HttpError.badRequest('POST to the base takes a Bundle of type transaction or batch');
+    throw OperationOutcomeError.invalid('POST to the base takes a Bundle of type transaction or batch');
   }
   const entries = Array.isArray(bundle.entry) ? (bundle.entry as Array<Record<string, unknown>>) : [];
   return { type: bundle.type, bundle, entries };
@@ -45,20 +45,20 @@ function entryOperation(entry: Record<string, unknown>, index: number, urns: Map
   const request = (entry.request ?? {}) as { method?: string; url?: string };
   const where = `Bundle.entry[${index}]`;
   const url = /^([A-Z][A-Za-z]+)(?:\/([^/?]+))?$/.exec(request.url ?? '');
-  if (!url) throw new HttpError(400, 'invalid', `${where}: request.url ${JSON.stringify(request.url)} is not Type or Type/id`, { expression: [`${where}.request.url`] });
+  if (!url) throw new OperationOutcomeError('invalid', `${where}: request.url ${JSON.stringify(request.url)} is not Type or Type/id`, { expression: [`${where}.request.url`] });
   const type = knownType(url[1]);
   if (request.method === 'DELETE') {
-    if (!url[2]) throw HttpError.badRequest(`${where}: DELETE needs Type/id`);
+    if (!url[2]) throw OperationOutcomeError.invalid(`${where}: DELETE needs Type/id`);
     return { op: 'delete', resourceType: type, id: validId(url[2]) };
   }
   if (request.method !== 'PUT' && request.method !== 'POST') {
-    throw new HttpError(400, 'not-supported', `${where}: request.method ${JSON.stringify(request.method)} is not supported (PUT, POST, DELETE)`);
+    throw new OperationOutcomeError('not-supported', `${where}: request.method ${JSON.stringify(request.method)} is not supported (PUT, POST, DELETE)`);
   }
   const resource = validResource(entry.resource);
-  if (resource.resourceType !== type) throw HttpError.badRequest(`${where}: the resource is a ${resource.resourceType}, request.url names ${type}`);
+  if (resource.resourceType !== type) throw OperationOutcomeError.invalid(`${where}: the resource is a ${resource.resourceType}, request.url names ${type}`);
   let id: string;
   if (request.method === 'PUT') {
-    if (!url[2]) throw HttpError.badRequest(`${where}: PUT needs Type/id`);
+    if (!url[2]) throw OperationOutcomeError.invalid(`${where}: PUT needs Type/id`);
     id = validId(url[2]);
   } else {
     id = urns.get(String(entry.fullUrl))?.id ?? randomUUID();
@@ -68,7 +68,7 @@ function entryOperation(entry: Record<string, unknown>, index: number, urns: Map
     return t && `${t.type}/${t.id}`;
   };
   const unresolved = rewriteReferences(resource, target).unresolved;
-  if (unresolved.length > 0) throw HttpError.badRequest(`${where}: reference ${unresolved[0]} matches no fullUrl in the Bundle`);
+  if (unresolved.length > 0) throw OperationOutcomeError.invalid(`${where}: reference ${unresolved[0]} matches no fullUrl in the Bundle`);
   return { op: 'put', resource: { ...resource, id } };
 }
 
@@ -118,8 +118,8 @@ export async function runBatch(store: ResourceStore, entries: Array<Record<strin
       const [result] = await store.write([entryOperation(e, i, urns)]);
       entry.push(responseEntry(result, location));
     } catch (err) {
-      if (!(err instanceof HttpError)) throw err;
-      entry.push({ response: { status: `${err.status}`, outcome: operationOutcome(...err.issues) } });
+      if (!(err instanceof OperationOutcomeError)) throw err;
+      entry.push({ response: { status: `${httpStatusOf(err.code)}`, outcome: operationOutcome(...err.issues) } });
     }
   }
   return { resourceType: 'Bundle', type: 'batch-response', entry };

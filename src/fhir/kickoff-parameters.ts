@@ -2,7 +2,7 @@
  * Kick-off parameters of `$export` (Bulk Data IG v2.0.0), from a GET query or a POST
  * Parameters body, checked into one request. Pure: no I/O.
  */
-import { HttpError } from '../http/http-error';
+import { OperationOutcomeError } from './outcome-error';
 import { parseElements, type ElementsSelection } from './elements';
 import type { Issue } from './operation-outcome';
 import { checkTypeFilter, SearchQueryError, splitTypeFilterValues, type TypeFilters } from './search/type-filter';
@@ -42,7 +42,7 @@ const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d
 export function parseInstant(value: string, parameter: string): string {
   const repaired = value.replace(/ (\d{2}:\d{2})$/, '+$1');
   if (!INSTANT.test(repaired) || Number.isNaN(Date.parse(repaired))) {
-    throw HttpError.badRequest(
+    throw OperationOutcomeError.invalid(
       `${parameter} must be a FHIR instant such as 2024-01-31T12:00:00Z or 2024-01-31T12:00:00+01:00, got ${JSON.stringify(value)}`,
       parameter,
     );
@@ -54,7 +54,7 @@ export function parseInstant(value: string, parameter: string): string {
 export function parsePrefer(header: string | undefined): Handling {
   const tokens = (header ?? '').split(/[,;]/).map((t) => t.trim().toLowerCase()).filter(Boolean);
   if (!tokens.includes('respond-async')) {
-    throw new HttpError(400, 'invalid', 'The Prefer header must include respond-async for $export', { expression: ['Prefer'] });
+    throw new OperationOutcomeError('invalid', 'The Prefer header must include respond-async for $export', { expression: ['Prefer'] });
   }
   return tokens.includes('handling=lenient') ? 'lenient' : 'strict';
 }
@@ -63,7 +63,7 @@ export function parsePrefer(header: string | undefined): Handling {
 export function checkAccept(header: string | undefined): void {
   const types = (header ?? '').split(',').map((t) => t.split(';')[0].trim().toLowerCase());
   if (!types.includes('application/fhir+json')) {
-    throw new HttpError(400, 'invalid', `The Accept header must be application/fhir+json for $export, got ${JSON.stringify(header ?? '')}`, {
+    throw new OperationOutcomeError('invalid', `The Accept header must be application/fhir+json for $export, got ${JSON.stringify(header ?? '')}`, {
       expression: ['Accept'],
     });
   }
@@ -77,7 +77,7 @@ function commaList(values: string[]): string[] {
 function single(params: RawParameters, name: string): string | undefined {
   const values = params.get(name);
   if (!values || values.length === 0) return undefined;
-  if (values.length > 1) throw HttpError.badRequest(`${name} may be given only once`, name);
+  if (values.length > 1) throw OperationOutcomeError.invalid(`${name} may be given only once`, name);
   return values[0];
 }
 
@@ -85,7 +85,7 @@ export function parseKickoffParameters(params: RawParameters, handling: Handling
   const lenientIssues: Issue[] = [];
   const refuseOrIgnore = (name: string, diagnostics: string) => {
     if (handling === 'strict') {
-      throw new HttpError(400, 'not-supported', `${diagnostics} (send Prefer: handling=lenient to have it ignored)`, { expression: [name] });
+      throw new OperationOutcomeError('not-supported', `${diagnostics} (send Prefer: handling=lenient to have it ignored)`, { expression: [name] });
     }
     lenientIssues.push({ severity: 'warning', code: 'not-supported', diagnostics: `${diagnostics}; ignored`, expression: [name] });
   };
@@ -93,7 +93,7 @@ export function parseKickoffParameters(params: RawParameters, handling: Handling
   for (const name of params.keys()) {
     if (['_type', '_since', '_until', '_outputFormat', '_elements', '_typeFilter', 'includeAssociatedData', 'organizeOutputBy', 'allowPartialManifests'].includes(name)) continue;
     if (name === 'patient') {
-      if (level === 'system') throw HttpError.badRequest('The patient parameter is not allowed on a system-level export', 'patient');
+      if (level === 'system') throw OperationOutcomeError.invalid('The patient parameter is not allowed on a system-level export', 'patient');
     } else {
       refuseOrIgnore(name, `Unknown $export parameter ${name}`);
     }
@@ -101,7 +101,7 @@ export function parseKickoffParameters(params: RawParameters, handling: Handling
 
   const format = single(params, '_outputFormat');
   if (format !== undefined && !NDJSON_FORMATS.has(format)) {
-    throw new HttpError(400, 'not-supported', `_outputFormat ${JSON.stringify(format)} is not supported; use application/fhir+ndjson`, {
+    throw new OperationOutcomeError('not-supported', `_outputFormat ${JSON.stringify(format)} is not supported; use application/fhir+ndjson`, {
       expression: ['_outputFormat'],
     });
   }
@@ -110,8 +110,8 @@ export function parseKickoffParameters(params: RawParameters, handling: Handling
   if (params.has('_type')) {
     types = [...new Set(commaList(params.get('_type')!))];
     const unknown = types.filter((t) => !isKnownResourceType(t));
-    if (unknown.length > 0) throw HttpError.badRequest(`_type names unknown resource types: ${unknown.join(', ')}`, '_type');
-    if (types.length === 0) throw HttpError.badRequest('_type is empty', '_type');
+    if (unknown.length > 0) throw OperationOutcomeError.invalid(`_type names unknown resource types: ${unknown.join(', ')}`, '_type');
+    if (types.length === 0) throw OperationOutcomeError.invalid('_type is empty', '_type');
     if (level !== 'system') {
       const exportable = new Set(patientLevelTypes());
       const outside = types.filter((t) => !exportable.has(t));
@@ -121,7 +121,7 @@ export function parseKickoffParameters(params: RawParameters, handling: Handling
           `${outside.join(', ')} ${outside.length === 1 ? 'is' : 'are'} neither in the Patient compartment nor a type it references (${REFERENCED_TYPES.join(', ')}), so a ${level}-level export has none`,
         );
         types = types.filter((t) => exportable.has(t));
-        if (types.length === 0) throw HttpError.badRequest('_type names no type a Patient- or Group-level export holds', '_type');
+        if (types.length === 0) throw OperationOutcomeError.invalid('_type names no type a Patient- or Group-level export holds', '_type');
       }
     }
   }
@@ -130,7 +130,7 @@ export function parseKickoffParameters(params: RawParameters, handling: Handling
   if (params.has('patient')) {
     patients = [...new Set(commaList(params.get('patient')!))].map((reference) => {
       const match = /^(?:.*\/)?Patient\/([A-Za-z0-9\-.]{1,64})$/.exec(reference);
-      if (!match) throw HttpError.badRequest(`patient must be a reference to a Patient (Patient/<id>), got ${JSON.stringify(reference)}`, 'patient');
+      if (!match) throw OperationOutcomeError.invalid(`patient must be a reference to a Patient (Patient/<id>), got ${JSON.stringify(reference)}`, 'patient');
       return match[1];
     });
   }
@@ -178,7 +178,7 @@ export function parseKickoffParameters(params: RawParameters, handling: Handling
 
   const partial = single(params, 'allowPartialManifests');
   if (partial !== undefined && partial !== 'true' && partial !== 'false') {
-    throw HttpError.badRequest(`allowPartialManifests must be true or false, got ${JSON.stringify(partial)}`, 'allowPartialManifests');
+    throw OperationOutcomeError.invalid(`allowPartialManifests must be true or false, got ${JSON.stringify(partial)}`, 'allowPartialManifests');
   }
   const allowPartialManifests = partial === 'true' || undefined;
 
@@ -187,7 +187,7 @@ export function parseKickoffParameters(params: RawParameters, handling: Handling
   const since = sinceRaw === undefined ? undefined : parseInstant(sinceRaw, '_since');
   const until = untilRaw === undefined ? undefined : parseInstant(untilRaw, '_until');
   if (since && until && Date.parse(until) < Date.parse(since)) {
-    throw HttpError.badRequest(`_until (${untilRaw}) is before _since (${sinceRaw})`, '_until');
+    throw OperationOutcomeError.invalid(`_until (${untilRaw}) is before _since (${sinceRaw})`, '_until');
   }
   return { types, patients, since, until, elements, typeFilters, associatedProvenance, organizeOutputBy, allowPartialManifests, lenientIssues };
 }
@@ -201,12 +201,12 @@ interface ParametersResource {
 export function parametersFromBody(body: unknown): RawParameters {
   const resource = body as ParametersResource;
   if (!resource || typeof resource !== 'object' || resource.resourceType !== 'Parameters') {
-    throw HttpError.badRequest('The POST body of $export must be a FHIR Parameters resource');
+    throw OperationOutcomeError.invalid('The POST body of $export must be a FHIR Parameters resource');
   }
   const params: RawParameters = new Map();
   for (const [i, parameter] of (resource.parameter ?? []).entries()) {
     const name = parameter?.name;
-    if (typeof name !== 'string') throw HttpError.badRequest(`Parameters.parameter[${i}] has no name`);
+    if (typeof name !== 'string') throw OperationOutcomeError.invalid(`Parameters.parameter[${i}] has no name`);
     const valueKey = Object.keys(parameter).find((k) => k.startsWith('value'));
     const value = valueKey ? parameter[valueKey] : undefined;
     let text: string | undefined;
@@ -214,7 +214,7 @@ export function parametersFromBody(body: unknown): RawParameters {
     else if (value && typeof value === 'object' && typeof (value as { reference?: unknown }).reference === 'string') {
       text = (value as { reference: string }).reference;
     }
-    if (text === undefined) throw HttpError.badRequest(`Parameters.parameter[${i}] (${name}) has no usable value[x]`, name);
+    if (text === undefined) throw OperationOutcomeError.invalid(`Parameters.parameter[${i}] (${name}) has no usable value[x]`, name);
     params.set(name, [...(params.get(name) ?? []), text]);
   }
   return params;

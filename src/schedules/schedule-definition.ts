@@ -3,7 +3,7 @@
  * Schedule needs: when it runs, and the export each run makes. Pure: no I/O (the Group's
  * existence is checked by the route).
  */
-import { HttpError } from '../http/http-error';
+import { OperationOutcomeError } from '../fhir/outcome-error';
 import { parseInstant, parseKickoffParameters, type KickoffRequest, type RawParameters } from '../fhir/kickoff-parameters';
 import { FHIR_ID } from '../fhir/resource-validation';
 import type { ExportLevel } from '../../workflows/types';
@@ -40,7 +40,7 @@ export interface CheckedSchedule {
   retentionMs?: number;
 }
 
-const bad = (message: string, field: string) => HttpError.badRequest(message, field);
+const bad = (message: string, field: string) => OperationOutcomeError.invalid(message, field);
 
 function text(body: Record<string, unknown>, field: string): string | undefined {
   const value = body[field];
@@ -88,7 +88,7 @@ function parametersOf(value: unknown): Record<string, string[]> {
 
 /** Checks a create or update body; `id` comes from the URL on update. */
 export function checkScheduleDefinition(body: unknown, id?: string): CheckedSchedule {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw HttpError.badRequest('The body must be a JSON object describing the schedule');
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw OperationOutcomeError.invalid('The body must be a JSON object describing the schedule');
   const b = body as Record<string, unknown>;
   const known = new Set(['id', 'every', 'cron', 'timeZone', 'level', 'group', 'parameters', 'start', 'outputPrefix', 'retention', 'webhook', 'paused', 'note']);
   for (const field of Object.keys(b)) if (!known.has(field)) throw bad(`Unknown field ${field} (fields: ${[...known].join(', ')})`, field);
@@ -123,7 +123,7 @@ export function checkScheduleDefinition(body: unknown, id?: string): CheckedSche
     request = parseKickoffParameters(raw, 'strict', level);
   } catch (err) {
     // Name the field as the body spells it.
-    if (err instanceof HttpError) for (const issue of err.issues) issue.expression = issue.expression?.map((e) => `parameters.${e}`);
+    if (err instanceof OperationOutcomeError) for (const issue of err.issues) issue.expression = issue.expression?.map((e) => `parameters.${e}`);
     throw err;
   }
 

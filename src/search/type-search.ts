@@ -7,7 +7,7 @@ import { parseElements, type ElementsSelection } from '../fhir/elements';
 import { parseInstant } from '../fhir/kickoff-parameters';
 import { isKnownResourceType } from '../fhir/resource-validation';
 import { parseSearchQuery, SearchQueryError } from '../fhir/search/query';
-import { HttpError } from '../http/http-error';
+import { OperationOutcomeError } from '../fhir/outcome-error';
 import type { ResourceStore } from '../store/resource-store';
 import { runTypeSearch } from './run-search';
 
@@ -29,12 +29,12 @@ function decodeComponent(raw: string): string {
   try {
     return decodeURIComponent(raw);
   } catch {
-    throw HttpError.badRequest(`${JSON.stringify(raw)} is not valid URL encoding`);
+    throw OperationOutcomeError.invalid(`${JSON.stringify(raw)} is not valid URL encoding`);
   }
 }
 
 function nonNegativeInteger(value: string, name: string, max = Number.MAX_SAFE_INTEGER): number {
-  if (!/^\d{1,9}$/.test(value) || Number(value) > max) throw HttpError.badRequest(`${name} must be a whole number from 0 to ${max}, got ${JSON.stringify(value)}`, name);
+  if (!/^\d{1,9}$/.test(value) || Number(value) > max) throw OperationOutcomeError.invalid(`${name} must be a whole number from 0 to ${max}, got ${JSON.stringify(value)}`, name);
   return Number(value);
 }
 
@@ -51,21 +51,21 @@ export function parseSearchRequest(resourceType: string, querystring: string, le
     else if (name === '_total' || name === '_format') continue; // totals are always exact; the format is always JSON
     else if (name === '_summary') {
       if (value === 'count') parsed.countOnly = true;
-      else if (value !== 'false') throw new HttpError(400, 'not-supported', `_summary=${value} is not supported (count and false are)`, { expression: ['_summary'] });
+      else if (value !== 'false') throw new OperationOutcomeError('not-supported', `_summary=${value} is not supported (count and false are)`, { expression: ['_summary'] });
     } else if (name === '_elements') {
       const { selection, problems } = parseElements(value.split(','), [resourceType]);
-      if (problems.length > 0 && !lenient) throw HttpError.badRequest(`_elements ${JSON.stringify(problems[0].value)}: ${problems[0].reason}`, '_elements');
+      if (problems.length > 0 && !lenient) throw OperationOutcomeError.invalid(`_elements ${JSON.stringify(problems[0].value)}: ${problems[0].reason}`, '_elements');
       parsed.elements = selection;
       parsed.elementsRaw = value;
     } else if (UNSUPPORTED_RESULT_PARAMETERS.has(name.split(':')[0])) {
-      if (!lenient) throw new HttpError(400, 'not-supported', `${name} is not supported`, { expression: [name] });
+      if (!lenient) throw new OperationOutcomeError('not-supported', `${name} is not supported`, { expression: [name] });
     } else {
       try {
         parseSearchQuery(resourceType, pair); // checks this parameter alone
         parsed.filterPairs.push(pair);
       } catch (err) {
         if (!(err instanceof SearchQueryError)) throw err;
-        if (!lenient) throw HttpError.badRequest(err.message, err.parameter ?? name);
+        if (!lenient) throw OperationOutcomeError.invalid(err.message, err.parameter ?? name);
       }
     }
   }
@@ -81,9 +81,9 @@ export interface TypeSearchRequest {
   fhirBaseUrl: string;
 }
 
-/** Checks a search request; throws an HttpError (404 unknown type, 400 bad parameter) before any work starts. */
+/** Checks a search request; throws an OperationOutcomeError (not-found: unknown type; invalid: bad parameter) before any work starts. */
 export function checkTypeSearch(request: TypeSearchRequest): ParsedSearch {
-  if (!isKnownResourceType(request.resourceType)) throw HttpError.notFound(`Unknown resource type ${request.resourceType}`);
+  if (!isKnownResourceType(request.resourceType)) throw OperationOutcomeError.notFound(`Unknown resource type ${request.resourceType}`);
   return parseSearchRequest(request.resourceType, request.querystring, request.lenient);
 }
 

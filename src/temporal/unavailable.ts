@@ -1,5 +1,5 @@
 import { isGrpcServiceError, ServiceError, type Client } from '@temporalio/client';
-import { HttpError } from '../http/http-error';
+import { OperationOutcomeError } from '../fhir/outcome-error';
 
 // gRPC status codes: DEADLINE_EXCEEDED 4, RESOURCE_EXHAUSTED 8, ABORTED 10, UNAVAILABLE 14.
 const TRANSIENT = new Set([4, 8, 10, 14]);
@@ -24,8 +24,6 @@ export async function duringTemporalOutage<T>(
     return await client.withDeadline(Date.now() + options.timeoutMs, call);
   } catch (err) {
     if (!isTemporalUnavailable(err)) throw err;
-    throw new HttpError(503, 'transient', 'The workflow service is unavailable; retry later', {
-      headers: { 'Retry-After': String(options.retryAfterSeconds) },
-    });
+    throw new OperationOutcomeError('transient', 'The workflow service is unavailable; retry later', { retryAfterSeconds: options.retryAfterSeconds });
   }
 }

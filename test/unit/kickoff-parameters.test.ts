@@ -1,16 +1,17 @@
 import { checkAccept, parametersFromBody, parametersFromQuery, parseInstant, parseKickoffParameters, parsePrefer } from '../../src/fhir/kickoff-parameters';
-import { HttpError } from '../../src/http/http-error';
+import { httpStatusOf, OperationOutcomeError } from '../../src/fhir/outcome-error';
 
 const params = (entries: Record<string, string[]>) => new Map(Object.entries(entries));
 
-function refusal(fn: () => unknown): HttpError {
+/** The refusal `fn` throws, with the HTTP status its issue code answers with. */
+function refusal(fn: () => unknown): OperationOutcomeError & { status: number } {
   try {
     fn();
   } catch (err) {
-    if (err instanceof HttpError) return err;
+    if (err instanceof OperationOutcomeError) return Object.assign(err, { status: httpStatusOf(err.code) });
     throw err;
   }
-  throw new Error('expected an HttpError');
+  throw new Error('expected an OperationOutcomeError');
 }
 
 describe('kick-off parameters', () => {

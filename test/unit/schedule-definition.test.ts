@@ -1,11 +1,11 @@
-import { HttpError } from '../../src/http/http-error';
+import { httpStatusOf, OperationOutcomeError } from '../../src/fhir/outcome-error';
 import { checkScheduleDefinition, durationSeconds, scheduledRequestPath } from '../../src/schedules/schedule-definition';
 
 const fieldOf = (body: unknown): string | undefined => {
   try {
     checkScheduleDefinition(body);
   } catch (err) {
-    if (err instanceof HttpError && err.status === 400) return err.issues[0].expression?.[0] ?? '(none)';
+    if (err instanceof OperationOutcomeError && httpStatusOf(err.code) === 400) return err.issues[0].expression?.[0] ?? '(none)';
     throw err;
   }
   return undefined;

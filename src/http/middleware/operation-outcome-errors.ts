@@ -1,6 +1,7 @@
 import type { Middleware } from 'koa';
 import { operationOutcome, type Issue, type IssueCode } from '../../fhir/operation-outcome';
 import { HttpError } from '../http-error';
+import { httpStatusOf, OperationOutcomeError } from '../../fhir/outcome-error';
 import type { AppState } from '../app-state';
 
 export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
@@ -41,7 +42,12 @@ export function operationOutcomeErrors(): Middleware<AppState> {
       status = ctx.status;
       issues = [{ code: codeForStatus(status), diagnostics: emptyErrorDiagnostics(status, ctx.method, ctx.path) }];
     } catch (err) {
-      if (err instanceof HttpError) {
+      if (err instanceof OperationOutcomeError) {
+        // The domain's refusals: the status follows from the issue code, here and only here.
+        status = httpStatusOf(err.code);
+        issues = err.issues;
+        if (err.options.retryAfterSeconds !== undefined) ctx.set('Retry-After', String(err.options.retryAfterSeconds));
+      } else if (err instanceof HttpError) {
         status = err.status;
         issues = err.issues;
         ctx.set(err.headers);
