@@ -24,6 +24,7 @@ import { tenantRouting } from './middleware/tenant';
 import { DEFAULT_TENANT } from '../store/resource-store';
 import type { ResourceStore } from '../store/resource-store';
 import { softwareVersion } from '../version';
+import { TemporalGateway } from '../temporal/gateway';
 
 export interface AppDependencies {
   config: Pick<Config, 'baseUrl' | 'fhirBasePath'> & Partial<Pick<Config, 'tenantHeader' | 'trustForwardedHeaders' | 'tokenAudiences'>>;
@@ -51,17 +52,19 @@ export function createApp(deps: AppDependencies): BulkflowApp {
   app.silent = true; // errors are logged by the error middleware, with the request id
 
   const fhir = newRouter({ prefix: deps.config.fhirBasePath });
+  const temporal =
+    deps.bulkExport &&
+    new TemporalGateway(deps.bulkExport.client, { retryAfterSeconds: deps.bulkExport.retryAfterSeconds, timeoutMs: deps.bulkExport.temporalTimeoutMs ?? 5000 });
   // Prefer: respond-async on searches and batches runs them on the export worker's task queue.
   const asyncRequests =
     deps.bulkExport && deps.store
       ? new AsyncRequests({
-          client: deps.bulkExport.client,
+          temporal: temporal!,
           taskQueue: deps.bulkExport.taskQueue,
           output: deps.bulkExport.output,
           retentionMs: deps.bulkExport.exportSettings.retentionMs,
           syncWaitMs: deps.bulkExport.asyncSyncWaitMs ?? 1000,
           retryAfterSeconds: deps.bulkExport.retryAfterSeconds,
-          temporalTimeoutMs: deps.bulkExport.temporalTimeoutMs,
         })
       : undefined;
   const routers = [
@@ -75,7 +78,7 @@ export function createApp(deps: AppDependencies): BulkflowApp {
     }),
     ...(deps.bulkExport
       ? [
-          bulkExportRouter({ ...deps.bulkExport, store: deps.store, fhirBasePath: deps.config.fhirBasePath }),
+          bulkExportRouter({ ...deps.bulkExport, temporal: temporal!, store: deps.store, fhirBasePath: deps.config.fhirBasePath }),
           ...(asyncRequests ? [asyncRequests.router()] : []),
         ]
       : []),
@@ -88,14 +91,12 @@ export function createApp(deps: AppDependencies): BulkflowApp {
   const schedules =
     deps.bulkExport && deps.store
       ? scheduleRouter({
-          client: deps.bulkExport.client,
+          temporal: temporal!,
           taskQueue: deps.bulkExport.taskQueue,
           exportSettings: deps.bulkExport.exportSettings,
           store: deps.store,
           ledger: new ScheduleLedger(deps.store.pool),
           fhirBasePath: deps.config.fhirBasePath,
-          retryAfterSeconds: deps.bulkExport.retryAfterSeconds,
-          temporalTimeoutMs: deps.bulkExport.temporalTimeoutMs,
         })
       : undefined;
 

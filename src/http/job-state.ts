@@ -4,7 +4,8 @@
  * (unknown, another workflow type, cancelled, expired: an HttpError 404). Only its owner (or an
  * admin) may see it: the route checks `owner` against the caller, and answers 404 otherwise.
  */
-import { WorkflowNotFoundError, type Client, type QueryDefinition } from '@temporalio/client';
+import { WorkflowNotFoundError, type QueryDefinition } from '@temporalio/client';
+import type { TemporalGateway } from '../temporal/gateway';
 import { HttpError } from './http-error';
 
 export type JobState<S> = ({ kind: 'running'; status?: S } | { kind: 'failed'; reason: string }) & {
@@ -20,18 +21,11 @@ export const JOB_ID = /^[A-Za-z0-9_-]{22}$/;
 export const NO_SUCH_JOB = 'No such job';
 const QUERY_DEADLINE_MS = 3000;
 
-export async function jobState<S>(
-  client: Client,
-  id: string,
-  workflowType: string,
-  query: QueryDefinition<S>,
-  guarded: <T>(call: () => Promise<T>) => Promise<T>,
-): Promise<JobState<S>> {
+export async function jobState<S>(temporal: TemporalGateway, id: string, workflowType: string, query: QueryDefinition<S>): Promise<JobState<S>> {
   if (!JOB_ID.test(id)) throw HttpError.notFound(NO_SUCH_JOB);
-  const handle = client.workflow.getHandle(id);
   let description;
   try {
-    description = await guarded(() => handle.describe());
+    description = await temporal.describe(id);
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) throw HttpError.notFound(NO_SUCH_JOB);
     throw err;
@@ -52,7 +46,7 @@ export async function jobState<S>(
       return { kind: 'failed', owner, tenant, outputPrefix, reason: `the job failed (${description.status.name.toLowerCase()})` };
   }
   try {
-    return { kind: 'running', owner, tenant, outputPrefix, status: await client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(query)) };
+    return { kind: 'running', owner, tenant, outputPrefix, status: await temporal.client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => temporal.client.workflow.getHandle(id).query(query)) };
   } catch {
     return { kind: 'running', owner, tenant, outputPrefix }; // no worker answered: still running as far as anyone can tell
   }

@@ -7,11 +7,10 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import type Router from '@koa/router';
-import type { Client } from '@temporalio/client';
 import type { Context } from 'koa';
 import { operationOutcome } from '../../fhir/operation-outcome';
 import { asyncDirectory, readText, writeText, type OutputStore } from '../../output/output-store';
-import { duringTemporalOutage } from '../../temporal/unavailable';
+import type { TemporalGateway } from '../../temporal/gateway';
 import { asyncRequest, asyncStatusQuery } from '../../../workflows/async-request';
 import type { AsyncRequestInput, AsyncRequestStatus } from '../../../workflows/types';
 import { access, newRouter } from '../access';
@@ -22,7 +21,7 @@ import { ownerOf, requireJobAccess } from '../authorize';
 import { FHIR_JSON } from '../middleware/operation-outcome-errors';
 
 export interface AsyncRequestsDependencies {
-  client: Client;
+  temporal: TemporalGateway;
   taskQueue: string;
   output: OutputStore;
   /** How long responses stay available (ms). */
@@ -30,7 +29,6 @@ export interface AsyncRequestsDependencies {
   /** Answer synchronously when the response is ready within this long (ms). */
   syncWaitMs: number;
   retryAfterSeconds: number;
-  temporalTimeoutMs?: number;
 }
 
 /** The request to run: a type search (already checked) or a batch or transaction Bundle. */
@@ -68,10 +66,6 @@ function withAssignedIds(bundle: Record<string, unknown>): Record<string, unknow
 export class AsyncRequests {
   constructor(private readonly deps: AsyncRequestsDependencies) {}
 
-  private guarded<T>(call: () => Promise<T>): Promise<T> {
-    return duringTemporalOutage(this.deps.client, call, { retryAfterSeconds: this.deps.retryAfterSeconds, timeoutMs: this.deps.temporalTimeoutMs ?? 5000 });
-  }
-
   /** Starts the work as a workflow; answers with its response if ready within syncWaitMs, else 202. */
   async respond(ctx: AppContext, work: AsyncWork): Promise<void> {
     const requestId = randomBytes(16).toString('base64url');
@@ -88,14 +82,17 @@ export class AsyncRequests {
       ...(work.kind === 'search' ? { search: work.search } : { requestKey }),
       retentionMs: this.deps.retentionMs,
     };
-    const handle = await this.guarded(() =>
-      this.deps.client.workflow.start(asyncRequest, { taskQueue: this.deps.taskQueue, workflowId: requestId, args: [input], memo: { kind: work.kind, owner: ownerOf(ctx), tenant: ctx.state.tenant } }),
-    );
+    const handle = await this.deps.temporal.start(asyncRequest, {
+      taskQueue: this.deps.taskQueue,
+      workflowId: requestId,
+      args: [input],
+      memo: { kind: work.kind, owner: ownerOf(ctx), tenant: ctx.state.tenant },
+    });
 
     // Clients must handle both answers: a quick request is answered as if it were synchronous.
     const deadline = Date.now() + this.deps.syncWaitMs;
     while (Date.now() < deadline) {
-      const status = await this.deps.client
+      const status = await this.deps.temporal.client
         .withDeadline(Math.max(deadline, Date.now() + 50), () => handle.query(asyncStatusQuery))
         .catch(() => undefined);
       if (status?.phase === 'completed') {
@@ -116,7 +113,7 @@ export class AsyncRequests {
   }
 
   private async state(ctx: AppContext, id: string) {
-    const state = await jobState<AsyncRequestStatus>(this.deps.client, id, 'asyncRequest', asyncStatusQuery, (call) => this.guarded(call));
+    const state = await jobState<AsyncRequestStatus>(this.deps.temporal, id, 'asyncRequest', asyncStatusQuery);
     requireJobAccess(ctx, state);
     return state;
   }
@@ -157,7 +154,7 @@ export class AsyncRequests {
 
     router.delete('/async/:id', access.token, async (ctx) => {
       await this.state(ctx, ctx.params.id);
-      await this.guarded(() => this.deps.client.workflow.getHandle(ctx.params.id).cancel());
+      await this.deps.temporal.cancel(ctx.params.id);
       ctx.status = 202;
       ctx.type = FHIR_JSON;
       ctx.body = operationOutcome({ severity: 'information', code: 'informational', diagnostics: 'The request was cancelled; its response is being deleted' });

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { createGzip } from 'node:zlib';
 import type Router from '@koa/router';
 import type { Client } from '@temporalio/client';
+import type { TemporalGateway } from '../../temporal/gateway';
 import type { Context } from 'koa';
 import type { ExportSettings, ResultPattern } from '../../config';
 import type { Scopes } from '../../auth/scopes';
@@ -19,7 +20,6 @@ import { exportDirectory, type OutputStore } from '../../output/output-store';
 import type { ResourceStore } from '../../store/resource-store';
 import { FHIR_ID } from '../../fhir/resource-validation';
 import { exportStateKey, exportTenantKey } from '../../temporal/search-attributes';
-import { duringTemporalOutage } from '../../temporal/unavailable';
 import { bulkExport, statusQuery } from '../../../workflows/bulk-export';
 import type { ExportInput, ExportLevel, ExportStatus } from '../../../workflows/types';
 import { exportStartOptions } from '../../../workflows/describe';
@@ -104,11 +104,12 @@ function provenanceTheCallerMayRead(scopes: Scopes, request: KickoffRequest, han
   return undefined;
 }
 
-export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState> {
+/** What the routes use: the app's dependencies, with Temporal behind the gateway. */
+type BulkExportRouteDependencies = Omit<BulkExportDependencies, 'client' | 'temporalTimeoutMs'> & { temporal: TemporalGateway };
+
+export function bulkExportRouter(deps: BulkExportRouteDependencies): Router<AppState> {
   const router = newRouter();
   const throttle = new PollThrottle(deps.pollToleranceMs ?? 1000);
-  const guarded = <T>(call: () => Promise<T>) =>
-    duringTemporalOutage(deps.client, call, { retryAfterSeconds: deps.retryAfterSeconds, timeoutMs: deps.temporalTimeoutMs ?? 5000 });
 
   const kickOff = (level: ExportLevel) => async (ctx: Context & { state: AppState }) => {
     checkAccept(ctx.get('Accept') || undefined);
@@ -149,7 +150,7 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
           lenientIssues: request.lenientIssues.map((i) => ({ severity: i.severity ?? 'warning', code: i.code, diagnostics: i.diagnostics, expression: i.expression })),
           tuning: deps.exportSettings,
     };
-    await guarded(() => deps.client.workflow.start(bulkExport, { taskQueue: deps.taskQueue, workflowId: exportId, args: [input], ...exportStartOptions(input) }));
+    await deps.temporal.start(bulkExport, { taskQueue: deps.taskQueue, workflowId: exportId, args: [input], ...exportStartOptions(input) });
     ctx.status = 202;
     ctx.set('Content-Location', `${ctx.state.fhirBaseUrl}/bulkstatus/${exportId}`);
     ctx.type = FHIR_JSON;
@@ -160,7 +161,7 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
   const checkRunningExports = async (tenant: string): Promise<void> => {
     if (!deps.maxRunningExports) return;
     const query = `WorkflowType = 'bulkExport' AND ExecutionStatus = 'Running' AND ${exportTenantKey.name} = '${tenant}' AND ${exportStateKey.name} = 'running'`;
-    const { count } = await guarded(() => deps.client.workflow.count(query));
+    const count = await deps.temporal.countWorkflows(query);
     if (count >= deps.maxRunningExports) {
       throw new HttpError(429, 'throttled', `Tenant ${tenant} has ${count} exports running, the most allowed at once; retry when one has finished`, {
         headers: { 'Retry-After': String(Math.max(deps.retryAfterSeconds, 10)) },
@@ -201,7 +202,7 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
 
   /** A running export's status (undefined when no worker answers), or a failure; gone exports are an HttpError 404. */
   const exportState = async (ctx: Context & { state: AppState }, id: string) => {
-    const state = await jobState(deps.client, id, 'bulkExport', statusQuery, guarded);
+    const state = await jobState(deps.temporal, id, 'bulkExport', statusQuery);
     requireJobAccess(ctx, state);
     return state;
   };
@@ -295,7 +296,7 @@ export function bulkExportRouter(deps: BulkExportDependencies): Router<AppState>
 
   router.delete('/bulkstatus/:id', access.token, async (ctx) => {
     await exportState(ctx, ctx.params.id); // 404 for gone exports; a failed one can still be deleted
-    await guarded(() => deps.client.workflow.getHandle(ctx.params.id).cancel());
+    await deps.temporal.cancel(ctx.params.id);
     ctx.status = 202;
     ctx.type = FHIR_JSON;
     ctx.body = operationOutcome({ severity: 'information', code: 'informational', diagnostics: 'The export was cancelled; its files are being deleted' });

@@ -9,7 +9,6 @@ import {
   ScheduleAlreadyRunning,
   ScheduleNotFoundError,
   ScheduleOverlapPolicy,
-  type Client,
   type ScheduleDescription,
   type ScheduleOptions,
   type ScheduleSpec,
@@ -20,7 +19,7 @@ import { checkScheduleDefinition, scheduledRequestPath, SCHEDULE_ID } from '../.
 import type { ResourceStore } from '../../store/resource-store';
 import type { ScheduleLedger } from '../../store/schedule-ledger';
 import { exportScheduleKey, exportTenantKey } from '../../temporal/search-attributes';
-import { duringTemporalOutage } from '../../temporal/unavailable';
+import type { TemporalGateway } from '../../temporal/gateway';
 import { scheduledExport } from '../../../workflows/scheduled-export';
 import type { ScheduledExportInput } from '../../../workflows/types';
 import { access, newRouter } from '../access';
@@ -30,14 +29,12 @@ import { HttpError } from '../http-error';
 import { readJsonBody } from '../read-json-body';
 
 export interface ScheduleRoutesDependencies {
-  client: Client;
+  temporal: TemporalGateway;
   taskQueue: string;
   exportSettings: ExportSettings;
   store: ResourceStore;
   ledger: ScheduleLedger;
   fhirBasePath: string;
-  retryAfterSeconds: number;
-  temporalTimeoutMs?: number;
 }
 
 type AppContext = Context & { state: AppState };
@@ -48,8 +45,6 @@ const RUNS_SHOWN = 10;
 
 export function scheduleRouter(deps: ScheduleRoutesDependencies): Router<AppState> {
   const router = newRouter({ prefix: '/admin/schedules' });
-  const guarded = <T>(call: () => Promise<T>) =>
-    duringTemporalOutage(deps.client, call, { retryAfterSeconds: deps.retryAfterSeconds, timeoutMs: deps.temporalTimeoutMs ?? 5000 });
 
   // Schedules are operators' business: every route is access.admin.
 
@@ -57,13 +52,13 @@ export function scheduleRouter(deps: ScheduleRoutesDependencies): Router<AppStat
   const describe = async (ctx: AppContext, id: string): Promise<ScheduleDescription> => {
     if (!SCHEDULE_ID.test(id)) throw HttpError.notFound(`No schedule ${JSON.stringify(id)}`);
     try {
-      return await guarded(() => deps.client.schedule.getHandle(temporalScheduleId(ctx.state.tenant, id)).describe());
+      return await deps.temporal.guarded(() => deps.temporal.client.schedule.getHandle(temporalScheduleId(ctx.state.tenant, id)).describe());
     } catch (err) {
       if (err instanceof ScheduleNotFoundError) throw HttpError.notFound(`No schedule ${id}`);
       throw err;
     }
   };
-  const handle = (ctx: AppContext, id: string) => deps.client.schedule.getHandle(temporalScheduleId(ctx.state.tenant, id));
+  const handle = (ctx: AppContext, id: string) => deps.temporal.client.schedule.getHandle(temporalScheduleId(ctx.state.tenant, id));
 
   /** What the Temporal Schedule is made of, from a checked definition. */
   const scheduleOptions = async (ctx: AppContext, body: unknown, id?: string) => {
@@ -149,7 +144,7 @@ export function scheduleRouter(deps: ScheduleRoutesDependencies): Router<AppStat
       state: { paused, note: (body as { note?: string }).note ?? (paused ? 'created paused' : undefined) },
     };
     try {
-      await guarded(() => deps.client.schedule.create(create));
+      await deps.temporal.guarded(() => deps.temporal.client.schedule.create(create));
     } catch (err) {
       if (err instanceof ScheduleAlreadyRunning) throw new HttpError(409, 'duplicate', `Schedule ${options.definition.id} already exists; PUT /admin/schedules/${options.definition.id} changes it`);
       throw err;
@@ -161,8 +156,8 @@ export function scheduleRouter(deps: ScheduleRoutesDependencies): Router<AppStat
 
   router.get('/', access.admin, async (ctx) => {
     const ids: string[] = [];
-    await guarded(async () => {
-      for await (const summary of deps.client.schedule.list()) {
+    await deps.temporal.guarded(async () => {
+      for await (const summary of deps.temporal.client.schedule.list()) {
         if (summary.memo?.tenant === ctx.state.tenant && typeof summary.memo.scheduleId === 'string') ids.push(summary.memo.scheduleId);
       }
     });
@@ -186,7 +181,7 @@ export function scheduleRouter(deps: ScheduleRoutesDependencies): Router<AppStat
     await describe(ctx, ctx.params.id);
     const body = await readJsonBody(ctx);
     const options = await scheduleOptions(ctx, body, ctx.params.id);
-    await guarded(() =>
+    await deps.temporal.guarded(() =>
       handle(ctx, ctx.params.id).update((previous) => ({
         ...previous,
         spec: options.spec,
@@ -211,14 +206,14 @@ export function scheduleRouter(deps: ScheduleRoutesDependencies): Router<AppStat
   router.post('/:id/pause', access.admin, async (ctx) => {
     await describe(ctx, ctx.params.id);
     const text = await note(ctx);
-    await guarded(() => handle(ctx, ctx.params.id).pause(text ?? 'paused through the admin API'));
+    await deps.temporal.guarded(() => handle(ctx, ctx.params.id).pause(text ?? 'paused through the admin API'));
     ctx.body = await view(ctx, await describe(ctx, ctx.params.id), false);
   });
 
   router.post('/:id/unpause', access.admin, async (ctx) => {
     await describe(ctx, ctx.params.id);
     const text = await note(ctx);
-    await guarded(() => handle(ctx, ctx.params.id).unpause(text ?? 'unpaused through the admin API'));
+    await deps.temporal.guarded(() => handle(ctx, ctx.params.id).unpause(text ?? 'unpaused through the admin API'));
     ctx.body = await view(ctx, await describe(ctx, ctx.params.id), false);
   });
 
@@ -228,7 +223,7 @@ export function scheduleRouter(deps: ScheduleRoutesDependencies): Router<AppStat
     if (before.info.runningActions.length > 0) {
       throw new HttpError(409, 'conflict', `Schedule ${ctx.params.id} has a run going (${before.info.runningActions[0].workflow.workflowId}); a trigger would be skipped`);
     }
-    await guarded(() => handle(ctx, ctx.params.id).trigger(ScheduleOverlapPolicy.SKIP));
+    await deps.temporal.guarded(() => handle(ctx, ctx.params.id).trigger(ScheduleOverlapPolicy.SKIP));
     ctx.status = 202;
     ctx.body = await view(ctx, before, false);
   });
@@ -236,7 +231,7 @@ export function scheduleRouter(deps: ScheduleRoutesDependencies): Router<AppStat
   /** Removes the Temporal Schedule; the watermark stays, so recreating the id goes on from it. */
   router.delete('/:id', access.admin, async (ctx) => {
     await describe(ctx, ctx.params.id);
-    await guarded(() => handle(ctx, ctx.params.id).delete());
+    await deps.temporal.guarded(() => handle(ctx, ctx.params.id).delete());
     ctx.status = 204;
   });
 
