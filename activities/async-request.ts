@@ -2,7 +2,8 @@ import type { Pool } from 'pg';
 import { readBundleRequest, runBatch, runTransaction } from '../src/fhir/bundle-processing';
 import { operationOutcome } from '../src/fhir/operation-outcome';
 import { httpStatusOf, OperationOutcomeError } from '../src/fhir/outcome-error';
-import { asyncDirectory, readText, writeText, type OutputStore } from '../src/output/output-store';
+import { asyncDirectory, asyncResponseKey, storedAsyncResponse } from '../src/output/file-keys';
+import { readText, writeText, type OutputStore } from '../src/output/output-store';
 import { answerTypeSearch } from '../src/search/type-search';
 import { ResourceStore } from '../src/store/resource-store';
 import type { AsyncRequestInput, AsyncResponse } from '../workflows/types';
@@ -16,8 +17,8 @@ import type { AsyncRequestInput, AsyncResponse } from '../workflows/types';
  */
 export async function runAsyncRequest(deps: { pool: Pool; output: OutputStore }, input: AsyncRequestInput): Promise<AsyncResponse> {
   // An earlier attempt that stored its response (and was lost after) has answered already.
-  const earlier = (await deps.output.list(asyncDirectory(input.tenant, input.requestId))).find((key) => /\/response-\d{3}\.json$/.test(key));
-  if (earlier) return { httpStatus: Number(/response-(\d{3})\.json$/.exec(earlier)![1]), responseKey: earlier };
+  const earlier = storedAsyncResponse(await deps.output.list(asyncDirectory(input.tenant, input.requestId)));
+  if (earlier) return earlier;
 
   const store = new ResourceStore(deps.pool, input.tenant);
   let httpStatus = 200;
@@ -37,8 +38,7 @@ export async function runAsyncRequest(deps: { pool: Pool; output: OutputStore },
     httpStatus = httpStatusOf(err.code);
     body = JSON.stringify(operationOutcome(...err.issues));
   }
-  // The status travels in the name, so a retry finds both in one listing.
-  const responseKey = `${asyncDirectory(input.tenant, input.requestId)}response-${httpStatus}.json`;
+  const responseKey = asyncResponseKey(input.tenant, input.requestId, httpStatus);
   await writeText(deps.output, responseKey, body);
   return { httpStatus, responseKey };
 }

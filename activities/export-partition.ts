@@ -2,7 +2,8 @@ import { Context } from '@temporalio/activity';
 import type { Pool } from 'pg';
 import { keptElements, subsetResource } from '../src/fhir/elements';
 import { compileTypeFilter } from '../src/fhir/search/type-filter';
-import { exportDirectory, type ExportLocation, type OutputStore } from '../src/output/output-store';
+import { partKey } from '../src/output/file-keys';
+import type { OutputStore } from '../src/output/output-store';
 import type { Cursor } from '../src/store/snapshot-scope';
 import { rowCursor, streamSnapshot, streamSnapshotLines, type StreamedRow } from '../src/store/snapshot-stream';
 import type { ExportPartitionInput, ExportPartitionResult, PartFile } from '../workflows/types';
@@ -19,9 +20,6 @@ interface PartitionProgress {
   cursor?: Cursor;
   parts: PartFile[];
 }
-
-export const partKey = (at: ExportLocation, type: string, partition: number, part: number, deletions = false) =>
-  `${exportDirectory(at)}${type}${deletions ? '-deleted' : ''}-${String(partition).padStart(4, '0')}-${String(part).padStart(4, '0')}.ndjson`;
 
 /**
  * Streams one partition of one type into NDJSON parts, rotated by count and size. After each

@@ -5,7 +5,7 @@ import { compileTypeFilter, type CompiledTypeFilter } from '../src/fhir/search/t
 import type { OutputStore } from '../src/output/output-store';
 import { streamPatientBlocks, type BlockCursor } from '../src/store/patient-blocks';
 import { BLOCKS, type ExportPartitionResult, type PartFile, type PatientBlocksInput } from '../workflows/types';
-import { partKey } from './export-partition';
+import { partKey } from '../src/output/file-keys';
 import { PartWriter } from './part-writer';
 
 /** Heartbeat details: where a retry resumes (everything up to `cursor` is in `parts`). */

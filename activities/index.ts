@@ -1,5 +1,6 @@
 import type { Pool } from 'pg';
-import { asyncDirectory, exportDirectory, writeText, type ExportLocation, type OutputStore } from '../src/output/output-store';
+import { asyncDirectory, errorFileKey, exportDirectory, type ExportLocation } from '../src/output/file-keys';
+import { writeText, type OutputStore } from '../src/output/output-store';
 import { patientCompartmentTypes, patientLevelTypes, REFERENCED_TYPES } from '../src/fhir/patient-compartment';
 import { compileTypeFilter, type TypeFilters } from '../src/fhir/search/type-filter';
 import { ResourceStore } from '../src/store/resource-store';
@@ -119,7 +120,7 @@ export function createActivities(deps: ActivityDependencies) {
 
     /** Writes the OperationOutcomes of lenient handling as the manifest's `error` file. */
     async writeErrorFile(input: ExportLocation & { issues: OperationOutcomeIssueJson[] }): Promise<PartFile> {
-      const key = `${exportDirectory(input)}OperationOutcome-errors.ndjson`;
+      const key = errorFileKey(input);
       const text = input.issues.map((issue) => JSON.stringify({ resourceType: 'OperationOutcome', issue: [issue] }) + '\n').join('');
       await writeText(deps.output, key, text);
       return { type: 'OperationOutcome', key, count: input.issues.length, bytes: Buffer.byteLength(text) };

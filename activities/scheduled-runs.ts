@@ -1,12 +1,10 @@
 /** The ledger side of a scheduled run: its watermark, its record, the latest pointer, the webhook. */
 import type { Pool } from 'pg';
 import { buildManifest, downloadUrl, type BulkManifest } from '../src/fhir/manifest';
+import { latestPointerKey } from '../src/output/file-keys';
 import { writeText, type OutputStore } from '../src/output/output-store';
 import { ScheduleLedger, type RunStart } from '../src/store/schedule-ledger';
 import type { ExportStatus, ScheduleWebhookInput } from '../workflows/types';
-
-/** The object consumers read to find the newest completed run of a schedule. */
-export const latestPointerKey = (tenant: string, outputPrefix: string) => `${tenant}/${outputPrefix}/latest.json`;
 
 export function scheduledRunActivities(deps: { pool: Pool; output: OutputStore }) {
   const ledger = new ScheduleLedger(deps.pool);

@@ -1,4 +1,5 @@
 import type { ExportStatus, PartFile } from '../../workflows/types';
+import { downloadPath } from '../output/file-keys';
 
 export interface ManifestItem {
   /** Absent for files of blocks (`organizeOutputBy`). */
@@ -23,7 +24,7 @@ export interface BulkManifest {
 }
 
 /** The API's download URL of a file key (`<tenant>/[<prefix>/]<export>/<file>`): `<base>/bulkfiles/<export>/<file>`. */
-export const downloadUrl = (fhirBaseUrl: string) => (key: string) => `${fhirBaseUrl}/bulkfiles/${key.split('/').slice(-2).join('/')}`;
+export const downloadUrl = (fhirBaseUrl: string) => (key: string) => `${fhirBaseUrl}/bulkfiles/${downloadPath(key)}`;
 
 /**
  * The completion manifest of the Bulk Data IG; `fileUrl` turns a file key into its absolute URL.

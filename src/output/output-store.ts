@@ -1,7 +1,7 @@
 import type { Readable, Writable } from 'node:stream';
 
 /**
- * Where export files go. Keys are `<exportId>/<file name>`; writing a key again replaces it,
+ * Where export files go. Keys are laid out by file-keys.ts; writing a key again replaces it,
  * which is what makes a retried partition overwrite instead of duplicate.
  */
 export interface OutputStore {
@@ -40,18 +40,4 @@ export async function writeText(output: OutputStore, key: string, text: string):
   await writer.done;
 }
 
-/** Where a job's files live: under its tenant, then its id (`<tenant>/<job>/`). */
-export const jobDirectory = (tenant: string, jobId: string) => `${tenant}/${jobId}/`;
-
-/** Which export a file belongs to; scheduled runs live under their schedule's output prefix. */
-export interface ExportLocation {
-  tenant: string;
-  exportId: string;
-  outputPrefix?: string;
-}
-
-/** Where an export's files live: `<tenant>/[<outputPrefix>/]<exportId>/`. */
-export const exportDirectory = (at: ExportLocation) => `${at.tenant}/${at.outputPrefix ? `${at.outputPrefix}/` : ''}${at.exportId}/`;
-
-/** Where an async request's stored request and response live. */
-export const asyncDirectory = (tenant: string, requestId: string) => jobDirectory(tenant, `async-${requestId}`);
+// Where each file goes: file-keys.ts.

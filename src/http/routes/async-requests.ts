@@ -9,7 +9,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { operationOutcome } from '../../fhir/operation-outcome';
-import { asyncDirectory, readText, writeText, type OutputStore } from '../../output/output-store';
+import { asyncRequestKey } from '../../output/file-keys';
+import { readText, writeText, type OutputStore } from '../../output/output-store';
 import type { TemporalGateway } from '../../temporal/gateway';
 import { asyncRequest, asyncStatusQuery } from '../../../workflows/async-request';
 import type { AsyncRequestInput, AsyncRequestStatus } from '../../../workflows/types';
@@ -71,7 +72,7 @@ export class AsyncRequests {
     const requestId = randomBytes(16).toString('base64url');
     let requestKey: string | undefined;
     if (work.kind === 'batch') {
-      requestKey = `${asyncDirectory(ctx.state.tenant, requestId)}request.json`;
+      requestKey = asyncRequestKey(ctx.state.tenant, requestId);
       await writeText(this.deps.output, requestKey, JSON.stringify(withAssignedIds(work.bundle)));
     }
     const input: AsyncRequestInput = {

@@ -16,7 +16,8 @@ import { checkAccept, parametersFromBody, parametersFromQuery, parseKickoffParam
 import { patientLevelTypes } from '../../fhir/patient-compartment';
 import { buildManifest, downloadUrl, manifestPage, progressText, retryAfterSeconds, type BulkManifest, type ManifestItem } from '../../fhir/manifest';
 import { operationOutcome } from '../../fhir/operation-outcome';
-import { exportDirectory, type OutputStore } from '../../output/output-store';
+import { exportFileKey } from '../../output/file-keys';
+import type { OutputStore } from '../../output/output-store';
 import type { ResourceStore } from '../../store/resource-store';
 import { FHIR_ID } from '../../fhir/resource-validation';
 import { exportStateKey, exportTenantKey } from '../../temporal/search-attributes';
@@ -307,7 +308,7 @@ export function bulkExportRouter(deps: BulkExportRouteDependencies): Router<AppS
     if (!FILE_NAME.test(file)) throw HttpError.notFound('No such file');
     const state = await exportState(ctx, id);
     if (state.kind === 'failed') throw new HttpError(500, 'exception', `The export failed: ${state.reason}`);
-    const stream = await deps.output.openReader(`${exportDirectory({ tenant: ctx.state.tenant, exportId: id, outputPrefix: state.outputPrefix })}${file}`);
+    const stream = await deps.output.openReader(exportFileKey({ tenant: ctx.state.tenant, exportId: id, outputPrefix: state.outputPrefix }, file));
     if (!stream) throw HttpError.notFound('No such file');
     ctx.status = 200;
     ctx.type = 'application/fhir+ndjson';

@@ -1,0 +1,53 @@
+/**
+ * Where every file bulkflow writes lives, in one place. Keys are `<tenant>/...`: an export's
+ * files under `<tenant>/[<outputPrefix>/]<exportId>/` (a scheduled run under its schedule's
+ * prefix), an async request's under `<tenant>/async-<id>/`. Part names are deterministic, so a
+ * retried partition overwrites rather than duplicates. Pure.
+ */
+
+/** Which export a file belongs to; scheduled runs live under their schedule's output prefix. */
+export interface ExportLocation {
+  tenant: string;
+  exportId: string;
+  outputPrefix?: string;
+}
+
+/** An export's directory: `<tenant>/[<outputPrefix>/]<exportId>/`. */
+export const exportDirectory = (at: ExportLocation) => `${at.tenant}/${at.outputPrefix ? `${at.outputPrefix}/` : ''}${at.exportId}/`;
+
+/** One part of one partition: `<Type>[-deleted]-<partition>-<part>.ndjson` (patient blocks: type `patient-blocks`). */
+export const partKey = (at: ExportLocation, type: string, partition: number, part: number, deletions = false) =>
+  `${exportDirectory(at)}${type}${deletions ? '-deleted' : ''}-${String(partition).padStart(4, '0')}-${String(part).padStart(4, '0')}.ndjson`;
+
+/** The manifest's `error` file (lenient handling's OperationOutcomes). */
+export const errorFileKey = (at: ExportLocation) => `${exportDirectory(at)}OperationOutcome-errors.ndjson`;
+
+/** A file of an export as the download URL names it (`<export>/<file>`), back to its key. */
+export const exportFileKey = (at: ExportLocation, fileName: string) => `${exportDirectory(at)}${fileName}`;
+
+/** The two path segments a download URL carries: `<exportId>/<file>`. */
+export const downloadPath = (key: string) => key.split('/').slice(-2).join('/');
+
+/** `<tenant>/<outputPrefix>/latest.json`: names a schedule's newest completed run. */
+export const latestPointerKey = (tenant: string, outputPrefix: string) => `${tenant}/${outputPrefix}/latest.json`;
+
+/** An async request's directory: `<tenant>/async-<id>/`. */
+export const asyncDirectory = (tenant: string, requestId: string) => `${tenant}/async-${requestId}/`;
+
+/** The stored request of an async batch. */
+export const asyncRequestKey = (tenant: string, requestId: string) => `${asyncDirectory(tenant, requestId)}request.json`;
+
+/**
+ * The stored response of an async request, named with its HTTP status (`response-<status>.json`)
+ * so a retried activity finds both in one listing.
+ */
+export const asyncResponseKey = (tenant: string, requestId: string, httpStatus: number) => `${asyncDirectory(tenant, requestId)}response-${httpStatus}.json`;
+
+/** The response key among `keys` and its status, if a response was stored. */
+export function storedAsyncResponse(keys: string[]): { responseKey: string; httpStatus: number } | undefined {
+  for (const key of keys) {
+    const match = /\/response-(\d{3})\.json$/.exec(key);
+    if (match) return { responseKey: key, httpStatus: Number(match[1]) };
+  }
+  return undefined;
+}
