@@ -1,16 +1,11 @@
 import type { Pool } from 'pg';
 import { asyncDirectory, errorFileKey, exportDirectory, type ExportLocation } from '../src/output/file-keys';
 import { writeText, type OutputStore } from '../src/output/output-store';
-import { patientCompartmentTypes, patientLevelTypes, REFERENCED_TYPES } from '../src/fhir/patient-compartment';
-import { compileTypeFilter, type TypeFilters } from '../src/fhir/search/type-filter';
-import { ResourceStore } from '../src/store/resource-store';
-import { forgetSelection, recordSelection, type ProvenanceSelection } from '../src/store/recorded-selection';
-import type { CompartmentFilter, SnapshotScope } from '../src/store/snapshot-scope';
-import { planPartitions, storedResourceTypes } from '../src/store/snapshot-reader';
-import { planPatientBlocks } from '../src/store/patient-blocks';
-import { BLOCKS, type AsyncRequestInput, type ExportPartitionInput, type ExportPlan, type OperationOutcomeIssueJson, type PartFile, type PatientBlocksInput, type PlannedPartition } from '../workflows/types';
+import { forgetSelection } from '../src/store/recorded-selection';
+import type { AsyncRequestInput, ExportPartitionInput, ExportPlan, OperationOutcomeIssueJson, PartFile, PatientBlocksInput } from '../workflows/types';
 import { exportPartition } from './export-partition';
 import { exportPatientBlocks } from './export-patient-blocks';
+import { planExport, type PlanExportInput } from './plan-export';
 import { runAsyncRequest } from './async-request';
 import { scheduledRunActivities } from './scheduled-runs';
 
@@ -28,86 +23,8 @@ export function createActivities(deps: ActivityDependencies) {
      * Fixes the export's transactionTime (every write stamped at or before it has committed)
      * and cuts each requested type into partitions of about `partitionSize` resources.
      */
-    async planExport(input: {
-      exportId: string;
-      tenant: string;
-      types?: string[];
-      compartment?: CompartmentFilter;
-      since?: string;
-      until?: string;
-      typeFilters?: TypeFilters;
-      associatedProvenance?: ProvenanceSelection;
-      organizeOutputBy?: 'Patient';
-      partitionSize: number;
-    }): Promise<ExportPlan> {
-      const transactionTime = await new ResourceStore(deps.pool, input.tenant).snapshotTime();
-      let types = input.types ?? (await storedResourceTypes(deps.pool, input.tenant));
-      if (input.compartment && !input.types) {
-        const exportable = new Set(patientLevelTypes());
-        types = types.filter((t) => exportable.has(t));
-      }
-      const scopeOf = (type: string, recorded: boolean): SnapshotScope => ({
-        tenant: input.tenant,
-        resourceType: type,
-        transactionTime,
-        since: input.since,
-        until: input.until,
-        compartment: input.compartment,
-        recordedFor: recorded ? input.exportId : undefined,
-        filterSql: compileTypeFilter(type, input.typeFilters?.[type]).sql,
-      });
-      if (input.organizeOutputBy && input.compartment) return planBlocks(deps.pool, { ...input, compartment: input.compartment }, types, transactionTime);
-      // Resources added because of what is exported are selected once, now, and recorded.
-      const referencedTypes = input.compartment ? types.filter((t) => REFERENCED_TYPES.includes(t)) : [];
-      const provenance = associatedProvenance(input, types);
-      if (provenance && !types.includes('Provenance')) types = [...types, 'Provenance'];
-      const addedTypes = [...referencedTypes, ...(provenance ? ['Provenance'] : [])];
-      // The compartment types themselves are read from each version's own patient list (see
-      // snapshot-scope.ts), so a Group's selection needs no recording.
-      const recordedTypes = addedTypes;
-      const recording =
-        recordedTypes.length > 0
-          ? recordSelection(deps.pool, {
-              exportId: input.exportId,
-              tenant: input.tenant,
-              transactionTime,
-              compartment: input.compartment,
-              referencedTypes,
-              provenance: provenance && {
-                ...provenance,
-                targetScopes: types.filter((t) => t !== 'Provenance').map((t) => scopeOf(t, referencedTypes.includes(t))),
-              },
-            })
-          : Promise.resolve();
-      const totals: Record<string, number> = {};
-      const deletedTotals: Record<string, number> = {};
-      const partitions: PlannedPartition[] = [];
-      // Deletions are reported only relative to a _since: without one the client holds nothing to delete.
-      const planned = (input.since ? [false, true] : [false]).flatMap((deletions) =>
-        types.filter((type) => !(deletions && addedTypes.includes(type))).map((type) => ({ type, deletions })), // a deleted Practitioner no longer says whose it was
-      );
-      // Two types are planned at once: each is one pass, and a single one leaves a core idle.
-      const planAll = (list: typeof planned) =>
-        mapConcurrently(list, 2, ({ type, deletions }) => {
-          // Deletions are checked against _typeFilter one by one (on the version they ended), never in SQL.
-          const scope = deletions ? { ...scopeOf(type, false), deletions, filterSql: undefined } : scopeOf(type, recordedTypes.includes(type));
-          return planPartitions(deps.pool, scope, input.partitionSize);
-        });
-      // The types read from the store itself are planned while the recording is written; the recorded ones after it.
-      const readsRecording = ({ type, deletions }: (typeof planned)[number]) => !deletions && recordedTypes.includes(type);
-      const [direct] = await Promise.all([planAll(planned.filter((p) => !readsRecording(p))), recording]);
-      const fromRecording = await planAll(planned.filter(readsRecording));
-      const plans = planned.map((p) => (readsRecording(p) ? fromRecording : direct).shift()!);
-      planned.forEach(({ type, deletions }, i) => {
-        const { count, bounds } = plans[i];
-        if (count === 0) return;
-        const recorded = recordedTypes.includes(type);
-        (deletions ? deletedTotals : totals)[type] = count;
-        for (let p = 0; p <= bounds.length; p++) {
-          partitions.push({ type, partition: p, after: bounds[p - 1], upTo: bounds[p], ...(deletions ? { deletions } : {}), ...(recorded && !deletions ? { recorded } : {}) });
-        }
-      });
-      return { transactionTime, totals, deletedTotals, partitions };
+    async planExport(input: PlanExportInput): Promise<ExportPlan> {
+      return planExport(deps.pool, input);
     },
 
     async exportPartition(input: ExportPartitionInput) {
@@ -144,64 +61,4 @@ export function createActivities(deps: ActivityDependencies) {
   };
 }
 
-/**
- * `organizeOutputBy=Patient`: partitions are ranges of patients whose blocks hold the compartment
- * types (referenced Practitioners etc. and non-compartment Provenance are left out, as the IG
- * allows); deletions since `_since` are planned per type as in every export.
- */
-async function planBlocks(
-  pool: Pool,
-  input: { tenant: string; compartment: CompartmentFilter; since?: string; until?: string; typeFilters?: TypeFilters; partitionSize: number },
-  types: string[],
-  transactionTime: string,
-): Promise<ExportPlan> {
-  const compartmentTypes = new Set(patientCompartmentTypes());
-  const blockTypes = types.filter((t) => compartmentTypes.has(t));
-  const filterSql = Object.fromEntries(blockTypes.map((t) => [t, compileTypeFilter(t, input.typeFilters?.[t]).sql]));
-  const scope = { tenant: input.tenant, transactionTime, since: input.since, until: input.until, compartment: input.compartment, types: blockTypes, filterSql };
-  const { count, bounds } = await planPatientBlocks(pool, scope, input.partitionSize);
-  const partitions: PlannedPartition[] = [];
-  if (count > 0) {
-    for (let i = 0; i <= bounds.length; i++) partitions.push({ type: BLOCKS, partition: i, blocks: { afterPatient: bounds[i - 1], upToPatient: bounds[i] } });
-  }
-  const deletedTotals: Record<string, number> = {};
-  for (const type of input.since ? blockTypes : []) {
-    const deletions = { tenant: input.tenant, resourceType: type, transactionTime, since: input.since, until: input.until, compartment: input.compartment, deletions: true };
-    const planned = await planPartitions(pool, deletions, input.partitionSize);
-    if (planned.count === 0) continue;
-    deletedTotals[type] = planned.count;
-    for (let i = 0; i <= planned.bounds.length; i++) partitions.push({ type, partition: i, after: planned.bounds[i - 1], upTo: planned.bounds[i], deletions: true });
-  }
-  return { transactionTime, blockTypes, totals: count > 0 ? { [BLOCKS]: count } : {}, deletedTotals, partitions };
-}
-
-/**
- * Which Provenance to add: what `includeAssociatedData` asked for, or by the IG's default rule
- * the Provenance of the exported compartment resources for Patient/Group exports (unless `_type`
- * leaves Provenance out). A system export that holds every Provenance anyway adds nothing.
- */
-function associatedProvenance(
-  input: { compartment?: CompartmentFilter; types?: string[]; associatedProvenance?: ProvenanceSelection },
-  types: string[],
-): { selection: ProvenanceSelection; includeCompartment: boolean } | undefined {
-  if (!input.compartment && types.includes('Provenance')) return undefined;
-  const byDefault = input.compartment !== undefined && (!input.types || input.types.includes('Provenance'));
-  const selection = input.associatedProvenance ?? (byDefault ? 'relevant' : undefined);
-  return selection && { selection, includeCompartment: byDefault };
-}
-
 export type Activities = ReturnType<typeof createActivities>;
-
-/** `fn` over `items`, at most `limit` at a time; results in the order of `items`. */
-async function mapConcurrently<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
-  return results;
-}

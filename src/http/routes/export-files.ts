@@ -1,0 +1,35 @@
+/** `[base]/bulkfiles/{export}/{file}`: an export's files for its owner, gzipped when the client accepts it. */
+import { createGzip } from 'node:zlib';
+import type Router from '@koa/router';
+import { exportFileKey } from '../../output/file-keys';
+import { access, newRouter } from '../access';
+import type { AppState } from '../app-state';
+import { HttpError } from '../http-error';
+import { exportState, type BulkExportRouteDependencies } from './bulk-export';
+
+const FILE_NAME = /^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.ndjson$/;
+
+export function exportFilesRouter(deps: BulkExportRouteDependencies): Router<AppState> {
+  const router = newRouter();
+
+  router.get('/bulkfiles/:id/:file', access.token, async (ctx) => {
+    const { id, file } = ctx.params;
+    if (!FILE_NAME.test(file)) throw HttpError.notFound('No such file');
+    const state = await exportState(deps, ctx, id);
+    if (state.kind === 'failed') throw new HttpError(500, 'exception', `The export failed: ${state.reason}`);
+    const stream = await deps.output.openReader(exportFileKey({ tenant: ctx.state.tenant, exportId: id, outputPrefix: state.outputPrefix }, file));
+    if (!stream) throw HttpError.notFound('No such file');
+    ctx.status = 200;
+    ctx.type = 'application/fhir+ndjson';
+    ctx.set('Content-Disposition', `attachment; filename="${file}"`);
+    ctx.vary('Accept-Encoding');
+    if (ctx.acceptsEncodings('gzip', 'identity') === 'gzip') {
+      ctx.set('Content-Encoding', 'gzip');
+      ctx.body = stream.pipe(createGzip());
+    } else {
+      ctx.body = stream;
+    }
+  });
+
+  return router;
+}

@@ -1,0 +1,164 @@
+/**
+ * `$export` kick-off at the three levels (GET and POST): parameters checked, narrowed to what the
+ * token may read, the Group and patients checked, the tenant's cap enforced, then one
+ * `bulkExport` workflow started whose id is the job id.
+ */
+import { randomBytes } from 'node:crypto';
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import type { Scopes } from '../../auth/scopes';
+import { r4ResourceTypes } from '../../fhir/definitions';
+import { checkAccept, parametersFromBody, parametersFromQuery, parseKickoffParameters, parsePrefer, type Handling, type KickoffRequest } from '../../fhir/kickoff-parameters';
+import { patientLevelTypes } from '../../fhir/patient-compartment';
+import { operationOutcome } from '../../fhir/operation-outcome';
+import type { ResourceStore } from '../../store/resource-store';
+import { FHIR_ID } from '../../fhir/resource-validation';
+import { exportStateKey, exportTenantKey } from '../../temporal/search-attributes';
+import { bulkExport } from '../../../workflows/bulk-export';
+import type { ExportInput, ExportLevel } from '../../../workflows/types';
+import { exportStartOptions } from '../../../workflows/describe';
+import { access, newRouter } from '../access';
+import type { AppState } from '../app-state';
+import { HttpError } from '../http-error';
+import { ownerOf } from '../authorize';
+import { FHIR_JSON } from '../middleware/operation-outcome-errors';
+import { readJsonBody } from '../read-json-body';
+import type { BulkExportRouteDependencies } from './bulk-export';
+
+const newJobId = () => randomBytes(16).toString('base64url');
+
+/**
+ * With authorization on, an export reads only types the token grants read access to: a
+ * requested type that is not granted is 403 under strict handling, dropped and reported under
+ * lenient; without `_type`, the export covers the granted types.
+ */
+function typesTheCallerMayRead(scopes: Scopes, request: KickoffRequest, handling: Handling, level: ExportLevel): string[] | undefined {
+  if (request.types) {
+    const denied = request.types.filter((t) => !scopes.canRead(t));
+    if (denied.length > 0 && handling === 'strict') {
+      throw new HttpError(403, 'forbidden', `The access token does not grant read access to ${denied.join(', ')} (send Prefer: handling=lenient to have them left out)`, {
+        expression: ['_type'],
+      });
+    }
+    for (const type of denied) {
+      request.lenientIssues.push({ severity: 'warning', code: 'forbidden', diagnostics: `${type} is not granted by the access token; left out`, expression: ['_type'] });
+    }
+    const granted = request.types.filter((t) => scopes.canRead(t));
+    if (granted.length === 0) throw new HttpError(403, 'forbidden', 'The access token grants read access to none of the requested types', { expression: ['_type'] });
+    return granted;
+  }
+  if (scopes.readsEverything) return undefined;
+  const exportable = new Set(level === 'system' ? r4ResourceTypes() : patientLevelTypes());
+  const granted = scopes.readableTypes().filter((t) => exportable.has(t));
+  if (granted.length === 0) throw new HttpError(403, 'forbidden', 'The access token grants read access to no type this export could hold');
+  return granted;
+}
+
+/**
+ * includeAssociatedData adds Provenance resources, so it needs read access to Provenance like a
+ * requested type: 403 under strict handling, left out and reported under lenient.
+ */
+function provenanceTheCallerMayRead(scopes: Scopes, request: KickoffRequest, handling: Handling): KickoffRequest['associatedProvenance'] {
+  if (!request.associatedProvenance || scopes.canRead('Provenance')) return request.associatedProvenance;
+  const diagnostics = 'The access token does not grant read access to Provenance, which includeAssociatedData adds';
+  if (handling === 'strict') {
+    throw new HttpError(403, 'forbidden', `${diagnostics} (send Prefer: handling=lenient to have them left out)`, { expression: ['includeAssociatedData'] });
+  }
+  request.lenientIssues.push({ severity: 'warning', code: 'forbidden', diagnostics: `${diagnostics}; left out`, expression: ['includeAssociatedData'] });
+  return undefined;
+}
+
+export function exportKickoffRouter(deps: BulkExportRouteDependencies): Router<AppState> {
+  const router = newRouter();
+
+  const kickOff = (level: ExportLevel) => async (ctx: Context & { state: AppState }) => {
+    checkAccept(ctx.get('Accept') || undefined);
+    const handling = parsePrefer(ctx.get('Prefer') || undefined);
+    const raw = ctx.method === 'POST' ? parametersFromBody(await readJsonBody(ctx)) : parametersFromQuery(ctx.query);
+    if (ctx.method === 'GET' && raw.has('patient')) {
+      throw HttpError.badRequest('The patient parameter is accepted only in a POST Parameters body', 'patient');
+    }
+    const request = parseKickoffParameters(raw, handling, level);
+    if (ctx.state.caller) {
+      request.types = typesTheCallerMayRead(ctx.state.caller.scopes, request, handling, level);
+      request.associatedProvenance = provenanceTheCallerMayRead(ctx.state.caller.scopes, request, handling);
+    }
+    const tenant = ctx.state.tenant;
+    const store = deps.store?.forTenant(tenant);
+    const groupId = level === 'group' ? await checkGroup(store, ctx.params.id) : undefined;
+    if (request.patients) await checkPatients(store, request.patients, groupId);
+    await checkRunningExports(tenant);
+    const compartment = level === 'system' ? undefined : { groupId, patientIds: request.patients };
+
+    const exportId = newJobId();
+    const owner = ownerOf(ctx);
+    const input: ExportInput = {
+          exportId,
+          level,
+          tenant,
+          owner,
+          request: `${ctx.state.fhirBaseUrl}${ctx.path.slice(deps.fhirBasePath.length)}${ctx.querystring ? `?${ctx.querystring}` : ''}`,
+          types: request.types,
+          compartment,
+          since: request.since,
+          until: request.until,
+          elements: request.elements,
+          typeFilters: request.typeFilters,
+          associatedProvenance: request.associatedProvenance,
+          organizeOutputBy: request.organizeOutputBy,
+          allowPartialManifests: request.allowPartialManifests,
+          lenientIssues: request.lenientIssues.map((i) => ({ severity: i.severity ?? 'warning', code: i.code, diagnostics: i.diagnostics, expression: i.expression })),
+          tuning: deps.exportSettings,
+    };
+    await deps.temporal.start(bulkExport, { taskQueue: deps.taskQueue, workflowId: exportId, args: [input], ...exportStartOptions(input) });
+    ctx.status = 202;
+    ctx.set('Content-Location', `${ctx.state.fhirBaseUrl}/bulkstatus/${exportId}`);
+    ctx.type = FHIR_JSON;
+    ctx.body = operationOutcome({ severity: 'information', code: 'informational', diagnostics: `Export ${exportId} started` });
+  };
+
+  /** A tenant may have `maxRunningExports` unfinished exports; more is 429 (finished ones never count). */
+  const checkRunningExports = async (tenant: string): Promise<void> => {
+    if (!deps.maxRunningExports) return;
+    const query = `WorkflowType = 'bulkExport' AND ExecutionStatus = 'Running' AND ${exportTenantKey.name} = '${tenant}' AND ${exportStateKey.name} = 'running'`;
+    const count = await deps.temporal.countWorkflows(query);
+    if (count >= deps.maxRunningExports) {
+      throw new HttpError(429, 'throttled', `Tenant ${tenant} has ${count} exports running, the most allowed at once; retry when one has finished`, {
+        headers: { 'Retry-After': String(Math.max(deps.retryAfterSeconds, 10)) },
+      });
+    }
+  };
+
+  /** The Group to export must exist (404 otherwise). */
+  const checkGroup = async (store: ResourceStore | undefined, id: string): Promise<string> => {
+    if (!FHIR_ID.test(id)) throw HttpError.notFound(`Group/${id} is not known`);
+    const group = store ? await store.read('Group', id) : undefined;
+    if (!group || group.deleted) throw HttpError.notFound(`Group/${id} is not known`);
+    const cycle = await store!.groupCycle(id);
+    if (cycle) {
+      throw new HttpError(400, 'business-rule', `Group/${id} contains itself through nested Groups: ${cycle.map((g) => `Group/${g}`).join(' → ')}`);
+    }
+    return id;
+  };
+
+  /** Every `patient` must be a stored Patient and, for a Group export, an active member. */
+  const checkPatients = async (store: ResourceStore | undefined, patients: string[], groupId: string | undefined): Promise<void> => {
+    const known = store ? await store.existingIds('Patient', patients) : new Set<string>();
+    const unknown = patients.filter((p) => !known.has(p));
+    if (unknown.length > 0) throw HttpError.badRequest(`patient names unknown patients: ${unknown.map((p) => `Patient/${p}`).join(', ')}`, 'patient');
+    if (groupId && store) {
+      const members = await store.groupPatientsAmong(groupId, patients);
+      const outside = patients.filter((p) => !members.has(p));
+      if (outside.length > 0) {
+        throw HttpError.badRequest(`patient names patients who are not members of Group/${groupId}: ${outside.map((p) => `Patient/${p}`).join(', ')}`, 'patient');
+      }
+    }
+  };
+
+  for (const [path, level] of [['/$export', 'system'], ['/Patient/$export', 'patient'], ['/Group/:id/$export', 'group']] as const) {
+    router.get(path, access.token, kickOff(level));
+    router.post(path, access.token, kickOff(level));
+  }
+
+  return router;
+}
