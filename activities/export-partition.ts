@@ -1,4 +1,3 @@
-import { Context } from '@temporalio/activity';
 import type { Pool } from 'pg';
 import { keptElements, subsetResource } from '../src/fhir/elements';
 import { compileTypeFilter } from '../src/fhir/search/type-filter';
@@ -6,7 +5,8 @@ import { partKey } from '../src/output/file-keys';
 import type { OutputStore } from '../src/output/output-store';
 import type { Cursor } from '../src/store/snapshot-scope';
 import { rowCursor, streamSnapshot, streamSnapshotLines, type StreamedRow } from '../src/store/snapshot-stream';
-import type { ExportPartitionInput, ExportPartitionResult, PartFile } from '../workflows/types';
+import type { ExportPartitionInput, ExportPartitionResult } from '../workflows/types';
+import { PartitionRun } from './partition-run';
 import { PartWriter } from './part-writer';
 
 /** A deletion as the Bulk Data IG reports it: a transaction Bundle with one DELETE entry. */
@@ -14,12 +14,6 @@ const deletionBundle = (type: string, id: string) =>
   JSON.stringify({ resourceType: 'Bundle', type: 'transaction', entry: [{ request: { method: 'DELETE', url: `${type}/${id}` } }] });
 
 const NEWLINE = 0x0a;
-
-/** Heartbeat details: where a retry resumes (everything up to `cursor` is in `parts`). */
-interface PartitionProgress {
-  cursor?: Cursor;
-  parts: PartFile[];
-}
 
 /**
  * Streams one partition of one type into NDJSON parts, rotated by count and size. After each
@@ -30,10 +24,9 @@ export async function exportPartition(
   deps: { pool: Pool; output: OutputStore },
   input: ExportPartitionInput,
 ): Promise<ExportPartitionResult> {
-  const context = Context.current();
-  const resumed = context.info.heartbeatDetails as PartitionProgress | undefined;
+  const run = new PartitionRun<Cursor>(input.after);
+  const { progress } = run;
   const filter = compileTypeFilter(input.type, input.filters);
-  const progress: PartitionProgress = resumed ?? { cursor: input.after, parts: [] };
   const scope = {
     tenant: input.tenant,
     resourceType: input.type,
@@ -73,8 +66,7 @@ export async function exportPartition(
   );
   const finishPart = async () => {
     await parts.finish();
-    if (lastRow) progress.cursor = rowCursor(lastRow);
-    context.heartbeat(progress);
+    run.partDone(lastRow && rowCursor(lastRow));
   };
 
   /** Whole lines passed through as they came: only the part limits are counted, line by line. */
@@ -95,28 +87,17 @@ export async function exportPartition(
       if (parts.isFull) await finishPart();
     }
   };
-  let lastBeat = 0;
-  const alive = () => {
-    // Liveness at most once a second: each call converts the details, and chunks come by the thousand.
-    // Cancellation arrives in a heartbeat's response.
-    if (Date.now() - lastBeat >= 1000) {
-      context.heartbeat(progress);
-      lastBeat = Date.now();
-    }
-    context.cancellationSignal.throwIfAborted();
-  };
-
   try {
     const range = { after: progress.cursor, upTo: input.upTo };
     if (!input.deletions && !checkEach && !keepSet) {
       for await (const pieces of streamSnapshotLines(deps.pool, scope, range)) {
-        alive();
+        run.alive();
         for (const piece of pieces) await addLines(piece);
         await parts.flush();
       }
     } else {
       for await (const rows of streamSnapshot(deps.pool, scope, range, { endedBodies: checkEach && input.deletions })) {
-        alive();
+        run.alive();
         for (const row of rows) {
           lastRow = row;
           const line = lineOf(row.body, row.cursor?.id);

@@ -1,18 +1,12 @@
-import { Context } from '@temporalio/activity';
 import type { Pool } from 'pg';
 import { keptElements, subsetResource } from '../src/fhir/elements';
 import { compileTypeFilter, type CompiledTypeFilter } from '../src/fhir/search/type-filter';
 import type { OutputStore } from '../src/output/output-store';
 import { streamPatientBlocks, type BlockCursor } from '../src/store/patient-blocks';
-import { BLOCKS, type ExportPartitionResult, type PartFile, type PatientBlocksInput } from '../workflows/types';
+import { BLOCKS, type ExportPartitionResult, type PatientBlocksInput } from '../workflows/types';
 import { partKey } from '../src/output/file-keys';
+import { PartitionRun } from './partition-run';
 import { PartWriter } from './part-writer';
-
-/** Heartbeat details: where a retry resumes (everything up to `cursor` is in `parts`). */
-interface BlocksProgress {
-  cursor?: BlockCursor;
-  parts: PartFile[];
-}
 
 /** The `Parameters` resource that heads each patient's block (and each file a block continues in). */
 export const blockHeader = (patientId: string) =>
@@ -25,8 +19,8 @@ export const blockHeader = (patientId: string) =>
  * `continues`. Headers are not counted as resources. Retries resume from the last heartbeat.
  */
 export async function exportPatientBlocks(deps: { pool: Pool; output: OutputStore }, input: PatientBlocksInput): Promise<ExportPartitionResult> {
-  const context = Context.current();
-  const progress: BlocksProgress = (context.info.heartbeatDetails as BlocksProgress | undefined) ?? { parts: [] };
+  const run = new PartitionRun<BlockCursor>();
+  const { progress } = run;
   const filters = new Map<string, CompiledTypeFilter>(input.types.map((t) => [t, compileTypeFilter(t, input.typeFilters?.[t])]));
   // The root elements to keep per type (built once, not per resource).
   const kept = new Map(
@@ -59,13 +53,8 @@ export async function exportPatientBlocks(deps: { pool: Pool; output: OutputStor
   let rotate = false; // the open part is full: close it before the next line
 
   try {
-    let lastBeat = 0;
     for await (const rows of streamPatientBlocks(deps.pool, scope, { afterPatient: input.afterPatient, upToPatient: input.upToPatient, after: position })) {
-      if (Date.now() - lastBeat >= 1000) {
-        context.heartbeat(progress);
-        lastBeat = Date.now();
-      }
-      context.cancellationSignal.throwIfAborted();
+      run.alive();
       for (const row of rows) {
         const line = lineOf(row.type, row.body);
         if (line) {
@@ -73,8 +62,7 @@ export async function exportPatientBlocks(deps: { pool: Pool; output: OutputStor
           if (rotate) {
             // Now it is known whether the block goes on in the next part.
             await parts.finish(patientId === openBlock ? { continues: true } : {});
-            progress.cursor = position;
-            context.heartbeat(progress);
+            run.partDone(position);
             rotate = false;
           }
           if (!parts.isOpen || patientId !== openBlock) {
