@@ -4,7 +4,7 @@ import { operationOutcome } from '../src/fhir/operation-outcome';
 import { httpStatusOf, OperationOutcomeError } from '../src/fhir/outcome-error';
 import { asyncDirectory, asyncResponseKey, storedAsyncResponse } from '../src/output/file-keys';
 import { readText, writeText, type OutputStore } from '../src/output/output-store';
-import { answerTypeSearch } from '../src/search/type-search';
+import { answerTypeSearch } from '../src/search-runner/type-search';
 import { ResourceStore } from '../src/store/resource-store';
 import type { AsyncRequestInput, AsyncResponse } from '../workflows/types';
 

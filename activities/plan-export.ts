@@ -9,7 +9,7 @@ import { compileTypeFilter, type TypeFilters } from '../src/fhir/search/type-fil
 import { ResourceStore } from '../src/store/resource-store';
 import { recordSelection, type ProvenanceSelection } from '../src/store/recorded-selection';
 import type { CompartmentFilter, SnapshotScope } from '../src/store/snapshot-scope';
-import { planPartitions, storedResourceTypes } from '../src/store/snapshot-reader';
+import { planPartitions, storedResourceTypes } from '../src/store/snapshot-planner';
 import { planPatientBlocks } from '../src/store/patient-blocks';
 import { BLOCKS, type ExportPlan, type PlannedPartition } from '../workflows/types';
 

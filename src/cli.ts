@@ -9,7 +9,7 @@ import { generateCommand, importCommand, migrateCommand } from './commands/data'
 import { clientsCommand } from './commands/clients';
 import { scheduleCommand } from './commands/schedule';
 import { temporalCommand } from './commands/temporal-setup';
-import { MissingSearchAttributesError } from './temporal/search-attributes';
+import { MissingSearchAttributesError } from './temporal/search-attribute-registry';
 
 const usage = `Usage: bulkflow <command>
 

@@ -13,8 +13,8 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { progressDetails } from './describe';
-import { exportResourceCountKey, exportStateKey } from './search-attributes';
+import { progressDetails } from './visibility';
+import { exportResourceCountKey, exportStateKey } from './search-attribute-keys';
 import type { Activities } from '../activities';
 import type { ExportInput, ExportPartitionResult, ExportStatus, PartFile } from './types';
 

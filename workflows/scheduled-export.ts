@@ -11,7 +11,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { bulkExport, exportFinishedSignal } from './bulk-export';
-import { exportStartOptions } from './describe';
+import { exportStartOptions } from './visibility';
 import type { ExportInput, ExportStatus, ScheduledExportInput, ScheduledRunResult, ScheduleWebhookInput } from './types';
 
 const ledger = proxyActivities<Activities>({

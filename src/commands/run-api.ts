@@ -6,7 +6,7 @@ import { createPool } from '../store/database';
 import { migrate } from '../store/migrate';
 import { ResourceStore } from '../store/resource-store';
 import { createApp } from '../http/app';
-import { ensureSearchAttributes } from '../temporal/search-attributes';
+import { ensureSearchAttributes } from '../temporal/search-attribute-registry';
 import type { Logger } from '../log';
 import { AccessTokens } from '../auth/access-tokens';
 import { ClientRegistry } from '../auth/clients';

@@ -1,7 +1,7 @@
 import { NativeConnection, Runtime, DefaultLogger } from '@temporalio/worker';
 import { Connection } from '@temporalio/client';
 import type { Config } from '../config';
-import { ensureSearchAttributes } from '../temporal/search-attributes';
+import { ensureSearchAttributes } from '../temporal/search-attribute-registry';
 import type { Logger } from '../log';
 import { createOutputStore } from '../output/create-output-store';
 import { createPool } from '../store/database';

@@ -1,7 +1,7 @@
 /** `bulkflow temporal setup`: registers bulkflow's search attributes on TEMPORAL_NAMESPACE (what serve and worker check at start). */
 import { Connection } from '@temporalio/client';
 import type { Config } from '../config';
-import { ensureSearchAttributes, exportSearchAttributeKeys } from '../temporal/search-attributes';
+import { ensureSearchAttributes, exportSearchAttributeKeys } from '../temporal/search-attribute-registry';
 
 export async function temporalCommand(config: Config, temporalAddress: string, args: string[]): Promise<number> {
   if (args[0] !== 'setup') {

@@ -4,7 +4,7 @@ import { Connection } from '@temporalio/client';
 import { findBinary } from '../process/find-binary';
 import { findFreePort } from '../process/free-port';
 import { ManagedChild } from '../process/managed-child';
-import { ensureSearchAttributes } from './search-attributes';
+import { ensureSearchAttributes } from './search-attribute-registry';
 
 export interface DevServerOptions {
   /** Explicit CLI path (TEMPORAL_CLI_PATH); otherwise .tools/bin, then PATH. */

@@ -14,7 +14,7 @@ import { findBinary } from '../../src/process/find-binary';
 import { findFreePort } from '../../src/process/free-port';
 import { generatePopulation } from '../../src/generate/population';
 import { ResourceStore } from '../../src/store/resource-store';
-import { exportSearchAttributeKeys } from '../../src/temporal/search-attributes';
+import { exportSearchAttributeKeys } from '../../src/temporal/search-attribute-registry';
 import { testEnvironment } from '../harness/environment';
 import { migratedPool, uniqueTenant } from '../support/database';
 import { kickoffHeaders, pollUntilDone } from '../support/export-stack';

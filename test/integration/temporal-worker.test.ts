@@ -6,7 +6,7 @@ import { createActivities } from '../../activities';
 import os from 'node:os';
 import { LocalOutputStore } from '../../src/output/local-output-store';
 import { migratedPool } from '../support/database';
-import { exportSearchAttributeKeys } from '../../src/temporal/search-attributes';
+import { exportSearchAttributeKeys } from '../../src/temporal/search-attribute-registry';
 import { testEnvironment } from '../harness/environment';
 import { probeExportPlan } from '../fixtures/probe-workflows';
 

@@ -18,7 +18,7 @@ import type { ExportSettings } from '../../config';
 import { checkScheduleDefinition, scheduledRequestPath, SCHEDULE_ID } from '../../schedules/schedule-definition';
 import type { ResourceStore } from '../../store/resource-store';
 import type { ScheduleLedger } from '../../store/schedule-ledger';
-import { exportScheduleKey, exportTenantKey } from '../../temporal/search-attributes';
+import { exportScheduleKey, exportTenantKey } from '../../temporal/search-attribute-registry';
 import type { TemporalGateway } from '../../temporal/gateway';
 import { scheduledExport } from '../../../workflows/scheduled-export';
 import type { ScheduledExportInput } from '../../../workflows/types';

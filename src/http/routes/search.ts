@@ -2,7 +2,7 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import type { ResourceStore } from '../../store/resource-store';
-import { answerTypeSearch, checkTypeSearch } from '../../search/type-search';
+import { answerTypeSearch, checkTypeSearch } from '../../search-runner/type-search';
 import { prefersAsync, type AsyncRequests } from './async-requests';
 import { requirePermission } from '../authorize';
 import { isKnownResourceType } from '../../fhir/resource-validation';

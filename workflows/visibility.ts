@@ -14,7 +14,7 @@ import {
   exportStateKey,
   exportTenantKey,
   exportTypesKey,
-} from './search-attributes';
+} from './search-attribute-keys';
 import type { ExportInput, ExportStatus } from './types';
 
 const list = (items: string[], max = 6) => (items.length <= max ? items.join(', ') : `${items.slice(0, max).join(', ')} and ${items.length - max} more`);

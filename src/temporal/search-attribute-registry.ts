@@ -12,9 +12,9 @@ import {
   exportStateKey,
   exportTenantKey,
   exportTypesKey,
-} from '../../workflows/search-attributes';
+} from '../../workflows/search-attribute-keys';
 
-export * from '../../workflows/search-attributes';
+export * from '../../workflows/search-attribute-keys';
 export const exportSearchAttributeKeys = [
   exportIdKey,
   exportLevelKey,
