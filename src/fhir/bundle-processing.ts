@@ -7,7 +7,12 @@ import { checkResource, FHIR_ID, InvalidResourceError, isKnownResourceType, type
 import { operationOutcome } from './operation-outcome';
 import { httpStatusOf, OperationOutcomeError } from './outcome-error';
 import { rewriteReferences } from '../import/references';
-import type { ResourceStore, WriteOperation, WriteResult } from '../store/resource-store';
+import type { WriteOperation, WriteResult } from '../store/resource-store';
+
+/** What running a Bundle needs of a store: its writes (one transaction per call). */
+export interface ResourceWriter {
+  write(operations: WriteOperation[]): Promise<WriteResult[]>;
+}
 
 export function knownType(type: string): string {
   if (!isKnownResourceType(type)) throw OperationOutcomeError.notFound(`Unknown resource type ${type}`);
@@ -103,14 +108,14 @@ function responseEntry(result: WriteResult, location: (r: WriteResult) => string
   };
 }
 
-export async function runTransaction(store: ResourceStore, entries: Array<Record<string, unknown>>, location: (r: WriteResult) => string) {
+export async function runTransaction(store: ResourceWriter, entries: Array<Record<string, unknown>>, location: (r: WriteResult) => string) {
   const urns = fullUrlIds(entries);
   const operations = entries.map((entry, i) => entryOperation(entry, i, urns));
-  const results = await store.transaction((tx) => tx.write(operations));
+  const results = await store.write(operations); // one database transaction: all or nothing
   return { resourceType: 'Bundle', type: 'transaction-response', entry: results.map((r) => responseEntry(r, location)) };
 }
 
-export async function runBatch(store: ResourceStore, entries: Array<Record<string, unknown>>, location: (r: WriteResult) => string) {
+export async function runBatch(store: ResourceWriter, entries: Array<Record<string, unknown>>, location: (r: WriteResult) => string) {
   const urns = fullUrlIds(entries);
   const entry = [];
   for (const [i, e] of entries.entries()) {

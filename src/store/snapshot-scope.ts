@@ -47,8 +47,9 @@ export interface SnapshotScope {
   deletions?: boolean;
 }
 
-export const literal = (value: string) => `'${value.replace(/'/g, "''")}'`;
-export const instant = (value: string) => `${literal(value)}::timestamptz`;
+import { instant, literal } from './sql';
+
+export { instant, literal };
 
 /** Conditions for a group_memberships row (alias `m`) that counts at `at`: active, in period, of the Group version current then. */
 function activeMembership(m: string, tenant: string, at: string): string {

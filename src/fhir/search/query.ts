@@ -3,7 +3,7 @@
  * R4 semantics: clauses are AND-ed, comma-separated values OR-ed. `_id` and `_lastUpdated` also
  * compile to SQL on indexed columns, so exports can filter them in PostgreSQL.
  */
-import { literal } from '../../store/snapshot-scope';
+import { literal } from '../../store/sql';
 import { searchParameter, SUPPORTED_TYPES, type ResolvedSearchParameter } from './parameters';
 import { compareIntervals, compareNumber, dateInterval, numberInterval, PREFIXES, type Interval, type Prefix } from './ranges';
 import { dateIntervals, normalizeText, numbers, quantities, REFERENCE, referenceKeys, strings, tokens, uris, type TokenValue } from './values';
