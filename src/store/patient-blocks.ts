@@ -5,7 +5,8 @@
  */
 import type { Pool } from 'pg';
 import { COPY_FORMAT, streamCopyRows } from './snapshot-stream';
-import { changedOrJoinedSql, instant, literal, selectedCompartmentRows, versionByKey, type CompartmentFilter } from './snapshot-scope';
+import { changedOrJoinedSql, selectedCompartmentRows, versionByKey, type CompartmentFilter } from './snapshot-scope';
+import { instant, literal } from './sql';
 
 export interface BlockScope {
   tenant: string;

@@ -8,7 +8,8 @@
  *    one per target (by `recorded`, then by last update).
  */
 import type { Pool, PoolClient } from 'pg';
-import { inPatientsSql, instant, literal, resolvePatients, snapshotFrom, snapshotWhere, versionByKey, withSelectedPatients, type CompartmentFilter, type SnapshotScope } from './snapshot-scope';
+import { inPatientsSql, resolvePatients, snapshotFrom, snapshotWhere, versionByKey, type CompartmentFilter, type SnapshotScope } from './snapshot-scope';
+import { instant, literal } from './sql';
 
 export type ProvenanceSelection = 'relevant' | 'latest';
 
@@ -28,16 +29,18 @@ export async function recordSelection(pool: Pool, request: SelectionRequest): Pr
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
-    // A recording reads the whole selection at once, where hash and merge joins are linear
+    // A recording reads a whole selection at once, where hash and merge joins are linear
     // whatever the row estimates; a nested loop, chosen on a store with no statistics, rescans
-    // per row (see snapshot-scope.ts). So this transaction plans without them.
+    // per row (see snapshot-scope.ts). So this transaction plans joins without them (its
+    // LATERAL probes are nested loops by construction, one index probe each).
     await client.query('SET LOCAL enable_nestloop = off');
     await client.query('DELETE FROM export_references WHERE export_id = $1', [request.exportId]);
+    // A Group's or patient list's patients, resolved once for every statement below.
+    const patients = request.compartment && (await resolvePatients(client, request.tenant, request.compartment, request.transactionTime));
     if (request.referencedTypes.length > 0 && request.compartment) {
-      const patients = await resolvePatients(client, request.tenant, request.compartment, request.transactionTime);
       await client.query(referencedSql(request.exportId, request.tenant, patients, request.transactionTime, request.referencedTypes));
     }
-    if (request.provenance) await recordProvenance(client, request);
+    if (request.provenance) await recordProvenance(client, request, patients);
     await client.query('COMMIT');
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
@@ -47,11 +50,11 @@ export async function recordSelection(pool: Pool, request: SelectionRequest): Pr
   }
 }
 
-async function recordProvenance(client: PoolClient, request: SelectionRequest): Promise<void> {
+async function recordProvenance(client: PoolClient, request: SelectionRequest, selectedPatients: string[] | undefined): Promise<void> {
   const { exportId, tenant, transactionTime, provenance } = request;
   const t = instant(transactionTime);
   for (const unresolved of provenance!.targetScopes) {
-    const scope = await withSelectedPatients(client, unresolved);
+    const scope = { ...unresolved, selectedPatients };
     const candidates = `SELECT pt.target_id, pt.provenance_id, pt.version_id, pt.recorded, prov.last_updated
         FROM provenance_targets pt
         JOIN resource_versions prov ON prov.tenant = pt.tenant AND prov.resource_type = 'Provenance'
@@ -68,7 +71,7 @@ async function recordProvenance(client: PoolClient, request: SelectionRequest): 
   }
   if (provenance!.includeCompartment && request.compartment) {
     // Provenance in the selected compartments (those that target a Patient) stays in the export.
-    const scope = await withSelectedPatients(client, { tenant, resourceType: 'Provenance', transactionTime, compartment: request.compartment });
+    const scope: SnapshotScope = { tenant, resourceType: 'Provenance', transactionTime, compartment: request.compartment, selectedPatients };
     await client.query(`INSERT INTO export_references (export_id, resource_type, id, at_version, at_last_updated)
       SELECT ${literal(exportId)}, 'Provenance', id, version_id, last_updated FROM resource_versions WHERE ${snapshotWhere(scope)} ON CONFLICT DO NOTHING`);
   }

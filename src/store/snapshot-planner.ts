@@ -4,7 +4,8 @@
  * where to cut a type into partitions. (snapshot-stream.ts reads the rows themselves.)
  */
 import type { Pool } from 'pg';
-import { literal, snapshotFrom, snapshotKey, snapshotWhere, withSelectedPatients, type Cursor, type SnapshotScope } from './snapshot-scope';
+import { snapshotFrom, snapshotKey, snapshotWhere, withSelectedPatients, type Cursor, type SnapshotScope } from './snapshot-scope';
+import { literal } from './sql';
 
 /** Types with at least one stored version, by a loose index scan (one index probe per type). */
 export async function storedResourceTypes(pool: Pool, tenant: string): Promise<string[]> {

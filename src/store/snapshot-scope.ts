@@ -49,8 +49,6 @@ export interface SnapshotScope {
 
 import { instant, literal } from './sql';
 
-export { instant, literal };
-
 /** Conditions for a group_memberships row (alias `m`) that counts at `at`: active, in period, of the Group version current then. */
 function activeMembership(m: string, tenant: string, at: string): string {
   const t = instant(at);
@@ -118,9 +116,10 @@ export function selectedPatients(tenant: string, compartment: CompartmentFilter,
  * 3 s). So each step from a row to the rows it names is a probe by index inside
  * `CROSS JOIN LATERAL (... OFFSET 0)`: the OFFSET keeps the planner from flattening it into a
  * join it would then order by its guesses, so every plan is linear whatever the statistics say.
- * That suits reads of a range (a partition). Statements that read a whole selection at once
- * (the recordings, recorded-selection.ts) are plain joins planned without nested loops instead:
- * hash and merge joins are linear too, and cheaper than a probe per row there.
+ * That suits reads of a range (a partition). Patient and Group reads need no join at all: each
+ * version's own patient list is checked against the resolved selection (inSelectedCompartments).
+ * Plain joins over a whole selection (recording associated Provenance, recorded-selection.ts)
+ * run without nested loops instead: hash and merge joins are linear too.
  */
 
 /** The version a row names (`alias`), fetched by primary key. Arguments are SQL expressions. */
