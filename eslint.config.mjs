@@ -1,6 +1,12 @@
-// Lint guards what comments cannot: promises are awaited (or explicitly voided), and workflow
-// code, which Temporal replays, imports nothing that does I/O or depends on the machine.
+// Lint guards what comments cannot: promises are awaited (or explicitly voided); workflow
+// code, which Temporal replays, imports nothing that does I/O or depends on the machine; and no
+// module imports a layer above its own (the README's architecture table).
 import tseslint from 'typescript-eslint';
+
+/** A relative import of any of these folders. */
+const folders = (...names) => `^\\.{1,2}/(.*/)?(${names.join('|')})(/|$)`;
+/** One rule per folder (a later rule for the same files would replace an earlier one): each pattern a `{ regex, message, allowTypeImports? }`. */
+const layer = (files, ...patterns) => ({ files, rules: { '@typescript-eslint/no-restricted-imports': ['error', { patterns }] } });
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', '.tools/**', 'data/**', 'coverage/**', '**/*.js', '**/*.mjs'] },
@@ -16,6 +22,23 @@ export default tseslint.config(
       '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: false }],
     },
   },
+  layer(['src/contracts/**/*.ts'], { regex: '^(?!\\./)', message: 'src/contracts/ holds the shapes passed between layers: it imports nothing but other contracts.' }),
+  layer(
+    ['src/fhir/**/*.ts'],
+    {
+      regex: folders('http', 'temporal', 'commands', 'workflows', 'activities', 'search-runner', 'import'),
+      message: 'src/fhir/ is pure FHIR logic: it imports contracts, output/file-keys and the store\'s types, nothing that runs I/O.',
+    },
+    { regex: folders('store'), message: 'src/fhir/ may use the store\'s types (the writer it is handed), never the store.', allowTypeImports: true },
+  ),
+  layer(
+    ['src/store/**/*.ts', 'src/output/**/*.ts', 'src/auth/**/*.ts', 'src/schedules/**/*.ts', 'src/search-runner/**/*.ts', 'src/import/**/*.ts', 'src/generate/**/*.ts'],
+    { regex: folders('http', 'temporal', 'commands', 'workflows', 'activities'), message: 'This folder sits below the HTTP layer, Temporal and the workflows: it may not import them.' },
+  ),
+  layer(['activities/**/*.ts'], {
+    regex: folders('http', 'temporal', 'commands', 'workflows'),
+    message: 'Activities use src/ below the HTTP layer and the contracts; they know nothing of routes or workflows.',
+  }),
   {
     files: ['workflows/**/*.ts'],
     rules: {
@@ -24,10 +47,10 @@ export default tseslint.config(
         {
           patterns: [
             {
-              regex: '^(?!(@temporalio/workflow|@temporalio/common)$|\\./)',
+              regex: '^(?!(@temporalio/workflow|@temporalio/common)$|\\./|\\.\\./src/contracts/)',
               allowTypeImports: true,
               message:
-                'workflows/ is replayed deterministically: import only @temporalio/workflow, @temporalio/common and other workflow modules; types from elsewhere with `import type`.',
+                'workflows/ is replayed deterministically: import only @temporalio/workflow, @temporalio/common, other workflow modules and the contracts (src/contracts/, pure leaves); types from elsewhere with `import type`.',
             },
           ],
         },

@@ -6,7 +6,7 @@ import { asyncDirectory, asyncResponseKey, storedAsyncResponse } from '../src/ou
 import { readText, writeText, type OutputStore } from '../src/output/output-store';
 import { answerTypeSearch } from '../src/search-runner/type-search';
 import { ResourceStore } from '../src/store/resource-store';
-import type { AsyncRequestInput, AsyncResponse } from '../workflows/types';
+import type { AsyncRequestInput, AsyncResponse } from '../src/contracts/async-request';
 
 
 /**

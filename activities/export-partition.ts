@@ -3,9 +3,12 @@ import { keptElements, subsetResource } from '../src/fhir/elements';
 import { compileTypeFilter } from '../src/fhir/search/type-filter';
 import { partKey } from '../src/output/file-keys';
 import type { OutputStore } from '../src/output/output-store';
-import type { Cursor } from '../src/store/snapshot-scope';
+import type { Cursor } from '../src/contracts/export-window';
+import { readPartitionInput } from '../src/contracts/legacy-shapes';
+import { typeFilterSql } from '../src/store/search-sql';
+import type { SnapshotScope } from '../src/store/snapshot-scope';
 import { rowCursor, streamSnapshot, streamSnapshotLines, type StreamedRow } from '../src/store/snapshot-stream';
-import type { ExportPartitionInput, ExportPartitionResult } from '../workflows/types';
+import type { ExportPartitionResult } from '../src/contracts/bulk-export';
 import { PartitionRun } from './partition-run';
 import { PartWriter } from './part-writer';
 
@@ -22,34 +25,32 @@ const NEWLINE = 0x0a;
  */
 export async function exportPartition(
   deps: { pool: Pool; output: OutputStore },
-  input: ExportPartitionInput,
+  received: Parameters<typeof readPartitionInput>[0],
 ): Promise<ExportPartitionResult> {
-  const run = new PartitionRun<Cursor>(input.after);
+  const input = readPartitionInput(received);
+  const { type, deletions, recorded } = input.partition;
+  const run = new PartitionRun<Cursor>(input.partition.after);
   const { progress } = run;
-  const filter = compileTypeFilter(input.type, input.filters);
-  const scope = {
-    tenant: input.tenant,
-    resourceType: input.type,
-    transactionTime: input.transactionTime,
-    since: input.since,
-    until: input.until,
-    compartment: input.compartment,
-    deletions: input.deletions,
-    recordedFor: input.recorded ? input.exportId : undefined,
-    filterSql: input.deletions ? undefined : filter.sql,
+  const filter = compileTypeFilter(type, input.filters);
+  const scope: SnapshotScope = {
+    ...input.window,
+    resourceType: type,
+    deletions,
+    recordedFor: recorded ? input.location.exportId : undefined,
+    filterSql: deletions ? undefined : typeFilterSql(filter),
   };
 
   // Bodies pass through untouched unless _typeFilter must check them or _elements subsets them.
-  const keep = keptElements(input.elements, input.type);
+  const keep = deletions ? undefined : keptElements(input.elements, type);
   const keepSet = keep && new Set(keep);
-  const checkEach = !filter.exact || (input.deletions && input.filters !== undefined);
+  const checkEach = !filter.exact || (deletions && input.filters !== undefined);
   const parse = (body: Buffer) => JSON.parse(body.toString('utf8')) as Record<string, unknown>;
   /** The NDJSON line for a row, or undefined when the row does not match the filter. */
   const lineOf = (body: Buffer, id: string | undefined): Buffer | undefined => {
-    if (input.deletions) {
+    if (deletions) {
       // With a filter, `body` is the version the deletion ended: report it only if that matched.
       if (checkEach && body.length > 0 && !filter.matches(parse(body))) return undefined;
-      return Buffer.from(deletionBundle(input.type, id!));
+      return Buffer.from(deletionBundle(type, id!));
     }
     const resource = parse(body);
     if (checkEach && !filter.matches(resource)) return undefined;
@@ -59,9 +60,9 @@ export async function exportPartition(
   let lastRow: StreamedRow | undefined; // the last row read; its cursor is worked out when a part ends
   const parts = new PartWriter(
     deps.output,
-    (part) => partKey(input, input.type, input.partition, part, input.deletions),
-    input.deletions ? 'Bundle' : input.type,
-    input,
+    (part) => partKey(input.location, type, input.partition.partition, part, deletions),
+    deletions ? 'Bundle' : type,
+    input.limits,
     progress.parts,
   );
   const finishPart = async () => {
@@ -88,15 +89,15 @@ export async function exportPartition(
     }
   };
   try {
-    const range = { after: progress.cursor, upTo: input.upTo };
-    if (!input.deletions && !checkEach && !keepSet) {
+    const range = { after: progress.cursor, upTo: input.partition.upTo };
+    if (!deletions && !checkEach && !keepSet) {
       for await (const pieces of streamSnapshotLines(deps.pool, scope, range)) {
         run.alive();
         for (const piece of pieces) await addLines(piece);
         await parts.flush();
       }
     } else {
-      for await (const rows of streamSnapshot(deps.pool, scope, range, { endedBodies: checkEach && input.deletions })) {
+      for await (const rows of streamSnapshot(deps.pool, scope, range, { endedBodies: checkEach && deletions })) {
         run.alive();
         for (const row of rows) {
           lastRow = row;
@@ -109,7 +110,7 @@ export async function exportPartition(
       }
     }
     if (parts.isOpen) await finishPart();
-    return { type: input.type, partition: input.partition, deletions: input.deletions, parts: progress.parts };
+    return { type, partition: input.partition.partition, deletions, parts: progress.parts };
   } catch (err) {
     parts.destroy();
     throw err;

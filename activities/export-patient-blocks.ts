@@ -1,9 +1,12 @@
+import { ApplicationFailure } from '@temporalio/common';
 import type { Pool } from 'pg';
 import { keptElements, subsetResource } from '../src/fhir/elements';
 import { compileTypeFilter, type CompiledTypeFilter } from '../src/fhir/search/type-filter';
 import type { OutputStore } from '../src/output/output-store';
+import { typeFilterSql } from '../src/store/search-sql';
 import { streamPatientBlocks, type BlockCursor } from '../src/store/patient-blocks';
-import { BLOCKS, type ExportPartitionResult, type PatientBlocksInput } from '../workflows/types';
+import { BLOCKS, type ExportPartitionResult } from '../src/contracts/bulk-export';
+import { readBlocksInput } from '../src/contracts/legacy-shapes';
 import { partKey } from '../src/output/file-keys';
 import { PartitionRun } from './partition-run';
 import { PartWriter } from './part-writer';
@@ -18,7 +21,13 @@ export const blockHeader = (patientId: string) =>
  * the next part, that part starts with the header again and the finished part is marked
  * `continues`. Headers are not counted as resources. Retries resume from the last heartbeat.
  */
-export async function exportPatientBlocks(deps: { pool: Pool; output: OutputStore }, input: PatientBlocksInput): Promise<ExportPartitionResult> {
+export async function exportPatientBlocks(
+  deps: { pool: Pool; output: OutputStore },
+  received: Parameters<typeof readBlocksInput>[0],
+): Promise<ExportPartitionResult> {
+  const input = readBlocksInput(received);
+  const { compartment } = input.window;
+  if (!compartment) throw ApplicationFailure.nonRetryable('Patient blocks are read from a compartment; this partition has none', 'NoCompartment');
   const run = new PartitionRun<BlockCursor>();
   const { progress } = run;
   const filters = new Map<string, CompiledTypeFilter>(input.types.map((t) => [t, compileTypeFilter(t, input.typeFilters?.[t])]));
@@ -30,13 +39,10 @@ export async function exportPatientBlocks(deps: { pool: Pool; output: OutputStor
     }),
   );
   const scope = {
-    tenant: input.tenant,
-    transactionTime: input.transactionTime,
-    since: input.since,
-    until: input.until,
-    compartment: input.compartment,
+    ...input.window,
+    compartment,
     types: input.types,
-    filterSql: Object.fromEntries([...filters].map(([t, f]) => [t, f.sql])),
+    filterSql: Object.fromEntries([...filters].map(([t, f]) => [t, typeFilterSql(f)])),
   };
   const lineOf = (type: string, body: Buffer): Buffer | undefined => {
     const filter = filters.get(type)!;
@@ -47,13 +53,13 @@ export async function exportPatientBlocks(deps: { pool: Pool; output: OutputStor
     return keep ? Buffer.from(JSON.stringify(subsetResource(resource, keep))) : body;
   };
 
-  const parts = new PartWriter(deps.output, (part) => partKey(input, 'patient-blocks', input.partition, part), 'Patient', input, progress.parts);
+  const parts = new PartWriter(deps.output, (part) => partKey(input.location, 'patient-blocks', input.partition.partition, part), 'Patient', input.limits, progress.parts);
   let position = progress.cursor;
   let openBlock: string | undefined; // the patient whose block the open part is writing
   let rotate = false; // the open part is full: close it before the next line
 
   try {
-    for await (const rows of streamPatientBlocks(deps.pool, scope, { afterPatient: input.afterPatient, upToPatient: input.upToPatient, after: position })) {
+    for await (const rows of streamPatientBlocks(deps.pool, scope, { ...input.partition.blocks, after: position })) {
       run.alive();
       for (const row of rows) {
         const line = lineOf(row.type, row.body);
@@ -77,7 +83,7 @@ export async function exportPatientBlocks(deps: { pool: Pool; output: OutputStor
       await parts.flush();
     }
     if (parts.isOpen) await parts.finish();
-    return { type: BLOCKS, partition: input.partition, parts: progress.parts };
+    return { type: BLOCKS, partition: input.partition.partition, parts: progress.parts };
   } catch (err) {
     parts.destroy();
     throw err;

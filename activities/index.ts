@@ -1,11 +1,14 @@
 import type { Pool } from 'pg';
-import { asyncDirectory, errorFileKey, exportDirectory, type ExportLocation } from '../src/output/file-keys';
+import type { ExportLocation } from '../src/contracts/export-window';
+import { asyncDirectory, errorFileKey, exportDirectory } from '../src/output/file-keys';
 import { writeText, type OutputStore } from '../src/output/output-store';
 import { forgetSelection } from '../src/store/recorded-selection';
-import type { AsyncRequestInput, ExportPartitionInput, ExportPlan, OperationOutcomeIssueJson, PartFile, PatientBlocksInput } from '../workflows/types';
+import type { AsyncRequestInput } from '../src/contracts/async-request';
+import type { ExportPartitionInput, ExportPlan, OperationOutcomeIssueJson, PartFile, PatientBlocksInput } from '../src/contracts/bulk-export';
 import { exportPartition } from './export-partition';
 import { exportPatientBlocks } from './export-patient-blocks';
-import { planExport, type PlanExportInput } from './plan-export';
+import { planExport } from './plan-export';
+import { readPlanInput } from '../src/contracts/legacy-shapes';
 import { runAsyncRequest } from './async-request';
 import { scheduledRunActivities } from './scheduled-runs';
 
@@ -23,8 +26,8 @@ export function createActivities(deps: ActivityDependencies) {
      * Fixes the export's transactionTime (every write stamped at or before it has committed)
      * and cuts each requested type into partitions of about `partitionSize` resources.
      */
-    async planExport(input: PlanExportInput): Promise<ExportPlan> {
-      return planExport(deps.pool, input);
+    async planExport(input: Parameters<typeof readPlanInput>[0]): Promise<ExportPlan> {
+      return planExport(deps.pool, readPlanInput(input));
     },
 
     async exportPartition(input: ExportPartitionInput) {

@@ -1,6 +1,7 @@
 import { once } from 'node:events';
+import type { PartLimits } from '../src/contracts/export-window';
 import type { OutputStore } from '../src/output/output-store';
-import type { PartFile } from '../workflows/types';
+import type { PartFile } from '../src/contracts/bulk-export';
 
 const NEWLINE = Buffer.from('\n');
 /** Lines are handed to the output stream in pieces of about this size: a write per COPY chunk (~10 KB) cost more CPU than the export's own work. */
@@ -21,7 +22,7 @@ export class PartWriter {
     /** The key of part number n (deterministic, so a retry overwrites rather than duplicates). */
     private readonly keyOf: (part: number) => string,
     private readonly fileType: string,
-    private readonly limits: { maxPartResources: number; maxPartBytes: number },
+    private readonly limits: PartLimits,
     /** Parts finished so far (also those of an earlier attempt); finished parts are appended. */
     private readonly parts: PartFile[],
   ) {}

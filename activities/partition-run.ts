@@ -5,7 +5,7 @@
  * duplicated), show liveness at most once a second, and stop when cancelled.
  */
 import { Context } from '@temporalio/activity';
-import type { PartFile } from '../workflows/types';
+import type { PartFile } from '../src/contracts/bulk-export';
 
 /** Heartbeat details: where a retry resumes (everything up to `cursor` is in `parts`). */
 export interface PartitionProgress<C> {

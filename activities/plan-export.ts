@@ -5,51 +5,38 @@
  */
 import type { Pool } from 'pg';
 import { patientCompartmentTypes, patientLevelTypes, REFERENCED_TYPES } from '../src/fhir/patient-compartment';
-import { compileTypeFilter, type TypeFilters } from '../src/fhir/search/type-filter';
+import { compileTypeFilter } from '../src/fhir/search/type-filter';
 import { ResourceStore } from '../src/store/resource-store';
-import { recordSelection, type ProvenanceSelection } from '../src/store/recorded-selection';
-import type { CompartmentFilter, SnapshotScope } from '../src/store/snapshot-scope';
+import { typeFilterSql } from '../src/store/search-sql';
+import { recordSelection } from '../src/store/recorded-selection';
+import type { SnapshotScope } from '../src/store/snapshot-scope';
 import { planPartitions, storedResourceTypes } from '../src/store/snapshot-planner';
 import { planPatientBlocks } from '../src/store/patient-blocks';
-import { BLOCKS, type ExportPlan, type PlannedPartition } from '../workflows/types';
+import { BLOCKS, type ExportPlan, type PlanExportInput, type PlannedPartition, type ProvenanceSelection } from '../src/contracts/bulk-export';
+import { atSnapshot, type CompartmentFilter, type ExportWindow } from '../src/contracts/export-window';
 
 /**
  * Fixes the export's transactionTime (every write stamped at or before it has committed)
  * and cuts each requested type into partitions of about `partitionSize` resources.
  */
-export interface PlanExportInput {
-  exportId: string;
-  tenant: string;
-  types?: string[];
-  compartment?: CompartmentFilter;
-  since?: string;
-  until?: string;
-  typeFilters?: TypeFilters;
-  associatedProvenance?: ProvenanceSelection;
-  organizeOutputBy?: 'Patient';
-  partitionSize: number;
-}
-
 export async function planExport(pool: Pool, input: PlanExportInput): Promise<ExportPlan> {
-  const transactionTime = await new ResourceStore(pool, input.tenant).snapshotTime();
-  let types = input.types ?? (await storedResourceTypes(pool, input.tenant));
-  if (input.compartment && !input.types) {
+  const { tenant, compartment } = input.window;
+  const window = atSnapshot(input.window, await new ResourceStore(pool, tenant).snapshotTime());
+  const { transactionTime } = window;
+  let types = input.types ?? (await storedResourceTypes(pool, tenant));
+  if (compartment && !input.types) {
     const exportable = new Set(patientLevelTypes());
     types = types.filter((t) => exportable.has(t));
   }
   const scopeOf = (type: string, recorded: boolean): SnapshotScope => ({
-    tenant: input.tenant,
+    ...window,
     resourceType: type,
-    transactionTime,
-    since: input.since,
-    until: input.until,
-    compartment: input.compartment,
     recordedFor: recorded ? input.exportId : undefined,
-    filterSql: compileTypeFilter(type, input.typeFilters?.[type]).sql,
+    filterSql: typeFilterSql(compileTypeFilter(type, input.typeFilters?.[type])),
   });
-  if (input.organizeOutputBy && input.compartment) return planBlocks(pool, { ...input, compartment: input.compartment }, types, transactionTime);
+  if (input.organizeOutputBy && compartment) return planBlocks(pool, { ...window, compartment }, types, input);
   // Resources added because of what is exported are selected once, now, and recorded.
-  const referencedTypes = input.compartment ? types.filter((t) => REFERENCED_TYPES.includes(t)) : [];
+  const referencedTypes = compartment ? types.filter((t) => REFERENCED_TYPES.includes(t)) : [];
   const provenance = associatedProvenance(input, types);
   if (provenance && !types.includes('Provenance')) types = [...types, 'Provenance'];
   const addedTypes = [...referencedTypes, ...(provenance ? ['Provenance'] : [])];
@@ -60,9 +47,7 @@ export async function planExport(pool: Pool, input: PlanExportInput): Promise<Ex
     recordedTypes.length > 0
       ? recordSelection(pool, {
           exportId: input.exportId,
-          tenant: input.tenant,
-          transactionTime,
-          compartment: input.compartment,
+          window,
           referencedTypes,
           provenance: provenance && {
             ...provenance,
@@ -74,7 +59,7 @@ export async function planExport(pool: Pool, input: PlanExportInput): Promise<Ex
   const deletedTotals: Record<string, number> = {};
   const partitions: PlannedPartition[] = [];
   // Deletions are reported only relative to a _since: without one the client holds nothing to delete.
-  const planned = (input.since ? [false, true] : [false]).flatMap((deletions) =>
+  const planned = (window.since ? [false, true] : [false]).flatMap((deletions) =>
     types.filter((type) => !(deletions && addedTypes.includes(type))).map((type) => ({ type, deletions })), // a deleted Practitioner no longer says whose it was
   );
   // Two types are planned at once: each is one pass, and a single one leaves a core idle.
@@ -106,30 +91,25 @@ export async function planExport(pool: Pool, input: PlanExportInput): Promise<Ex
  * types (referenced Practitioners etc. and non-compartment Provenance are left out, as the IG
  * allows); deletions since `_since` are planned per type as in every export.
  */
-async function planBlocks(
-  pool: Pool,
-  input: { tenant: string; compartment: CompartmentFilter; since?: string; until?: string; typeFilters?: TypeFilters; partitionSize: number },
-  types: string[],
-  transactionTime: string,
-): Promise<ExportPlan> {
+async function planBlocks(pool: Pool, window: ExportWindow & { compartment: CompartmentFilter }, types: string[], input: PlanExportInput): Promise<ExportPlan> {
   const compartmentTypes = new Set(patientCompartmentTypes());
   const blockTypes = types.filter((t) => compartmentTypes.has(t));
-  const filterSql = Object.fromEntries(blockTypes.map((t) => [t, compileTypeFilter(t, input.typeFilters?.[t]).sql]));
-  const scope = { tenant: input.tenant, transactionTime, since: input.since, until: input.until, compartment: input.compartment, types: blockTypes, filterSql };
+  const filterSql = Object.fromEntries(blockTypes.map((t) => [t, typeFilterSql(compileTypeFilter(t, input.typeFilters?.[t]))]));
+  const scope = { ...window, types: blockTypes, filterSql };
   const { count, bounds } = await planPatientBlocks(pool, scope, input.partitionSize);
   const partitions: PlannedPartition[] = [];
   if (count > 0) {
     for (let i = 0; i <= bounds.length; i++) partitions.push({ type: BLOCKS, partition: i, blocks: { afterPatient: bounds[i - 1], upToPatient: bounds[i] } });
   }
   const deletedTotals: Record<string, number> = {};
-  for (const type of input.since ? blockTypes : []) {
-    const deletions = { tenant: input.tenant, resourceType: type, transactionTime, since: input.since, until: input.until, compartment: input.compartment, deletions: true };
+  for (const type of window.since ? blockTypes : []) {
+    const deletions = { ...window, resourceType: type, deletions: true };
     const planned = await planPartitions(pool, deletions, input.partitionSize);
     if (planned.count === 0) continue;
     deletedTotals[type] = planned.count;
     for (let i = 0; i <= planned.bounds.length; i++) partitions.push({ type, partition: i, after: planned.bounds[i - 1], upTo: planned.bounds[i], deletions: true });
   }
-  return { transactionTime, blockTypes, totals: count > 0 ? { [BLOCKS]: count } : {}, deletedTotals, partitions };
+  return { transactionTime: window.transactionTime, blockTypes, totals: count > 0 ? { [BLOCKS]: count } : {}, deletedTotals, partitions };
 }
 
 /**
@@ -137,12 +117,10 @@ async function planBlocks(
  * the Provenance of the exported compartment resources for Patient/Group exports (unless `_type`
  * leaves Provenance out). A system export that holds every Provenance anyway adds nothing.
  */
-function associatedProvenance(
-  input: { compartment?: CompartmentFilter; types?: string[]; associatedProvenance?: ProvenanceSelection },
-  types: string[],
-): { selection: ProvenanceSelection; includeCompartment: boolean } | undefined {
-  if (!input.compartment && types.includes('Provenance')) return undefined;
-  const byDefault = input.compartment !== undefined && (!input.types || input.types.includes('Provenance'));
+function associatedProvenance(input: PlanExportInput, types: string[]): { selection: ProvenanceSelection; includeCompartment: boolean } | undefined {
+  const { compartment } = input.window;
+  if (!compartment && types.includes('Provenance')) return undefined;
+  const byDefault = compartment !== undefined && (!input.types || input.types.includes('Provenance'));
   const selection = input.associatedProvenance ?? (byDefault ? 'relevant' : undefined);
   return selection && { selection, includeCompartment: byDefault };
 }

@@ -4,7 +4,8 @@ import { buildManifest, downloadUrl, type BulkManifest } from '../src/fhir/manif
 import { latestPointerKey } from '../src/output/file-keys';
 import { writeText, type OutputStore } from '../src/output/output-store';
 import { ScheduleLedger, type RunStart } from '../src/store/schedule-ledger';
-import type { ExportStatus, ScheduleWebhookInput } from '../workflows/types';
+import type { ExportStatus } from '../src/contracts/bulk-export';
+import type { ScheduleWebhookInput } from '../src/contracts/scheduled-export';
 
 export function scheduledRunActivities(deps: { pool: Pool; output: OutputStore }) {
   const ledger = new ScheduleLedger(deps.pool);

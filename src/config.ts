@@ -4,7 +4,7 @@
  * start with a message that names the variable.
  */
 import path from 'node:path';
-import type { ExportTuning } from '../workflows/types';
+import type { ExportTuning } from './contracts/bulk-export';
 
 export type OutputBackend = 'local' | 'gcs';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';

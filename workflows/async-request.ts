@@ -1,6 +1,6 @@
 import { ActivityCancellationType, CancellationScope, condition, defineQuery, isCancellation, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { AsyncRequestInput, AsyncRequestStatus } from './types';
+import type { AsyncRequestInput, AsyncRequestStatus } from '../src/contracts/async-request';
 
 export const asyncStatusQuery = defineQuery<AsyncRequestStatus>('asyncStatus');
 

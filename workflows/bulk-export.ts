@@ -16,7 +16,9 @@ import {
 import { progressDetails } from './visibility';
 import { exportResourceCountKey, exportStateKey } from './search-attribute-keys';
 import type { Activities } from '../activities';
-import type { ExportInput, ExportPartitionResult, ExportStatus, PartFile } from './types';
+import { locationOf, partLimits, type ExportInput, type ExportPartitionResult, type ExportStatus, type PartFile } from '../src/contracts/bulk-export';
+import { atSnapshot } from '../src/contracts/export-window';
+import { readExportInput } from '../src/contracts/legacy-shapes';
 
 export const statusQuery = defineQuery<ExportStatus>('status');
 /** Sent to a scheduled run (the parent) when the export's files are complete. */
@@ -33,7 +35,8 @@ const quick = proxyActivities<Activities>({
  * bounded parallelism, publish the manifest data, keep the files until they expire, then
  * delete them. Cancellation (DELETE) at any point deletes the files and ends the run.
  */
-export async function bulkExport(input: ExportInput): Promise<void> {
+export async function bulkExport(received: ExportInput): Promise<void> {
+  const input = readExportInput(received); // exports started by older releases carry a flat window
   const status: ExportStatus = {
     exportId: input.exportId,
     phase: 'planning',
@@ -48,7 +51,7 @@ export async function bulkExport(input: ExportInput): Promise<void> {
     error: [],
   };
   setHandler(statusQuery, () => status);
-  const location = { tenant: input.tenant, exportId: input.exportId, outputPrefix: input.outputPrefix };
+  const location = locationOf(input);
 
   const { exportPartition, exportPatientBlocks } = proxyActivities<Activities>({
     startToCloseTimeout: '2 hours',
@@ -60,11 +63,8 @@ export async function bulkExport(input: ExportInput): Promise<void> {
   try {
     const plan = await quick.planExport({
       exportId: input.exportId,
-      tenant: input.tenant,
+      window: input.window,
       types: input.types,
-      compartment: input.compartment,
-      since: input.since,
-      until: input.until,
       typeFilters: input.typeFilters,
       associatedProvenance: input.associatedProvenance,
       organizeOutputBy: input.organizeOutputBy,
@@ -80,46 +80,23 @@ export async function bulkExport(input: ExportInput): Promise<void> {
     const partsByType = new Map<string, number>();
     setCurrentDetails(progressDetails(status, partsByType));
 
+    const window = atSnapshot(input.window, plan.transactionTime);
+    const limits = partLimits(input.tuning);
     const results: ExportPartitionResult[] = [];
     let next = 0;
     const lane = async () => {
       while (next < plan.partitions.length) {
         const partition = plan.partitions[next++];
-        const common = {
-          exportId: input.exportId,
-          tenant: input.tenant,
-          outputPrefix: input.outputPrefix,
-          transactionTime: plan.transactionTime,
-          since: input.since,
-          until: input.until,
-          maxPartResources: input.tuning.maxPartResources,
-          maxPartBytes: input.tuning.maxPartBytes,
-        };
         // The activity's summary names the partition in the Web UI.
         const summary = partition.blocks
           ? `patient blocks, partition ${partition.partition + 1}`
           : `${partition.type}${partition.deletions ? ' deletions' : ''}, partition ${partition.partition + 1} of ${plan.partitions.filter((p) => p.type === partition.type && !!p.deletions === !!partition.deletions).length}`;
+        const { elements, typeFilters } = input;
         const result = partition.blocks
           ? await exportPatientBlocks.executeWithOptions({ summary }, [
-              {
-                ...common,
-                ...partition.blocks,
-                partition: partition.partition,
-                compartment: input.compartment!,
-                types: plan.blockTypes!,
-                elements: input.elements,
-                typeFilters: input.typeFilters,
-              },
+              { location, window, partition, limits, types: plan.blockTypes!, elements, typeFilters },
             ])
-          : await exportPartition.executeWithOptions({ summary }, [
-              {
-                ...partition,
-                ...common,
-                compartment: input.compartment,
-                elements: partition.deletions ? undefined : input.elements,
-                filters: input.typeFilters?.[partition.type],
-              },
-            ]);
+          : await exportPartition.executeWithOptions({ summary }, [{ location, window, partition, limits, elements, filters: typeFilters?.[partition.type] }]);
         results.push(result);
         if (!result.deletions) partsByType.set(result.type, (partsByType.get(result.type) ?? 0) + result.parts.length);
         if (status.manifestPageFiles && !result.deletions) status.output.push(...result.parts);

@@ -12,7 +12,9 @@ import {
 import type { Activities } from '../activities';
 import { bulkExport, exportFinishedSignal } from './bulk-export';
 import { exportStartOptions } from './visibility';
-import type { ExportInput, ExportStatus, ScheduledExportInput, ScheduledRunResult, ScheduleWebhookInput } from './types';
+import type { ExportInput, ExportStatus } from '../src/contracts/bulk-export';
+import { readScheduledExport } from '../src/contracts/legacy-shapes';
+import type { ScheduledExportInput, ScheduledRunResult, ScheduleWebhookInput } from '../src/contracts/scheduled-export';
 
 const ledger = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
@@ -39,12 +41,13 @@ export async function scheduledExport(input: ScheduledExportInput): Promise<Sche
   const { tenant, scheduleId } = input;
   const { workflowId, runId } = workflowInfo();
   const run = await ledger.beginScheduledRun({ tenant, scheduleId, workflowId, runId, start: input.start });
+  // Schedules created by older releases hold a flat window: read it as any export input is read.
+  const scheduled = readScheduledExport(input.export, tenant);
   const exportInput: ExportInput = {
-    ...input.export,
+    ...scheduled,
     exportId: run.exportId,
-    tenant,
     owner: input.owner,
-    since: run.since,
+    window: { ...scheduled.window, tenant, since: run.since },
     request: run.since ? `${input.request}${input.request.includes('?') ? '&' : '?'}_since=${encodeURIComponent(run.since)}` : input.request,
     scheduleId,
     outputPrefix: input.outputPrefix,

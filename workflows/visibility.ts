@@ -15,30 +15,30 @@ import {
   exportTenantKey,
   exportTypesKey,
 } from './search-attribute-keys';
-import type { ExportInput, ExportStatus } from './types';
+import type { ExportInput, ExportStatus } from '../src/contracts/bulk-export';
 
 const list = (items: string[], max = 6) => (items.length <= max ? items.join(', ') : `${items.slice(0, max).join(', ')} and ${items.length - max} more`);
 
 export function exportSummary(input: ExportInput): string {
-  const level = input.level === 'system' ? 'System' : input.level === 'patient' ? 'Patient' : `Group ${input.compartment?.groupId}`;
+  const level = input.level === 'system' ? 'System' : input.level === 'patient' ? 'Patient' : `Group ${input.window.compartment?.groupId}`;
   const types = input.types ? list(input.types) : 'all types';
-  const since = input.since ? ` since ${input.since}` : '';
-  return `${level} export of ${types}${since} for ${input.owner} (tenant ${input.tenant}${input.scheduleId ? `, schedule ${input.scheduleId}` : ''})`;
+  const since = input.window.since ? ` since ${input.window.since}` : '';
+  return `${level} export of ${types}${since} for ${input.owner} (tenant ${input.window.tenant}${input.scheduleId ? `, schedule ${input.scheduleId}` : ''})`;
 }
 
 export function exportDetails(input: ExportInput): string {
   const rows: Array<[string, string | undefined]> = [
     ['Request', input.request],
     ['Level', input.level],
-    ['Group', input.compartment?.groupId],
-    ['Patients', input.compartment?.patientIds ? list(input.compartment.patientIds.map((p) => `Patient/${p}`)) : undefined],
+    ['Group', input.window.compartment?.groupId],
+    ['Patients', input.window.compartment?.patientIds ? list(input.window.compartment.patientIds.map((p) => `Patient/${p}`)) : undefined],
     ['Types', input.types ? input.types.join(', ') : 'all'],
-    ['_since', input.since],
-    ['_until', input.until],
+    ['_since', input.window.since],
+    ['_until', input.window.until],
     ['_typeFilter', input.typeFilters ? Object.values(input.typeFilters).flat().length + ' queries' : undefined],
     ['_elements', input.elements ? [...input.elements.all, ...Object.entries(input.elements.byType).flatMap(([t, e]) => e.map((x) => `${t}.${x}`))].join(', ') : undefined],
     ['Requested by', input.owner],
-    ['Tenant', input.tenant],
+    ['Tenant', input.window.tenant],
     ['Schedule', input.scheduleId],
   ];
   return ['| | |', '| --- | --- |', ...rows.filter(([, v]) => v !== undefined).map(([k, v]) => `| ${k} | ${v} |`)].join('\n');
@@ -63,7 +63,7 @@ export function progressDetails(status: ExportStatus, partsByType: ReadonlyMap<s
 
 /** How an export workflow is started, from the API or a scheduled run: the UI texts, search attributes and memo. */
 export function exportStartOptions(input: ExportInput) {
-  const groupId = input.compartment?.groupId;
+  const groupId = input.window.compartment?.groupId;
   return {
     staticSummary: exportSummary(input),
     staticDetails: exportDetails(input),
@@ -72,24 +72,24 @@ export function exportStartOptions(input: ExportInput) {
       { key: exportLevelKey, value: input.level },
       ...(groupId ? [{ key: exportGroupKey, value: groupId }] : []),
       { key: exportOwnerKey, value: input.owner },
-      { key: exportTenantKey, value: input.tenant },
+      { key: exportTenantKey, value: input.window.tenant },
       { key: exportStateKey, value: 'running' },
       { key: exportTypesKey, value: input.types ?? ['*'] },
-      ...(input.since ? [{ key: exportSinceKey, value: new Date(input.since) }] : []),
+      ...(input.window.since ? [{ key: exportSinceKey, value: new Date(input.window.since) }] : []),
       ...(input.scheduleId ? [{ key: exportScheduleKey, value: input.scheduleId }] : []),
     ] as SearchAttributePair[],
     memo: {
       level: input.level,
       group: groupId ?? null,
       types: input.types ?? 'all',
-      since: input.since ?? null,
-      until: input.until ?? null,
+      since: input.window.since ?? null,
+      until: input.window.until ?? null,
       elements: input.elements ?? null,
       typeFilters: input.typeFilters ?? null,
       includeAssociatedData: input.associatedProvenance ?? null,
       organizeOutputBy: input.organizeOutputBy ?? null,
       owner: input.owner,
-      tenant: input.tenant,
+      tenant: input.window.tenant,
       ...(input.scheduleId ? { schedule: input.scheduleId, outputPrefix: input.outputPrefix ?? null } : {}),
     },
   };

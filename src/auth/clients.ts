@@ -1,7 +1,7 @@
 /** The registry of SMART Backend Services clients the built-in token endpoint serves (managed by `bulkflow clients`). */
 import type { JSONWebKeySet } from 'jose';
 import type { Pool } from 'pg';
-import { TENANT_ID } from '../http/middleware/tenant';
+import { TENANT_ID } from '../tenant-id';
 
 export interface RegisteredClient {
   clientId: string;

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { checkResource, FHIR_ID, InvalidResourceError, isKnownResourceType, type FhirResourceJson } from './resource-validation';
 import { operationOutcome } from './operation-outcome';
 import { httpStatusOf, OperationOutcomeError } from './outcome-error';
-import { rewriteReferences } from '../import/references';
+import { rewriteReferences } from './references';
 import type { WriteOperation, WriteResult } from '../store/resource-store';
 
 /** What running a Bundle needs of a store: its writes (one transaction per call). */

@@ -3,6 +3,7 @@
  * the published R4 StructureDefinitions; an element the definition marks mandatory (min >= 1) is
  * always kept, so a subsetted resource stays valid R4. Pure: no I/O beyond loading definitions.
  */
+import type { ElementsSelection } from '../contracts/bulk-export';
 import { r4ResourceElements, type ElementDefinitionSummary } from './definitions';
 
 export const SUBSETTED_TAG = {
@@ -15,10 +16,6 @@ export const SUBSETTED_TAG = {
 const ALWAYS_KEPT = ['resourceType', 'id', 'meta'];
 
 /** A parsed `_elements`: bare names apply to every type, `Type.name` to that type only. */
-export interface ElementsSelection {
-  all: string[];
-  byType: Record<string, string[]>;
-}
 
 export interface ElementsProblem {
   value: string;

@@ -3,9 +3,10 @@
  * Parameters body, checked into one request. Pure: no I/O.
  */
 import { OperationOutcomeError } from './outcome-error';
-import { parseElements, type ElementsSelection } from './elements';
+import type { ElementsSelection, TypeFilters } from '../contracts/bulk-export';
+import { parseElements } from './elements';
 import type { Issue } from './operation-outcome';
-import { checkTypeFilter, SearchQueryError, splitTypeFilterValues, type TypeFilters } from './search/type-filter';
+import { checkTypeFilter, SearchQueryError, splitTypeFilterValues } from './search/type-filter';
 import { patientLevelTypes, REFERENCED_TYPES } from './patient-compartment';
 import { r4ResourceTypes } from './definitions';
 import { isKnownResourceType } from './resource-validation';

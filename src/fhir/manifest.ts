@@ -1,4 +1,4 @@
-import type { ExportStatus, PartFile } from '../../workflows/types';
+import type { ExportStatus, PartFile } from '../contracts/bulk-export';
 import { downloadPath } from '../output/file-keys';
 
 export interface ManifestItem {

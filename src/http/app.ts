@@ -17,7 +17,7 @@ import { scheduleRouter } from './routes/schedules';
 import { ScheduleLedger } from '../store/schedule-ledger';
 import type { AccessTokens } from '../auth/access-tokens';
 import type { ClientRegistry } from '../auth/clients';
-import { tokenEndpointRouter } from '../auth/token-endpoint';
+import { tokenEndpointRouter } from './routes/token';
 import { authorization } from './middleware/authorization';
 import { declaredRoutes, newRouter, type DeclaredRoute } from './access';
 import { tenantRouting } from './middleware/tenant';

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { checkResource, FHIR_ID, InvalidResourceError, type FhirResourceJson } from '../fhir/resource-validation';
 import { prepareResource } from '../store/prepared-resource';
 import type { WriteOperation } from '../store/resource-store';
-import { rewriteReferences } from './references';
+import { rewriteReferences } from '../fhir/references';
 import { expandPaths, looksLikeNdjson, numberedLines, openDecompressed, readWhole } from './sources';
 
 export interface Skipped {

@@ -11,7 +11,7 @@ import { Worker } from 'node:worker_threads';
 import { PipelinedWriter } from '../store/pipelined-writer';
 import type { ResourceStore } from '../store/resource-store';
 import { preparedPut, readImport, type ImportEvent, type Skipped } from './import-reader';
-import { rewriteReferences } from './references';
+import { rewriteReferences } from '../fhir/references';
 
 export type { Skipped } from './import-reader';
 

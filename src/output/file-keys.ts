@@ -5,12 +5,7 @@
  * retried partition overwrites rather than duplicates. Pure.
  */
 
-/** Which export a file belongs to; scheduled runs live under their schedule's output prefix. */
-export interface ExportLocation {
-  tenant: string;
-  exportId: string;
-  outputPrefix?: string;
-}
+import type { ExportLocation } from '../contracts/export-window';
 
 /** An export's directory: `<tenant>/[<outputPrefix>/]<exportId>/`. */
 export const exportDirectory = (at: ExportLocation) => `${at.tenant}/${at.outputPrefix ? `${at.outputPrefix}/` : ''}${at.exportId}/`;

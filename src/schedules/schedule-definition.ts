@@ -6,7 +6,8 @@
 import { OperationOutcomeError } from '../fhir/outcome-error';
 import { parseInstant, parseKickoffParameters, type KickoffRequest, type RawParameters } from '../fhir/kickoff-parameters';
 import { FHIR_ID } from '../fhir/resource-validation';
-import type { ExportLevel } from '../../workflows/types';
+import type { ExportLevel } from '../contracts/bulk-export';
+import type { ScheduleDefinition } from '../contracts/scheduled-export';
 
 export const SCHEDULE_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const DURATION = /^(\d+)(s|m|h|d)$/;
@@ -16,23 +17,6 @@ const SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
 const SCHEDULE_PARAMETERS = new Set(['_type', '_typeFilter', '_elements', '_outputFormat', 'includeAssociatedData', 'organizeOutputBy']);
 
 /** The definition as stored in the schedule's memo and returned by the API (normalized). */
-export interface ScheduleDefinition {
-  id: string;
-  /** An interval (`30s`, `15m`, `1h`, `1d`) or a cron expression with an optional time zone. */
-  every?: string;
-  cron?: string;
-  timeZone?: string;
-  level: ExportLevel;
-  group?: string;
-  /** Kick-off parameters, as in a GET query (a value or a list of values each). */
-  parameters: Record<string, string[]>;
-  /** The first run's `_since` (absent: the first run exports everything). */
-  start?: string;
-  outputPrefix: string;
-  /** How long each run's files are kept after it completes. */
-  retention?: string;
-  webhook?: string;
-}
 
 export interface CheckedSchedule {
   definition: ScheduleDefinition;

@@ -3,9 +3,11 @@
  * engine (SQL where it can, each resource otherwise), counted in full for `total`, one page kept.
  * Pages are read at one snapshot instant (`at`), so paging through a changing store is stable.
  */
-import { keptElements, subsetResource, type ElementsSelection } from '../fhir/elements';
+import type { ElementsSelection } from '../contracts/bulk-export';
+import { keptElements, subsetResource } from '../fhir/elements';
 import { parseSearchQuery } from '../fhir/search/query';
 import type { ResourceStore } from '../store/resource-store';
+import { allOfSql } from '../store/search-sql';
 import { rowCursor } from '../store/snapshot-stream';
 
 export interface TypeSearch {
@@ -31,8 +33,8 @@ export interface TypeSearchResult {
 export async function runTypeSearch(store: ResourceStore, search: TypeSearch): Promise<TypeSearchResult> {
   const query = search.filter ? parseSearchQuery(search.resourceType, search.filter) : undefined;
   const clauses = query?.clauses ?? [];
-  const residual = clauses.filter((c) => c.sql === undefined);
-  const sql = clauses.flatMap((c) => (c.sql ? [c.sql] : [])).join(' AND ') || undefined;
+  const residual = clauses.filter((c) => c.pushdown === undefined);
+  const sql = allOfSql(clauses.flatMap((c) => (c.pushdown ? [c.pushdown] : [])));
   const keep = keptElements(search.elements, search.resourceType);
   const keepSet = keep && new Set(keep);
   const at = search.at ?? (await store.snapshotTime());

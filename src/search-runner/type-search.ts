@@ -3,7 +3,8 @@
  * Bundle (`total`, `self`, `next` and `previous` links, paging with `_count`), on the same search
  * engine as `_typeFilter`. Used by the REST route and by asynchronous requests.
  */
-import { parseElements, type ElementsSelection } from '../fhir/elements';
+import type { ElementsSelection } from '../contracts/bulk-export';
+import { parseElements } from '../fhir/elements';
 import { parseInstant } from '../fhir/kickoff-parameters';
 import { isKnownResourceType } from '../fhir/resource-validation';
 import { parseSearchQuery, SearchQueryError } from '../fhir/search/query';

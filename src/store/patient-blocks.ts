@@ -5,14 +5,12 @@
  */
 import type { Pool } from 'pg';
 import { COPY_FORMAT, streamCopyRows } from './snapshot-stream';
-import { changedOrJoinedSql, selectedCompartmentRows, versionByKey, type CompartmentFilter } from './snapshot-scope';
+import { changedOrJoinedSql, selectedCompartmentRows, versionByKey } from './snapshot-scope';
+import type { CompartmentFilter, ExportWindow } from '../contracts/export-window';
 import { instant, literal } from './sql';
 
-export interface BlockScope {
-  tenant: string;
-  transactionTime: string;
-  since?: string;
-  until?: string;
+/** The blocks of an export's window, which has a compartment: these types of the selected patients. */
+export interface BlockScope extends ExportWindow {
   compartment: CompartmentFilter;
   types: string[];
   /** Pushable `_typeFilter` SQL per type. */

@@ -8,16 +8,16 @@
  *    one per target (by `recorded`, then by last update).
  */
 import type { Pool, PoolClient } from 'pg';
-import { inPatientsSql, resolvePatients, snapshotFrom, snapshotWhere, versionByKey, type CompartmentFilter, type SnapshotScope } from './snapshot-scope';
+import { inPatientsSql, resolvePatients, snapshotFrom, snapshotWhere, versionByKey, type SnapshotScope } from './snapshot-scope';
+import type { ExportWindow } from '../contracts/export-window';
 import { instant, literal } from './sql';
 
-export type ProvenanceSelection = 'relevant' | 'latest';
+import type { ProvenanceSelection } from '../contracts/bulk-export';
 
 export interface SelectionRequest {
   exportId: string;
-  tenant: string;
-  transactionTime: string;
-  compartment?: CompartmentFilter;
+  /** The export's window (its `_since`/`_until` do not narrow what is added). */
+  window: ExportWindow;
   /** Types outside the compartment to add when referenced (Patient/Group exports). */
   referencedTypes: string[];
   /** Associated Provenance, and the scopes of the exported types whose targets count. */
@@ -36,9 +36,10 @@ export async function recordSelection(pool: Pool, request: SelectionRequest): Pr
     await client.query('SET LOCAL enable_nestloop = off');
     await client.query('DELETE FROM export_references WHERE export_id = $1', [request.exportId]);
     // A Group's or patient list's patients, resolved once for every statement below.
-    const patients = request.compartment && (await resolvePatients(client, request.tenant, request.compartment, request.transactionTime));
-    if (request.referencedTypes.length > 0 && request.compartment) {
-      await client.query(referencedSql(request.exportId, request.tenant, patients, request.transactionTime, request.referencedTypes));
+    const { tenant, transactionTime, compartment } = request.window;
+    const patients = compartment && (await resolvePatients(client, tenant, compartment, transactionTime));
+    if (request.referencedTypes.length > 0 && compartment) {
+      await client.query(referencedSql(request.exportId, tenant, patients, transactionTime, request.referencedTypes));
     }
     if (request.provenance) await recordProvenance(client, request, patients);
     await client.query('COMMIT');
@@ -51,7 +52,8 @@ export async function recordSelection(pool: Pool, request: SelectionRequest): Pr
 }
 
 async function recordProvenance(client: PoolClient, request: SelectionRequest, selectedPatients: string[] | undefined): Promise<void> {
-  const { exportId, tenant, transactionTime, provenance } = request;
+  const { exportId, provenance } = request;
+  const { tenant, transactionTime, compartment } = request.window;
   const t = instant(transactionTime);
   for (const unresolved of provenance!.targetScopes) {
     const scope = { ...unresolved, selectedPatients };
@@ -69,9 +71,9 @@ async function recordProvenance(client: PoolClient, request: SelectionRequest, s
     await client.query(`INSERT INTO export_references (export_id, resource_type, id, at_version, at_last_updated)
       SELECT ${literal(exportId)}, 'Provenance', provenance_id, version_id, last_updated FROM (${chosen}) p ON CONFLICT DO NOTHING`);
   }
-  if (provenance!.includeCompartment && request.compartment) {
+  if (provenance!.includeCompartment && compartment) {
     // Provenance in the selected compartments (those that target a Patient) stays in the export.
-    const scope: SnapshotScope = { tenant, resourceType: 'Provenance', transactionTime, compartment: request.compartment, selectedPatients };
+    const scope: SnapshotScope = { tenant, resourceType: 'Provenance', transactionTime, compartment, selectedPatients };
     await client.query(`INSERT INTO export_references (export_id, resource_type, id, at_version, at_last_updated)
       SELECT ${literal(exportId)}, 'Provenance', id, version_id, last_updated FROM resource_versions WHERE ${snapshotWhere(scope)} ON CONFLICT DO NOTHING`);
   }

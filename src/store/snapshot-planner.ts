@@ -4,7 +4,8 @@
  * where to cut a type into partitions. (snapshot-stream.ts reads the rows themselves.)
  */
 import type { Pool } from 'pg';
-import { snapshotFrom, snapshotKey, snapshotWhere, withSelectedPatients, type Cursor, type SnapshotScope } from './snapshot-scope';
+import { snapshotFrom, snapshotKey, snapshotWhere, withSelectedPatients, type SnapshotScope } from './snapshot-scope';
+import type { Cursor } from '../contracts/export-window';
 import { literal } from './sql';
 
 /** Types with at least one stored version, by a loose index scan (one index probe per type). */

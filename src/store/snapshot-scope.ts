@@ -5,30 +5,12 @@
  * is an id checked against the FHIR id pattern or an instant produced by bulkflow.
  */
 
-/** A position in (last_updated, id) order; ranges start after it. */
-export interface Cursor {
-  lastUpdated: string;
-  id: string;
-}
+import type { CompartmentFilter, Cursor, ExportWindow } from '../contracts/export-window';
+import { instant, literal } from './sql';
 
-/** Which patients' compartments a Patient- or Group-level export covers. */
-export interface CompartmentFilter {
-  /** Only the active members of this Group (at transactionTime). */
-  groupId?: string;
-  /** Only these patients (the `patient` kick-off parameter). */
-  patientIds?: string[];
-}
-
-export interface SnapshotScope {
-  tenant: string;
+/** One type's versions in an export's window. */
+export interface SnapshotScope extends ExportWindow {
   resourceType: string;
-  transactionTime: string;
-  /** Only versions changed after this instant (`_since`). */
-  since?: string;
-  /** Only versions changed at or before this instant (`_until`). */
-  until?: string;
-  /** Present for Patient and Group exports: only resources in a selected patient's compartment. */
-  compartment?: CompartmentFilter;
   /**
    * The patients `compartment` selects, resolved at transactionTime (withSelectedPatients):
    * the versions' own patient lists are checked against them. Unset with a compartment: every patient.
@@ -46,8 +28,6 @@ export interface SnapshotScope {
   /** Read the deletions instead: tombstones current at transactionTime (`_since` exports report them). */
   deletions?: boolean;
 }
-
-import { instant, literal } from './sql';
 
 /** Conditions for a group_memberships row (alias `m`) that counts at `at`: active, in period, of the Group version current then. */
 function activeMembership(m: string, tenant: string, at: string): string {

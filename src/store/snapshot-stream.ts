@@ -7,7 +7,8 @@
  */
 import type { Pool } from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
-import { snapshotFrom, snapshotKey, snapshotWhere, withSelectedPatients, type Cursor, type SnapshotScope } from './snapshot-scope';
+import { snapshotFrom, snapshotKey, snapshotWhere, withSelectedPatients, type SnapshotScope } from './snapshot-scope';
+import type { Cursor } from '../contracts/export-window';
 
 export interface StreamedRow {
   /** The resource JSON, undecoded (a view into the received chunk); empty for a plain deletion. */

@@ -38,7 +38,7 @@ describe('303 See Other to a result URL', () => {
       },
       // Encounter exports wait for the test, so a job is surely running.
       exportPartition: async (input) => {
-        if (input.type === 'Encounter') await gate;
+        if (input.partition.type === 'Encounter') await gate;
         return real.exportPartition(input);
       },
       // A batch's first attempt is lost after it did its work: the retry must not do it again.

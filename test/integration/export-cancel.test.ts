@@ -25,7 +25,7 @@ describe('cancelling a running export', () => {
       ...real,
       // Partitions after the first hold on (heartbeating) until cancellation reaches them.
       exportPartition: async (input) => {
-        if (input.partition === 0) return real.exportPartition(input);
+        if (input.partition.partition === 0) return real.exportPartition(input);
         const context = Context.current();
         for (;;) {
           context.heartbeat();

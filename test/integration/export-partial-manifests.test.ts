@@ -22,7 +22,7 @@ describe('$export with allowPartialManifests', () => {
     await stack.startWorker((real) => ({
       ...real,
       exportPartition: async (input) => {
-        if (input.type === 'Observation' && input.partition > 0) await gate;
+        if (input.partition.type === 'Observation' && input.partition.partition > 0) await gate;
         return real.exportPartition(input);
       },
     }));

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { generatePopulation } from '../../src/generate/population';
 import { statusQuery } from '../../workflows/bulk-export';
-import type { ExportStatus } from '../../workflows/types';
+import type { ExportStatus } from '../../src/contracts/bulk-export';
 import { testEnvironment } from '../harness/environment';
 import { downloadAll, kickOff, pollUntilDone, startExportStack, type ExportStack } from '../support/export-stack';
 

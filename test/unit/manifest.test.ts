@@ -1,5 +1,5 @@
 import { buildManifest, manifestPage, progressText, retryAfterSeconds } from '../../src/fhir/manifest';
-import type { ExportStatus } from '../../workflows/types';
+import type { ExportStatus } from '../../src/contracts/bulk-export';
 
 const status: ExportStatus = {
   exportId: 'job',

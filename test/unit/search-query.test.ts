@@ -1,4 +1,5 @@
-import { parseSearchQuery, parseTypedSearch, SearchQueryError, type SearchQuery } from '../../src/fhir/search/query';
+import { parseSearchQuery, parseTypedSearch, SearchQueryError, type Pushdown, type SearchQuery } from '../../src/fhir/search/query';
+import { pushdownSql } from '../../src/store/search-sql';
 
 const observation = {
   resourceType: 'Observation',
@@ -164,14 +165,21 @@ describe('FHIR search on resources (R4 SearchParameter definitions)', () => {
   });
 
   it('pushes _id and _lastUpdated down as SQL, and nothing else', () => {
+    const sqlOf = (c: { pushdown?: Pushdown }) => c.pushdown && pushdownSql(c.pushdown);
     const query = parseSearchQuery('Observation', '_id=a,b&_lastUpdated=ge2024-01-01&_lastUpdated=lt2024-02-01T00:00:00Z&status=final');
-    expect(query.clauses.map((c) => c.sql)).toEqual([
+    expect(query.clauses.map(sqlOf)).toEqual([
       "resource_versions.id IN ('a', 'b')",
       "(last_updated >= '2024-01-01T00:00:00.000Z')",
       "(last_updated < '2024-02-01T00:00:00.000Z')",
       undefined,
     ]);
-    expect(parseSearchQuery('Observation', '_lastUpdated=ap2024-01-01').clauses[0].sql).toBeUndefined();
-    expect(parseSearchQuery('Observation', '_id=x%27y').clauses[0].sql).toBe("resource_versions.id IN ('x''y')");
+    expect(parseSearchQuery('Observation', '_lastUpdated=ap2024-01-01').clauses[0].pushdown).toBeUndefined();
+    expect(sqlOf(parseSearchQuery('Observation', '_id=x%27y').clauses[0])).toBe("resource_versions.id IN ('x''y')");
+    // Every prefix as its interval of instants; several values OR-ed.
+    expect(sqlOf(parseSearchQuery('Observation', '_lastUpdated=eq2024-01-01T00:00:00Z,ne2024-01-02T00:00:00Z').clauses[0])).toBe(
+      "((last_updated >= '2024-01-01T00:00:00.000Z' AND last_updated < '2024-01-01T00:00:01.000Z') OR NOT (last_updated >= '2024-01-02T00:00:00.000Z' AND last_updated < '2024-01-02T00:00:01.000Z'))",
+    );
+    expect(sqlOf(parseSearchQuery('Observation', '_lastUpdated=gt2024-01-01T00:00:00Z').clauses[0])).toBe("(last_updated >= '2024-01-01T00:00:01.000Z')");
+    expect(sqlOf(parseSearchQuery('Observation', '_lastUpdated=le2024-01-01T00:00:00Z').clauses[0])).toBe("(last_updated < '2024-01-01T00:00:01.000Z')");
   });
 });

@@ -1,9 +1,9 @@
 /**
  * A FHIR search query (`Type?param[:modifier]=value,value&...`) compiled into predicates with
- * R4 semantics: clauses are AND-ed, comma-separated values OR-ed. `_id` and `_lastUpdated` also
- * compile to SQL on indexed columns, so exports can filter them in PostgreSQL.
+ * R4 semantics: clauses are AND-ed, comma-separated values OR-ed. `_id` and `_lastUpdated` are
+ * also described as conditions on indexed columns (a `Pushdown`), which the store writes as SQL
+ * (src/store/search-sql.ts), so exports and searches filter them in PostgreSQL. Pure.
  */
-import { literal } from '../../store/sql';
 import { searchParameter, SUPPORTED_TYPES, type ResolvedSearchParameter } from './parameters';
 import { compareIntervals, compareNumber, dateInterval, numberInterval, PREFIXES, type Interval, type Prefix } from './ranges';
 import { dateIntervals, normalizeText, numbers, quantities, REFERENCE, referenceKeys, strings, tokens, uris, type TokenValue } from './values';
@@ -21,9 +21,19 @@ export interface SearchClause {
   code: string;
   modifier?: string;
   matches(resource: object): boolean;
-  /** The same condition in SQL on resource_versions, when it can be pushed down. */
-  sql?: string;
+  /** The same condition on indexed columns of resource_versions, when it can be pushed down. */
+  pushdown?: Pushdown;
 }
+
+/** An instant interval [from, to) of `last_updated` (an open end is unbounded), or its complement. */
+export interface LastUpdatedRange {
+  from?: string;
+  to?: string;
+  not?: boolean;
+}
+
+/** A clause PostgreSQL can answer from indexed columns: ids in a list, or last updates in any of some ranges. */
+export type Pushdown = { column: 'id'; anyOf: string[] } | { column: 'last_updated'; anyOf: LastUpdatedRange[] };
 
 export interface SearchQuery {
   resourceType: string;
@@ -119,7 +129,7 @@ function compileClause(resourceType: string, name: string, value: string): Searc
   const values = splitEscaped(value, ',');
   if (values.some((v) => v === '')) throw new SearchQueryError(`${name} has an empty value in its list`, code);
   const matches = compileValues(parameter, typeModifier ? undefined : modifier, typeModifier, values, code);
-  return { code, modifier, matches, sql: pushdownSql(parameter, modifier, values) };
+  return { code, modifier, matches, pushdown: pushdownOf(parameter, modifier, values) };
 }
 
 function compileValues(p: ResolvedSearchParameter, modifier: string | undefined, typeModifier: string | undefined, values: string[], code: string): (r: object) => boolean {
@@ -237,36 +247,36 @@ function parseReferenceValue(value: string, typeModifier: string | undefined, p:
   throw new SearchQueryError(`${code}: ${JSON.stringify(value)} is not a reference (Type/id or id)`, code);
 }
 
-/** SQL for the clauses PostgreSQL can answer from indexed columns: `_id` and `_lastUpdated`. */
-function pushdownSql(p: ResolvedSearchParameter, modifier: string | undefined, values: string[]): string | undefined {
+/** The clauses PostgreSQL can answer from indexed columns: `_id` and `_lastUpdated`. */
+function pushdownOf(p: ResolvedSearchParameter, modifier: string | undefined, values: string[]): Pushdown | undefined {
   if (modifier !== undefined) return undefined;
-  if (p.code === '_id') return `resource_versions.id IN (${values.map(literal).join(', ')})`;
+  if (p.code === '_id') return { column: 'id', anyOf: values };
   if (p.code === '_lastUpdated') {
-    const conditions = values.map((v) => {
+    const ranges = values.map((v): LastUpdatedRange | undefined => {
       const { prefix, rest } = splitPrefix(v);
       const { lo, hi } = dateInterval(rest)!; // validated by compileValues
-      const [from, to] = [literal(new Date(lo).toISOString()), literal(new Date(hi).toISOString())];
+      const [from, to] = [new Date(lo).toISOString(), new Date(hi).toISOString()];
       // last_updated is an instant: the interval [t, t + 1 ms).
       switch (prefix) {
         case 'eq':
-          return `(last_updated >= ${from} AND last_updated < ${to})`;
+          return { from, to };
         case 'ne':
-          return `NOT (last_updated >= ${from} AND last_updated < ${to})`;
+          return { from, to, not: true };
         case 'gt':
         case 'sa':
-          return `last_updated >= ${to}`;
+          return { from: to };
         case 'lt':
         case 'eb':
-          return `last_updated < ${from}`;
+          return { to: from };
         case 'ge':
-          return `last_updated >= ${from}`;
+          return { from };
         case 'le':
-          return `last_updated < ${to}`;
+          return { to };
         case 'ap':
           return undefined;
       }
     });
-    return conditions.includes(undefined) ? undefined : `(${conditions.join(' OR ')})`;
+    return ranges.some((r) => r === undefined) ? undefined : { column: 'last_updated', anyOf: ranges as LastUpdatedRange[] };
   }
   return undefined;
 }

@@ -1,17 +1,16 @@
 /**
- * `_typeFilter`: per type, one or more search queries, OR-ed. What every query can say in SQL
- * narrows the rows PostgreSQL returns; whatever remains is checked on each resource.
+ * `_typeFilter`: per type, one or more search queries, OR-ed. What every query can say on
+ * indexed columns narrows the rows PostgreSQL returns (src/store/search-sql.ts writes it);
+ * whatever remains is checked on each resource. Pure.
  */
+import type { TypeFilters } from '../../contracts/bulk-export';
 import { isKnownResourceType } from '../resource-validation';
-import { parseSearchQuery, parseTypedSearch, SearchQueryError } from './query';
-
-/** Query strings (after `?`) per resource type, as they travel in workflow input. */
-export type TypeFilters = Record<string, string[]>;
+import { parseSearchQuery, parseTypedSearch, SearchQueryError, type Pushdown } from './query';
 
 export interface CompiledTypeFilter {
-  /** A condition on resource_versions every match satisfies (undefined: no narrowing in SQL). */
-  sql?: string;
-  /** True when `sql` alone decides: no resource needs to be checked. */
+  /** Conditions every match satisfies, OR-ed lists of AND-ed ones (undefined: no narrowing in SQL). */
+  pushdown?: Pushdown[][];
+  /** True when `pushdown` alone decides: no resource needs to be checked. */
   exact: boolean;
   /** Checks a resource against the queries (always true without queries). */
   matches(resource: object): boolean;
@@ -37,12 +36,12 @@ export function checkTypeFilter(text: string): { type: string; query: string } {
 export function compileTypeFilter(type: string, queries: string[] | undefined): CompiledTypeFilter {
   if (!queries || queries.length === 0) return { exact: true, matches: () => true };
   const compiled = queries.map((q) => parseSearchQuery(type, q));
-  const perQuery = compiled.map((q) => q.clauses.flatMap((c) => (c.sql ? [c.sql] : [])));
+  const perQuery = compiled.map((q) => q.clauses.flatMap((c) => (c.pushdown ? [c.pushdown] : [])));
   // Some query with nothing pushable could match any row: then SQL cannot narrow the OR.
-  const sql = perQuery.some((conditions) => conditions.length === 0) ? undefined : `(${perQuery.map((c) => `(${c.join(' AND ')})`).join(' OR ')})`;
+  const pushdown = perQuery.some((conditions) => conditions.length === 0) ? undefined : perQuery;
   return {
-    sql,
-    exact: compiled.every((q) => q.clauses.every((c) => c.sql !== undefined)),
+    pushdown,
+    exact: compiled.every((q) => q.clauses.every((c) => c.pushdown !== undefined)),
     matches: (resource) => compiled.some((q) => q.clauses.every((c) => c.matches(resource))),
   };
 }

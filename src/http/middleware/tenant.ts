@@ -1,8 +1,8 @@
 import type { Middleware } from 'koa';
+import { TENANT_ID } from '../../tenant-id';
 import type { AppState } from '../app-state';
 import { HttpError } from '../http-error';
 
-export const TENANT_ID = /^[a-z0-9][a-z0-9_-]{0,39}$/;
 
 /**
  * Chooses the request's tenant: a `/t/{tenant}` path prefix (removed before routing, kept in

@@ -13,7 +13,7 @@ import { asyncRequestKey } from '../../output/file-keys';
 import { readText, writeText, type OutputStore } from '../../output/output-store';
 import type { TemporalGateway } from '../../temporal/gateway';
 import { asyncRequest, asyncStatusQuery } from '../../../workflows/async-request';
-import type { AsyncRequestInput, AsyncRequestStatus } from '../../../workflows/types';
+import type { AsyncRequestInput, AsyncRequestStatus } from '../../contracts/async-request';
 import { access, newRouter } from '../access';
 import type { AppState } from '../app-state';
 import { HttpError } from '../http-error';

@@ -15,7 +15,7 @@ import type { ResourceStore } from '../../store/resource-store';
 import { FHIR_ID } from '../../fhir/resource-validation';
 import { exportStateKey, exportTenantKey } from '../../temporal/search-attribute-registry';
 import { bulkExport } from '../../../workflows/bulk-export';
-import type { ExportInput, ExportLevel } from '../../../workflows/types';
+import type { ExportInput, ExportLevel } from '../../contracts/bulk-export';
 import { exportStartOptions } from '../../../workflows/visibility';
 import { access, newRouter } from '../access';
 import type { AppState } from '../app-state';
@@ -93,22 +93,19 @@ export function exportKickoffRouter(deps: BulkExportRouteDependencies): Router<A
     const exportId = newJobId();
     const owner = ownerOf(ctx);
     const input: ExportInput = {
-          exportId,
-          level,
-          tenant,
-          owner,
-          request: `${ctx.state.fhirBaseUrl}${ctx.path.slice(deps.fhirBasePath.length)}${ctx.querystring ? `?${ctx.querystring}` : ''}`,
-          types: request.types,
-          compartment,
-          since: request.since,
-          until: request.until,
-          elements: request.elements,
-          typeFilters: request.typeFilters,
-          associatedProvenance: request.associatedProvenance,
-          organizeOutputBy: request.organizeOutputBy,
-          allowPartialManifests: request.allowPartialManifests,
-          lenientIssues: request.lenientIssues.map((i) => ({ severity: i.severity ?? 'warning', code: i.code, diagnostics: i.diagnostics, expression: i.expression })),
-          tuning: deps.exportSettings,
+      exportId,
+      level,
+      owner,
+      request: `${ctx.state.fhirBaseUrl}${ctx.path.slice(deps.fhirBasePath.length)}${ctx.querystring ? `?${ctx.querystring}` : ''}`,
+      window: { tenant, since: request.since, until: request.until, compartment },
+      types: request.types,
+      elements: request.elements,
+      typeFilters: request.typeFilters,
+      associatedProvenance: request.associatedProvenance,
+      organizeOutputBy: request.organizeOutputBy,
+      allowPartialManifests: request.allowPartialManifests,
+      lenientIssues: request.lenientIssues.map((i) => ({ severity: i.severity ?? 'warning', code: i.code, diagnostics: i.diagnostics, expression: i.expression })),
+      tuning: deps.exportSettings,
     };
     await deps.temporal.start(bulkExport, { taskQueue: deps.taskQueue, workflowId: exportId, args: [input], ...exportStartOptions(input) });
     ctx.status = 202;

@@ -7,7 +7,7 @@ import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { buildManifest, downloadUrl, manifestPage, progressText, retryAfterSeconds, type BulkManifest, type ManifestItem } from '../../fhir/manifest';
 import { operationOutcome } from '../../fhir/operation-outcome';
-import type { ExportStatus } from '../../../workflows/types';
+import type { ExportStatus } from '../../contracts/bulk-export';
 import { access, newRouter } from '../access';
 import type { AppState } from '../app-state';
 import { HttpError } from '../http-error';

@@ -1,7 +1,7 @@
 import type Router from '@koa/router';
 import { buildCapabilityStatement, type CapabilityOptions } from '../../fhir/capability-statement';
 import { operationDefinition } from '../../fhir/operation-definitions';
-import { smartConfiguration, tokenEndpointFor } from '../../auth/token-endpoint';
+import { smartConfiguration, tokenEndpointFor } from './token';
 import { access, newRouter } from '../access';
 import type { AppState } from '../app-state';
 import { HttpError } from '../http-error';

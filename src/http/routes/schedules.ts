@@ -21,7 +21,7 @@ import type { ScheduleLedger } from '../../store/schedule-ledger';
 import { exportScheduleKey, exportTenantKey } from '../../temporal/search-attribute-registry';
 import type { TemporalGateway } from '../../temporal/gateway';
 import { scheduledExport } from '../../../workflows/scheduled-export';
-import type { ScheduledExportInput } from '../../../workflows/types';
+import type { ScheduledExportInput } from '../../contracts/scheduled-export';
 import { access, newRouter } from '../access';
 import type { AppState } from '../app-state';
 import { ownerOf } from '../authorize';
@@ -75,8 +75,8 @@ export function scheduleRouter(deps: ScheduleRoutesDependencies): Router<AppStat
       request: `${ctx.state.fhirBaseUrl}${scheduledRequestPath(definition)}`,
       export: {
         level: definition.level,
+        window: { tenant, compartment: definition.level === 'system' ? undefined : { groupId: definition.group } },
         types: request.types,
-        compartment: definition.level === 'system' ? undefined : { groupId: definition.group },
         elements: request.elements,
         typeFilters: request.typeFilters,
         associatedProvenance: request.associatedProvenance,

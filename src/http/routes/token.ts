@@ -7,12 +7,12 @@
 import type Router from '@koa/router';
 import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import type { Context } from 'koa';
-import { access, newRouter } from '../http/access';
-import type { AppState } from '../http/app-state';
-import { readBodyText } from '../http/read-json-body';
-import type { AccessTokens } from './access-tokens';
-import type { ClientRegistry, RegisteredClient } from './clients';
-import { ADMIN_SCOPE, grantScopes } from './scopes';
+import { access, newRouter } from '../access';
+import type { AppState } from '../app-state';
+import { readBodyText } from '../read-json-body';
+import type { AccessTokens } from '../../auth/access-tokens';
+import type { ClientRegistry, RegisteredClient } from '../../auth/clients';
+import { ADMIN_SCOPE, grantScopes } from '../../auth/scopes';
 
 export const TOKEN_PATH = '/auth/token';
 

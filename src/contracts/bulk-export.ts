@@ -1,8 +1,9 @@
-/** Shapes shared by the workflow, its activities and the HTTP layer (types, and one constant). */
-import type { ElementsSelection } from '../src/fhir/elements';
-import type { ScheduleDefinition } from '../src/schedules/schedule-definition';
-import type { TypeFilters } from '../src/fhir/search/type-filter';
-import type { CompartmentFilter, Cursor } from '../src/store/snapshot-scope';
+/**
+ * The `bulkExport` workflow's contract: what the kick-off starts it with, what planning and each
+ * partition activity take and give back, and what its `status` query answers. Imports only the
+ * other contracts.
+ */
+import type { Cursor, ExportLocation, ExportWindow, PartLimits, RequestedWindow } from './export-window';
 
 export type ExportLevel = 'system' | 'patient' | 'group';
 
@@ -16,29 +17,35 @@ export interface OperationOutcomeIssueJson {
   expression?: string[];
 }
 
+/** `_elements`: root elements to keep, for every type and per type (mandatory ones are always kept). */
+export interface ElementsSelection {
+  all: string[];
+  byType: Record<string, string[]>;
+}
+
+/** `_typeFilter`: search queries (after `?`) per type, OR-ed. */
+export type TypeFilters = Record<string, string[]>;
+
+/** `includeAssociatedData`: Provenance to add (Patient/Group exports add relevant Provenance by default). */
+export type ProvenanceSelection = 'relevant' | 'latest';
+
 export interface ExportInput {
   exportId: string;
   level: ExportLevel;
-  tenant: string;
   owner: string;
   /** The kick-off request URL, echoed in the manifest. */
   request: string;
+  /** What to read: tenant, `_since`, `_until`, and for Patient/Group exports the compartments. */
+  window: RequestedWindow;
   /** Requested types; undefined means every type in the store (in the Patient compartment for Patient/Group). */
   types?: string[];
-  /** Patient and Group exports: the compartments to read. */
-  compartment?: CompartmentFilter;
-  since?: string;
-  until?: string;
-  /** `_elements`: the root elements to keep (mandatory ones are always kept). */
   elements?: ElementsSelection;
-  /** `_typeFilter`: search queries (after `?`) per type, OR-ed. */
   typeFilters?: TypeFilters;
   /** `organizeOutputBy=Patient` (Patient/Group exports): files of per-patient blocks. */
   organizeOutputBy?: 'Patient';
   /** `allowPartialManifests=true`: the manifest is paged and pages are served while the export runs. */
   allowPartialManifests?: boolean;
-  /** `includeAssociatedData`: Provenance to add (Patient/Group exports add relevant Provenance by default). */
-  associatedProvenance?: 'relevant' | 'latest';
+  associatedProvenance?: ProvenanceSelection;
   /** Problems ignored under `Prefer: handling=lenient`, reported in the manifest `error` file. */
   lenientIssues: OperationOutcomeIssueJson[];
   /** The bulkflow schedule that started this export, if one did. */
@@ -50,16 +57,31 @@ export interface ExportInput {
   tuning: ExportTuning;
 }
 
-export interface ExportTuning {
+export interface ExportTuning extends PartLimits {
   partitionSize: number;
   maxParallelPartitions: number;
-  maxPartResources: number;
-  maxPartBytes: number;
   /** How long files stay available after completion, in ms. */
   retentionMs: number;
   heartbeatTimeoutMs: number;
   /** Files per manifest page when the client allows partial manifests. */
   manifestPageFiles: number;
+}
+
+/** Where an export's files go. */
+export const locationOf = (input: ExportInput): ExportLocation => ({ tenant: input.window.tenant, exportId: input.exportId, outputPrefix: input.outputPrefix });
+
+/** The part limits out of the tuning (activities need nothing else of it). */
+export const partLimits = (tuning: PartLimits): PartLimits => ({ maxPartResources: tuning.maxPartResources, maxPartBytes: tuning.maxPartBytes });
+
+/** Planning: fix the snapshot, choose the types, record what is added, cut partitions. */
+export interface PlanExportInput {
+  exportId: string;
+  window: RequestedWindow;
+  types?: string[];
+  typeFilters?: TypeFilters;
+  associatedProvenance?: ProvenanceSelection;
+  organizeOutputBy?: 'Patient';
+  partitionSize: number;
 }
 
 export interface PlannedPartition {
@@ -85,19 +107,26 @@ export interface ExportPlan {
   partitions: PlannedPartition[];
 }
 
-export interface ExportPartitionInput extends PlannedPartition {
-  exportId: string;
-  tenant: string;
-  outputPrefix?: string;
-  compartment?: CompartmentFilter;
-  transactionTime: string;
-  since?: string;
-  until?: string;
+/** One partition of one type (or of its deletions). */
+export interface ExportPartitionInput {
+  location: ExportLocation;
+  window: ExportWindow;
+  partition: PlannedPartition;
+  limits: PartLimits;
   elements?: ElementsSelection;
   /** This type's `_typeFilter` queries. */
   filters?: string[];
-  maxPartResources: number;
-  maxPartBytes: number;
+}
+
+/** One partition of patient blocks (`organizeOutputBy=Patient`): its window has a compartment, its partition `blocks`. */
+export interface PatientBlocksInput {
+  location: ExportLocation;
+  window: ExportWindow;
+  partition: PlannedPartition;
+  limits: PartLimits;
+  types: string[];
+  elements?: ElementsSelection;
+  typeFilters?: TypeFilters;
 }
 
 export interface PartFile {
@@ -107,25 +136,6 @@ export interface PartFile {
   bytes: number;
   /** Patient blocks: the last block goes on in the next part of the same partition. */
   continues?: boolean;
-}
-
-/** One partition of patient blocks (`organizeOutputBy=Patient`). */
-export interface PatientBlocksInput {
-  exportId: string;
-  tenant: string;
-  outputPrefix?: string;
-  partition: number;
-  compartment: CompartmentFilter;
-  types: string[];
-  transactionTime: string;
-  since?: string;
-  until?: string;
-  afterPatient?: string;
-  upToPatient?: string;
-  elements?: ElementsSelection;
-  typeFilters?: TypeFilters;
-  maxPartResources: number;
-  maxPartBytes: number;
 }
 
 export interface ExportPartitionResult {
@@ -170,67 +180,4 @@ export interface ExportStatus {
   startedAt?: string;
   completedAt?: string;
   expiresAt?: string;
-}
-
-/** A request made with `Prefer: respond-async`, run as an `asyncRequest` workflow. */
-export interface AsyncRequestInput {
-  requestId: string;
-  tenant: string;
-  kind: 'search' | 'batch';
-  /** Absolute FHIR base, for links, fullUrls and Locations in the response. */
-  fhirBaseUrl: string;
-  /** A type search. */
-  search?: { resourceType: string; querystring: string; lenient: boolean };
-  /** A batch: the key of the request Bundle in the output store (kept out of workflow history). */
-  requestKey?: string;
-  retentionMs: number;
-}
-
-/** The response an async request produced, stored in the output store. */
-export interface AsyncResponse {
-  httpStatus: number;
-  responseKey: string;
-}
-
-export interface AsyncRequestStatus extends Partial<AsyncResponse> {
-  requestId: string;
-  kind: AsyncRequestInput['kind'];
-  phase: 'running' | 'completed';
-  completedAt?: string;
-  expiresAt?: string;
-}
-
-/** What every run of a bulkflow schedule starts from (the Temporal Schedule's action argument). */
-export interface ScheduledExportInput {
-  scheduleId: string;
-  tenant: string;
-  owner: string;
-  /** The kick-off request the runs stand for, as an absolute URL without `_since` (each run adds its own). */
-  request: string;
-  /** The export each run makes, but for its id, `_since` and where it belongs. */
-  export: Omit<ExportInput, 'exportId' | 'since' | 'request' | 'tenant' | 'owner' | 'scheduleId' | 'outputPrefix' | 'notifyParent'>;
-  /** The first run's `_since` (absent: the first run exports everything). */
-  start?: string;
-  /** Runs write under `<tenant>/<outputPrefix>/<exportId>/`; `<tenant>/<outputPrefix>/latest.json` names the newest. */
-  outputPrefix: string;
-  /** The API's absolute FHIR base for this tenant: manifest file URLs. */
-  fhirBaseUrl: string;
-  /** POSTed the manifest of every completed run (retried, never holding up the chain). */
-  webhookUrl?: string;
-  /** The schedule as the admin API describes it (read back from the Schedule's action). */
-  definition: ScheduleDefinition;
-}
-
-export interface ScheduledRunResult {
-  exportId: string;
-  since?: string;
-  transactionTime: string;
-  /** `superseded`: another run moved the watermark first; this run's files stay, the chain skips them. */
-  state: 'completed' | 'superseded';
-}
-
-/** The body POSTed to a schedule's webhook. */
-export interface ScheduleWebhookInput {
-  url: string;
-  body: { scheduleId: string; tenant: string; exportId: string; since?: string; transactionTime: string; manifest: unknown };
 }
