@@ -31,6 +31,10 @@ export default tseslint.config(
     },
     { regex: folders('store'), message: 'src/fhir/ may use the store\'s types (the writer it is handed), never the store.', allowTypeImports: true },
   ),
+  layer(['src/views/**/*.ts'], {
+    regex: folders('http', 'temporal', 'commands', 'workflows', 'activities', 'search-runner', 'import', 'store', 'output'),
+    message: 'src/views/ is the pure ViewDefinition runner: it imports src/fhir and the FHIRPath engine, nothing that runs I/O.',
+  }),
   layer(
     ['src/store/**/*.ts', 'src/output/**/*.ts', 'src/auth/**/*.ts', 'src/schedules/**/*.ts', 'src/search-runner/**/*.ts', 'src/import/**/*.ts', 'src/generate/**/*.ts'],
     { regex: folders('http', 'temporal', 'commands', 'workflows', 'activities'), message: 'This folder sits below the HTTP layer, Temporal and the workflows: it may not import them.' },

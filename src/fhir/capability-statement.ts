@@ -11,12 +11,15 @@ export interface CapabilityOptions {
   resourceTypes?: readonly string[];
   /** Whether the `$export` operations are available (system, Patient, Group). */
   bulkExport?: boolean;
+  /** Whether SQL on FHIR's `$sql-run` (and `ViewDefinition/$viewdefinition-run`) is served. */
+  viewOperations?: boolean;
   /** With SMART Backend Services authorization on: the token endpoint. */
   tokenEndpoint?: string;
 }
 
 const BULK_DATA_CAPABILITY = 'http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data';
 const OPERATION_DEFINITION = 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition';
+const SQL_ON_FHIR_OPERATION = 'http://sql-on-fhir.org/OperationDefinition';
 
 /** The R4 CapabilityStatement served at `[base]/metadata`. */
 export function buildCapabilityStatement(options: CapabilityOptions): CapabilityStatement {
@@ -37,6 +40,15 @@ export function buildCapabilityStatement(options: CapabilityOptions): Capability
       resource.operation = exportOperation(definition);
     }
   }
+  if (options.viewOperations) {
+    let resource = resources.find((r) => (r.type as string) === 'ViewDefinition');
+    if (!resource) resources.push((resource = { type: 'ViewDefinition' as CapabilityStatementRestResource['type'] }));
+    resource.operation = [{ name: 'viewdefinition-run', definition: `${SQL_ON_FHIR_OPERATION}/$viewdefinition-run` }];
+  }
+  const systemOperations = [
+    ...(options.bulkExport ? exportOperation('export') : []),
+    ...(options.viewOperations ? [{ name: 'sql-run', definition: `${SQL_ON_FHIR_OPERATION}/$sql-run` }] : []),
+  ];
   return {
     resourceType: 'CapabilityStatement',
     status: 'active',
@@ -66,7 +78,7 @@ export function buildCapabilityStatement(options: CapabilityOptions): Capability
           : {}),
         ...(resources.length > 0 ? { interaction: [{ code: 'transaction' }, { code: 'batch' }] } : {}),
         resource: resources,
-        ...(options.bulkExport ? { operation: exportOperation('export') } : {}),
+        ...(systemOperations.length > 0 ? { operation: systemOperations } : {}),
       },
     ],
   };

@@ -27,6 +27,13 @@ export class OperationOutcomeError extends Error {
   static notFound(diagnostics: string): OperationOutcomeError {
     return new OperationOutcomeError('not-found', diagnostics);
   }
+
+  /** Several problems reported at once; `code` (the status) is the first issue's. */
+  static ofIssues(issues: Issue[]): OperationOutcomeError {
+    const error = new OperationOutcomeError(issues[0].code, issues.map((i) => i.diagnostics).join('; '));
+    error.issues.splice(0, 1, ...issues);
+    return error;
+  }
 }
 
 const STATUS_OF_CODE: Record<IssueCode, number> = {

@@ -17,8 +17,11 @@ export class InvalidResourceError extends Error {
 
 export const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
 
+/** Resources beyond R4 the store keeps like any other: SQL on FHIR's ViewDefinition. */
+export const ADDITIONAL_RESOURCE_TYPES: ReadonlySet<string> = new Set(['ViewDefinition']);
+
 export function isKnownResourceType(type: string): boolean {
-  return r4ResourceTypes().has(type);
+  return r4ResourceTypes().has(type) || ADDITIONAL_RESOURCE_TYPES.has(type);
 }
 
 /** Refuses what cannot be stored, with a message that says why. */
@@ -31,7 +34,7 @@ export function checkResource(value: unknown): FhirResourceJson {
     throw new InvalidResourceError('The resource has no resourceType');
   }
   if (!isKnownResourceType(resource.resourceType)) {
-    throw new InvalidResourceError(`Unknown resource type "${resource.resourceType}" (not an R4 resource type)`);
+    throw new InvalidResourceError(`Unknown resource type "${resource.resourceType}" (not an R4 resource type, nor ${[...ADDITIONAL_RESOURCE_TYPES].join(', ')})`);
   }
   if (resource.id !== undefined && (typeof resource.id !== 'string' || !FHIR_ID.test(resource.id))) {
     throw new InvalidResourceError(

@@ -10,8 +10,10 @@ import { requestId } from './middleware/request-id';
 import { bulkExportRouter, type BulkExportDependencies } from './routes/bulk-export';
 import { metadataRouter } from './routes/metadata';
 import { r4ResourceTypes } from '../fhir/definitions';
+import { ADDITIONAL_RESOURCE_TYPES } from '../fhir/resource-validation';
 import { resourceRouter } from './routes/resources';
 import { searchRouter } from './routes/search';
+import { viewRunRouter } from './routes/view-run';
 import { AsyncRequests } from './routes/async-requests';
 import { scheduleRouter } from './routes/schedules';
 import { ScheduleLedger } from '../store/schedule-ledger';
@@ -72,7 +74,8 @@ export function createApp(deps: AppDependencies): BulkflowApp {
       softwareVersion,
       date: new Date().toISOString(),
       bulkExport: deps.bulkExport !== undefined,
-      resourceTypes: deps.store ? [...r4ResourceTypes()].sort() : [],
+      resourceTypes: deps.store ? [...r4ResourceTypes(), ...ADDITIONAL_RESOURCE_TYPES].sort() : [],
+      viewOperations: deps.store !== undefined,
       smart: deps.auth !== undefined,
       fhirBasePath: deps.config.fhirBasePath,
     }),
@@ -84,7 +87,7 @@ export function createApp(deps: AppDependencies): BulkflowApp {
       : []),
     ...(deps.fhirRouters ?? []),
     // Last: `/:type/:id` would otherwise also match /bulkstatus/:id and POST /$export.
-    ...(deps.store ? [searchRouter({ store: deps.store, async: asyncRequests }), resourceRouter({ store: deps.store, async: asyncRequests })] : []),
+    ...(deps.store ? [viewRunRouter({ store: deps.store }), searchRouter({ store: deps.store, async: asyncRequests }), resourceRouter({ store: deps.store, async: asyncRequests })] : []),
   ];
   for (const router of routers) fhir.use(router.routes());
   // Recurring exports: an admin API beside the FHIR base.

@@ -52,7 +52,15 @@ export function expressionForType(expression: string, type: string): string {
 }
 
 /** Beyond R4, so clients can find a Group for a Group export by its name (as later FHIR versions allow). */
-const ADDED_PARAMETERS: SearchParameterDefinition[] = [{ code: 'name', base: ['Group'], type: 'string', expression: 'Group.name' }];
+const ADDED_PARAMETERS: SearchParameterDefinition[] = [
+  { code: 'name', base: ['Group'], type: 'string', expression: 'Group.name' },
+  // SQL on FHIR's ViewDefinition (an additional resource): found by canonical, name and the type it reads.
+  { code: 'url', base: ['ViewDefinition'], type: 'uri', expression: 'ViewDefinition.url' },
+  { code: 'name', base: ['ViewDefinition'], type: 'string', expression: 'ViewDefinition.name' },
+  { code: 'resource', base: ['ViewDefinition'], type: 'token', expression: 'ViewDefinition.resource' },
+  { code: 'status', base: ['ViewDefinition'], type: 'token', expression: 'ViewDefinition.status' },
+  { code: 'version', base: ['ViewDefinition'], type: 'token', expression: 'ViewDefinition.version' },
+];
 
 let byTypeAndCode: Map<string, SearchParameterDefinition> | undefined;
 

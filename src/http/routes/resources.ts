@@ -15,6 +15,7 @@ import { prefersAsync, type AsyncRequests } from './async-requests';
 import { requirePermission } from '../authorize';
 import { FHIR_JSON } from '../middleware/operation-outcome-errors';
 import { readJsonBody } from '../read-json-body';
+import { compileView } from '../../views/view-definition';
 
 export interface ResourceRoutesDependencies {
   store: ResourceStore;
@@ -54,6 +55,7 @@ export function resourceRouter(deps: ResourceRoutesDependencies): Router<AppStat
     const resource = validResource(await readJsonBody(ctx));
     if (resource.resourceType !== type) throw HttpError.badRequest(`The body is a ${resource.resourceType}, the URL names ${type}`);
     if (resource.id !== undefined && resource.id !== id) throw HttpError.badRequest(`The body's id ${resource.id} differs from the URL's ${id}`);
+    if (type === 'ViewDefinition') compileView(resource); // a view that cannot run is refused (400/422)
     const [result] = await store(ctx).write([{ op: 'put', resource: { ...resource, id } }]);
     answerWrite(ctx, result);
   });
@@ -63,6 +65,7 @@ export function resourceRouter(deps: ResourceRoutesDependencies): Router<AppStat
     requirePermission(ctx, type, 'c');
     const resource = validResource(await readJsonBody(ctx));
     if (resource.resourceType !== type) throw HttpError.badRequest(`The body is a ${resource.resourceType}, the URL names ${type}`);
+    if (type === 'ViewDefinition') compileView(resource);
     // The server assigns the id of a created resource.
     const [result] = await store(ctx).write([{ op: 'put', resource: { ...resource, id: randomUUID() } }]);
     answerWrite(ctx, result);

@@ -1,0 +1,110 @@
+/**
+ * `$sql-run`: runs one ViewDefinition synchronously and streams its rows (JSON, NDJSON or CSV).
+ * Also under the names HFS and Pathling shipped first: `ViewDefinition/$viewdefinition-run` and
+ * `ViewDefinition/{id}/$viewdefinition-run`. The view is checked before anything runs; its rows
+ * come from inline `resource` parts or from the store at one snapshot (scoped by patient, group
+ * and `_since` as `$export` scopes them). The first page is evaluated before the status is sent,
+ * so an evaluation error there is a 422; one found later can only cut the stream short.
+ */
+import { Readable } from 'node:stream';
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import { OperationOutcomeError } from '../../fhir/outcome-error';
+import type { ResourceStore } from '../../store/resource-store';
+import { streamSnapshot } from '../../store/snapshot-stream';
+import { rowEncoder } from '../../views/row-formats';
+import { partsFromBody, partsFromQuery, parseViewRunRequest, type ViewRunRequest, type ViewSubject } from '../../views/run-request';
+import { viewRows, type ViewRow } from '../../views/run-view';
+import { compileView, type CompiledView } from '../../views/view-definition';
+import { access, newRouter } from '../access';
+import type { AppState } from '../app-state';
+import { requirePermission } from '../authorize';
+import { readJsonBody } from '../read-json-body';
+
+type AppContext = Context & { state: AppState };
+
+/** Request bodies may carry the data inline: allow more than the default 1 MiB. */
+const RUN_BODY_LIMIT = 32 * 1024 * 1024;
+
+/** The stored ViewDefinition a subject names (read permission on ViewDefinition needed). */
+async function storedView(ctx: AppContext, store: ResourceStore, subject: Exclude<ViewSubject, { resource: unknown }>): Promise<Record<string, unknown>> {
+  requirePermission(ctx, 'ViewDefinition', 'r');
+  if ('id' in subject) {
+    const stored = await store.read('ViewDefinition', subject.id);
+    if (!stored || stored.deleted || !stored.body) throw OperationOutcomeError.notFound(`ViewDefinition/${subject.id} is not known`);
+    return JSON.parse(stored.body) as Record<string, unknown>;
+  }
+  const matches: Record<string, unknown>[] = [];
+  for await (const rows of store.currentResources('ViewDefinition', await store.snapshotTime())) {
+    for (const row of rows) {
+      const view = JSON.parse(row.body.toString('utf8')) as Record<string, unknown>;
+      if (view.url === subject.url && (subject.version === undefined || view.version === subject.version)) matches.push(view);
+    }
+  }
+  const canonical = `${subject.url}${subject.version ? `|${subject.version}` : ''}`;
+  if (matches.length === 0) throw OperationOutcomeError.notFound(`No ViewDefinition has the canonical ${canonical}`);
+  if (matches.length > 1) throw OperationOutcomeError.invalid(`${matches.length} ViewDefinitions have the canonical ${canonical}; add |version`, 'subjectCanonical');
+  return matches[0];
+}
+
+/** Resources in batches: the inline ones at once, else the store's at one snapshot. */
+async function* resourceBatches(store: ResourceStore, view: CompiledView, request: ViewRunRequest): AsyncGenerator<Record<string, unknown>[]> {
+  if (request.resources) {
+    yield request.resources;
+    return;
+  }
+  const compartment = request.patientId || request.groupId ? { patientIds: request.patientId ? [request.patientId] : undefined, groupId: request.groupId } : undefined;
+  const scope = { tenant: store.tenant, resourceType: view.resource, transactionTime: await store.snapshotTime(), since: request.since, compartment };
+  for await (const rows of streamSnapshot(store.pool, scope, {})) yield rows.map((r) => JSON.parse(r.body.toString('utf8')) as Record<string, unknown>);
+}
+
+/** Row batches, stopping at `limit` rows. */
+async function* rowBatches(view: CompiledView, batches: AsyncIterable<Record<string, unknown>[]>, limit = Infinity): AsyncGenerator<ViewRow[]> {
+  let left = limit;
+  for await (const resources of batches) {
+    const rows: ViewRow[] = [];
+    for (const resource of resources) {
+      for (const row of viewRows(view, resource)) {
+        rows.push(row);
+        if (--left === 0) break;
+      }
+      if (left === 0) break;
+    }
+    if (rows.length > 0) yield rows;
+    if (left === 0) return;
+  }
+}
+
+export function viewRunRouter(deps: { store: ResourceStore }): Router<AppState> {
+  const router = newRouter();
+
+  const run = async (ctx: AppContext) => {
+    const parts = ctx.method === 'POST' ? partsFromBody(await readJsonBody(ctx, RUN_BODY_LIMIT)) : partsFromQuery(ctx.query);
+    const request = parseViewRunRequest(parts, ctx.params.id);
+    const store = deps.store.forTenant(ctx.state.tenant);
+    const raw = 'resource' in request.subject ? request.subject.resource : await storedView(ctx, store, request.subject);
+    const view = compileView(raw);
+    requirePermission(ctx, view.resource, 'r');
+
+    const encoder = rowEncoder(request.format, view.columns, { header: request.header });
+    const batches = rowBatches(view, resourceBatches(store, view, request), request.limit);
+    const first = await batches.next(); // evaluation errors in the first page still get their 422
+    let index = 0;
+    const encode = (rows: ViewRow[]) => rows.map((row) => encoder.row(row, index++)).join('');
+    ctx.status = 200;
+    ctx.type = encoder.contentType;
+    ctx.body = Readable.from(
+      (async function* () {
+        yield encoder.start + (first.done ? '' : encode(first.value));
+        if (!first.done) for await (const rows of batches) yield encode(rows);
+        yield encoder.end;
+      })(),
+    );
+  };
+
+  for (const path of ['/$sql-run', '/ViewDefinition/$viewdefinition-run', '/ViewDefinition/:id/$viewdefinition-run']) {
+    router.get(path, access.token, run);
+    router.post(path, access.token, run);
+  }
+  return router;
+}
