@@ -8,6 +8,9 @@ import type { ExportPartitionInput, ExportPlan, OperationOutcomeIssueJson, PartF
 import { exportPartition } from './export-partition';
 import { exportPatientBlocks } from './export-patient-blocks';
 import { planExport } from './plan-export';
+import { planViewExport } from './plan-view-export';
+import { exportViewPartition } from './export-view-partition';
+import type { PlanViewExportInput, ViewExportPlan, ViewPartitionInput } from '../src/contracts/view-export';
 import { readPlanInput } from '../src/contracts/legacy-shapes';
 import { runAsyncRequest } from './async-request';
 import { scheduledRunActivities } from './scheduled-runs';
@@ -36,6 +39,15 @@ export function createActivities(deps: ActivityDependencies) {
 
     async exportPatientBlocks(input: PatientBlocksInput) {
       return exportPatientBlocks(deps, input);
+    },
+
+    /** `$sql-export`: fixes the snapshot and cuts the views' types into partitions. */
+    async planViewExport(input: PlanViewExportInput): Promise<ViewExportPlan> {
+      return planViewExport(deps.pool, input);
+    },
+
+    async exportViewPartition(input: ViewPartitionInput) {
+      return exportViewPartition(deps, input);
     },
 
     /** Writes the OperationOutcomes of lenient handling as the manifest's `error` file. */

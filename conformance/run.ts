@@ -14,6 +14,7 @@ import { createPool, dropDatabase, ensureDatabase } from '../src/store/database'
 import { migrate } from '../src/store/migrate';
 import { ResourceStore } from '../src/store/resource-store';
 import { runSqlOnFhirSuite, type SuiteReport } from './sql-on-fhir-suite';
+import { sqlOnFhirSuiteDir } from './suite-location';
 
 /** At least this many passes per tag, or the run fails. */
 export const TARGETS: Record<string, (total: number) => number> = { shareable: (total) => total, experimental: () => 9 };
@@ -52,7 +53,8 @@ export function belowTargets(report: SuiteReport): string[] {
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const option = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
-  const suiteDir = path.resolve(args.find((a) => !a.startsWith('--')) ?? path.join(__dirname, '..', '..', '..', 'shared', 'data', 'sof-tests'));
+  const given = args.find((a) => !a.startsWith('--'));
+  const suiteDir = given ? path.resolve(given) : sqlOnFhirSuiteDir();
   const reportFile = path.resolve(option('report') ?? 'test_report.json');
   const url = option('url');
   const report = url ? await runSqlOnFhirSuite(suiteDir, url) : await withLocalApi((base) => runSqlOnFhirSuite(suiteDir, base));

@@ -16,6 +16,7 @@ import {
   exportTypesKey,
 } from './search-attribute-keys';
 import type { ExportInput, ExportStatus } from '../src/contracts/bulk-export';
+import type { ViewExportInput, ViewExportStatus } from '../src/contracts/view-export';
 
 const list = (items: string[], max = 6) => (items.length <= max ? items.join(', ') : `${items.slice(0, max).join(', ')} and ${items.length - max} more`);
 
@@ -93,4 +94,50 @@ export function exportStartOptions(input: ExportInput) {
       ...(input.scheduleId ? { schedule: input.scheduleId, outputPrefix: input.outputPrefix ?? null } : {}),
     },
   };
+}
+
+/** A `$sql-export` in the Web UI: its views and format (static), rows per view (live). */
+export function viewExportStartOptions(input: ViewExportInput) {
+  const groupId = input.window.compartment?.groupId;
+  const views = input.views.map((v) => `${v.name} (${v.resource})`);
+  const rows: Array<[string, string | undefined]> = [
+    ['Request', input.request],
+    ['Views', views.join(', ')],
+    ['Format', input.format],
+    ['Group', groupId],
+    ['Patients', input.window.compartment?.patientIds ? list(input.window.compartment.patientIds.map((p) => `Patient/${p}`)) : undefined],
+    ['_since', input.window.since],
+    ['clientTrackingId', input.clientTrackingId],
+    ['Requested by', input.owner],
+    ['Tenant', input.window.tenant],
+  ];
+  return {
+    staticSummary: `SQL on FHIR export of ${list(views)} as ${input.format} for ${input.owner} (tenant ${input.window.tenant})`,
+    staticDetails: ['| | |', '| --- | --- |', ...rows.filter(([, v]) => v !== undefined).map(([k, v]) => `| ${k} | ${v} |`)].join('\n'),
+    typedSearchAttributes: [
+      { key: exportIdKey, value: input.exportId },
+      { key: exportLevelKey, value: input.level },
+      ...(groupId ? [{ key: exportGroupKey, value: groupId }] : []),
+      { key: exportOwnerKey, value: input.owner },
+      { key: exportTenantKey, value: input.window.tenant },
+      { key: exportStateKey, value: 'running' },
+      { key: exportTypesKey, value: [...new Set(input.views.map((v) => v.resource))] },
+      ...(input.window.since ? [{ key: exportSinceKey, value: new Date(input.window.since) }] : []),
+    ] as SearchAttributePair[],
+    memo: { views: input.views.map((v) => v.name), format: input.format, since: input.window.since ?? null, owner: input.owner, tenant: input.window.tenant },
+  };
+}
+
+/** Progress of a `$sql-export` as markdown: per view, resources read and rows written. */
+export function viewProgressDetails(status: ViewExportStatus): string {
+  if (status.phase === 'planning') return '**Planning**: fixing transactionTime and cutting partitions';
+  const views = Object.entries(status.views);
+  return [
+    `**${status.phase === 'completed' ? 'Completed' : 'Exporting'}**: ${status.partitionsDone} of ${status.partitionsTotal} partitions` +
+      (status.transactionTime ? `, transactionTime ${status.transactionTime}` : ''),
+    '',
+    '| view | type | resources read | of | rows |',
+    '| --- | --- | ---: | ---: | ---: |',
+    ...views.map(([name, v]) => `| ${name} | ${v.resource} | ${v.read} | ${v.resources} | ${v.rows} |`),
+  ].join('\n');
 }

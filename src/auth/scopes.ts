@@ -54,6 +54,11 @@ export class Scopes {
     return [...new Set(this.grants.filter((g) => g.type !== '*' && g.permissions.has('r')).map((g) => g.type))];
   }
 
+  /** Whether some type is readable: what running a view needs before its request is even read. */
+  get readsAnything(): boolean {
+    return this.grants.some((g) => g.permissions.has('r'));
+  }
+
   /** Whether every type is readable (`system/*.read`, `system/*.rs`, ...). */
   get readsEverything(): boolean {
     return this.grants.some((g) => g.type === '*' && g.permissions.has('r'));

@@ -13,6 +13,8 @@ export interface CapabilityOptions {
   bulkExport?: boolean;
   /** Whether SQL on FHIR's `$sql-run` (and `ViewDefinition/$viewdefinition-run`) is served. */
   viewOperations?: boolean;
+  /** Whether `$sql-export` (and `ViewDefinition/$viewdefinition-export`) is served. */
+  viewExport?: boolean;
   /** With SMART Backend Services authorization on: the token endpoint. */
   tokenEndpoint?: string;
 }
@@ -43,11 +45,15 @@ export function buildCapabilityStatement(options: CapabilityOptions): Capability
   if (options.viewOperations) {
     let resource = resources.find((r) => (r.type as string) === 'ViewDefinition');
     if (!resource) resources.push((resource = { type: 'ViewDefinition' as CapabilityStatementRestResource['type'] }));
-    resource.operation = [{ name: 'viewdefinition-run', definition: `${SQL_ON_FHIR_OPERATION}/$viewdefinition-run` }];
+    resource.operation = [
+      { name: 'viewdefinition-run', definition: `${SQL_ON_FHIR_OPERATION}/$viewdefinition-run` },
+      ...(options.viewExport ? [{ name: 'viewdefinition-export', definition: `${SQL_ON_FHIR_OPERATION}/$viewdefinition-export` }] : []),
+    ];
   }
   const systemOperations = [
     ...(options.bulkExport ? exportOperation('export') : []),
     ...(options.viewOperations ? [{ name: 'sql-run', definition: `${SQL_ON_FHIR_OPERATION}/$sql-run` }] : []),
+    ...(options.viewOperations && options.viewExport ? [{ name: 'sql-export', definition: `${SQL_ON_FHIR_OPERATION}/$sql-export` }] : []),
   ];
   return {
     resourceType: 'CapabilityStatement',

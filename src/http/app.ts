@@ -14,6 +14,7 @@ import { ADDITIONAL_RESOURCE_TYPES } from '../fhir/resource-validation';
 import { resourceRouter } from './routes/resources';
 import { searchRouter } from './routes/search';
 import { viewRunRouter } from './routes/view-run';
+import { viewExportRouter } from './routes/view-export';
 import { AsyncRequests } from './routes/async-requests';
 import { scheduleRouter } from './routes/schedules';
 import { ScheduleLedger } from '../store/schedule-ledger';
@@ -76,12 +77,14 @@ export function createApp(deps: AppDependencies): BulkflowApp {
       bulkExport: deps.bulkExport !== undefined,
       resourceTypes: deps.store ? [...r4ResourceTypes(), ...ADDITIONAL_RESOURCE_TYPES].sort() : [],
       viewOperations: deps.store !== undefined,
+      viewExport: deps.store !== undefined && deps.bulkExport !== undefined,
       smart: deps.auth !== undefined,
       fhirBasePath: deps.config.fhirBasePath,
     }),
     ...(deps.bulkExport
       ? [
           bulkExportRouter({ ...deps.bulkExport, temporal: temporal!, store: deps.store, fhirBasePath: deps.config.fhirBasePath }),
+          ...(deps.store ? [viewExportRouter({ ...deps.bulkExport, temporal: temporal!, store: deps.store, fhirBasePath: deps.config.fhirBasePath })] : []),
           ...(asyncRequests ? [asyncRequests.router()] : []),
         ]
       : []),

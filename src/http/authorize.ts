@@ -17,6 +17,12 @@ export function requirePermission(ctx: AppContext, type: string, permission: Per
   }
 }
 
+/** 403 unless the caller may read some type (views read data: refused before their request is parsed). */
+export function requireSomeRead(ctx: AppContext): void {
+  const caller = ctx.state.caller;
+  if (caller && !caller.scopes.readsAnything) throw new HttpError(403, 'forbidden', 'The access token grants read access to no resource type; running a view needs read on the type it reads');
+}
+
 /**
  * A job answers only in its own tenant, and only to the client that started it (or an admin):
  * anyone else gets 404, not 403, so job ids do not leak.

@@ -4,6 +4,7 @@
  * (unknown, another workflow type, cancelled, expired: an HttpError 404). Only its owner (or an
  * admin) may see it: the route checks `owner` against the caller, and answers 404 otherwise.
  */
+import { randomBytes } from 'node:crypto';
 import { WorkflowNotFoundError, type QueryDefinition } from '@temporalio/client';
 import type { TemporalGateway } from '../temporal/gateway';
 import { HttpError } from './http-error';
@@ -17,6 +18,8 @@ export type JobState<S> = ({ kind: 'running'; status?: S } | { kind: 'failed'; r
 };
 
 export const JOB_ID = /^[A-Za-z0-9_-]{22}$/;
+/** A new job id: 16 random bytes, base64url (22 characters, as JOB_ID). */
+export const newJobId = () => randomBytes(16).toString('base64url');
 /** One answer for unknown, cancelled, expired and other clients' jobs, so none reveals that it exists. */
 export const NO_SUCH_JOB = 'No such job';
 const QUERY_DEADLINE_MS = 3000;

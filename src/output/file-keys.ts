@@ -14,6 +14,13 @@ export const exportDirectory = (at: ExportLocation) => `${at.tenant}/${at.output
 export const partKey = (at: ExportLocation, type: string, partition: number, part: number, deletions = false) =>
   `${exportDirectory(at)}${type}${deletions ? '-deleted' : ''}-${String(partition).padStart(4, '0')}-${String(part).padStart(4, '0')}.ndjson`;
 
+/** The extension of a view export's files per format. */
+export const VIEW_FILE_EXTENSIONS = { ndjson: 'ndjson', csv: 'csv', json: 'json' } as const;
+
+/** One part of one view's partition (`$sql-export`): `<view>-<partition>-<part>.<ndjson|csv|json>`. */
+export const viewPartKey = (at: ExportLocation, view: string, partition: number, part: number, format: keyof typeof VIEW_FILE_EXTENSIONS) =>
+  `${exportDirectory(at)}${view}-${String(partition).padStart(4, '0')}-${String(part).padStart(4, '0')}.${VIEW_FILE_EXTENSIONS[format]}`;
+
 /** The manifest's `error` file (lenient handling's OperationOutcomes). */
 export const errorFileKey = (at: ExportLocation) => `${exportDirectory(at)}OperationOutcome-errors.ndjson`;
 

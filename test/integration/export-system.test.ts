@@ -140,10 +140,12 @@ describe('system-level $export (local files)', () => {
     expect(capability.instantiates).toEqual(['http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data']);
     expect(capability.rest).toHaveLength(1);
     expect(capability.rest[0].mode).toBe('server');
+    // The Bulk Data operations (SQL on FHIR's are listed beside them, under their own canonicals).
     const definitions = [
       ...capability.rest[0].operation,
       ...capability.rest[0].resource.filter((r) => ['Patient', 'Group'].includes(r.type)).flatMap((r) => r.operation ?? []),
-    ];
+    ].filter((d) => d.definition.startsWith('http://hl7.org/fhir/uv/bulkdata/'));
+    expect(capability.rest[0].operation.map((o) => o.name)).toEqual(['export', 'sql-run', 'sql-export']);
     expect(definitions.map((d) => d.definition.split('/').pop()).sort()).toEqual(['export', 'group-export', 'patient-export']);
     for (const { name, definition } of definitions) {
       expect(name).toBe('export');

@@ -2,41 +2,24 @@
  * Durability: the worker process is killed with SIGKILL in the middle of an export and
  * started again; the export still ends with every resource exactly once.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { generatePopulation } from '../../src/generate/population';
 import { statusQuery } from '../../workflows/bulk-export';
 import type { ExportStatus } from '../../src/contracts/bulk-export';
-import { testEnvironment } from '../harness/environment';
 import { downloadAll, kickOff, pollUntilDone, startExportStack, type ExportStack } from '../support/export-stack';
-
-const cli = path.resolve(__dirname, '../../dist/src/cli.js');
+import { startWorkerProcess as startWorker } from '../support/worker-process';
 
 describe('an export whose worker is killed', () => {
   let stack: ExportStack;
   const workers: ChildProcess[] = [];
 
   const startWorkerProcess = () => {
-    const child = spawn(process.execPath, [cli, 'worker'], {
-      env: {
-        ...process.env,
-        TEMPORAL_ADDRESS: testEnvironment.temporalAddress,
-        TEMPORAL_NAMESPACE: testEnvironment.temporalNamespace,
-        TEMPORAL_TASK_QUEUE: stack.taskQueue,
-        DATABASE_URL: testEnvironment.databaseUrl,
-        OUTPUT_BACKEND: 'local',
-        OUTPUT_DIR: stack.outputDir!,
-        LOG_LEVEL: 'warn',
-      },
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
+    const child = startWorker(stack);
     workers.push(child);
     return child;
   };
 
   beforeAll(async () => {
-    if (!existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run build\` (npm test does)`);
     stack = await startExportStack({
       settings: { partitionSize: 500, maxPartResources: 100, maxParallelPartitions: 1, heartbeatTimeoutMs: 2000 },
     });

@@ -2,11 +2,11 @@
  * The official SQL on FHIR test suite over HTTP against `$sql-run` (conformance/run.ts is the
  * same run as a command): every shareable case must pass, and 9 of the 11 experimental ones.
  */
-import path from 'node:path';
 import { belowTargets, withLocalApi } from '../../conformance/run';
 import { runSqlOnFhirSuite } from '../../conformance/sql-on-fhir-suite';
+import { sqlOnFhirSuiteDir } from '../../conformance/suite-location';
 
-const SUITE = process.env.SOF_TESTS_DIR ?? path.resolve(__dirname, '..', '..', '..', 'shared', 'data', 'sof-tests');
+const SUITE = sqlOnFhirSuiteDir();
 
 describe('SQL on FHIR ViewDefinition test suite', () => {
   it('passes every shareable case and at least 9 experimental ones, compared strictly', async () => {

@@ -67,8 +67,8 @@ describe('$sql-run and stored ViewDefinitions', () => {
     }
     expect(((await (await get('/ViewDefinition?resource=Patient')).json()) as { total: number }).total).toBe(0);
     const metadata = (await (await fetch(`${stack.fhir}/metadata`)).json()) as { rest: { resource: { type: string; operation?: { name: string }[] }[]; operation: { name: string }[] }[] };
-    expect(metadata.rest[0].resource.find((r) => r.type === 'ViewDefinition')?.operation?.map((o) => o.name)).toEqual(['viewdefinition-run']);
-    expect(metadata.rest[0].operation.map((o) => o.name)).toContain('sql-run');
+    expect(metadata.rest[0].resource.find((r) => r.type === 'ViewDefinition')?.operation?.map((o) => o.name)).toEqual(['viewdefinition-run', 'viewdefinition-export']);
+    expect(metadata.rest[0].operation.map((o) => o.name)).toEqual(expect.arrayContaining(['sql-run', 'sql-export']));
   });
 
   it('refuses to store a view that cannot run: 400 for structure, 422 for FHIRPath, both as OperationOutcomes', async () => {

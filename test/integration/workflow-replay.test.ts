@@ -26,7 +26,8 @@ const recorded = readdirSync(FIXTURES)
 
 describe('recorded workflow histories replay against today\'s workflow code', () => {
   it('has a history of every workflow and of each bulkExport branch', () => {
-    expect(new Set(recorded.map((r) => r.workflowType))).toEqual(new Set(['bulkExport', 'scheduledExport', 'deliverWebhook', 'asyncRequest']));
+    expect(new Set(recorded.map((r) => r.workflowType))).toEqual(new Set(['bulkExport', 'scheduledExport', 'deliverWebhook', 'asyncRequest', 'viewExport']));
+    expect(recorded.filter((r) => r.workflowType === 'viewExport').map((r) => r.status).sort()).toEqual(['CANCELLED', 'COMPLETED', 'FAILED']);
     expect(recorded.filter((r) => r.workflowType === 'bulkExport').map((r) => r.status).sort()).toEqual(['CANCELLED', 'COMPLETED', 'COMPLETED', 'COMPLETED', 'FAILED']);
   });
 

@@ -1,10 +1,10 @@
 /** `[base]/bulkfiles/{export}/{file}`: an export's files for its owner, gzipped when the client accepts it. */
-import { createGzip } from 'node:zlib';
 import type Router from '@koa/router';
 import { exportFileKey } from '../../output/file-keys';
 import { access, newRouter } from '../access';
 import type { AppState } from '../app-state';
 import { HttpError } from '../http-error';
+import { sendFile } from '../send-file';
 import { exportState, type BulkExportRouteDependencies } from './bulk-export';
 
 const FILE_NAME = /^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.ndjson$/;
@@ -19,16 +19,7 @@ export function exportFilesRouter(deps: BulkExportRouteDependencies): Router<App
     if (state.kind === 'failed') throw new HttpError(500, 'exception', `The export failed: ${state.reason}`);
     const stream = await deps.output.openReader(exportFileKey({ tenant: ctx.state.tenant, exportId: id, outputPrefix: state.outputPrefix }, file));
     if (!stream) throw HttpError.notFound('No such file');
-    ctx.status = 200;
-    ctx.type = 'application/fhir+ndjson';
-    ctx.set('Content-Disposition', `attachment; filename="${file}"`);
-    ctx.vary('Accept-Encoding');
-    if (ctx.acceptsEncodings('gzip', 'identity') === 'gzip') {
-      ctx.set('Content-Encoding', 'gzip');
-      ctx.body = stream.pipe(createGzip());
-    } else {
-      ctx.body = stream;
-    }
+    sendFile(ctx, stream, file, 'application/fhir+ndjson');
   });
 
   return router;

@@ -3,7 +3,6 @@
  * token may read, the Group and patients checked, the tenant's cap enforced, then one
  * `bulkExport` workflow started whose id is the job id.
  */
-import { randomBytes } from 'node:crypto';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import type { Scopes } from '../../auth/scopes';
@@ -13,7 +12,6 @@ import { patientLevelTypes } from '../../fhir/patient-compartment';
 import { operationOutcome } from '../../fhir/operation-outcome';
 import type { ResourceStore } from '../../store/resource-store';
 import { FHIR_ID } from '../../fhir/resource-validation';
-import { exportStateKey, exportTenantKey } from '../../temporal/search-attribute-registry';
 import { bulkExport } from '../../../workflows/bulk-export';
 import type { ExportInput, ExportLevel } from '../../contracts/bulk-export';
 import { exportStartOptions } from '../../../workflows/visibility';
@@ -23,9 +21,8 @@ import { HttpError } from '../http-error';
 import { ownerOf } from '../authorize';
 import { FHIR_JSON } from '../middleware/operation-outcome-errors';
 import { readJsonBody } from '../read-json-body';
-import type { BulkExportRouteDependencies } from './bulk-export';
-
-const newJobId = () => randomBytes(16).toString('base64url');
+import { newJobId } from '../job-state';
+import { checkRunningExports, type BulkExportRouteDependencies } from './bulk-export';
 
 /**
  * With authorization on, an export reads only types the token grants read access to: a
@@ -87,7 +84,7 @@ export function exportKickoffRouter(deps: BulkExportRouteDependencies): Router<A
     const store = deps.store?.forTenant(tenant);
     const groupId = level === 'group' ? await checkGroup(store, ctx.params.id) : undefined;
     if (request.patients) await checkPatients(store, request.patients, groupId);
-    await checkRunningExports(tenant);
+    await checkRunningExports(deps, tenant);
     const compartment = level === 'system' ? undefined : { groupId, patientIds: request.patients };
 
     const exportId = newJobId();
@@ -112,18 +109,6 @@ export function exportKickoffRouter(deps: BulkExportRouteDependencies): Router<A
     ctx.set('Content-Location', `${ctx.state.fhirBaseUrl}/bulkstatus/${exportId}`);
     ctx.type = FHIR_JSON;
     ctx.body = operationOutcome({ severity: 'information', code: 'informational', diagnostics: `Export ${exportId} started` });
-  };
-
-  /** A tenant may have `maxRunningExports` unfinished exports; more is 429 (finished ones never count). */
-  const checkRunningExports = async (tenant: string): Promise<void> => {
-    if (!deps.maxRunningExports) return;
-    const query = `WorkflowType = 'bulkExport' AND ExecutionStatus = 'Running' AND ${exportTenantKey.name} = '${tenant}' AND ${exportStateKey.name} = 'running'`;
-    const count = await deps.temporal.countWorkflows(query);
-    if (count >= deps.maxRunningExports) {
-      throw new HttpError(429, 'throttled', `Tenant ${tenant} has ${count} exports running, the most allowed at once; retry when one has finished`, {
-        headers: { 'Retry-After': String(Math.max(deps.retryAfterSeconds, 10)) },
-      });
-    }
   };
 
   /** The Group to export must exist (404 otherwise). */

@@ -9,43 +9,22 @@
 import { Readable } from 'node:stream';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
-import { OperationOutcomeError } from '../../fhir/outcome-error';
 import type { ResourceStore } from '../../store/resource-store';
 import { streamSnapshot } from '../../store/snapshot-stream';
 import { rowEncoder } from '../../views/row-formats';
-import { partsFromBody, partsFromQuery, parseViewRunRequest, type ViewRunRequest, type ViewSubject } from '../../views/run-request';
+import { partsFromBody, partsFromQuery, parseViewRunRequest, type ViewRunRequest } from '../../views/run-request';
 import { viewRows, type ViewRow } from '../../views/run-view';
 import { compileView, type CompiledView } from '../../views/view-definition';
 import { access, newRouter } from '../access';
 import type { AppState } from '../app-state';
-import { requirePermission } from '../authorize';
+import { requirePermission, requireSomeRead } from '../authorize';
 import { readJsonBody } from '../read-json-body';
+import { viewOf } from '../view-subjects';
 
 type AppContext = Context & { state: AppState };
 
 /** Request bodies may carry the data inline: allow more than the default 1 MiB. */
 const RUN_BODY_LIMIT = 32 * 1024 * 1024;
-
-/** The stored ViewDefinition a subject names (read permission on ViewDefinition needed). */
-async function storedView(ctx: AppContext, store: ResourceStore, subject: Exclude<ViewSubject, { resource: unknown }>): Promise<Record<string, unknown>> {
-  requirePermission(ctx, 'ViewDefinition', 'r');
-  if ('id' in subject) {
-    const stored = await store.read('ViewDefinition', subject.id);
-    if (!stored || stored.deleted || !stored.body) throw OperationOutcomeError.notFound(`ViewDefinition/${subject.id} is not known`);
-    return JSON.parse(stored.body) as Record<string, unknown>;
-  }
-  const matches: Record<string, unknown>[] = [];
-  for await (const rows of store.currentResources('ViewDefinition', await store.snapshotTime())) {
-    for (const row of rows) {
-      const view = JSON.parse(row.body.toString('utf8')) as Record<string, unknown>;
-      if (view.url === subject.url && (subject.version === undefined || view.version === subject.version)) matches.push(view);
-    }
-  }
-  const canonical = `${subject.url}${subject.version ? `|${subject.version}` : ''}`;
-  if (matches.length === 0) throw OperationOutcomeError.notFound(`No ViewDefinition has the canonical ${canonical}`);
-  if (matches.length > 1) throw OperationOutcomeError.invalid(`${matches.length} ViewDefinitions have the canonical ${canonical}; add |version`, 'subjectCanonical');
-  return matches[0];
-}
 
 /** Resources in batches: the inline ones at once, else the store's at one snapshot. */
 async function* resourceBatches(store: ResourceStore, view: CompiledView, request: ViewRunRequest): AsyncGenerator<Record<string, unknown>[]> {
@@ -79,10 +58,11 @@ export function viewRunRouter(deps: { store: ResourceStore }): Router<AppState> 
   const router = newRouter();
 
   const run = async (ctx: AppContext) => {
+    requireSomeRead(ctx);
     const parts = ctx.method === 'POST' ? partsFromBody(await readJsonBody(ctx, RUN_BODY_LIMIT)) : partsFromQuery(ctx.query);
     const request = parseViewRunRequest(parts, ctx.params.id);
     const store = deps.store.forTenant(ctx.state.tenant);
-    const raw = 'resource' in request.subject ? request.subject.resource : await storedView(ctx, store, request.subject);
+    const raw = await viewOf(ctx, store, request.subject);
     const view = compileView(raw);
     requirePermission(ctx, view.resource, 'r');
 

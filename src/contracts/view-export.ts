@@ -1,0 +1,97 @@
+/**
+ * The `viewExport` workflow's contract (`$sql-export`): the views to run, in one window, written
+ * as part files per view; what planning and each view-partition activity take and give back; and
+ * what its `viewExportStatus` query answers. Imports only the other contracts.
+ */
+import type { ExportLevel, ExportTuning, PartFile, PlannedPartition } from './bulk-export';
+import type { ExportLocation, ExportWindow, PartLimits, RequestedWindow } from './export-window';
+
+export type ViewFormat = 'ndjson' | 'csv' | 'json';
+
+/** The failure type of a view that cannot be evaluated on the data (its details: the OperationOutcome issues). */
+export const VIEW_EVALUATION_FAILURE = 'ViewEvaluationError';
+
+/** One `subject` of the kick-off: its output name and the ViewDefinition (resolved and checked at kick-off). */
+export interface ExportedView {
+  name: string;
+  /** The ViewDefinition resource as checked at kick-off: a stored view's later edits do not change a running export. */
+  definition: Record<string, unknown>;
+  /** The resource type it reads. */
+  resource: string;
+}
+
+export interface ViewExportInput {
+  exportId: string;
+  level: ExportLevel;
+  owner: string;
+  /** The kick-off request URL. */
+  request: string;
+  clientTrackingId?: string;
+  window: RequestedWindow;
+  views: ExportedView[];
+  format: ViewFormat;
+  /** CSV: a header row in every part. */
+  header: boolean;
+  tuning: ExportTuning;
+}
+
+export interface PlanViewExportInput {
+  exportId: string;
+  window: RequestedWindow;
+  /** The resource types the views read. */
+  types: string[];
+  partitionSize: number;
+}
+
+export interface ViewExportPlan {
+  transactionTime: string;
+  /** Resources per type in the window. */
+  totals: Record<string, number>;
+  partitions: PlannedPartition[];
+}
+
+/** One partition of one view's resource type, evaluated and written as rows. */
+export interface ViewPartitionInput {
+  location: ExportLocation;
+  window: ExportWindow;
+  partition: PlannedPartition;
+  limits: PartLimits;
+  view: ExportedView;
+  format: ViewFormat;
+  header: boolean;
+}
+
+export interface ViewPartitionResult {
+  view: string;
+  partition: number;
+  /** Resources read (each gives zero or more rows). */
+  resources: number;
+  /** Part files; `count` is rows. */
+  parts: PartFile[];
+}
+
+export interface ViewProgress {
+  resource: string;
+  /** Resources of the view's type in the window, and read so far. */
+  resources: number;
+  read: number;
+  rows: number;
+  parts: PartFile[];
+}
+
+/** What the `viewExportStatus` query answers. */
+export interface ViewExportStatus {
+  exportId: string;
+  phase: 'planning' | 'exporting' | 'completed';
+  request: string;
+  clientTrackingId?: string;
+  format: ViewFormat;
+  transactionTime?: string;
+  /** Per view, in the kick-off's order. */
+  views: Record<string, ViewProgress>;
+  partitionsDone: number;
+  partitionsTotal: number;
+  startedAt?: string;
+  completedAt?: string;
+  expiresAt?: string;
+}

@@ -1,0 +1,187 @@
+/**
+ * `$sql-export` (and `ViewDefinition/$viewdefinition-export`): SQL on FHIR's asynchronous export
+ * of ViewDefinitions. The kick-off checks every view before the job starts and answers 202 with
+ * the status URL; polls answer 202 with progress until the job ends, then `303 See Other` to the
+ * result URL, which serves the manifest (`Parameters`) or the failure's OperationOutcome;
+ * `DELETE` cancels. One `viewExport` workflow per export, under the same owner-only access,
+ * tenants, per-tenant cap, poll throttling, signed URLs and expiry as `$export`.
+ */
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import { ApplicationFailure } from '@temporalio/common';
+import { VIEW_EVALUATION_FAILURE, type ExportedView, type ViewExportInput } from '../../contracts/view-export';
+import { OperationOutcomeError } from '../../fhir/outcome-error';
+import { exportFileKey } from '../../output/file-keys';
+import type { ResourceStore } from '../../store/resource-store';
+import { acceptedParameters, inProgressParameters, manifestParameters, progressText } from '../../views/export-manifest';
+import { parseViewExportRequest } from '../../views/export-request';
+import { compileView } from '../../views/view-definition';
+import { viewExport, viewExportStatusQuery } from '../../../workflows/view-export';
+import { viewExportStartOptions } from '../../../workflows/visibility';
+import { access, newRouter } from '../access';
+import type { AppState } from '../app-state';
+import { ownerOf, requireJobAccess, requirePermission, requireSomeRead } from '../authorize';
+import { HttpError } from '../http-error';
+import { jobState, newJobId } from '../job-state';
+import { PollThrottle } from '../poll-throttle';
+import { readJsonBody } from '../read-json-body';
+import { FHIR_JSON } from '../middleware/operation-outcome-errors';
+import { operationOutcome } from '../../fhir/operation-outcome';
+import { viewOf } from '../view-subjects';
+import { sendFile } from '../send-file';
+import { checkRunningExports, type BulkExportRouteDependencies } from './bulk-export';
+
+type AppContext = Context & { state: AppState };
+
+const VIEW_NAME = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
+const FILE_NAME = /^[A-Za-z][A-Za-z0-9_]*-\d{4}-\d{4}\.(ndjson|csv|json)$/;
+const CONTENT_TYPES: Record<string, string> = { ndjson: 'application/x-ndjson', csv: 'text/csv; charset=utf-8', json: 'application/json' };
+
+export function viewExportRouter(deps: BulkExportRouteDependencies & { store: ResourceStore }): Router<AppState> {
+  const router = newRouter();
+  const throttle = new PollThrottle(deps.pollToleranceMs ?? 1000);
+  const statusUrl = (ctx: AppContext, id: string) => `${ctx.state.fhirBaseUrl}/sql-export/${id}`;
+  const signed = deps.signedUrlTtlSeconds !== undefined && deps.output.signedUrl !== undefined;
+
+  const state = async (ctx: AppContext, id: string) => {
+    const found = await jobState(deps.temporal, id, 'viewExport', viewExportStatusQuery);
+    requireJobAccess(ctx, found);
+    return found;
+  };
+
+  /** Every subject resolved, named and checked before anything starts. */
+  const checkedViews = async (ctx: AppContext, subjects: ReturnType<typeof parseViewExportRequest>['subjects']): Promise<ExportedView[]> => {
+    const store = deps.store.forTenant(ctx.state.tenant);
+    const views: ExportedView[] = [];
+    for (const [i, { name, subject }] of subjects.entries()) {
+      const definition = await viewOf(ctx, store, subject);
+      let view;
+      try {
+        view = compileView(definition);
+      } catch (err) {
+        if (err instanceof OperationOutcomeError) {
+          // Name the subject the problems belong to.
+          for (const issue of err.issues) issue.expression = (issue.expression ?? ['']).map((e) => `subject[${i}]${e ? `.${e}` : ''}`);
+        }
+        throw err;
+      }
+      const outputName = name ?? view.name;
+      if (!outputName || !VIEW_NAME.test(outputName)) {
+        throw OperationOutcomeError.invalid(`subject[${i}] needs a name for its output (letters, digits, _; up to 64, starting with a letter), from its name part or the view's name`, `subject[${i}].name`);
+      }
+      if (views.some((v) => v.name === outputName)) throw OperationOutcomeError.invalid(`Two subjects are named ${outputName}; each output needs its own name`, `subject[${i}].name`);
+      requirePermission(ctx, view.resource, 'r');
+      views.push({ name: outputName, definition, resource: view.resource });
+    }
+    return views;
+  };
+
+  const kickOff = async (ctx: AppContext) => {
+    requireSomeRead(ctx);
+    if (!/respond-async/i.test(ctx.get('Prefer'))) throw HttpError.badRequest('$sql-export runs asynchronously: send Prefer: respond-async');
+    const request = parseViewExportRequest(await readJsonBody(ctx, 8 * 1024 * 1024));
+    const store = deps.store.forTenant(ctx.state.tenant);
+    if (request.groupId) {
+      const group = await store.read('Group', request.groupId);
+      if (!group || group.deleted) throw HttpError.notFound(`Group/${request.groupId} is not known`);
+    }
+    if (request.patientIds) {
+      const known = await store.existingIds('Patient', request.patientIds);
+      const unknown = request.patientIds.filter((p) => !known.has(p));
+      if (unknown.length > 0) throw HttpError.badRequest(`patient names unknown patients: ${unknown.map((p) => `Patient/${p}`).join(', ')}`, 'patient');
+    }
+    const views = await checkedViews(ctx, request.subjects);
+    const tenant = ctx.state.tenant;
+    await checkRunningExports(deps, tenant);
+    const compartment = request.groupId || request.patientIds ? { groupId: request.groupId, patientIds: request.patientIds } : undefined;
+    const exportId = newJobId();
+    const input: ViewExportInput = {
+      exportId,
+      level: request.groupId ? 'group' : request.patientIds ? 'patient' : 'system',
+      owner: ownerOf(ctx),
+      request: `${ctx.state.fhirBaseUrl}${ctx.path.slice(deps.fhirBasePath.length)}`,
+      clientTrackingId: request.clientTrackingId,
+      window: { tenant, since: request.since, compartment },
+      views,
+      format: request.format,
+      header: request.header,
+      tuning: deps.exportSettings,
+    };
+    await deps.temporal.start(viewExport, { taskQueue: deps.taskQueue, workflowId: exportId, args: [input], ...viewExportStartOptions(input) });
+    ctx.status = 202;
+    ctx.set('Content-Location', statusUrl(ctx, exportId));
+    ctx.type = FHIR_JSON;
+    ctx.body = acceptedParameters(exportId, statusUrl(ctx, exportId), request.clientTrackingId);
+  };
+  router.post('/$sql-export', access.token, kickOff);
+  router.post('/ViewDefinition/$viewdefinition-export', access.token, kickOff);
+
+  router.get('/sql-export/:id', access.token, async (ctx) => {
+    const client = ctx.ip;
+    const wait = throttle.secondsTooEarly(ctx.params.id, client);
+    const found = await state(ctx, ctx.params.id);
+    const status = found.kind === 'running' ? found.status : undefined;
+    if (found.kind === 'failed' || status?.phase === 'completed') {
+      throttle.forget(ctx.params.id, client);
+      ctx.status = 303;
+      ctx.set('Location', `${statusUrl(ctx, ctx.params.id)}/result`);
+      ctx.body = '';
+      return;
+    }
+    if (wait > 0) throw new HttpError(429, 'throttled', `Polled too soon: wait ${wait} s (Retry-After) between status requests`, { headers: { 'Retry-After': String(wait) } });
+    throttle.told(ctx.params.id, client, deps.retryAfterSeconds);
+    ctx.status = 202;
+    ctx.set('Retry-After', String(deps.retryAfterSeconds));
+    ctx.set('X-Progress', progressText(status));
+    ctx.type = FHIR_JSON;
+    ctx.body = inProgressParameters(ctx.params.id, status, Date.now());
+  });
+
+  /** Why a failed export failed: a view that could not be evaluated is the client's 422, anything else 500. */
+  const failure = async (id: string): Promise<never> => {
+    const err = await deps.temporal.guarded((client) => client.workflow.getHandle(id).result()).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    let cause = err;
+    while (cause instanceof Error && !(cause instanceof ApplicationFailure) && cause.cause) cause = cause.cause;
+    if (cause instanceof ApplicationFailure && cause.type === VIEW_EVALUATION_FAILURE) {
+      throw new OperationOutcomeError('processing', `The export failed: ${cause.message}`);
+    }
+    throw new HttpError(500, 'exception', `The export failed${cause instanceof Error ? `: ${cause.message}` : ''}`);
+  };
+
+  router.get('/sql-export/:id/result', access.token, async (ctx) => {
+    const found = await state(ctx, ctx.params.id);
+    if (found.kind === 'failed') return failure(ctx.params.id);
+    const status = found.status;
+    if (!status || status.phase !== 'completed') throw HttpError.notFound('The export has no result yet; poll its status URL');
+    const sign = async (key: string) => (signed ? deps.output.signedUrl!(key, deps.signedUrlTtlSeconds!) : `${statusUrl(ctx, ctx.params.id)}/files/${key.split('/').pop()}`);
+    const urls = new Map<string, string>();
+    for (const view of Object.values(status.views)) for (const part of view.parts) urls.set(part.key, await sign(part.key));
+    ctx.status = 200;
+    ctx.set('Expires', new Date(status.expiresAt!).toUTCString());
+    ctx.type = FHIR_JSON;
+    ctx.body = manifestParameters(status, statusUrl(ctx, ctx.params.id), (key) => urls.get(key)!);
+  });
+
+  router.get('/sql-export/:id/files/:file', access.token, async (ctx) => {
+    const { id, file } = ctx.params;
+    if (!FILE_NAME.test(file)) throw HttpError.notFound('No such file');
+    const found = await state(ctx, id);
+    if (found.kind === 'failed') throw new HttpError(500, 'exception', `The export failed: ${found.reason}`);
+    const stream = await deps.output.openReader(exportFileKey({ tenant: ctx.state.tenant, exportId: id }, file));
+    if (!stream) throw HttpError.notFound('No such file');
+    sendFile(ctx, stream, file, CONTENT_TYPES[file.split('.').pop()!]);
+  });
+
+  router.delete('/sql-export/:id', access.token, async (ctx) => {
+    await state(ctx, ctx.params.id);
+    await deps.temporal.cancel(ctx.params.id);
+    ctx.status = 202;
+    ctx.type = FHIR_JSON;
+    ctx.body = operationOutcome({ severity: 'information', code: 'informational', diagnostics: 'The export was cancelled; its files are being deleted' });
+  });
+
+  return router;
+}

@@ -1,0 +1,300 @@
+/**
+ * `$sql-export` end to end on the real stack: every format through the 303 flow, compared row
+ * for row with the runner's answer for the same data; several subjects; patient, group and
+ * `_since` scoping; cancel; a worker killed with SIGKILL mid-export; every bad kick-off a 4xx.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { Context } from '@temporalio/activity';
+import { generatePopulation } from '../../src/generate/population';
+import type { FhirResourceJson } from '../../src/fhir/resource-validation';
+import { rowObject, viewRows } from '../../src/views/run-view';
+import { compileView } from '../../src/views/view-definition';
+import { viewExportStatusQuery } from '../../workflows/view-export';
+import { parseCsv } from '../support/csv';
+import { startExportStack, type ExportStack } from '../support/export-stack';
+import { startWorkerProcess as startWorker } from '../support/worker-process';
+
+
+const observationView = {
+  resourceType: 'ViewDefinition',
+  name: 'observations',
+  resource: 'Observation',
+  select: [
+    {
+      column: [
+        { name: 'id', path: 'getResourceKey()' },
+        { name: 'patient', path: 'subject.getReferenceKey(Patient)' },
+        { name: 'code', path: 'code.coding.first().code' },
+        { name: 'value', path: 'value.ofType(Quantity).value', type: 'decimal' },
+        { name: 'unit', path: 'value.ofType(Quantity).unit' },
+        { name: 'codes', path: 'code.coding.code', collection: true },
+      ],
+    },
+  ],
+};
+const patientView = {
+  resourceType: 'ViewDefinition',
+  name: 'patients',
+  resource: 'Patient',
+  select: [{ column: [{ name: 'id', path: 'id' }, { name: 'gender', path: 'gender' }] }, { forEach: 'name', column: [{ name: 'family', path: 'family' }, { name: 'note', path: "'say \"hi\", then go'" }] }],
+};
+
+type Row = Record<string, unknown>;
+const canonical = (rows: Row[]) => rows.map((r) => JSON.stringify(r)).sort();
+
+describe('$sql-export', () => {
+  let stack: ExportStack;
+  let population: FhirResourceJson[];
+  /** While set, partitions after the first are held (heartbeating) until cancelled. */
+  let holding = false;
+  const workers: ChildProcess[] = [];
+
+  const kickOff = (body: unknown, headers: Record<string, string> = { Prefer: 'respond-async' }) =>
+    fetch(`${stack.fhir}/$sql-export`, { method: 'POST', headers: { 'Content-Type': 'application/fhir+json', ...headers }, body: JSON.stringify(body) });
+  const parameters = (...parameter: unknown[]) => ({ resourceType: 'Parameters', parameter });
+  const subject = (name: string, resource: unknown) => ({ name: 'subject', part: [{ name: 'name', valueString: name }, { name: 'subjectResource', resource }] });
+  /** The rows the runner gives for these resources: what every export must contain. */
+  const expectedRows = (view: unknown, resources: FhirResourceJson[]) => {
+    const compiled = compileView(view);
+    return resources.flatMap((r) => viewRows(compiled, r).map((row) => rowObject(compiled, row)));
+  };
+
+  /** Polls until 303, follows it, and returns the manifest parameters. */
+  async function completed(statusUrl: string, timeoutMs = 60_000) {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const poll = await fetch(statusUrl, { redirect: 'manual' });
+      if (poll.status === 303) {
+        expect(await poll.text()).toBe('');
+        const result = await fetch(poll.headers.get('location')!);
+        return { result, body: (await result.json()) as { resourceType: string; parameter: { name: string; valueString?: string; valueCode?: string; valueUri?: string; part?: { name: string; valueString?: string; valueUri?: string }[] }[] } };
+      }
+      expect(poll.status).toBe(202);
+      expect(poll.headers.get('retry-after')).toBeTruthy();
+      expect(poll.headers.get('x-progress')).toBeTruthy();
+      const interim = (await poll.json()) as { parameter: { name: string; valueCode?: string }[] };
+      expect(interim.parameter.find((p) => p.name === 'status')?.valueCode).toBe('in-progress');
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+    }
+    throw new Error(`${statusUrl} did not complete`);
+  }
+
+  /** Every output's rows, by output name, read back in the export's format. */
+  async function downloaded(manifest: Awaited<ReturnType<typeof completed>>['body'], format: string, header = true) {
+    const byName: Record<string, Row[]> = {};
+    for (const output of manifest.parameter.filter((p) => p.name === 'output')) {
+      const name = output.part!.find((p) => p.name === 'name')!.valueString!;
+      const rows: Row[] = (byName[name] = []);
+      for (const location of output.part!.filter((p) => p.name === 'location')) {
+        const res = await fetch(location.valueUri!);
+        expect(res.status).toBe(200);
+        const text = await res.text();
+        if (format === 'ndjson') rows.push(...text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Row));
+        else if (format === 'json') rows.push(...(JSON.parse(text) as Row[]));
+        else {
+          const records = parseCsv(text);
+          const columns = header ? records.shift()! : undefined;
+          rows.push(...records.map((r) => Object.fromEntries(r.map((v, i) => [columns?.[i] ?? String(i), v]))));
+        }
+      }
+    }
+    return byName;
+  }
+
+  /** A row as CSV writes it: every value as text, null empty, collections as JSON. */
+  const asCsv = (row: Row) => Object.fromEntries(Object.entries(row).map(([k, v]) => [k, v === null ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v)]));
+
+  beforeAll(async () => {
+    stack = await startExportStack({ settings: { partitionSize: 300, maxPartResources: 120, maxParallelPartitions: 2, heartbeatTimeoutMs: 2000, retentionMs: 60_000 }, retryAfterSeconds: 1 });
+    population = [...generatePopulation({ patients: 8, seed: 71 })];
+    await stack.store.write(population.map((resource) => ({ op: 'put' as const, resource })));
+    await stack.startWorker((real) => ({
+      ...real,
+      exportViewPartition: async (input) => {
+        if (holding && input.partition.partition > 0) {
+          // Held (heartbeating) until cancellation reaches it or the test stops holding.
+          const context = Context.current();
+          while (holding) {
+            context.heartbeat();
+            if (context.cancellationSignal.aborted) throw context.cancellationSignal.reason;
+            await new Promise((resolve) => setTimeout(resolve, 100));
+          }
+        }
+        return real.exportViewPartition(input);
+      },
+    }));
+  });
+  afterAll(async () => {
+    for (const w of workers) if (w.exitCode === null && w.signalCode === null) w.kill('SIGKILL');
+    await stack.close();
+  });
+
+  it.each([['ndjson'], ['csv'], ['json']])('exports %s through the 303 flow, row for row what the runner gives, several subjects at once', async (format) => {
+    const kick = await kickOff(parameters(subject('observations', observationView), subject('patients', patientView), { name: '_format', valueCode: format }, { name: 'clientTrackingId', valueString: `track-${format}` }));
+    expect(kick.status).toBe(202);
+    const statusUrl = kick.headers.get('content-location')!;
+    const accepted = (await kick.json()) as { resourceType: string; parameter: { name: string; valueString?: string; valueCode?: string; valueUri?: string }[] };
+    expect(accepted.resourceType).toBe('Parameters');
+    expect(accepted.parameter.find((p) => p.name === 'status')?.valueCode).toBe('accepted');
+    expect(accepted.parameter.find((p) => p.name === 'location')?.valueUri).toBe(statusUrl);
+
+    const { result, body } = await completed(statusUrl);
+    expect(result.status).toBe(200);
+    expect(result.headers.get('expires')).toBeTruthy();
+    const value = (name: string) => body.parameter.find((p) => p.name === name);
+    expect(value('clientTrackingId')?.valueString).toBe(`track-${format}`);
+    expect(value('_format')?.valueCode).toBe(format);
+    expect(value('status')?.valueCode).toBe('completed');
+    for (const name of ['exportStartTime', 'exportEndTime', 'exportDuration', 'cancelUrl', 'exportId']) expect(value(name)).toBeDefined();
+
+    const rows = await downloaded(body, format);
+    const observations = expectedRows(observationView, population);
+    const patients = expectedRows(patientView, population);
+    expect(observations.length).toBeGreaterThan(300); // several partitions and parts
+    const shape = format === 'csv' ? (r: Row[]) => canonical(r.map(asCsv)) : canonical;
+    expect(canonical(rows.observations)).toEqual(shape(observations));
+    expect(canonical(rows.patients)).toEqual(shape(patients));
+    const observationOutput = body.parameter.find((p) => p.name === 'output' && p.part![0].valueString === 'observations')!;
+    expect(observationOutput.part!.filter((p) => p.name === 'location').length).toBeGreaterThan(2);
+  });
+
+  it('writes CSV without header rows when asked', async () => {
+    const kick = await kickOff(parameters(subject('patients', patientView), { name: '_format', valueCode: 'csv' }, { name: 'header', valueBoolean: false }));
+    const { body } = await completed(kick.headers.get('content-location')!);
+    const rows = await downloaded(body, 'csv', false);
+    expect(rows.patients).toHaveLength(expectedRows(patientView, population).length);
+    expect(Object.values(rows.patients[0])).not.toContain('gender');
+  });
+
+  it('scopes by patient, group and _since as $export does', async () => {
+    const patient = population.find((r) => r.resourceType === 'Patient')!;
+    const groupId = population.find((r) => r.resourceType === 'Group')!.id!;
+    const mine = population.filter((r) => r.resourceType !== 'Observation' || (r.subject as { reference: string }).reference === `Patient/${patient.id}`);
+    const one = await kickOff(parameters(subject('observations', observationView), { name: 'patient', valueReference: { reference: `Patient/${patient.id}` } }));
+    expect(canonical((await downloaded((await completed(one.headers.get('content-location')!)).body, 'ndjson')).observations)).toEqual(canonical(expectedRows(observationView, mine)));
+
+    const group = await kickOff(parameters(subject('observations', observationView), { name: 'group', valueReference: { reference: `Group/${groupId}` } }));
+    expect((await downloaded((await completed(group.headers.get('content-location')!)).body, 'ndjson')).observations).toHaveLength(expectedRows(observationView, population).length);
+
+    const before = new Date().toISOString();
+    const changed = { ...population.find((r) => r.resourceType === 'Observation')!, status: 'amended' };
+    await stack.store.write([{ op: 'put', resource: changed }]);
+    const since = await kickOff(parameters(subject('observations', observationView), { name: '_since', valueInstant: before }));
+    const sinceRows = (await downloaded((await completed(since.headers.get('content-location')!)).body, 'ndjson')).observations;
+    expect(sinceRows.map((r) => r.id)).toEqual([changed.id]);
+  });
+
+  it('cancels mid-export with DELETE: 202, then 404 on the status and result URLs, and the files are gone', async () => {
+    holding = true;
+    const kick = await kickOff(parameters(subject('observations', observationView)));
+    const statusUrl = kick.headers.get('content-location')!;
+    const id = statusUrl.split('/').pop()!;
+    const handle = stack.client.workflow.getHandle(id);
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline && ((await handle.query(viewExportStatusQuery).catch(() => undefined))?.partitionsDone ?? 0) < 1) await new Promise((r) => setTimeout(r, 50));
+    expect(readdirSync(path.join(stack.outputDir!, stack.store.tenant, id)).length).toBeGreaterThan(0);
+    const cancelled = await fetch(statusUrl, { method: 'DELETE' });
+    expect(cancelled.status).toBe(202);
+    expect((await fetch(statusUrl, { redirect: 'manual' })).status).toBe(404);
+    expect((await fetch(`${statusUrl}/result`)).status).toBe(404);
+    await handle.result().catch(() => undefined);
+    expect(existsSync(path.join(stack.outputDir!, stack.store.tenant, id)) && readdirSync(path.join(stack.outputDir!, stack.store.tenant, id)).length > 0).toBe(false);
+    holding = false;
+  });
+
+  it('fails an export whose view cannot be evaluated on the data: 303, then the result URL answers 422 naming the column and resource', async () => {
+    const several = { ...observationView, select: [{ column: [{ name: 'codes', path: 'code.coding.code' }] }] };
+    await stack.store.write([{ op: 'put', resource: { resourceType: 'Observation', id: 'two-codes', status: 'final', code: { coding: [{ code: 'a' }, { code: 'b' }] } } }]);
+    const kick = await kickOff(parameters(subject('codes', several)));
+    expect(kick.status).toBe(202);
+    const statusUrl = kick.headers.get('content-location')!;
+    const deadline = Date.now() + 30_000;
+    let poll = await fetch(statusUrl, { redirect: 'manual' });
+    while (poll.status === 202 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      poll = await fetch(statusUrl, { redirect: 'manual' });
+    }
+    expect(poll.status).toBe(303);
+    const result = await fetch(poll.headers.get('location')!);
+    expect(result.status).toBe(422);
+    const outcome = (await result.json()) as { resourceType: string; issue: { diagnostics: string }[] };
+    expect(outcome.resourceType).toBe('OperationOutcome');
+    expect(outcome.issue[0].diagnostics).toMatch(/Column codes .* values for Observation\/two-codes/);
+    await stack.store.delete('Observation', 'two-codes');
+  });
+
+  it.each([
+    ['without Prefer: respond-async', parameters(subject('o', observationView)), {}, 400],
+    ['without a subject', parameters(), undefined, 400],
+    ['with _format fhir', parameters(subject('o', observationView), { name: '_format', valueCode: 'fhir' }), undefined, 400],
+    ['with _format parquet (not yet)', parameters(subject('o', observationView), { name: '_format', valueCode: 'parquet' }), undefined, 400],
+    ['with source', parameters(subject('o', observationView), { name: 'source', valueString: 'http://elsewhere' }), undefined, 400],
+    ['with an unknown parameter', parameters(subject('o', observationView), { name: 'bogus', valueString: 'x' }), undefined, 400],
+    ['with two subjects of one name', parameters(subject('o', observationView), subject('o', patientView)), undefined, 400],
+    ['with a view that does not parse', parameters(subject('o', { ...observationView, select: [{ column: [{ name: 'a', path: 'code.(' }] }] })), undefined, 422],
+    ['with an unknown stored view', parameters({ name: 'subject', part: [{ name: 'name', valueString: 'x' }, { name: 'subjectReference', valueReference: { reference: 'ViewDefinition/none' } }] }), undefined, 404],
+    ['with an unknown patient', parameters(subject('o', observationView), { name: 'patient', valueReference: { reference: 'Patient/nobody' } }), undefined, 400],
+  ])('refuses a kick-off %s with a 4xx OperationOutcome, before any job starts', async (_label, body, headers, status) => {
+    const res = await kickOff(body, headers as Record<string, string> | undefined);
+    expect(res.status).toBe(status);
+    expect(((await res.json()) as { resourceType: string }).resourceType).toBe('OperationOutcome');
+  });
+
+  it('completes after its worker is killed with SIGKILL and restarted, every row exactly once', async () => {
+    const taskQueue = `${stack.taskQueue}-crash`;
+    const startWorkerProcess = () => {
+      const child = startWorker(stack, taskQueue);
+      workers.push(child);
+      return child;
+    };
+    // Started directly on the crash queue (the API's worker must not take it): same input the route builds.
+    const crashStack = stack;
+    const first = startWorkerProcess();
+    const views = [{ name: 'observations', definition: observationView, resource: 'Observation' }];
+    const exportId = `crash${Date.now()}`.padEnd(22, 'x').slice(0, 22);
+    const { viewExport } = await import('../../workflows/view-export');
+    const { viewExportStartOptions } = await import('../../workflows/visibility');
+    const input = {
+      exportId,
+      level: 'system' as const,
+      owner: 'anonymous',
+      request: `${crashStack.fhir}/$sql-export`,
+      window: { tenant: crashStack.store.tenant },
+      views,
+      format: 'ndjson' as const,
+      header: true,
+      tuning: { partitionSize: 200, maxParallelPartitions: 1, maxPartResources: 60, maxPartBytes: 100 * 1024 * 1024, retentionMs: 60_000, heartbeatTimeoutMs: 2000, manifestPageFiles: 100 },
+    };
+    const handle = await crashStack.client.workflow.start(viewExport, { taskQueue, workflowId: exportId, args: [input], ...viewExportStartOptions(input) });
+    const deadline = Date.now() + 60_000;
+    let killedAt: { done: number; total: number } | undefined;
+    while (Date.now() < deadline) {
+      const status = await handle.query(viewExportStatusQuery).catch(() => undefined);
+      if (status && status.partitionsDone >= 1) {
+        first.kill('SIGKILL');
+        killedAt = { done: status.partitionsDone, total: status.partitionsTotal };
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(killedAt).toBeDefined();
+    expect(killedAt!.done).toBeLessThan(killedAt!.total);
+    await new Promise((resolve) => first.once('exit', resolve));
+    startWorkerProcess();
+
+    const { body } = await completed(`${crashStack.fhir}/sql-export/${exportId}`, 120_000);
+    const rows = (await downloaded(body, 'ndjson')).observations;
+    const expected = expectedRows(observationView, await currentObservations());
+    expect(rows).toHaveLength(expected.length);
+    expect(canonical(rows)).toEqual(canonical(expected));
+  });
+
+  /** The store's current Observations (one was amended above). */
+  async function currentObservations(): Promise<FhirResourceJson[]> {
+    const out: FhirResourceJson[] = [];
+    for await (const rows of stack.store.currentResources('Observation', await stack.store.snapshotTime())) for (const r of rows) out.push(JSON.parse(r.body.toString('utf8')) as FhirResourceJson);
+    return out;
+  }
+});

@@ -1,0 +1,105 @@
+import {
+  ActivityCancellationType,
+  CancellationScope,
+  condition,
+  defineQuery,
+  isCancellation,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  upsertMemo,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { partLimits } from '../src/contracts/bulk-export';
+import { atSnapshot } from '../src/contracts/export-window';
+import type { ViewExportInput, ViewExportStatus, ViewPartitionResult } from '../src/contracts/view-export';
+import { exportResourceCountKey, exportStateKey } from './search-attribute-keys';
+import { viewProgressDetails } from './visibility';
+
+export const viewExportStatusQuery = defineQuery<ViewExportStatus>('viewExportStatus');
+
+const quick = proxyActivities<Activities>({
+  startToCloseTimeout: '2 minutes',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+});
+
+/**
+ * One `$sql-export`: fix the snapshot and plan partitions of each type the views read, run each
+ * view over each of its type's partitions with bounded parallelism (rows into part files), keep
+ * the files until they expire, then delete them. Cancellation deletes them at once.
+ */
+export async function viewExport(input: ViewExportInput): Promise<void> {
+  const status: ViewExportStatus = {
+    exportId: input.exportId,
+    phase: 'planning',
+    request: input.request,
+    clientTrackingId: input.clientTrackingId,
+    format: input.format,
+    startedAt: new Date().toISOString(),
+    views: Object.fromEntries(input.views.map((v) => [v.name, { resource: v.resource, resources: 0, read: 0, rows: 0, parts: [] }])),
+    partitionsDone: 0,
+    partitionsTotal: 0,
+  };
+  setHandler(viewExportStatusQuery, () => status);
+  const location = { tenant: input.window.tenant, exportId: input.exportId };
+  const { exportViewPartition } = proxyActivities<Activities>({
+    startToCloseTimeout: '2 hours',
+    heartbeatTimeout: input.tuning.heartbeatTimeoutMs,
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
+  });
+
+  try {
+    const types = [...new Set(input.views.map((v) => v.resource))];
+    const plan = await quick.planViewExport({ exportId: input.exportId, window: input.window, types, partitionSize: input.tuning.partitionSize });
+    status.transactionTime = plan.transactionTime;
+    const window = atSnapshot(input.window, plan.transactionTime);
+    const limits = partLimits(input.tuning);
+    const work = input.views.flatMap((view) => plan.partitions.filter((p) => p.type === view.resource).map((partition) => ({ view, partition })));
+    for (const view of input.views) status.views[view.name].resources = plan.totals[view.resource] ?? 0;
+    status.partitionsTotal = work.length;
+    status.phase = 'exporting';
+    setCurrentDetails(viewProgressDetails(status));
+
+    const results: ViewPartitionResult[] = [];
+    let next = 0;
+    const lane = async () => {
+      while (next < work.length) {
+        const { view, partition } = work[next++];
+        const of = plan.partitions.filter((p) => p.type === view.resource).length;
+        const summary = `view ${view.name} (${view.resource}), partition ${partition.partition + 1} of ${of}`;
+        const result = await exportViewPartition.executeWithOptions({ summary }, [{ location, window, partition, limits, view, format: input.format, header: input.header }]);
+        results.push(result);
+        const progress = status.views[result.view];
+        progress.read += result.resources;
+        progress.rows += result.parts.reduce((n, p) => n + p.count, 0);
+        status.partitionsDone++;
+        setCurrentDetails(viewProgressDetails(status));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, input.tuning.maxParallelPartitions) }, lane));
+
+    // Files per view in partition, part order: the manifest lists them so.
+    for (const result of [...results].sort((a, b) => a.partition - b.partition)) status.views[result.view].parts.push(...result.parts);
+    const completedAt = Date.now();
+    status.completedAt = new Date(completedAt).toISOString();
+    status.expiresAt = new Date(completedAt + input.tuning.retentionMs).toISOString();
+    status.phase = 'completed';
+    const rows = Object.values(status.views).reduce((n, v) => n + v.rows, 0);
+    upsertSearchAttributes([
+      { key: exportStateKey, value: 'completed' },
+      { key: exportResourceCountKey, value: rows },
+    ]);
+    setCurrentDetails(viewProgressDetails(status));
+    upsertMemo({ rowsPerView: Object.fromEntries(Object.entries(status.views).map(([name, v]) => [name, v.rows])), transactionTime: status.transactionTime, expiresAt: status.expiresAt });
+
+    await condition(() => false, input.tuning.retentionMs);
+    await quick.deleteExportFiles(location);
+  } catch (err) {
+    upsertSearchAttributes([{ key: exportStateKey, value: isCancellation(err) ? 'cancelled' : 'failed' }]);
+    if (isCancellation(err)) await CancellationScope.nonCancellable(() => quick.deleteExportFiles(location));
+    throw err;
+  }
+}
