@@ -5,6 +5,7 @@
  */
 import type { Pool } from 'pg';
 import { patientCompartmentTypes, patientLevelTypes, REFERENCED_TYPES } from '../src/fhir/patient-compartment';
+import { ADDITIONAL_RESOURCE_TYPES } from '../src/fhir/resource-validation';
 import { compileTypeFilter } from '../src/fhir/search/type-filter';
 import { ResourceStore } from '../src/store/resource-store';
 import { typeFilterSql } from '../src/store/search-sql';
@@ -23,7 +24,8 @@ export async function planExport(pool: Pool, input: PlanExportInput): Promise<Ex
   const { tenant, compartment } = input.window;
   const window = atSnapshot(input.window, await new ResourceStore(pool, tenant).snapshotTime());
   const { transactionTime } = window;
-  let types = input.types ?? (await storedResourceTypes(pool, tenant));
+  // Without _type: every stored R4 type (the additional ViewDefinition is served, not exported, unless asked for).
+  let types = input.types ?? (await storedResourceTypes(pool, tenant)).filter((t) => !ADDITIONAL_RESOURCE_TYPES.has(t));
   if (compartment && !input.types) {
     const exportable = new Set(patientLevelTypes());
     types = types.filter((t) => exportable.has(t));

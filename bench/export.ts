@@ -4,23 +4,19 @@
  * file, and for GCS the same bytes uploaded to the emulator in parts of the same size. Also
  * prints the worker's peak RSS.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Storage } from '@google-cloud/storage';
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { loadConfig } from '../src/config';
-import { createApp } from '../src/http/app';
-import { createLogger } from '../src/log';
 import { startGcsEmulator } from '../src/output/gcs-emulator';
 import { GcsOutputStore } from '../src/output/gcs-output-store';
 import { LocalOutputStore } from '../src/output/local-output-store';
 import type { OutputStore } from '../src/output/output-store';
-import { findFreePort } from '../src/process/free-port';
 import { generateIntoStore } from '../src/generate/write-population';
 import { importPaths } from '../src/import/importer';
 import { createPool, ensureDatabase } from '../src/store/database';
@@ -28,8 +24,8 @@ import { migrate } from '../src/store/migrate';
 import { ResourceStore } from '../src/store/resource-store';
 import { startDevServer } from '../src/temporal/dev-server';
 import { benchDatabase, timed } from './support';
+import { storedBytes, withBenchService } from './service';
 
-const cli = path.resolve(__dirname, '..', 'src', 'cli.js');
 const TENANT = 'bench';
 
 interface Measured {
@@ -43,7 +39,7 @@ interface Measured {
 }
 
 /** A store to export from: where it is, which tenant, and its whole-population Group. */
-interface BenchStore {
+export interface BenchStore {
   label: string;
   databaseUrl: string;
   tenant: string;
@@ -114,7 +110,7 @@ export async function benchExport(args: string[]): Promise<void> {
 }
 
 /** The kept bench store (generated once, reused), vacuumed and analyzed: a store that has been running a while. */
-async function keptStore(target: number): Promise<BenchStore> {
+export async function keptStore(target: number): Promise<BenchStore> {
   const server = new URL(process.env.BENCH_DATABASE_SERVER_URL ?? 'postgres://127.0.0.1:5432');
   server.pathname = '/bulkflow_bench_export';
   const databaseUrl = server.toString();
@@ -272,39 +268,10 @@ async function runExport(
   label: string,
   options: { databaseUrl: string; tenant: string; temporalAddress: string; env: Record<string, string>; output: OutputStore; path: string },
 ) {
-  const taskQueue = `bench-${Date.now()}`;
-  const settings = loadConfig().export; // the defaults, or EXPORT_* from the environment
-  // BENCH_WORKER_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=prof") profiles the worker.
-  const nodeArgs = process.env.BENCH_WORKER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  const worker: ChildProcess = spawn(process.execPath, [...nodeArgs, cli, 'worker'], {
-    env: { ...process.env, ...options.env, TEMPORAL_ADDRESS: options.temporalAddress, TEMPORAL_TASK_QUEUE: taskQueue, DATABASE_URL: options.databaseUrl, LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  // Time the export, not the worker's start: wait until it polls, as a running service's worker does.
-  await new Promise<void>((resolve, reject) => {
-    let seen = '';
-    worker.stdout!.on('data', (chunk: Buffer) => {
-      seen += chunk.toString();
-      if (seen.includes('"worker polling"')) resolve();
-    });
-    worker.once('exit', (code) => reject(new Error(`worker exited with ${code} before polling`)));
-  });
-  const connection = await Connection.connect({ address: options.temporalAddress });
-  const client = new Client({ connection });
-  const port = await findFreePort();
-  const pool = createPool(options.databaseUrl, { max: 2 }); // the API checks the Group at kick-off
-  const app = createApp({
-    config: { baseUrl: `http://127.0.0.1:${port}`, fhirBasePath: '/fhir' },
-    log: createLogger('warn'),
-    store: new ResourceStore(pool, options.tenant),
-    bulkExport: { client, taskQueue, output: options.output, exportSettings: settings, retryAfterSeconds: 1 },
-  });
-  const server = app.listen(port, '127.0.0.1');
-  try {
+  return withBenchService(options, async ({ fhirBase, client, peakRssMb }) => {
     let manifest: { output: Array<{ count: number; url: string }> } | undefined;
     const seconds = await timed(async () => {
-      // The bench stores' tenant is not the default: URLs carry the tenant prefix.
-      const kick = await fetch(`http://127.0.0.1:${port}/t/${options.tenant}/fhir${options.path}`, { headers: { Accept: 'application/fhir+json', Prefer: 'respond-async' } });
+      const kick = await fetch(`${fhirBase}${options.path}`, { headers: { Accept: 'application/fhir+json', Prefer: 'respond-async' } });
       if (kick.status !== 202) throw new Error(`${options.path}: kick-off answered ${kick.status}: ${await kick.text()}`);
       const statusUrl = kick.headers.get('content-location')!;
       for (;;) {
@@ -318,27 +285,16 @@ async function runExport(
         await new Promise((resolve) => setTimeout(resolve, 250)); // a brisk client; each poll is a workflow query
       }
     });
-    const peakRssMb = peakRss(worker.pid!);
     const exportId = manifest!.output[0].url.split('/').slice(-2)[0];
     console.log(`  ${label}: ${await phases(client, exportId)}`);
     const resources = manifest!.output.reduce((n, o) => n + o.count, 0);
-    let bytes = 0;
-    for (const key of await options.output.list(`${options.tenant}/${exportId}/`)) {
-      const reader = await options.output.openReader(key);
-      for await (const chunk of reader!) bytes += (chunk as Buffer).length;
-    }
-    return { label, resources, bytes, seconds, peakRssMb, exportId };
-  } finally {
-    server.close();
-    await connection.close();
-    await pool.end();
-    worker.kill('SIGTERM');
-    await new Promise((resolve) => worker.once('exit', resolve));
-  }
+    const bytes = await storedBytes(options.output, `${options.tenant}/${exportId}/`);
+    return { label, resources, bytes, seconds, peakRssMb: peakRssMb(), exportId };
+  });
 }
 
 /** Where an export's time went, from its workflow history: planning, then the partitions (wall and summed). */
-async function phases(client: Client, exportId: string): Promise<string> {
+export async function phases(client: Client, exportId: string): Promise<string> {
   const history = await client.workflow.getHandle(exportId).fetchHistory();
   const seconds = (t: unknown) => {
     const ts = t as { seconds?: { toNumber(): number } | number; nanos?: number };
@@ -358,16 +314,10 @@ async function phases(client: Client, exportId: string): Promise<string> {
       spans.push({ type: from.type, from: from.at, to: at });
     }
   }
-  const plan = spans.find((s) => s.type === 'planExport');
-  const parts = spans.filter((s) => s.type !== 'planExport');
+  const plan = spans.find((s) => s.type.startsWith('plan'));
+  const parts = spans.filter((s) => !s.type.startsWith('plan') && !s.type.startsWith('delete'));
   const first = Math.min(...parts.map((s) => s.from));
   const last = Math.max(...parts.map((s) => s.to));
   const summed = parts.reduce((n, s) => n + s.to - s.from, 0);
   return `planning ${plan ? (plan.to - plan.from).toFixed(2) : '?'} s (from start ${plan ? (plan.from - start).toFixed(2) : '?'} s); ${parts.length} partitions in ${(last - first).toFixed(2)} s wall, ${summed.toFixed(2)} s summed`;
-}
-
-/** Peak resident set size of a process in MB (VmHWM). */
-function peakRss(pid: number): number {
-  const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return match ? Number(match[1]) / 1024 : NaN;
 }

@@ -1,8 +1,9 @@
-/** `npm run bench -- <import|export> [options]`: prints figures and ratios against a baseline of the same run. */
+/** `npm run bench -- <import|export|views> [options]`: prints figures and ratios against a baseline of the same run. */
 import { benchExport } from './export';
 import { benchImport } from './import';
+import { benchViews } from './views';
 
-const benches: Record<string, (args: string[]) => Promise<void>> = { import: benchImport, export: benchExport };
+const benches: Record<string, (args: string[]) => Promise<void>> = { import: benchImport, export: benchExport, views: benchViews };
 
 async function main(): Promise<void> {
   const [name = 'import', ...args] = process.argv.slice(2);

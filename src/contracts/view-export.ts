@@ -6,7 +6,7 @@
 import type { ExportLevel, ExportTuning, PartFile, PlannedPartition } from './bulk-export';
 import type { ExportLocation, ExportWindow, PartLimits, RequestedWindow } from './export-window';
 
-export type ViewFormat = 'ndjson' | 'csv' | 'json';
+export type ViewFormat = 'ndjson' | 'csv' | 'json' | 'parquet';
 
 /** The failure type of a view that cannot be evaluated on the data (its details: the OperationOutcome issues). */
 export const VIEW_EVALUATION_FAILURE = 'ViewEvaluationError';

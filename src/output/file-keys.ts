@@ -15,7 +15,7 @@ export const partKey = (at: ExportLocation, type: string, partition: number, par
   `${exportDirectory(at)}${type}${deletions ? '-deleted' : ''}-${String(partition).padStart(4, '0')}-${String(part).padStart(4, '0')}.ndjson`;
 
 /** The extension of a view export's files per format. */
-export const VIEW_FILE_EXTENSIONS = { ndjson: 'ndjson', csv: 'csv', json: 'json' } as const;
+export const VIEW_FILE_EXTENSIONS = { ndjson: 'ndjson', csv: 'csv', json: 'json', parquet: 'parquet' } as const;
 
 /** One part of one view's partition (`$sql-export`): `<view>-<partition>-<part>.<ndjson|csv|json>`. */
 export const viewPartKey = (at: ExportLocation, view: string, partition: number, part: number, format: keyof typeof VIEW_FILE_EXTENSIONS) =>

@@ -10,7 +10,7 @@ import { parseInstant } from '../fhir/kickoff-parameters';
 import { FHIR_ID } from '../fhir/resource-validation';
 import type { ViewSubject } from './run-request';
 
-export type ExportFormat = 'ndjson' | 'csv' | 'json';
+export type ExportFormat = 'ndjson' | 'csv' | 'json' | 'parquet';
 
 export interface ViewExportRequest {
   subjects: { name?: string; subject: ViewSubject }[];
@@ -30,6 +30,8 @@ const FORMATS: Record<string, ExportFormat> = {
   'text/csv': 'csv',
   json: 'json',
   'application/json': 'json',
+  parquet: 'parquet',
+  'application/vnd.apache.parquet': 'parquet',
 };
 
 type Part = Record<string, unknown>;
@@ -117,11 +119,7 @@ export function parseViewExportRequest(body: unknown): ViewExportRequest {
         once(name);
         const text = textOf(part, name);
         const format = FORMATS[text.toLowerCase()];
-        if (!format) {
-          throw text.toLowerCase() === 'parquet'
-            ? new OperationOutcomeError('not-supported', '_format parquet is not supported yet; use ndjson, csv or json', { expression: ['_format'] })
-            : OperationOutcomeError.invalid(`_format ${JSON.stringify(text)} is not one of ndjson, csv, json${text === 'fhir' ? ' (fhir output is $export\'s)' : ''}`, '_format');
-        }
+        if (!format) throw OperationOutcomeError.invalid(`_format ${JSON.stringify(text)} is not one of ndjson, csv, json, parquet${text === 'fhir' ? ' (fhir output is $export\'s)' : ''}`, '_format');
         request.format = format;
         break;
       }

@@ -7,20 +7,20 @@
  * Loaded with `require`: the package's ESM and CommonJS copies do not mix. Pure.
  */
 import type { Model, UserInvocationTable } from 'fhirpath';
+import { compileFastPath } from './fast-paths';
+import { referenceParts } from './references';
 const fhirpath = require('fhirpath') as typeof import('fhirpath');
 const r4 = require('fhirpath/fhir-context/r4') as Model;
 
-/** A compiled expression: applied to a resource or to a node an earlier expression returned. */
-export type Evaluate = (node: unknown, rowIndex: number) => unknown[];
+/**
+ * A compiled expression: applied to a resource or to a node an earlier expression returned.
+ * `plain`: its values are plain JSON already (a fast path), with no engine types to resolve.
+ */
+export type Evaluate = ((node: unknown, rowIndex: number) => unknown[]) & { plain?: boolean };
 
 /** The data behind a node the engine returns (a ResourceNode keeps its type for later expressions). */
 const dataOf = (node: unknown): unknown => (node && typeof node === 'object' && 'data' in node && (node as { constructor: { name: string } }).constructor.name === 'ResourceNode' ? (node as { data: unknown }).data : node);
 
-/** `Type/id` out of a reference: relative, absolute or versioned (`.../Type/id/_history/v`). */
-function referenceParts(reference: string): { type: string; id: string } | undefined {
-  const match = /(?:^|\/)([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/.exec(reference);
-  return match ? { type: match[1], id: match[2] } : undefined;
-}
 
 /** The type a `getReferenceKey(Type)` argument names (the engine hands it over as a type specifier or as text). */
 const typeName = (argument: unknown): string | undefined => {
@@ -170,9 +170,15 @@ export function substituteConstants(expression: string, constants: Map<string, s
   return { expression: out, unknown };
 }
 
-/** Compiles an expression (throws the engine's parse error). `keepTypes`: results stay nodes, for expressions applied to them. */
-export function compileExpression(expression: string, keepTypes: boolean): Evaluate {
+/**
+ * Compiles an expression (throws the engine's parse error). `keepTypes`: results stay nodes, for
+ * expressions applied to them. `baseType`: the type of the nodes it is applied to, when known
+ * (the view's resource at the top level): then the common simple paths skip the engine.
+ */
+export function compileExpression(expression: string, keepTypes: boolean, baseType?: string): Evaluate {
   const compiled = fhirpath.compile(expression, r4, { resolveInternalTypes: !keepTypes, userInvocationTable });
+  const fast = keepTypes ? undefined : compileFastPath(expression, baseType, r4);
+  if (fast) return Object.assign(fast, { plain: true });
   return (node, rowIndex) => compiled(node as never, { rowIndex }) as unknown[];
 }
 

@@ -23,18 +23,26 @@ const csvField = (value: unknown): string => {
 
 export const csvLine = (values: unknown[]) => `${values.map(csvField).join(',')}\r\n`;
 
-const objectOf = (columns: ViewColumn[], row: ViewRow) => {
-  const object: Record<string, unknown> = {};
-  columns.forEach((c, i) => (object[c.name] = row[i] ?? null));
-  return object;
-};
+/** A row as a JSON object's text, keys in column order: the keys are quoted once, not per row. */
+function jsonObject(columns: ViewColumn[]): (row: ViewRow) => string {
+  const keys = columns.map((c, i) => `${i === 0 ? '{' : ','}${JSON.stringify(c.name)}:`);
+  return (row) => {
+    let text = '';
+    for (let i = 0; i < keys.length; i++) {
+      const v = row[i];
+      text += keys[i] + (v === undefined || v === null ? 'null' : typeof v === 'number' && Number.isFinite(v) ? String(v) : typeof v === 'boolean' ? String(v) : JSON.stringify(v));
+    }
+    return keys.length === 0 ? '{}' : `${text}}`;
+  };
+}
 
-export function rowEncoder(format: RowFormat, columns: ViewColumn[], options: { header: boolean }): RowEncoder {
+export function rowEncoder(format: Exclude<RowFormat, 'parquet'>, columns: ViewColumn[], options: { header: boolean }): RowEncoder {
+  const object = jsonObject(columns);
   switch (format) {
     case 'json':
-      return { contentType: 'application/json', start: '[', row: (row, i) => `${i > 0 ? ',' : ''}${JSON.stringify(objectOf(columns, row))}`, end: ']' };
+      return { contentType: 'application/json', start: '[', row: (row, i) => `${i > 0 ? ',' : ''}${object(row)}`, end: ']' };
     case 'ndjson':
-      return { contentType: 'application/x-ndjson', start: '', row: (row) => `${JSON.stringify(objectOf(columns, row))}\n`, end: '' };
+      return { contentType: 'application/x-ndjson', start: '', row: (row) => `${object(row)}\n`, end: '' };
     case 'csv':
       return { contentType: 'text/csv; charset=utf-8', start: options.header ? csvLine(columns.map((c) => c.name)) : '', row: (row) => csvLine(row), end: '' };
   }

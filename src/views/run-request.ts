@@ -8,7 +8,7 @@ import { OperationOutcomeError } from '../fhir/outcome-error';
 import { parseInstant } from '../fhir/kickoff-parameters';
 import { FHIR_ID } from '../fhir/resource-validation';
 
-export type RowFormat = 'json' | 'ndjson' | 'csv';
+export type RowFormat = 'json' | 'ndjson' | 'csv' | 'parquet';
 
 /** Which ViewDefinition to run: given inline, or stored (by id or by canonical `url|version`). */
 export type ViewSubject = { resource: Record<string, unknown> } | { id: string } | { url: string; version?: string };
@@ -34,6 +34,8 @@ const FORMATS: Record<string, RowFormat> = {
   'application/ndjson': 'ndjson',
   csv: 'csv',
   'text/csv': 'csv',
+  parquet: 'parquet',
+  'application/vnd.apache.parquet': 'parquet',
 };
 
 /** One parameter as it came: a value (text) or a resource part. */
@@ -129,7 +131,7 @@ export function parseViewRunRequest(parts: RawPart[], pathId?: string): ViewRunR
 
   const formatText = text('_format') ?? 'json';
   const format = FORMATS[formatText.split(';')[0].trim().toLowerCase()];
-  if (!format) throw OperationOutcomeError.invalid(`_format ${JSON.stringify(formatText)} is not one of json, ndjson, csv`, '_format');
+  if (!format) throw OperationOutcomeError.invalid(`_format ${JSON.stringify(formatText)} is not one of json, ndjson, csv, parquet`, '_format');
 
   const headerText = text('header');
   if (headerText !== undefined && headerText !== 'true' && headerText !== 'false') throw OperationOutcomeError.invalid('header must be true or false', 'header');

@@ -35,7 +35,8 @@ function repeated(select: CompiledSelect, node: unknown, rowIndex: number): unkn
 }
 
 function columnValue(column: CompiledSelect['columns'][number], focus: unknown, rowIndex: number, resource: Record<string, unknown>): unknown {
-  const values = plainValues(column.evaluate(focus, rowIndex));
+  const evaluated = column.evaluate(focus, rowIndex);
+  const values = column.evaluate.plain ? evaluated : plainValues(evaluated);
   if (column.collection) return values;
   if (values.length > 1) {
     throw new OperationOutcomeError('processing', `Column ${column.name} (${column.path}) has ${values.length} values for ${keyOf(resource)}; set collection: true to keep them all`, {

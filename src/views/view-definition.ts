@@ -94,7 +94,7 @@ class Checker {
   }
 
   /** Compiles a FHIRPath expression of the view, or records why it cannot be. */
-  expression(path: unknown, at: string, keepTypes: boolean): Evaluate | undefined {
+  expression(path: unknown, at: string, keepTypes: boolean, baseType?: string): Evaluate | undefined {
     if (typeof path !== 'string' || path.trim() === '') {
       this.structure(`${at} must be a FHIRPath expression (a non-empty string)`, at);
       return undefined;
@@ -102,7 +102,7 @@ class Checker {
     const { expression, unknown } = substituteConstants(path, this.constants);
     for (const name of unknown) this.processing(`${at} uses %${name}, which is not a constant of this view`, at);
     try {
-      return compileExpression(expression, keepTypes);
+      return compileExpression(expression, keepTypes, baseType);
     } catch (err) {
       this.processing(`${at} is not valid FHIRPath (${JSON.stringify(path)}): ${(err as Error).message.split('\n')[0]}`, at);
       return undefined;
@@ -125,7 +125,7 @@ class Checker {
     });
   }
 
-  column(raw: unknown, at: string): (ViewColumn & { evaluate: Evaluate }) | undefined {
+  column(raw: unknown, at: string, baseType: string | undefined): (ViewColumn & { evaluate: Evaluate }) | undefined {
     if (!isObject(raw)) {
       this.structure(`${at} must be an object`, at);
       return undefined;
@@ -143,12 +143,13 @@ class Checker {
           else this.structure(`${at}.tag[${i}] must have a name and a value`, `${at}.tag[${i}]`);
         });
     }
-    const evaluate = this.expression(raw.path, `${at}.path`, false);
+    const evaluate = this.expression(raw.path, `${at}.path`, false, baseType);
     if (typeof name !== 'string' || !evaluate) return undefined;
     return { name, path: raw.path as string, type: raw.type as string | undefined, collection: raw.collection === true, tags, evaluate };
   }
 
-  select(raw: unknown, at: string): CompiledSelect {
+  /** `baseType`: the type of the nodes the select's columns read, while known (the resource, outside iterations). */
+  select(raw: unknown, at: string, baseType: string | undefined): CompiledSelect {
     const node: CompiledSelect = { columns: [], selects: [], unionAll: [], width: [] };
     if (!isObject(raw)) {
       this.structure(`${at} must be an object`, at);
@@ -171,7 +172,7 @@ class Checker {
     if (raw.column !== undefined) {
       if (!Array.isArray(raw.column)) this.structure(`${at}.column must be an array`, `${at}.column`);
       else raw.column.forEach((c, i) => {
-        const column = this.column(c, `${at}.column[${i}]`);
+        const column = this.column(c, `${at}.column[${i}]`, kind ? undefined : baseType);
         if (column) node.columns.push(column);
       });
     }
@@ -182,7 +183,7 @@ class Checker {
         continue;
       }
       // The view's own `select` is the root: its selects are named `select[i]`, not `.select[i]`.
-      (raw[key] as unknown[]).forEach((s, i) => node[key === 'select' ? 'selects' : 'unionAll'].push(this.select(s, `${at ? `${at}.` : ''}${key}[${i}]`)));
+      (raw[key] as unknown[]).forEach((s, i) => node[key === 'select' ? 'selects' : 'unionAll'].push(this.select(s, `${at ? `${at}.` : ''}${key}[${i}]`, kind ? undefined : baseType)));
     }
     if (node.unionAll.length > 0) {
       const names = (s: CompiledSelect) => s.width.map((c) => c.name).join(', ');
@@ -205,7 +206,7 @@ export function compileView(raw: unknown): CompiledView {
   else if (!isKnownResourceType(raw.resource)) check.structure(`resource ${JSON.stringify(raw.resource)} is not an R4 resource type`, 'resource');
   check.constantsOf(raw.constant);
   if (!Array.isArray(raw.select) || raw.select.length === 0) check.structure('select must be a non-empty array', 'select');
-  const root = check.select({ select: Array.isArray(raw.select) ? raw.select : [] }, '');
+  const root = check.select({ select: Array.isArray(raw.select) ? raw.select : [] }, '', typeof raw.resource === 'string' && isKnownResourceType(raw.resource) ? raw.resource : undefined);
   const where: CompiledView['where'] = [];
   if (raw.where !== undefined) {
     if (!Array.isArray(raw.where)) check.structure('where must be an array', 'where');

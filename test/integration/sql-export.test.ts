@@ -13,6 +13,7 @@ import { rowObject, viewRows } from '../../src/views/run-view';
 import { compileView } from '../../src/views/view-definition';
 import { viewExportStatusQuery } from '../../workflows/view-export';
 import { parseCsv } from '../support/csv';
+import { readParquetRows } from '../support/parquet';
 import { startExportStack, type ExportStack } from '../support/export-stack';
 import { startWorkerProcess as startWorker } from '../support/worker-process';
 
@@ -90,6 +91,10 @@ describe('$sql-export', () => {
       for (const location of output.part!.filter((p) => p.name === 'location')) {
         const res = await fetch(location.valueUri!);
         expect(res.status).toBe(200);
+        if (format === 'parquet') {
+          rows.push(...readParquetRows(new Uint8Array(await res.arrayBuffer())).rows);
+          continue;
+        }
         const text = await res.text();
         if (format === 'ndjson') rows.push(...text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Row));
         else if (format === 'json') rows.push(...(JSON.parse(text) as Row[]));
@@ -103,6 +108,8 @@ describe('$sql-export', () => {
     return byName;
   }
 
+  /** A row as Parquet holds it here: collections as JSON text. */
+  const asParquet = (row: Row) => Object.fromEntries(Object.entries(row).map(([k, v]) => [k, Array.isArray(v) ? JSON.stringify(v) : v]));
   /** A row as CSV writes it: every value as text, null empty, collections as JSON. */
   const asCsv = (row: Row) => Object.fromEntries(Object.entries(row).map(([k, v]) => [k, v === null ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v)]));
 
@@ -131,7 +138,7 @@ describe('$sql-export', () => {
     await stack.close();
   });
 
-  it.each([['ndjson'], ['csv'], ['json']])('exports %s through the 303 flow, row for row what the runner gives, several subjects at once', async (format) => {
+  it.each([['ndjson'], ['csv'], ['json'], ['parquet']])('exports %s through the 303 flow, row for row what the runner gives, several subjects at once', async (format) => {
     const kick = await kickOff(parameters(subject('observations', observationView), subject('patients', patientView), { name: '_format', valueCode: format }, { name: 'clientTrackingId', valueString: `track-${format}` }));
     expect(kick.status).toBe(202);
     const statusUrl = kick.headers.get('content-location')!;
@@ -153,11 +160,88 @@ describe('$sql-export', () => {
     const observations = expectedRows(observationView, population);
     const patients = expectedRows(patientView, population);
     expect(observations.length).toBeGreaterThan(300); // several partitions and parts
-    const shape = format === 'csv' ? (r: Row[]) => canonical(r.map(asCsv)) : canonical;
+    const shape = format === 'csv' ? (r: Row[]) => canonical(r.map(asCsv)) : format === 'parquet' ? (r: Row[]) => canonical(r.map(asParquet)) : canonical;
     expect(canonical(rows.observations)).toEqual(shape(observations));
     expect(canonical(rows.patients)).toEqual(shape(patients));
     const observationOutput = body.parameter.find((p) => p.name === 'output' && p.part![0].valueString === 'observations')!;
     expect(observationOutput.part!.filter((p) => p.name === 'location').length).toBeGreaterThan(2);
+  });
+
+  it('writes typed Parquet columns (FHIR types and ansi/type tags), nulls included, every value read back by an independent reader', async () => {
+    const typed = {
+      resourceType: 'ViewDefinition',
+      resource: 'Patient',
+      select: [
+        {
+          column: [
+            { name: 'id', path: 'id' },
+            { name: 'active', path: 'active', type: 'boolean' },
+            { name: 'birth', path: 'birthDate', type: 'date', tag: [{ name: 'ansi/type', value: 'DATE' }] },
+            { name: 'birth_text', path: 'birthDate', type: 'date' },
+            { name: 'names', path: 'name.count()', type: 'integer' },
+            { name: 'big', path: 'name.count() * 1000000', tag: [{ name: 'ansi/type', value: 'BIGINT' }] },
+            { name: 'updated', path: 'meta.lastUpdated', type: 'instant', tag: [{ name: 'ansi/type', value: 'TIMESTAMP' }] },
+            { name: 'ratio', path: 'name.count() / 3', type: 'decimal' },
+            { name: 'deceased', path: 'deceased.ofType(dateTime)', type: 'dateTime' },
+          ],
+        },
+      ],
+    };
+    const kick = await kickOff(parameters(subject('typed', typed), { name: '_format', valueCode: 'parquet' }));
+    expect(kick.status).toBe(202);
+    const { body } = await completed(kick.headers.get('content-location')!);
+    const output = body.parameter.find((p) => p.name === 'output')!;
+    const files = [];
+    for (const location of output.part!.filter((p) => p.name === 'location')) files.push(readParquetRows(new Uint8Array(await (await fetch(location.valueUri!)).arrayBuffer())));
+    expect(files[0].columns.map((c) => [c.name, c.type.split('<')[0]])).toEqual([
+      ['id', 'Utf8'],
+      ['active', 'Bool'],
+      ['birth', 'Date32'],
+      ['birth_text', 'Utf8'],
+      ['names', 'Int32'],
+      ['big', 'Int64'],
+      ['updated', 'Timestamp'],
+      ['ratio', 'Float64'],
+      ['deceased', 'Utf8'],
+    ]);
+    const stored = await currentOf('Patient');
+    const expected: Row[] = expectedRows(typed, stored).map((r) => ({ ...r, updated: new Date(r.updated as string).toISOString() }));
+    expect(canonical(files.flatMap((f) => f.rows))).toEqual(canonical(expected));
+    expect(expected.some((r) => r.deceased === null)).toBe(true); // nulls were written and read as nulls
+  });
+
+  it('refuses a Parquet export of a column whose ansi/type has no Parquet type, before the job starts', async () => {
+    const odd = { ...patientView, select: [{ column: [{ name: 'id', path: 'id', tag: [{ name: 'ansi/type', value: 'GEOMETRY' }] }] }] };
+    const res = await kickOff(parameters(subject('odd', odd), { name: '_format', valueCode: 'parquet' }));
+    expect(res.status).toBe(400);
+    expect(JSON.stringify(await res.json())).toContain('subject[0].id');
+  });
+
+  it('answers under the earlier name too (ViewDefinition/$viewdefinition-export with view parts and a stored view)', async () => {
+    const stored = await fetch(`${stack.fhir}/ViewDefinition`, { method: 'POST', headers: { 'Content-Type': 'application/fhir+json' }, body: JSON.stringify(patientView) });
+    expect(stored.status).toBe(201);
+    const id = ((await stored.json()) as { id: string }).id;
+    const kick = await fetch(`${stack.fhir}/ViewDefinition/$viewdefinition-export`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/fhir+json', Prefer: 'respond-async' },
+      body: JSON.stringify(parameters({ name: 'view', part: [{ name: 'name', valueString: 'stored' }, { name: 'viewReference', valueReference: { reference: `ViewDefinition/${id}` } }] })),
+    });
+    expect(kick.status).toBe(202);
+    const rows = (await downloaded((await completed(kick.headers.get('content-location')!)).body, 'ndjson')).stored;
+    expect(canonical(rows)).toEqual(canonical(expectedRows(patientView, population)));
+
+    // A stored view is a resource of the store, but a system $export without _type exports R4 types only.
+    const bulk = await fetch(`${stack.fhir}/$export`, { headers: { Accept: 'application/fhir+json', Prefer: 'respond-async' } });
+    const statusUrl = bulk.headers.get('content-location')!;
+    let manifest: { output: { type: string }[] } | undefined;
+    for (let i = 0; i < 200 && !manifest; i++) {
+      const res = await fetch(statusUrl);
+      if (res.status === 200) manifest = (await res.json()) as typeof manifest;
+      else await new Promise((resolve) => setTimeout(resolve, 1100));
+    }
+    expect(manifest!.output.map((o) => o.type)).toContain('Patient');
+    expect(manifest!.output.map((o) => o.type)).not.toContain('ViewDefinition');
+    await fetch(`${stack.fhir}/ViewDefinition/${id}`, { method: 'DELETE' });
   });
 
   it('writes CSV without header rows when asked', async () => {
@@ -229,7 +313,6 @@ describe('$sql-export', () => {
     ['without Prefer: respond-async', parameters(subject('o', observationView)), {}, 400],
     ['without a subject', parameters(), undefined, 400],
     ['with _format fhir', parameters(subject('o', observationView), { name: '_format', valueCode: 'fhir' }), undefined, 400],
-    ['with _format parquet (not yet)', parameters(subject('o', observationView), { name: '_format', valueCode: 'parquet' }), undefined, 400],
     ['with source', parameters(subject('o', observationView), { name: 'source', valueString: 'http://elsewhere' }), undefined, 400],
     ['with an unknown parameter', parameters(subject('o', observationView), { name: 'bogus', valueString: 'x' }), undefined, 400],
     ['with two subjects of one name', parameters(subject('o', observationView), subject('o', patientView)), undefined, 400],
@@ -286,15 +369,15 @@ describe('$sql-export', () => {
 
     const { body } = await completed(`${crashStack.fhir}/sql-export/${exportId}`, 120_000);
     const rows = (await downloaded(body, 'ndjson')).observations;
-    const expected = expectedRows(observationView, await currentObservations());
+    const expected = expectedRows(observationView, await currentOf('Observation'));
     expect(rows).toHaveLength(expected.length);
     expect(canonical(rows)).toEqual(canonical(expected));
   });
 
-  /** The store's current Observations (one was amended above). */
-  async function currentObservations(): Promise<FhirResourceJson[]> {
+  /** The store's current resources of a type (as stored: with meta). */
+  async function currentOf(type: string): Promise<FhirResourceJson[]> {
     const out: FhirResourceJson[] = [];
-    for await (const rows of stack.store.currentResources('Observation', await stack.store.snapshotTime())) for (const r of rows) out.push(JSON.parse(r.body.toString('utf8')) as FhirResourceJson);
+    for await (const rows of stack.store.currentResources(type, await stack.store.snapshotTime())) for (const r of rows) out.push(JSON.parse(r.body.toString('utf8')) as FhirResourceJson);
     return out;
   }
 });

@@ -8,6 +8,7 @@ import { generatePopulation } from '../../src/generate/population';
 import type { FhirResourceJson } from '../../src/fhir/resource-validation';
 import { bearer, SmartClients } from '../support/smart-clients';
 import { startExportStack, type ExportStack } from '../support/export-stack';
+import { readParquetRows } from '../support/parquet';
 
 const observationView = {
   resourceType: 'ViewDefinition',
@@ -110,7 +111,7 @@ describe('$sql-run and stored ViewDefinitions', () => {
     expect((await run({ name: '_since', valueInstant: before })).map((r) => r.id)).toEqual([changed.id]);
   });
 
-  it('answers NDJSON and CSV (with and without a header) with the same rows as JSON', async () => {
+  it('answers NDJSON, CSV (with and without a header) and Parquet with the same rows as JSON', async () => {
     const base = { name: 'subjectResource', resource: observationView };
     const json = (await (await post('/$sql-run', parameters(base))).json()) as Record<string, unknown>[];
     const ndjson = await post('/$sql-run', parameters(base, { name: '_format', valueCode: 'ndjson' }));
@@ -124,6 +125,11 @@ describe('$sql-run and stored ViewDefinitions', () => {
     expect(csvLines.slice(1).map((l) => l.split(',')[0]).sort()).toEqual(json.map((r) => r.id).sort());
     const bare = await post('/$sql-run', parameters(base, { name: '_format', valueCode: 'csv' }, { name: 'header', valueBoolean: false }));
     expect((await bare.text()).split('\r\n').filter(Boolean)).toHaveLength(json.length);
+    const parquet = await post('/$sql-run', parameters(base, { name: '_format', valueCode: 'parquet' }));
+    expect(parquet.headers.get('content-type')).toMatch(/parquet/);
+    const read = readParquetRows(new Uint8Array(await parquet.arrayBuffer()));
+    expect(read.columns.map((c) => c.name)).toEqual(['id', 'patient', 'code', 'value']);
+    expect(read.rows.map((r) => JSON.stringify(r)).sort()).toEqual(json.map((r) => JSON.stringify({ ...r, value: r.value === null ? null : String(r.value) })).sort());
   });
 
   it('needs read access to the view\'s resource type, and a token at all', async () => {

@@ -9,7 +9,8 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { ApplicationFailure } from '@temporalio/common';
-import { VIEW_EVALUATION_FAILURE, type ExportedView, type ViewExportInput } from '../../contracts/view-export';
+import { VIEW_EVALUATION_FAILURE, type ExportedView, type ViewExportInput, type ViewFormat } from '../../contracts/view-export';
+import { parquetColumns } from '../../views/parquet-columns';
 import { OperationOutcomeError } from '../../fhir/outcome-error';
 import { exportFileKey } from '../../output/file-keys';
 import type { ResourceStore } from '../../store/resource-store';
@@ -34,8 +35,8 @@ import { checkRunningExports, type BulkExportRouteDependencies } from './bulk-ex
 type AppContext = Context & { state: AppState };
 
 const VIEW_NAME = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
-const FILE_NAME = /^[A-Za-z][A-Za-z0-9_]*-\d{4}-\d{4}\.(ndjson|csv|json)$/;
-const CONTENT_TYPES: Record<string, string> = { ndjson: 'application/x-ndjson', csv: 'text/csv; charset=utf-8', json: 'application/json' };
+const FILE_NAME = /^[A-Za-z][A-Za-z0-9_]*-\d{4}-\d{4}\.(ndjson|csv|json|parquet)$/;
+const CONTENT_TYPES: Record<string, string> = { ndjson: 'application/x-ndjson', csv: 'text/csv; charset=utf-8', json: 'application/json', parquet: 'application/vnd.apache.parquet' };
 
 export function viewExportRouter(deps: BulkExportRouteDependencies & { store: ResourceStore }): Router<AppState> {
   const router = newRouter();
@@ -50,7 +51,7 @@ export function viewExportRouter(deps: BulkExportRouteDependencies & { store: Re
   };
 
   /** Every subject resolved, named and checked before anything starts. */
-  const checkedViews = async (ctx: AppContext, subjects: ReturnType<typeof parseViewExportRequest>['subjects']): Promise<ExportedView[]> => {
+  const checkedViews = async (ctx: AppContext, subjects: ReturnType<typeof parseViewExportRequest>['subjects'], format: ViewFormat): Promise<ExportedView[]> => {
     const store = deps.store.forTenant(ctx.state.tenant);
     const views: ExportedView[] = [];
     for (const [i, { name, subject }] of subjects.entries()) {
@@ -71,6 +72,14 @@ export function viewExportRouter(deps: BulkExportRouteDependencies & { store: Re
       }
       if (views.some((v) => v.name === outputName)) throw OperationOutcomeError.invalid(`Two subjects are named ${outputName}; each output needs its own name`, `subject[${i}].name`);
       requirePermission(ctx, view.resource, 'r');
+      if (format === 'parquet') {
+        try {
+          parquetColumns(view.columns); // every column's type has a Parquet type
+        } catch (err) {
+          if (err instanceof OperationOutcomeError) for (const issue of err.issues) issue.expression = (issue.expression ?? []).map((e) => `subject[${i}].${e}`);
+          throw err;
+        }
+      }
       views.push({ name: outputName, definition, resource: view.resource });
     }
     return views;
@@ -90,7 +99,7 @@ export function viewExportRouter(deps: BulkExportRouteDependencies & { store: Re
       const unknown = request.patientIds.filter((p) => !known.has(p));
       if (unknown.length > 0) throw HttpError.badRequest(`patient names unknown patients: ${unknown.map((p) => `Patient/${p}`).join(', ')}`, 'patient');
     }
-    const views = await checkedViews(ctx, request.subjects);
+    const views = await checkedViews(ctx, request.subjects, request.format);
     const tenant = ctx.state.tenant;
     await checkRunningExports(deps, tenant);
     const compartment = request.groupId || request.patientIds ? { groupId: request.groupId, patientIds: request.patientIds } : undefined;

@@ -1,0 +1,89 @@
+/**
+ * bulkflow as a bench measures it: a fresh worker process (polling before the clock starts, as a
+ * running service's is) and the real API in this process, on one store; the worker's peak RSS.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { loadConfig } from '../src/config';
+import { createApp } from '../src/http/app';
+import { createLogger } from '../src/log';
+import type { OutputStore } from '../src/output/output-store';
+import { findFreePort } from '../src/process/free-port';
+import { createPool } from '../src/store/database';
+import { ResourceStore } from '../src/store/resource-store';
+
+const cli = path.resolve(__dirname, '..', 'src', 'cli.js');
+
+export interface BenchServiceOptions {
+  databaseUrl: string;
+  tenant: string;
+  temporalAddress: string;
+  /** The worker's output settings (OUTPUT_BACKEND, ...). */
+  env: Record<string, string>;
+  output: OutputStore;
+}
+
+export interface BenchService {
+  /** The tenant's FHIR base on the API (bench stores' tenant is not the default: URLs carry the prefix). */
+  fhirBase: string;
+  client: Client;
+  /** The worker's peak RSS so far, in MB (VmHWM). */
+  peakRssMb(): number;
+}
+
+export async function withBenchService<T>(options: BenchServiceOptions, work: (service: BenchService) => Promise<T>): Promise<T> {
+  const taskQueue = `bench-${Date.now()}`;
+  const settings = loadConfig().export; // the defaults, or EXPORT_* from the environment
+  // BENCH_WORKER_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=prof") profiles the worker.
+  const nodeArgs = process.env.BENCH_WORKER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const worker: ChildProcess = spawn(process.execPath, [...nodeArgs, cli, 'worker'], {
+    env: { ...process.env, ...options.env, TEMPORAL_ADDRESS: options.temporalAddress, TEMPORAL_TASK_QUEUE: taskQueue, DATABASE_URL: options.databaseUrl, LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    let seen = '';
+    worker.stdout!.on('data', (chunk: Buffer) => {
+      seen += chunk.toString();
+      if (seen.includes('"worker polling"')) resolve();
+    });
+    worker.once('exit', (code) => reject(new Error(`worker exited with ${code} before polling`)));
+  });
+  const connection = await Connection.connect({ address: options.temporalAddress });
+  const client = new Client({ connection });
+  const port = await findFreePort();
+  const pool = createPool(options.databaseUrl, { max: 2 }); // the API checks Groups and views at kick-off
+  const app = createApp({
+    config: { baseUrl: `http://127.0.0.1:${port}`, fhirBasePath: '/fhir' },
+    log: createLogger('warn'),
+    store: new ResourceStore(pool, options.tenant),
+    bulkExport: { client, taskQueue, output: options.output, exportSettings: settings, retryAfterSeconds: 1 },
+  });
+  const server = app.listen(port, '127.0.0.1');
+  try {
+    return await work({ fhirBase: `http://127.0.0.1:${port}/t/${options.tenant}/fhir`, client, peakRssMb: () => peakRss(worker.pid!) });
+  } finally {
+    server.close();
+    await connection.close();
+    await pool.end();
+    worker.kill('SIGTERM');
+    await new Promise((resolve) => worker.once('exit', resolve));
+  }
+}
+
+/** Bytes of every file under a prefix. */
+export async function storedBytes(output: OutputStore, prefix: string): Promise<number> {
+  let bytes = 0;
+  for (const key of await output.list(prefix)) {
+    const reader = await output.openReader(key);
+    for await (const chunk of reader!) bytes += (chunk as Buffer).length;
+  }
+  return bytes;
+}
+
+/** Peak resident set size of a process in MB (VmHWM). */
+function peakRss(pid: number): number {
+  const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) / 1024 : NaN;
+}

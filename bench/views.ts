@@ -1,0 +1,146 @@
+/**
+ * `npm run bench -- views`: a flat Observation view (id, patient key, code system and code,
+ * value, unit, effective time) exported with `$sql-export` over the kept 1M-resource bench store
+ * to local files in each format, against `$export?_type=Observation` in the same run, each by a
+ * fresh worker process through the real API: rows/s, MB/s, the ratio to `$export`'s
+ * resources/s, and the worker's peak RSS. A Parquet run over about half the rows (`_since`)
+ * shows whether memory grows with the output.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { LocalOutputStore } from '../src/output/local-output-store';
+import { createPool } from '../src/store/database';
+import { startDevServer } from '../src/temporal/dev-server';
+import { keptStore, phases } from './export';
+import { storedBytes, withBenchService } from './service';
+import { timed } from './support';
+
+export const FLAT_OBSERVATION_VIEW = {
+  resourceType: 'ViewDefinition',
+  name: 'observation_flat',
+  resource: 'Observation',
+  select: [
+    {
+      column: [
+        { name: 'id', path: 'getResourceKey()', type: 'id' },
+        { name: 'patient', path: 'subject.getReferenceKey(Patient)', type: 'string' },
+        { name: 'system', path: 'code.coding.first().system', type: 'uri' },
+        { name: 'code', path: 'code.coding.first().code', type: 'code' },
+        { name: 'value', path: 'value.ofType(Quantity).value', type: 'decimal' },
+        { name: 'unit', path: 'value.ofType(Quantity).unit', type: 'string' },
+        { name: 'effective', path: 'effective.ofType(dateTime)', type: 'dateTime' },
+      ],
+    },
+  ],
+};
+
+interface Row {
+  label: string;
+  rows: number;
+  bytes: number;
+  seconds: number;
+  peakRssMb: number;
+}
+
+export async function benchViews(args: string[]): Promise<void> {
+  const target = Number(args.find((a) => a.startsWith('--resources='))?.split('=')[1] ?? '1000000');
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'bulkflow-bench-views-'));
+  const devServer = await startDevServer({ headless: true });
+  const store = await keptStore(target);
+  const outputDir = path.join(tmp, 'local');
+  const output = new LocalOutputStore(outputDir);
+  const service = { databaseUrl: store.databaseUrl, tenant: store.tenant, temporalAddress: devServer.address, env: { OUTPUT_BACKEND: 'local', OUTPUT_DIR: outputDir }, output };
+  const results: Row[] = [];
+  try {
+    const pool = createPool(store.databaseUrl, { max: 1 });
+    const { rows } = await pool.query<{ mid: Date }>(
+      "SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY last_updated) AS mid FROM resource_versions WHERE tenant = $1 AND resource_type = 'Observation' AND superseded_at IS NULL AND NOT deleted",
+      [store.tenant],
+    );
+    await pool.end();
+    results.push(await bulkExportOfObservations(service));
+    for (const format of ['ndjson', 'csv', 'json', 'parquet']) results.push(await viewExport(service, format));
+    results.push(await viewExport(service, 'parquet', rows[0].mid.toISOString()));
+  } finally {
+    await devServer.stop();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  const baseline = results[0].rows / results[0].seconds;
+  console.log('');
+  console.log(`store: ${store.label}; a flat Observation view (7 columns) against $export of _type=Observation`);
+  console.log(`${'case'.padEnd(44)} ${'rows'.padStart(9)} ${'MB'.padStart(6)} ${'seconds'.padStart(8)} ${'rows/s'.padStart(8)} ${'MB/s'.padStart(6)} ${'vs $export'.padStart(11)} ${'peak RSS'.padStart(9)}`);
+  for (const r of results) {
+    const perSecond = r.rows / r.seconds;
+    console.log(
+      `${r.label.padEnd(44)} ${String(r.rows).padStart(9)} ${(r.bytes / 1e6).toFixed(0).padStart(6)} ${r.seconds.toFixed(1).padStart(8)} ${perSecond.toFixed(0).padStart(8)} ${(r.bytes / 1e6 / r.seconds).toFixed(1).padStart(6)} ${`${(perSecond / baseline).toFixed(2)}x`.padStart(11)} ${`${r.peakRssMb.toFixed(0)} MB`.padStart(9)}`,
+    );
+  }
+}
+
+type Service = Parameters<typeof withBenchService>[0] & { output: LocalOutputStore };
+
+/** The baseline: `$export?_type=Observation` (resources count as rows: the view gives one per Observation). */
+async function bulkExportOfObservations(service: Service): Promise<Row> {
+  return withBenchService(service, async ({ fhirBase, client, peakRssMb }) => {
+    let manifest: { output: Array<{ count: number; url: string }> } | undefined;
+    const seconds = await timed(async () => {
+      const kick = await fetch(`${fhirBase}/$export?_type=Observation`, { headers: { Accept: 'application/fhir+json', Prefer: 'respond-async' } });
+      if (kick.status !== 202) throw new Error(`$export answered ${kick.status}: ${await kick.text()}`);
+      const statusUrl = kick.headers.get('content-location')!;
+      for (let res = await fetch(statusUrl); res.status !== 200; res = await fetch(statusUrl)) {
+        if (res.status !== 202) throw new Error(`status ${res.status}: ${await res.text()}`);
+        await res.arrayBuffer();
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      manifest = (await (await fetch(statusUrl)).json()) as typeof manifest;
+    });
+    const exportId = manifest!.output[0].url.split('/').slice(-2)[0];
+    console.log(`  $export _type=Observation: ${await phases(client, exportId)}`);
+    const rows = manifest!.output.reduce((n, o) => n + o.count, 0);
+    const bytes = await storedBytes(service.output, `${service.tenant}/${exportId}/`);
+    await service.output.deletePrefix(`${service.tenant}/${exportId}/`);
+    return { label: '$export _type=Observation (NDJSON)', rows, bytes, seconds, peakRssMb: peakRssMb() };
+  });
+}
+
+async function viewExport(service: Service, format: string, since?: string): Promise<Row> {
+  return withBenchService(service, async ({ fhirBase, client, peakRssMb }) => {
+    let exportId = '';
+    let rows = 0;
+    const seconds = await timed(async () => {
+      const kick = await fetch(`${fhirBase}/$sql-export`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/fhir+json', Prefer: 'respond-async' },
+        body: JSON.stringify({
+          resourceType: 'Parameters',
+          parameter: [
+            { name: 'subject', part: [{ name: 'name', valueString: 'observations' }, { name: 'subjectResource', resource: FLAT_OBSERVATION_VIEW }] },
+            { name: '_format', valueCode: format },
+            ...(since ? [{ name: '_since', valueInstant: since }] : []),
+          ],
+        }),
+      });
+      if (kick.status !== 202) throw new Error(`$sql-export answered ${kick.status}: ${await kick.text()}`);
+      const statusUrl = kick.headers.get('content-location')!;
+      exportId = statusUrl.split('/').pop()!;
+      for (;;) {
+        const res = await fetch(statusUrl, { redirect: 'manual' });
+        if (res.status === 303) break;
+        if (res.status !== 202) throw new Error(`status ${res.status}: ${await res.text()}`);
+        await res.arrayBuffer();
+        await new Promise((resolve) => setTimeout(resolve, 1000)); // Retry-After: polling sooner is 429
+      }
+      const result = await fetch(`${statusUrl}/result`);
+      if (result.status !== 200) throw new Error(`result ${result.status}: ${await result.text()}`);
+      await result.arrayBuffer();
+    });
+    const status = await client.workflow.getHandle(exportId).query<{ views: Record<string, { rows: number }> }>('viewExportStatus');
+    rows = status.views.observations.rows;
+    const label = `$sql-export ${format}${since ? ', half the rows (_since)' : ''}`;
+    console.log(`  ${label}: ${await phases(client, exportId)}`);
+    const bytes = await storedBytes(service.output, `${service.tenant}/${exportId}/`);
+    await service.output.deletePrefix(`${service.tenant}/${exportId}/`);
+    return { label, rows, bytes, seconds, peakRssMb: peakRssMb() };
+  });
+}
