@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Installs the pinned Go programs bulkflow runs locally (Temporal CLI dev server, GCS emulator)
-# into .tools/bin. Binaries are built once per version into a per-user cache and linked, so a
+# Installs the pinned Go programs bulkflow runs locally (Temporal CLI dev server, the Temporal
+# server itself and its SQL schema tool, GCS emulator) into .tools/bin, and the Temporal server's
+# PostgreSQL schema files into .tools/temporal-schema. Binaries are built once per version into a per-user cache and linked, so a
 # fresh clone reuses them. Idempotent: a tool already at the pinned version is skipped.
 set -euo pipefail
 
 TEMPORAL_CLI_VERSION=v1.5.1
+TEMPORAL_SERVER_VERSION=v1.29.1
 FAKE_GCS_VERSION=v1.55.1
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,11 +20,12 @@ if ! command -v go >/dev/null 2>&1; then
   exit 1
 fi
 
-# install NAME MODULE@VERSION: build into the cache (once), then link into .tools/bin.
+# install NAME MODULE VERSION [BINARY]: build into the cache (once), then link into .tools/bin as NAME
+# (BINARY: the name go install gives it, the module path's last element, when it differs).
 install_tool() {
-  local name=$1 module=$2 version=$3
+  local name=$1 module=$2 version=$3 binary=${4:-$1}
   local target="$cache_dir/$name-$version"
-  if [ ! -x "$target/$name" ]; then
+  if [ ! -x "$target/$binary" ]; then
     echo "install-tools: building $module@$version (first time only; takes a few minutes)"
     local started=$SECONDS
     mkdir -p "$target.partial"
@@ -33,9 +36,24 @@ install_tool() {
     rm -rf "$target" && mv "$target.partial" "$target"
     echo "install-tools: built $name $version in $((SECONDS - started)) s"
   fi
-  ln -sfn "$target/$name" "$bin_dir/$name"
+  ln -sfn "$target/$binary" "$bin_dir/$name"
   echo "install-tools: $name $version -> $bin_dir/$name"
 }
 
 install_tool temporal github.com/temporalio/cli/cmd/temporal "$TEMPORAL_CLI_VERSION"
 install_tool fake-gcs-server github.com/fsouza/fake-gcs-server "$FAKE_GCS_VERSION"
+install_tool temporal-server go.temporal.io/server/cmd/server "$TEMPORAL_SERVER_VERSION" server
+install_tool temporal-sql-tool go.temporal.io/server/cmd/tools/sql "$TEMPORAL_SERVER_VERSION" sql
+
+# The server's PostgreSQL schema ships in its module: keep a copy beside the binaries.
+schema="$cache_dir/temporal-schema-$TEMPORAL_SERVER_VERSION"
+if [ ! -d "$schema/postgresql" ]; then
+  module_dir="$(go env GOMODCACHE)/go.temporal.io/server@$TEMPORAL_SERVER_VERSION"
+  if [ ! -d "$module_dir/schema/postgresql" ]; then
+    GOFLAGS=-mod=mod go mod download "go.temporal.io/server@$TEMPORAL_SERVER_VERSION" >/dev/null
+  fi
+  mkdir -p "$schema.partial" && cp -R "$module_dir/schema/postgresql" "$schema.partial/" && chmod -R u+w "$schema.partial"
+  rm -rf "$schema" && mv "$schema.partial" "$schema"
+fi
+ln -sfn "$schema" "$root/.tools/temporal-schema"
+echo "install-tools: temporal server schema $TEMPORAL_SERVER_VERSION -> $root/.tools/temporal-schema"

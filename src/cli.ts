@@ -14,7 +14,7 @@ import { MissingSearchAttributesError } from './temporal/search-attribute-regist
 const usage = `Usage: bulkflow <command>
 
 Commands:
-  dev      Temporal dev server + worker + API in one process tree (npm start)
+  dev      Temporal (dev server; --temporal=server: the Temporal server on PostgreSQL) + worker + API in one process tree (npm start)
   serve    the HTTP API only, against TEMPORAL_ADDRESS
   worker   the Temporal worker only, against TEMPORAL_ADDRESS
   migrate  apply pending database migrations
@@ -42,7 +42,7 @@ async function main(argv: string[]): Promise<number> {
   const temporalAddress = config.temporalAddress ?? 'localhost:7233';
   switch (command) {
     case 'dev':
-      await dev(config, log);
+      await dev(config, log, argv.slice(1));
       return 0;
     case 'serve': {
       const api = await runApi(config, temporalAddress, log);

@@ -32,6 +32,8 @@ export interface Config {
   temporalRegisterSearchAttributes: boolean;
   /** Explicit path of the `temporal` CLI used for the embedded dev server. */
   temporalCliPath: string | undefined;
+  /** What `bulkflow dev` starts when TEMPORAL_ADDRESS is unset: the CLI's dev server, or the Temporal server on PostgreSQL. */
+  devTemporal: 'dev-server' | 'server';
   /** Ports of the embedded dev server (`bulkflow dev`). */
   devTemporalPort: number;
   devTemporalUiPort: number;
@@ -209,6 +211,7 @@ export function loadConfig(env: Env = process.env): Config {
     temporalTaskQueue: text(env, 'TEMPORAL_TASK_QUEUE') ?? 'bulkflow-export',
     temporalRegisterSearchAttributes: oneOf(env, 'TEMPORAL_REGISTER_SEARCH_ATTRIBUTES', ['true', 'false'] as const, 'true') === 'true',
     temporalCliPath: text(env, 'TEMPORAL_CLI_PATH'),
+    devTemporal: oneOf(env, 'DEV_TEMPORAL', ['dev-server', 'server'] as const, 'dev-server'),
     devTemporalPort: integer(env, 'DEV_TEMPORAL_PORT', 7233, 1, 65535),
     devTemporalUiPort: integer(env, 'DEV_TEMPORAL_UI_PORT', 8233, 1, 65535),
     devSeedPatients: integer(env, 'DEV_SEED_PATIENTS', 25, 0, 100_000),

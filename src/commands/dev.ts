@@ -2,35 +2,54 @@ import path from 'node:path';
 import type { Config } from '../config';
 import type { Logger } from '../log';
 import { generateIntoStore } from '../generate/write-population';
-import { createPool, ensureDatabase } from '../store/database';
+import { createPool, ensureDatabase, splitDatabaseUrl } from '../store/database';
 import { migrate } from '../store/migrate';
 import { ResourceStore } from '../store/resource-store';
-import { startDevServer, type DevServer } from '../temporal/dev-server';
+import { ConfigError } from '../config';
+import { startDevServer } from '../temporal/dev-server';
+import { startTemporalServer } from '../temporal/temporal-server';
 import { runApi } from './run-api';
 import { runWorker } from './run-worker';
 import { onShutdownSignal } from './shutdown';
 
 /**
  * `bulkflow dev` (npm start): the embedded defaults in one process tree. A Temporal dev server
- * keeping its state in data/temporal.sqlite (unless TEMPORAL_ADDRESS points elsewhere), the
- * worker and the API. Ctrl-C stops all three, in that order of safety: API, worker, server.
+ * keeping its state in data/temporal.sqlite, or with `--temporal=server` (DEV_TEMPORAL=server)
+ * the Temporal server on PostgreSQL (unless TEMPORAL_ADDRESS points elsewhere), the worker and
+ * the API. Ctrl-C stops all three, in that order of safety: API, worker, server.
  */
-export async function dev(config: Config, log: Logger): Promise<void> {
+export async function dev(config: Config, log: Logger, args: string[] = []): Promise<void> {
+  const flag = args.find((a) => a.startsWith('--temporal='))?.slice('--temporal='.length);
+  if (flag !== undefined && flag !== 'server' && flag !== 'dev-server') throw new ConfigError('--temporal', `must be server or dev-server, got ${JSON.stringify(flag)}`);
+  const which = (flag as Config['devTemporal'] | undefined) ?? config.devTemporal;
   if (await ensureDatabase(config.databaseUrl)) log.info('created database', { databaseUrl: redact(config.databaseUrl) });
   await prepareStore(config, log);
 
-  let devServer: DevServer | undefined;
+  let devServer: { stop(): Promise<void> } | undefined;
   let temporalAddress = config.temporalAddress;
-  if (!temporalAddress) {
-    devServer = await startDevServer({
+  if (!temporalAddress && which === 'server') {
+    // The Temporal server itself, its databases beside the store's on the same PostgreSQL.
+    const server = await startTemporalServer({
+      databaseServerUrl: config.databaseUrl,
+      databasePrefix: `${splitDatabaseUrl(config.databaseUrl).name}_temporal`,
+      dataDir: path.join(config.dataDir, 'temporal-server'),
+      namespace: config.temporalNamespace,
+      port: config.devTemporalPort,
+    });
+    devServer = server;
+    temporalAddress = server.address;
+    log.info('Temporal server started', { address: server.address, databases: server.databases, pid: server.pid });
+  } else if (!temporalAddress) {
+    const server = await startDevServer({
       cliPath: config.temporalCliPath,
       port: config.devTemporalPort,
       uiPort: config.devTemporalUiPort,
       dbFilename: path.join(config.dataDir, 'temporal.sqlite'),
       namespace: config.temporalNamespace,
     });
-    temporalAddress = devServer.address;
-    log.info('Temporal dev server started', { address: devServer.address, webUi: devServer.uiUrl, pid: devServer.pid });
+    devServer = server;
+    temporalAddress = server.address;
+    log.info('Temporal dev server started', { address: server.address, webUi: server.uiUrl, pid: server.pid });
   }
 
   try {

@@ -101,5 +101,16 @@ export async function ensureSearchAttributes(connection: Connection, namespace: 
     if (Date.now() > deadline) throw new MissingSearchAttributesError(namespace, absent, 'registered, but not visible yet');
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
+  // ...and visibility queries accept them once the frontend's cache holds them (SQL visibility: seconds later).
+  const query = exportSearchAttributeKeys.map((k) => `${k.name} IS NULL`).join(' AND ');
+  for (;;) {
+    try {
+      await connection.workflowService.countWorkflowExecutions({ namespace, query });
+      break;
+    } catch (err) {
+      if (Date.now() > deadline) throw new MissingSearchAttributesError(namespace, registering, `registered, but queries do not accept them yet: ${(err as Error).message}`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
   return registering;
 }

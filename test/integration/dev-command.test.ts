@@ -1,7 +1,8 @@
 /**
  * `bulkflow dev` (what `npm start` runs) as a user sees it: the API and the Temporal Web UI
  * answer, Ctrl-C (SIGINT) stops everything it started with exit code 0, and a second start
- * finds the Temporal state of the first.
+ * finds the Temporal state of the first; `--temporal=server` runs the Temporal server on
+ * PostgreSQL instead, and an export goes through it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -10,14 +11,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { dropDatabase } from '../../src/store/database';
-import { findFreePort } from '../../src/process/free-port';
+import { findFreePort, findFreePortIn } from '../../src/process/free-port';
+import { kickoffHeaders, pollUntilDone } from '../support/export-stack';
 import { testEnvironment } from '../harness/environment';
 
 const cli = path.resolve(__dirname, '../../dist/src/cli.js');
 
-function startDev(env: Record<string, string>): { child: ChildProcess; output: () => string } {
+function startDev(env: Record<string, string>, args: string[] = []): { child: ChildProcess; output: () => string } {
   let output = '';
-  const child = spawn(process.execPath, [cli, 'dev'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [cli, 'dev', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout!.on('data', (chunk) => (output += chunk));
   child.stderr!.on('data', (chunk) => (output += chunk));
   return { child, output: () => output };
@@ -112,5 +114,37 @@ describe('bulkflow dev', () => {
 
     running.child.kill('SIGTERM');
     expect(await exitOf(running.child)).toBe(0);
+  });
+
+  it('--temporal=server runs the Temporal server on PostgreSQL, exports through it, and stops on SIGINT', async () => {
+    const serverUrl = new URL(databaseUrl);
+    serverUrl.pathname = `${serverUrl.pathname}_server`;
+    const storeUrl = serverUrl.toString();
+    const storeName = serverUrl.pathname.slice(1);
+    const serverEnv = { ...env, DATABASE_URL: storeUrl, DEV_SEED_PATIENTS: '2', DEV_TEMPORAL_PORT: String(await findFreePortIn(20_000, 32_000)), DATA_DIR: path.join(dataDir, 'server') };
+    const dev = startDev(serverEnv, ['--temporal=server']);
+    try {
+      await waitFor(async () => (await fetch(`${env.BASE_URL}/fhir/metadata`)).ok, 'the API', dev.output, 120_000);
+      expect(dev.output()).not.toContain('dev server started');
+      const kick = await fetch(`${env.BASE_URL}/fhir/$export`, { headers: kickoffHeaders });
+      if (kick.status !== 202) throw new Error(`kick-off ${kick.status}: ${await kick.text()}\n${dev.output()}`);
+      const { manifest } = await pollUntilDone(kick.headers.get('content-location')!, 120_000);
+      expect(manifest.output.reduce((n, o) => n + o.count, 0)).toBeGreaterThan(100);
+      // The workflow ran on the server whose persistence is in PostgreSQL.
+      const connection = await Connection.connect({ address: `127.0.0.1:${serverEnv.DEV_TEMPORAL_PORT}` });
+      const description = await new Client({ connection }).workflow.getHandle(kick.headers.get('content-location')!.split('/').pop()!).describe();
+      await connection.close();
+      expect(description.type).toBe('bulkExport');
+      dev.child.kill('SIGINT');
+      expect(await exitOf(dev.child)).toBe(0);
+      expect(await portIsOpen(Number(serverEnv.DEV_TEMPORAL_PORT))).toBe(false);
+    } finally {
+      if (dev.child.exitCode === null) dev.child.kill('SIGKILL');
+      for (const name of [storeName, `${storeName}_temporal`, `${storeName}_temporal_visibility`]) {
+        const url = new URL(storeUrl);
+        url.pathname = `/${name}`;
+        await dropDatabase(url.toString());
+      }
+    }
   });
 });
