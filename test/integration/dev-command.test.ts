@@ -121,7 +121,7 @@ describe('bulkflow dev', () => {
     serverUrl.pathname = `${serverUrl.pathname}_server`;
     const storeUrl = serverUrl.toString();
     const storeName = serverUrl.pathname.slice(1);
-    const serverEnv = { ...env, DATABASE_URL: storeUrl, DEV_SEED_PATIENTS: '2', DEV_TEMPORAL_PORT: String(await findFreePortIn(20_000, 32_000)), DATA_DIR: path.join(dataDir, 'server') };
+    const serverEnv = { ...env, DATABASE_URL: storeUrl, DEV_SEED_PATIENTS: '2', DEV_TEMPORAL_PORT: String(await findFreePortIn(20_000, 32_000)), DATA_DIR: path.join(dataDir, 'server'), STATUS_POLL_TOLERANCE_MS: '120000' };
     const dev = startDev(serverEnv, ['--temporal=server']);
     try {
       await waitFor(async () => (await fetch(`${env.BASE_URL}/fhir/metadata`)).ok, 'the API', dev.output, 120_000);

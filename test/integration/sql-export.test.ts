@@ -263,6 +263,7 @@ describe('$sql-export', () => {
     expect((await downloaded((await completed(group.headers.get('content-location')!)).body, 'ndjson')).observations).toHaveLength(expectedRows(observationView, population).length);
 
     const before = new Date().toISOString();
+    await new Promise((resolve) => setTimeout(resolve, 20)); // the write's stamp comes strictly after it
     const changed = { ...population.find((r) => r.resourceType === 'Observation')!, status: 'amended' };
     await stack.store.write([{ op: 'put', resource: changed }]);
     const since = await kickOff(parameters(subject('observations', observationView), { name: '_since', valueInstant: before }));

@@ -106,6 +106,7 @@ describe('$sql-run and stored ViewDefinitions', () => {
     expect(await run({ name: '_limit', valueInteger: 3 })).toHaveLength(3);
 
     const before = new Date().toISOString();
+    await new Promise((resolve) => setTimeout(resolve, 20)); // the write's stamp comes strictly after it
     const changed = { ...observationsOf(patient)[0], status: 'amended' };
     await stack.store.write([{ op: 'put', resource: changed }]);
     expect((await run({ name: '_since', valueInstant: before })).map((r) => r.id)).toEqual([changed.id]);
