@@ -15,6 +15,7 @@ import { resourceRouter } from './routes/resources';
 import { searchRouter } from './routes/search';
 import { viewRunRouter } from './routes/view-run';
 import { viewExportRouter } from './routes/view-export';
+import { healthRouter } from './routes/health';
 import { AsyncRequests } from './routes/async-requests';
 import { scheduleRouter } from './routes/schedules';
 import { ScheduleLedger } from '../store/schedule-ledger';
@@ -111,6 +112,7 @@ export function createApp(deps: AppDependencies): BulkflowApp {
   if (deps.auth) {
     root.use(tokenEndpointRouter({ tokens: deps.auth.tokens, registry: deps.auth.registry, baseUrl: deps.config.baseUrl, extraAudiences: deps.config.tokenAudiences ?? [] }).routes());
   }
+  root.use(healthRouter({ pool: deps.store?.pool, temporal: deps.bulkExport?.client }).routes());
   root.use(fhir.routes());
   if (schedules) root.use(schedules.routes());
   const routes = declaredRoutes(root);

@@ -99,7 +99,9 @@ describe('route access: every registered route, deny by default', () => {
 
   it('reads every route with its declared access from the router, public ones being discovery GETs and the token endpoint', () => {
     const publicOnes = routes.filter((r) => r.access === 'public').map((r) => `${r.methods.join(',')} ${r.path}`);
-    expect(publicOnes.sort()).toEqual(['HEAD,GET /fhir/.well-known/smart-configuration', 'HEAD,GET /fhir/OperationDefinition/:id', 'HEAD,GET /fhir/metadata', 'POST /auth/token'].sort());
+    expect(publicOnes.sort()).toEqual(
+      ['HEAD,GET /fhir/.well-known/smart-configuration', 'HEAD,GET /fhir/OperationDefinition/:id', 'HEAD,GET /fhir/metadata', 'POST /auth/token', 'HEAD,GET /healthz', 'HEAD,GET /readyz'].sort(),
+    );
     expect(routes.filter((r) => r.access === 'admin').every((r) => r.path.startsWith('/admin/'))).toBe(true);
     expect(routes.length).toBeGreaterThan(25);
   });
