@@ -150,4 +150,42 @@ describe('two API and three worker processes on the Temporal server', () => {
     expect(keys.length).toBe(expected.size);
     expect(new Set(keys)).toEqual(expected);
   });
+
+  it('ends with every resource exactly once when all three workers are killed mid-export and started again', async () => {
+    const kick = await fetch(`${apis[1].fhir}/$export`, { headers: kickoffHeaders });
+    const statusUrl = kick.headers.get('content-location')!;
+    const handle = client.workflow.getHandle(statusUrl.split('/').pop()!);
+    await until(async () => {
+      const status = await handle.query(statusQuery);
+      return status.partitionsDone >= 1 && status.partitionsDone < status.partitionsTotal;
+    }, 'the export to be part way', 60_000);
+    for (const worker of workers) worker.child.kill('SIGKILL');
+    for (let i = 0; i < 3; i++) await startWorker();
+    const { manifest } = await pollUntilDone(statusUrl, 180_000);
+    const { keys } = await downloadAll(manifest);
+    expect(keys.length).toBe(expected.size);
+    expect(new Set(keys)).toEqual(expected);
+  });
+
+  it('keeps every 202 of a burst real when the API process that answered is killed with SIGKILL in the middle', async () => {
+    // A kick-off answers 202 only after Temporal accepted the export's workflow, so every 202 a
+    // client received names a real export. A request whose answer was lost may still have started
+    // one: that export runs unseen until it expires (accepted requests are never lost; unanswered
+    // ones are at most once).
+    const answers = Array.from({ length: 20 }, () =>
+      fetch(`${apis[0].fhir}/$export?_type=Patient`, { headers: kickoffHeaders }).then(
+        (res) => (res.status === 202 ? res.headers.get('content-location')! : `status ${res.status}`),
+        () => undefined, // the connection died with the process
+      ),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    apis[0].proc.child.kill('SIGKILL');
+    const received = (await Promise.all(answers)).filter((a): a is string => a !== undefined && !a.startsWith('status'));
+    expect(received.length).toBeGreaterThan(0);
+    for (const statusUrl of received) {
+      const status = await fetch(onOtherApi(statusUrl));
+      expect([200, 202]).toContain(status.status); // known to the other API process: a real export
+      await status.arrayBuffer();
+    }
+  });
 });
