@@ -5,24 +5,23 @@
  * `viewReference`), `clientTrackingId`, `_format`, `header`, `patient`, `group`, `_since`.
  * Anything else (`source` included) is a 400 naming it. Pure.
  */
+import type { ViewFormat } from '../contracts/view-export';
 import { OperationOutcomeError } from '../fhir/outcome-error';
 import { parseInstant } from '../fhir/kickoff-parameters';
 import { FHIR_ID } from '../fhir/resource-validation';
 import type { ViewSubject } from './run-request';
 
-export type ExportFormat = 'ndjson' | 'csv' | 'json' | 'parquet';
-
 export interface ViewExportRequest {
   subjects: { name?: string; subject: ViewSubject }[];
   clientTrackingId?: string;
-  format: ExportFormat;
+  format: ViewFormat;
   header: boolean;
   patientIds?: string[];
   groupId?: string;
   since?: string;
 }
 
-const FORMATS: Record<string, ExportFormat> = {
+const FORMATS: Record<string, ViewFormat> = {
   ndjson: 'ndjson',
   'application/x-ndjson': 'ndjson',
   'application/ndjson': 'ndjson',
