@@ -294,13 +294,16 @@ async function runExport(
 }
 
 /** Where an export's time went, from its workflow history: planning, then the partitions (wall and summed). */
+/** A history event's time in seconds. */
+export function eventSeconds(t: unknown): number {
+  const ts = t as { seconds?: { toNumber(): number } | number; nanos?: number };
+  const s = typeof ts.seconds === 'number' ? ts.seconds : (ts.seconds?.toNumber() ?? 0);
+  return s + (ts.nanos ?? 0) / 1e9;
+}
+
 export async function phases(client: Client, exportId: string): Promise<string> {
   const history = await client.workflow.getHandle(exportId).fetchHistory();
-  const seconds = (t: unknown) => {
-    const ts = t as { seconds?: { toNumber(): number } | number; nanos?: number };
-    const s = typeof ts.seconds === 'number' ? ts.seconds : (ts.seconds?.toNumber() ?? 0);
-    return s + (ts.nanos ?? 0) / 1e9;
-  };
+  const seconds = eventSeconds;
   const events = history.events ?? [];
   const start = seconds(events[0].eventTime);
   const scheduled = new Map<number, { type: string; at: number }>();

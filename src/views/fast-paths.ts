@@ -67,43 +67,62 @@ function parse(expression: string, baseType: string, model: Model): Step[] | und
   return steps.length > 0 ? steps : undefined;
 }
 
+/** The array's elements without null entries (the array itself when it has none, as nearly always). */
+function present(values: unknown[]): unknown[] {
+  for (const v of values) if (v === null || v === undefined) return values.filter((c) => c !== null && c !== undefined);
+  return values;
+}
+
 /** A fast evaluation of `expression` on nodes of `baseType`, or undefined to use the engine. */
 export function compileFastPath(expression: string, baseType: string | undefined, model: Model): Evaluate | undefined {
   if (!baseType) return undefined;
   const steps = parse(expression, baseType, model);
   if (!steps) return undefined;
+  // One value or a list, so a chain of single-valued members allocates nothing until the result.
   return (node) => {
-    let values: unknown[] = [node];
+    let one: unknown = node;
+    let many: unknown[] | undefined;
     for (const step of steps) {
       switch (step.kind) {
         case 'member': {
-          const next: unknown[] = [];
-          for (const v of values) {
-            const child = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[step.name] : undefined;
-            if (Array.isArray(child)) {
-              for (const c of child) if (c !== null && c !== undefined) next.push(c);
-            } else if (child !== undefined && child !== null) next.push(child);
+          if (many === undefined) {
+            const child = one !== null && typeof one === 'object' ? (one as Record<string, unknown>)[step.name] : undefined;
+            if (Array.isArray(child)) many = present(child);
+            else one = child;
+          } else {
+            const next: unknown[] = [];
+            for (const v of many) {
+              const child = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[step.name] : undefined;
+              if (Array.isArray(child)) {
+                for (const c of child) if (c !== null && c !== undefined) next.push(c);
+              } else if (child !== undefined && child !== null) next.push(child);
+            }
+            many = next;
           }
-          values = next;
           break;
         }
         case 'first':
-          values = values.slice(0, 1);
+          if (many !== undefined) {
+            one = many[0];
+            many = undefined;
+          }
           break;
         case 'exists':
-          return [values.length > 0];
+          return [many !== undefined ? many.length > 0 : one !== undefined && one !== null];
         case 'resourceKey': {
-          const r = values[0] as { resourceType?: unknown; id?: unknown } | undefined;
+          const r = one as { resourceType?: unknown; id?: unknown } | undefined;
           return r && typeof r.resourceType === 'string' && typeof r.id === 'string' ? [r.id] : [];
         }
-        case 'referenceKey':
+        case 'referenceKey': {
+          const values = many ?? (one === undefined || one === null ? [] : [one]);
           return values.flatMap((v) => {
             const reference = (v as { reference?: unknown } | undefined)?.reference;
             const parts = typeof reference === 'string' ? referenceParts(reference) : undefined;
             return parts && (step.type === undefined || step.type === parts.type) ? [parts.id] : [];
           });
+        }
       }
     }
-    return values;
+    return many ?? (one === undefined || one === null ? [] : [one]);
   };
 }

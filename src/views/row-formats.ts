@@ -23,6 +23,12 @@ const csvField = (value: unknown): string => {
 
 export const csvLine = (values: unknown[]) => `${values.map(csvField).join(',')}\r\n`;
 
+/** What JSON.stringify may escape: a quote, a backslash, control characters and surrogates (lone ones are escaped). */
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+/** A string as JSON text: most values (ids, codes, dates) need no escaping, and quoting them directly is much cheaper. */
+const jsonString = (v: string): string => (NEEDS_ESCAPE.test(v) ? JSON.stringify(v) : `"${v}"`);
+
 /** A row as a JSON object's text, keys in column order: the keys are quoted once, not per row. */
 function jsonObject(columns: ViewColumn[]): (row: ViewRow) => string {
   const keys = columns.map((c, i) => `${i === 0 ? '{' : ','}${JSON.stringify(c.name)}:`);
@@ -30,7 +36,7 @@ function jsonObject(columns: ViewColumn[]): (row: ViewRow) => string {
     let text = '';
     for (let i = 0; i < keys.length; i++) {
       const v = row[i];
-      text += keys[i] + (v === undefined || v === null ? 'null' : typeof v === 'number' && Number.isFinite(v) ? String(v) : typeof v === 'boolean' ? String(v) : JSON.stringify(v));
+      text += keys[i] + (v === undefined || v === null ? 'null' : typeof v === 'string' ? jsonString(v) : typeof v === 'number' && Number.isFinite(v) ? String(v) : typeof v === 'boolean' ? String(v) : JSON.stringify(v));
     }
     return keys.length === 0 ? '{}' : `${text}}`;
   };

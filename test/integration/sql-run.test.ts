@@ -133,6 +133,15 @@ describe('$sql-run and stored ViewDefinitions', () => {
     expect(read.rows.map((r) => JSON.stringify(r)).sort()).toEqual(json.map((r) => JSON.stringify({ ...r, value: r.value === null ? null : String(r.value) })).sort());
   });
 
+  it('answers a run with no rows in Parquet with a file a strict reader reads as no rows', async () => {
+    const nothing = { ...observationView, where: [{ path: "status = 'no-such-status'" }] };
+    const parquet = await post('/$sql-run', parameters({ name: 'subjectResource', resource: nothing }, { name: '_format', valueCode: 'parquet' }));
+    expect(parquet.status).toBe(200);
+    const read = readParquetRows(new Uint8Array(await parquet.arrayBuffer()));
+    expect(read.columns.map((c) => c.name)).toEqual(['id', 'patient', 'code', 'value']);
+    expect(read.rows).toEqual([]);
+  });
+
   it('needs read access to the view\'s resource type, and a token at all', async () => {
     const refused = await post('/$sql-run', parameters({ name: 'subjectResource', resource: observationView }), patientsOnly);
     expect(refused.status).toBe(403);
