@@ -1,6 +1,6 @@
-import { once } from 'node:events';
 import type { PartLimits } from '../src/contracts/export-window';
 import type { OutputStore } from '../src/output/output-store';
+import { roomIn } from '../src/streams/room-in';
 import type { PartFile } from '../src/contracts/bulk-export';
 
 const NEWLINE = Buffer.from('\n');
@@ -75,7 +75,7 @@ export class PartWriter {
     const chunk = Buffer.concat(this.pending, this.pendingBytes);
     this.pending = [];
     this.pendingBytes = 0;
-    if (!this.writer.stream.write(chunk)) await once(this.writer.stream, 'drain');
+    if (!this.writer.stream.write(chunk)) await roomIn(this.writer.stream);
   }
 
   /** Completes the open part and records it. */
@@ -92,3 +92,4 @@ export class PartWriter {
     this.writer?.stream.destroy();
   }
 }
+

@@ -49,6 +49,8 @@ export interface Config {
   gcsApiEndpoint: string | undefined;
   /** A service-account key (JSON) that signs download URLs. */
   gcsSigningKeyFile: string | undefined;
+  /** How long one GCS request may take before the client gives it up (and the write is retried). */
+  gcsRequestTimeoutMs: number;
   /** false: manifests list signed URLs that need no token (`requiresAccessToken: false`; GCS only). */
   downloadsRequireToken: boolean;
   /** Lifetime of signed download URLs. */
@@ -222,6 +224,7 @@ export function loadConfig(env: Env = process.env): Config {
     gcsProjectId: text(env, 'GCS_PROJECT_ID'),
     gcsApiEndpoint: emulatorEndpoint(env, 'STORAGE_EMULATOR_HOST'),
     gcsSigningKeyFile: text(env, 'GCS_SIGNING_KEY_FILE'),
+    gcsRequestTimeoutMs: integer(env, 'GCS_REQUEST_TIMEOUT_MS', 60_000, 100, 3_600_000),
     downloadsRequireToken,
     signedUrlTtlSeconds: integer(env, 'SIGNED_URL_TTL_SECONDS', 300, 10, 7 * 86400),
     workerMaxConcurrentActivities: integer(env, 'WORKER_MAX_CONCURRENT_ACTIVITIES', 4, 1, 256),

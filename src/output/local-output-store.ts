@@ -24,7 +24,7 @@ export class LocalOutputStore implements OutputStore {
         await pipeline(stream, createWriteStream(temporary));
         await rename(temporary, target);
       } catch (err) {
-        stream.destroy();
+        stream.destroy(err as Error); // a writer waiting for 'drain' hears why (ENOSPC, EIO), not silence
         await rm(temporary, { force: true });
         throw err;
       }

@@ -50,14 +50,20 @@ export interface TemporalServer {
   dropDatabases(): Promise<void>;
 }
 
+/** Host, port and login of a postgres:// URL, as bulkflow's own connections read it (no user name: the OS user). */
+function serverLogin(serverUrl: string): { host: string; port: number; user: string; password: string } {
+  const url = new URL(connectionConfig(serverUrl).connectionString!);
+  return { host: url.hostname || '127.0.0.1', port: Number(url.port || 5432), user: decodeURIComponent(url.username), password: decodeURIComponent(url.password) };
+}
+
 /** Creates a database if missing and brings its schema to the newest version the server ships. */
 async function prepareDatabase(sqlTool: string, serverUrl: string, name: string, versionedDir: string): Promise<void> {
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;
   const created = await ensureDatabase(url.toString());
-  const connection = connectionConfig(url.toString());
-  const args = ['--plugin', 'postgres12', '--ep', String(connection.host ?? '127.0.0.1'), '-p', String(connection.port ?? 5432), '-u', String(connection.user ?? 'postgres'), '--db', name];
-  const env = { ...process.env, SQL_PASSWORD: String(connection.password ?? '') };
+  const connection = serverLogin(url.toString());
+  const args = ['--plugin', 'postgres12', '--ep', connection.host, '-p', String(connection.port), '-u', connection.user, '--db', name];
+  const env = { ...process.env, SQL_PASSWORD: connection.password };
   if (created) await run(sqlTool, [...args, 'setup-schema', '-v', '0.0'], { env });
   await run(sqlTool, [...args, 'update-schema', '-d', versionedDir], { env });
 }
@@ -141,14 +147,14 @@ export async function startTemporalServer(options: TemporalServerOptions): Promi
     const port = await findFreePortIn(20_000, 32_000);
     if (!ports.includes(port)) ports.push(port);
   }
-  const connection = connectionConfig(options.databaseServerUrl);
+  const connection = serverLogin(options.databaseServerUrl);
   const configDir = path.resolve(options.dataDir, 'config');
   mkdirSync(configDir, { recursive: true });
   const dynamicConfig = path.join(configDir, 'dynamicconfig.yaml');
   writeFileSync(dynamicConfig, '{}\n');
   writeFileSync(
     path.join(configDir, 'bulkflow.yaml'),
-    configYaml({ host: String(connection.host ?? '127.0.0.1'), port: Number(connection.port ?? 5432), user: String(connection.user ?? 'postgres'), password: String(connection.password ?? ''), ...databases, ports, dynamicConfig }),
+    configYaml({ ...connection, ...databases, ports, dynamicConfig }),
   );
   const address = `127.0.0.1:${ports[0]}`;
 

@@ -7,9 +7,9 @@
  * not as JS values: values held across many young-generation collections are promoted, and
  * promoted garbage grew the heap by about 100 MB before the old generation was collected.
  */
-import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { ByteWriter, ParquetWriter } from 'hyparquet-writer';
+import { roomIn } from '../streams/room-in';
 import { parquetColumns, type ParquetColumn } from './parquet-columns';
 import type { ViewRow } from './run-view';
 import type { ViewColumn } from './view-definition';
@@ -142,7 +142,7 @@ class StreamingByteWriter extends ByteWriter {
     if (this.index === 0) return undefined;
     const chunk = Buffer.from(this.buffer.slice(0, this.index));
     this.index = 0;
-    return this.stream.write(chunk) ? undefined : once(this.stream, 'drain').then(() => undefined);
+    return this.stream.write(chunk) ? undefined : roomIn(this.stream);
   }
 
   /** Set before the footer is written: the file has no row group. */

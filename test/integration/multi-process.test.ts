@@ -1,125 +1,92 @@
 /**
- * The production topology on one machine: the Temporal server on PostgreSQL, two `bulkflow
- * serve` and three `bulkflow worker` processes on one store. A kick-off on one API process is
- * polled, downloaded and cancelled through the other; one export's partitions run on several
- * workers at once (read from the workflow history); a worker killed with SIGKILL mid-export
- * leaves every resource exactly once.
+ * The production topology on one machine, under fire: the Temporal server and the store on a
+ * PostgreSQL cluster of the test's own, two `bulkflow serve` and three `bulkflow worker`
+ * processes, export files on a small filesystem of their own (tmpfs). A kick-off on one API
+ * process is polled, downloaded and cancelled through the other; one export's partitions run on
+ * several workers at once (read from the workflow history). Then each fault, `FAULT_ROUNDS`
+ * times, mid-export: one worker killed with SIGKILL; all three killed and started again; the
+ * answering API process killed during a burst of kick-offs; the Temporal server restarted;
+ * PostgreSQL stopped as a crash stops it and started again; the output filesystem full. Each
+ * ends with every resource exactly once.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, statfsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
-import { generatePopulation } from '../../src/generate/population';
-import { findFreePort } from '../../src/process/free-port';
-import { ResourceStore } from '../../src/store/resource-store';
+import { ensureDatabase } from '../../src/store/database';
 import { startTemporalServer, type TemporalServer } from '../../src/temporal/temporal-server';
-import { statusQuery } from '../../workflows/bulk-export';
-import { testEnvironment } from '../harness/environment';
-import { migratedPool, uniqueTenant } from '../support/database';
 import { downloadAll, kickoffHeaders, pollUntilDone } from '../support/export-stack';
+import { startPrivatePostgres, type PrivatePostgres } from '../support/private-postgres';
+import { FAULT_ROUNDS, FaultTable, Topology, until } from '../support/topology';
 
-const cli = path.resolve(__dirname, '../../dist/src/cli.js');
+const OUTPUT_FS_BYTES = 256 * 1024 * 1024;
+jest.setTimeout(240_000);
 
-interface Proc {
-  child: ChildProcess;
-  output: () => string;
-}
-
-describe('two API and three worker processes on the Temporal server', () => {
+describe('two API and three worker processes on the Temporal server, under faults', () => {
+  let postgres: PrivatePostgres;
   let server: TemporalServer;
-  let client: Client;
-  let connection: Connection;
+  let topology: Topology;
+  const faults = new FaultTable();
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'bulkflow-topology-'));
-  const tenant = uniqueTenant('topology');
-  const expected = new Set<string>();
-  const apis: { proc: Proc; fhir: string }[] = [];
-  const workers: Proc[] = [];
-  let baseEnv: Record<string, string>;
-
-  const start = (command: string, env: Record<string, string>): Proc => {
-    let output = '';
-    const child = spawn(process.execPath, [cli, command], { env: { ...process.env, ...baseEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout!.on('data', (chunk) => (output += chunk));
-    child.stderr!.on('data', (chunk) => (output += chunk));
-    return { child, output: () => output };
-  };
-  const until = async (check: () => Promise<boolean> | boolean, what: string, timeoutMs = 60_000) => {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      if (await Promise.resolve(check()).catch(() => false)) return;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    throw new Error(`timed out waiting for ${what}`);
-  };
-  const startWorker = async () => {
-    const worker = start('worker', { PORT: String(await findFreePort()) });
-    workers.push(worker);
-    await until(() => worker.output().includes('worker polling'), `a worker to poll:\n${worker.output()}`);
-    return worker;
-  };
+  const outputDir = path.join(dataDir, 'output');
 
   beforeAll(async () => {
-    server = await startTemporalServer({
-      databaseServerUrl: testEnvironment.databaseUrl,
-      databasePrefix: `bulkflow_topo_${process.pid}_${Date.now() % 100000}`,
-      dataDir: path.join(dataDir, 'server'),
+    postgres = await startPrivatePostgres();
+    // Export files on a filesystem of their own, small enough to fill: tmpfs needs root, as CI has.
+    mkdirSync(outputDir);
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${OUTPUT_FS_BYTES}`, 'tmpfs', outputDir], { stdio: 'pipe' });
+    } catch (err) {
+      throw new Error(`the output filesystem test needs to mount a tmpfs (as root): ${String((err as { stderr?: Buffer }).stderr ?? err)}`);
+    }
+    server = await startTemporalServer({ databaseServerUrl: postgres.serverUrl, databasePrefix: 'bulkflow_topology', dataDir: path.join(dataDir, 'server') });
+    topology = new Topology({
+      temporal: { address: server.address, namespace: server.namespace },
+      databaseUrl: `${postgres.serverUrl}/bulkflow`,
+      tenant: 'topology',
+      patients: 60,
+      env: {
+        OUTPUT_DIR: outputDir, // shared by every process, as a shared volume or bucket is
+        EXPORT_PARTITION_SIZE: '500',
+        EXPORT_PART_MAX_RESOURCES: '200',
+        EXPORT_PARALLELISM: '6',
+        EXPORT_HEARTBEAT_TIMEOUT_SECONDS: '3',
+      },
     });
-    connection = await Connection.connect({ address: server.address });
-    client = new Client({ connection, namespace: server.namespace });
-    const pool = await migratedPool(2);
-    const resources = [...generatePopulation({ patients: 60, seed: 61 })];
-    for (let i = 0; i < resources.length; i += 2000) {
-      for (const r of await new ResourceStore(pool, tenant).write(resources.slice(i, i + 2000).map((resource) => ({ op: 'put' as const, resource })))) {
-        expected.add(`${r.resourceType}/${r.id}/${r.versionId}`);
-      }
-    }
-    await pool.end();
-    baseEnv = {
-      TEMPORAL_ADDRESS: server.address,
-      TEMPORAL_TASK_QUEUE: `topology-${process.pid}`,
-      DATABASE_URL: testEnvironment.databaseUrl,
-      HOST: '127.0.0.1',
-      OUTPUT_DIR: path.join(dataDir, 'output'), // shared by every process, as a shared volume or bucket is
-      LOG_LEVEL: 'info',
-      STATUS_POLL_TOLERANCE_MS: '120000', // the test polls faster than Retry-After
-      EXPORT_PARTITION_SIZE: '500',
-      EXPORT_PART_MAX_RESOURCES: '200',
-      EXPORT_PARALLELISM: '6',
-      EXPORT_HEARTBEAT_TIMEOUT_SECONDS: '3',
-    };
-    for (let i = 0; i < 3; i++) await startWorker();
-    for (let i = 0; i < 2; i++) {
-      const port = await findFreePort();
-      const proc = start('serve', { PORT: String(port), BASE_URL: `http://127.0.0.1:${port}` });
-      const fhir = `http://127.0.0.1:${port}/t/${tenant}/fhir`;
-      await until(async () => (await fetch(`${fhir}/metadata`)).status === 200, `an API to answer:\n${proc.output()}`);
-      apis.push({ proc, fhir });
-    }
-  }, 180_000);
+    await ensureDatabase(`${postgres.serverUrl}/bulkflow`);
+    await topology.prepare();
+    for (let i = 0; i < 3; i++) await topology.startWorker();
+    for (let i = 0; i < 2; i++) await topology.startApi();
+  }, 240_000);
   afterAll(async () => {
-    for (const p of [...apis.map((a) => a.proc), ...workers]) p.child.kill('SIGKILL');
-    await connection?.close();
+    faults.print('faults mid-export on two API and three worker processes (each ends with every resource exactly once)');
+    await topology?.stop();
     await server?.stop();
-    await server?.dropDatabases();
+    postgres?.destroy();
+    try {
+      execFileSync('umount', [outputDir], { stdio: 'pipe' });
+    } catch {
+      // not mounted
+    }
     rmSync(dataDir, { recursive: true, force: true });
-  });
+  }, 60_000);
 
-  /** The status URL as the other API process serves it. */
-  const onOtherApi = (statusUrl: string) => statusUrl.replace(apis[0].fhir, apis[1].fhir);
+  // Each fault round starts with three workers and two API processes, whatever the last one killed.
+  beforeEach(() => topology.heal({ workers: 3, apis: 2 }), 120_000);
 
   it('kicks off on one API, polls and downloads through the other, partitions spread over the workers', async () => {
-    const kick = await fetch(`${apis[0].fhir}/$export`, { headers: kickoffHeaders });
+    const [first, other] = topology.apis;
+    const kick = await fetch(`${first.fhir}/$export`, { headers: kickoffHeaders });
     expect(kick.status).toBe(202);
     const statusUrl = kick.headers.get('content-location')!;
-    expect(statusUrl.startsWith(apis[0].fhir)).toBe(true);
-    const { manifest } = await pollUntilDone(onOtherApi(statusUrl), 120_000);
-    const { keys } = await downloadAll({ ...manifest, output: manifest.output.map((o) => ({ ...o, url: onOtherApi(o.url) })) });
-    expect(keys.length).toBe(expected.size);
-    expect(new Set(keys)).toEqual(expected);
+    expect(statusUrl.startsWith(first.fhir)).toBe(true);
+    const { manifest } = await pollUntilDone(topology.onApi(statusUrl, other), 120_000);
+    const { keys } = await downloadAll({ ...manifest, output: manifest.output.map((o) => ({ ...o, url: topology.onApi(o.url, other) })) });
+    expect(keys.length).toBe(topology.expected.size);
+    expect(new Set(keys)).toEqual(topology.expected);
 
     // From the history: which worker started each partition, and that several ran at once.
-    const history = await client.workflow.getHandle(statusUrl.split('/').pop()!).fetchHistory();
+    const history = await topology.client.workflow.getHandle(statusUrl.split('/').pop()!).fetchHistory();
     const events = history.events ?? [];
     const partitions = new Set(events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'exportPartition').map((e) => String(e.eventId)));
     const startedBy = events.filter((e) => e.activityTaskStartedEventAttributes && partitions.has(String(e.activityTaskStartedEventAttributes.scheduledEventId))).map((e) => e.activityTaskStartedEventAttributes!.identity);
@@ -128,65 +95,108 @@ describe('two API and three worker processes on the Temporal server', () => {
   });
 
   it('cancels through the other API process: 202, then 404 on both', async () => {
-    const kick = await fetch(`${apis[1].fhir}/$export`, { headers: kickoffHeaders });
+    const [other, first] = topology.apis;
+    const kick = await fetch(`${first.fhir}/$export`, { headers: kickoffHeaders });
     const statusUrl = kick.headers.get('content-location')!;
-    const other = statusUrl.replace(apis[1].fhir, apis[0].fhir);
-    expect((await fetch(other, { method: 'DELETE' })).status).toBe(202);
-    expect((await fetch(other)).status).toBe(404);
+    expect((await fetch(topology.onApi(statusUrl, other), { method: 'DELETE' })).status).toBe(202);
+    expect((await fetch(topology.onApi(statusUrl, other))).status).toBe(404);
     expect((await fetch(statusUrl)).status).toBe(404);
   });
 
-  /** Kicks off an export on `api` and returns its status URL once some, not all, partitions are done. */
-  const kickOffPartWay = async (api: (typeof apis)[number]) => {
-    const kick = await fetch(`${api.fhir}/$export`, { headers: kickoffHeaders });
-    const statusUrl = kick.headers.get('content-location')!;
-    const handle = client.workflow.getHandle(statusUrl.split('/').pop()!);
-    await until(async () => {
-      const status = await handle.query(statusQuery);
-      return status.partitionsDone >= 1 && status.partitionsDone < status.partitionsTotal;
-    }, 'the export to be part way', 60_000);
-    return statusUrl;
-  };
-  /** The export completes with the store's (type, id, versionId) set, each once. */
-  const expectExactlyOnce = async (statusUrl: string) => {
-    const { manifest } = await pollUntilDone(statusUrl, 180_000);
-    const { keys } = await downloadAll(manifest);
-    expect(keys.length).toBe(expected.size);
-    expect(new Set(keys)).toEqual(expected);
-  };
-
-  it('ends with every resource exactly once when one of three workers is killed with SIGKILL mid-export', async () => {
-    const statusUrl = await kickOffPartWay(apis[0]);
-    workers[0].child.kill('SIGKILL');
-    await expectExactlyOnce(onOtherApi(statusUrl));
+  it.each(FAULT_ROUNDS)('ends with every resource exactly once when one of three workers is killed with SIGKILL mid-export (round %i)', async () => {
+    await faults.round('SIGKILL of one worker of three', async () => {
+      const statusUrl = await topology.kickOffPartWay(topology.apis[0]);
+      topology.workers[0].child.kill('SIGKILL');
+      await topology.expectExactlyOnce(topology.onApi(statusUrl, topology.apis[1]));
+    });
   });
 
-  it('ends with every resource exactly once when all three workers are killed mid-export and started again', async () => {
-    const statusUrl = await kickOffPartWay(apis[1]);
-    for (const worker of workers) worker.child.kill('SIGKILL');
-    for (let i = 0; i < 3; i++) await startWorker();
-    await expectExactlyOnce(statusUrl);
+  it.each(FAULT_ROUNDS)('ends with every resource exactly once when all three workers are killed mid-export and started again (round %i)', async () => {
+    await faults.round('SIGKILL of all three workers, then three started', async () => {
+      const statusUrl = await topology.kickOffPartWay(topology.apis[1]);
+      for (const worker of topology.workers) worker.child.kill('SIGKILL');
+      await topology.heal({ workers: 3, apis: 2 });
+      await topology.expectExactlyOnce(statusUrl);
+    });
   });
 
-  it('keeps every 202 of a burst real when the API process that answered is killed with SIGKILL in the middle', async () => {
+  it.each(FAULT_ROUNDS)('keeps every 202 of a burst real when the API process that answered is killed with SIGKILL in the middle (round %i)', async () => {
     // A kick-off answers 202 only after Temporal accepted the export's workflow, so every 202 a
     // client received names a real export. A request whose answer was lost may still have started
     // one: that export runs unseen until it expires (accepted requests are never lost; unanswered
     // ones are at most once).
-    const answers = Array.from({ length: 20 }, () =>
-      fetch(`${apis[0].fhir}/$export?_type=Patient`, { headers: kickoffHeaders }).then(
-        (res) => (res.status === 202 ? res.headers.get('content-location')! : `status ${res.status}`),
-        () => undefined, // the connection died with the process
-      ),
-    );
-    await new Promise((resolve) => setTimeout(resolve, 150));
-    apis[0].proc.child.kill('SIGKILL');
-    const received = (await Promise.all(answers)).filter((a): a is string => a !== undefined && !a.startsWith('status'));
-    expect(received.length).toBeGreaterThan(0);
-    for (const statusUrl of received) {
-      const status = await fetch(onOtherApi(statusUrl));
-      expect([200, 202]).toContain(status.status); // known to the other API process: a real export
-      await status.arrayBuffer();
-    }
+    await faults.round('SIGKILL of the API process during a burst of 20 kick-offs', async () => {
+      const [victim, other] = topology.apis;
+      const answers = Array.from({ length: 20 }, () =>
+        fetch(`${victim.fhir}/$export?_type=Patient`, { headers: kickoffHeaders }).then(
+          (res) => (res.status === 202 ? res.headers.get('content-location')! : `status ${res.status}`),
+          () => undefined, // the connection died with the process
+        ),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      victim.proc.child.kill('SIGKILL');
+      const received = (await Promise.all(answers)).filter((a): a is string => a !== undefined && !a.startsWith('status'));
+      expect(received.length).toBeGreaterThan(0);
+      for (const statusUrl of received) {
+        const status = await fetch(topology.onApi(statusUrl, other));
+        expect([200, 202]).toContain(status.status); // known to the other API process: a real export
+        await status.arrayBuffer();
+        await (await fetch(topology.onApi(statusUrl, other), { method: 'DELETE' })).arrayBuffer();
+      }
+    });
+  });
+
+  it.each(FAULT_ROUNDS)('ends with every resource exactly once when the Temporal server restarts mid-export (round %i)', async () => {
+    await faults.round('restart of the Temporal server', async () => {
+      const statusUrl = await topology.kickOffPartWay(topology.apis[0]);
+      await server.stop();
+      await server.restart();
+      await topology.expectExactlyOnce(statusUrl);
+    });
+  });
+
+  it.each(FAULT_ROUNDS)('ends with every resource exactly once when PostgreSQL is stopped with -m immediate mid-export and started again (round %i)', async () => {
+    await faults.round('PostgreSQL stopped with -m immediate, started 3 s later', async () => {
+      const statusUrl = await topology.kickOffPartWay(topology.apis[1]);
+      postgres.crash(); // the store and the Temporal server's databases at once
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      postgres.start();
+      await topology.expectExactlyOnce(statusUrl);
+    });
+  });
+
+  it.each(FAULT_ROUNDS)('retries while the output filesystem is full and completes once space returns, every resource exactly once (round %i)', async () => {
+    await faults.round('output filesystem full (ENOSPC), then space freed', async () => {
+      // Leave 64 KiB, and keep it so while the files of earlier rounds' deleted exports go: the
+      // first part files fail to write.
+      const fillers: string[] = [];
+      const fill = () => {
+        const { bavail, bsize } = statfsSync(outputDir);
+        if (bavail * bsize <= 128 * 1024) return;
+        fillers.push(path.join(outputDir, `filler-${fillers.length}`));
+        execFileSync('fallocate', ['-l', String(bavail * bsize - 64 * 1024), fillers[fillers.length - 1]]);
+      };
+      fill();
+      let statusUrl: string;
+      try {
+        const kick = await fetch(`${topology.apis[0].fhir}/$export`, { headers: kickoffHeaders });
+        statusUrl = kick.headers.get('content-location')!;
+        const handle = topology.client.workflow.getHandle(statusUrl.split('/').pop()!);
+        // The partition fails with the cause, promptly (not by its heartbeat timing out).
+        let seen = '';
+        await until(async () => {
+          fill();
+          const { raw } = await handle.describe();
+          seen = JSON.stringify((raw.pendingActivities ?? []).map((a) => [a.activityType?.name, a.attempt, a.lastFailure?.message]));
+          return (raw.pendingActivities ?? []).some((a) => /ENOSPC/.test(a.lastFailure?.message ?? ''));
+        }, 'a partition to fail with ENOSPC').catch((err: Error) => Promise.reject(new Error(`${err.message}; pending: ${seen}`)));
+        const status = await fetch(statusUrl);
+        expect(status.status).toBe(202); // still in progress, not complete with a part missing
+        await status.arrayBuffer();
+      } finally {
+        for (const filler of fillers) rmSync(filler, { force: true });
+      }
+      await topology.expectExactlyOnce(statusUrl);
+    });
   });
 });

@@ -1,0 +1,78 @@
+/**
+ * An HTTP proxy that misbehaves like a storage service under trouble: in front of
+ * fake-gcs-server it answers a share of requests with 503, resets a share of connections
+ * without an answer, and holds a share of answers back longer than the client waits. The rest
+ * pass through untouched. Counts what it did, so a test can show the faults happened.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface FaultRates {
+  /** Answered 503 at once, the request body unread. */
+  unavailable: number;
+  /** The connection destroyed without an answer. */
+  reset: number;
+  /** The upstream answer delayed by `slowMs` before it is passed on. */
+  slow: number;
+  slowMs: number;
+}
+
+export interface FaultProxy {
+  url: string;
+  /** What the proxy did so far, by kind. */
+  counts: { passed: number; unavailable: number; reset: number; slow: number };
+  /** Changes the rates (all 0: a plain proxy). */
+  setRates(rates: Partial<FaultRates>): void;
+  close(): Promise<void>;
+}
+
+export async function startFaultProxy(target: string, rates: FaultRates): Promise<FaultProxy> {
+  const upstream = new URL(target);
+  let current = { ...rates };
+  const counts = { passed: 0, unavailable: 0, reset: 0, slow: 0 };
+  const server = http.createServer((req, res) => {
+    const roll = Math.random();
+    if (roll < current.unavailable) {
+      counts.unavailable++;
+      res.writeHead(503, { 'Content-Type': 'application/json', Connection: 'close' });
+      res.end(JSON.stringify({ error: { code: 503, message: 'injected: service unavailable' } }));
+      req.resume();
+      return;
+    }
+    if (roll < current.unavailable + current.reset) {
+      counts.reset++;
+      req.socket.destroy();
+      return;
+    }
+    const slow = roll < current.unavailable + current.reset + current.slow;
+    if (slow) counts.slow++;
+    else counts.passed++;
+    const forwarded = http.request(
+      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { ...req.headers, host: upstream.host } },
+      (answer) => {
+        const pass = () => {
+          if (res.destroyed) return answer.resume();
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        };
+        if (slow) setTimeout(pass, current.slowMs);
+        else pass();
+      },
+    );
+    forwarded.on('error', () => res.destroy());
+    res.on('close', () => forwarded.destroy());
+    req.pipe(forwarded);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    counts,
+    setRates: (next) => (current = { ...current, ...next }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
