@@ -4,6 +4,7 @@ import { createLogger } from './log';
 import { dev } from './commands/dev';
 import { runApi } from './commands/run-api';
 import { runWorker } from './commands/run-worker';
+import { listenForMetrics } from './commands/metrics-listener';
 import { onShutdownSignal } from './commands/shutdown';
 import { generateCommand, importCommand, migrateCommand } from './commands/data';
 import { clientsCommand } from './commands/clients';
@@ -38,7 +39,7 @@ async function main(argv: string[]): Promise<number> {
     return command ? 0 : 2;
   }
   const config = loadConfig();
-  const log = createLogger(config.logLevel, { command });
+  const log = createLogger(config.logLevel, { command }, undefined, config.logFormat);
   const temporalAddress = config.temporalAddress ?? 'localhost:7233';
   switch (command) {
     case 'dev':
@@ -46,12 +47,20 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     case 'serve': {
       const api = await runApi(config, temporalAddress, log);
-      await onShutdownSignal(log, new Promise(() => undefined), () => api.close());
+      const metrics = await listenForMetrics(config, log, { api });
+      await onShutdownSignal(log, new Promise(() => undefined), async () => {
+        await api.close();
+        await metrics?.close();
+      });
       return 0;
     }
     case 'worker': {
       const worker = await runWorker(config, temporalAddress, log);
-      await onShutdownSignal(log, worker.done, () => worker.stop());
+      const metrics = await listenForMetrics(config, log, { worker });
+      await onShutdownSignal(log, worker.done, async () => {
+        await worker.stop();
+        await metrics?.close();
+      });
       return 0;
     }
     case 'migrate':

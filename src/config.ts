@@ -8,6 +8,7 @@ import type { ExportTuning } from './contracts/bulk-export';
 
 export type OutputBackend = 'local' | 'gcs';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type LogFormat = 'json' | 'pretty';
 export type ResultPattern = 'manifest' | 'see-other';
 
 export interface Config {
@@ -74,6 +75,12 @@ export interface Config {
   /** How much sooner than its Retry-After a poll may come before it is answered 429. */
   statusPollToleranceMs: number;
   logLevel: LogLevel;
+  /** `json` lines (default) or `pretty` for a terminal. */
+  logFormat: LogFormat;
+  /** Port of the process's metrics listener (`/metrics`, `/healthz`, `/readyz`); unset: none. */
+  metricsPort: number | undefined;
+  /** Interface of the metrics listener: loopback unless set (it is not the public API). */
+  metricsHost: string;
 }
 
 export interface AuthSettings {
@@ -251,6 +258,9 @@ export function loadConfig(env: Env = process.env): Config {
     },
     statusPollToleranceMs: integer(env, 'STATUS_POLL_TOLERANCE_MS', 1000, 0, 120_000),
     logLevel: oneOf(env, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const, 'info'),
+    logFormat: oneOf(env, 'LOG_FORMAT', ['json', 'pretty'] as const, 'json'),
+    metricsHost: text(env, 'METRICS_HOST') ?? '127.0.0.1',
+    metricsPort: env.METRICS_PORT === undefined || env.METRICS_PORT === '' ? undefined : integer(env, 'METRICS_PORT', 0, 0, 65535),
   };
 }
 

@@ -10,6 +10,7 @@ import { startDevServer } from '../temporal/dev-server';
 import { startTemporalServer } from '../temporal/temporal-server';
 import { runApi } from './run-api';
 import { runWorker } from './run-worker';
+import { listenForMetrics } from './metrics-listener';
 import { onShutdownSignal } from './shutdown';
 
 /**
@@ -55,9 +56,11 @@ export async function dev(config: Config, log: Logger, args: string[] = []): Pro
   try {
     const worker = await runWorker(config, temporalAddress, log);
     const api = await runApi(config, temporalAddress, log);
+    const metrics = await listenForMetrics(config, log, { api, worker });
     await onShutdownSignal(log, worker.done, async () => {
       await api.close();
       await worker.stop();
+      await metrics?.close();
     });
   } finally {
     await devServer?.stop();

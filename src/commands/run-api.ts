@@ -8,12 +8,14 @@ import { ResourceStore } from '../store/resource-store';
 import { createApp } from '../http/app';
 import { ensureSearchAttributes } from '../temporal/search-attribute-registry';
 import type { Logger } from '../log';
+import { apiMetrics, type ApiMetrics } from '../metrics/metrics';
 import { AccessTokens } from '../auth/access-tokens';
 import { ClientRegistry } from '../auth/clients';
 import { loadSigningKey } from '../auth/signing-key';
 
 export interface RunningApi {
   url: string;
+  metrics: ApiMetrics;
   /** Stops accepting connections and waits for in-flight requests. */
   close(): Promise<void>;
 }
@@ -40,9 +42,11 @@ export async function runApi(config: Config, temporalAddress: string, log: Logge
         }),
       }
     : undefined;
+  const metrics = apiMetrics();
   const app = createApp({
     config,
     log,
+    metrics,
     auth,
     store: new ResourceStore(pool),
     bulkExport: {
@@ -67,6 +71,7 @@ export async function runApi(config: Config, temporalAddress: string, log: Logge
   log.info('API listening', { host: config.host, port: config.port, fhirBase: url });
   return {
     url,
+    metrics,
     close: async () => {
       await new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));

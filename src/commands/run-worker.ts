@@ -1,4 +1,4 @@
-import { NativeConnection, Runtime, DefaultLogger } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import { Connection } from '@temporalio/client';
 import type { Config } from '../config';
 import { ensureSearchAttributes } from '../temporal/search-attribute-registry';
@@ -6,6 +6,9 @@ import type { Logger } from '../log';
 import { createOutputStore } from '../output/create-output-store';
 import { createPool } from '../store/database';
 import { migrate } from '../store/migrate';
+import { installTemporalRuntime } from '../temporal/runtime';
+import { workerMetrics, type WorkerMetrics } from '../metrics/metrics';
+import { findFreePort } from '../process/free-port';
 import { createExportWorker } from '../temporal/worker';
 
 export interface RunningWorker {
@@ -13,10 +16,17 @@ export interface RunningWorker {
   done: Promise<void>;
   /** Stops polling, lets running activities finish or heartbeat, then closes connections. */
   stop(): Promise<void>;
+  metrics: WorkerMetrics;
+  /** The Temporal SDK's own metrics in Prometheus text (task slots, schedule-to-start latency, failures); with METRICS_PORT only. */
+  sdkMetrics?: () => Promise<string>;
+  /** Why the worker is not ready (not polling, the store unreachable), or undefined. */
+  notReady(): Promise<string | undefined>;
 }
 
 export async function runWorker(config: Config, temporalAddress: string, log: Logger): Promise<RunningWorker> {
-  Runtime.install({ logger: new DefaultLogger(config.logLevel === 'debug' ? 'DEBUG' : 'WARN') });
+  // The SDK serves its metrics on a loopback port of its own; the metrics listener passes them on.
+  const sdkMetricsPort = config.metricsPort === undefined ? undefined : await findFreePort();
+  installTemporalRuntime(log, config.logLevel, sdkMetricsPort);
   // Workflows set these attributes: without them every export would fail at its first task.
   const operator = await Connection.connect({ address: temporalAddress });
   try {
@@ -27,7 +37,8 @@ export async function runWorker(config: Config, temporalAddress: string, log: Lo
   const pool = createPool(config.databaseUrl, { max: config.workerMaxConcurrentActivities + 1 });
   await migrate(pool);
   const connection = await NativeConnection.connect({ address: temporalAddress });
-  const worker = await createExportWorker({ connection, config, dependencies: { pool, output: createOutputStore(config) } });
+  const metrics = workerMetrics();
+  const worker = await createExportWorker({ connection, config, dependencies: { pool, output: createOutputStore(config) }, metrics });
   log.info('worker polling', { address: temporalAddress, taskQueue: config.temporalTaskQueue });
   const done = worker.run().finally(async () => {
     await connection.close();
@@ -35,6 +46,13 @@ export async function runWorker(config: Config, temporalAddress: string, log: Lo
   });
   return {
     done,
+    metrics,
+    sdkMetrics: sdkMetricsPort === undefined ? undefined : async () => (await fetch(`http://127.0.0.1:${sdkMetricsPort}/metrics`)).text(),
+    notReady: async () => {
+      if (worker.getState() !== 'RUNNING') return `the worker is ${worker.getState()}`;
+      await pool.query('SELECT 1').catch((err: Error) => Promise.reject(new Error(`PostgreSQL: ${err.message}`)));
+      return undefined;
+    },
     stop: async () => {
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await done;

@@ -14,4 +14,6 @@ export interface AppState {
   authorize?: Authorize;
   /** The verified caller, when authorization is on and the route needs a token. */
   caller?: Caller;
+  /** Set by a kick-off that started an export: what the metrics count it as. */
+  exportStarted?: { kind: 'bulk' | 'view'; level: string };
 }

@@ -4,6 +4,8 @@ import type { Config } from '../config';
 import type { Logger } from '../log';
 import type { AppState } from './app-state';
 import { accessLog } from './middleware/access-log';
+import { httpMetrics } from './middleware/http-metrics';
+import { apiMetrics, type ApiMetrics } from '../metrics/metrics';
 import { operationOutcomeErrors } from './middleware/operation-outcome-errors';
 import { publicBaseUrl } from './middleware/public-base-url';
 import { requestId } from './middleware/request-id';
@@ -41,6 +43,8 @@ export interface AppDependencies {
   fhirRouters?: Router<AppState>[];
   /** SMART Backend Services authorization; absent: off. */
   auth?: { tokens: AccessTokens; registry: ClientRegistry };
+  /** Where request and export counts go; absent: a registry of the app's own, not served. */
+  metrics?: ApiMetrics;
 }
 
 /** The app, with every route it serves and who may call it (read from its one router). */
@@ -119,6 +123,7 @@ export function createApp(deps: AppDependencies): BulkflowApp {
 
   app.use(requestId());
   app.use(accessLog(deps.log));
+  app.use(httpMetrics(deps.metrics ?? apiMetrics()));
   app.use(publicBaseUrl({ ...deps.config, trustForwardedHeaders: app.proxy }));
   app.use(operationOutcomeErrors());
   const defaultTenant = deps.store?.tenant ?? DEFAULT_TENANT;

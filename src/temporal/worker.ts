@@ -3,6 +3,8 @@ import path from 'node:path';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Config } from '../config';
 import { createActivities, type Activities, type ActivityDependencies } from '../../activities';
+import type { WorkerMetrics } from '../metrics/metrics';
+import { instrumentActivities } from './activity-metrics';
 
 /** Where `npm run build` leaves the prebuilt workflow bundle (so the worker skips webpack at start). */
 export const workflowBundlePath = path.resolve(__dirname, '..', '..', 'workflow-bundle.js');
@@ -15,17 +17,20 @@ export interface ExportWorkerOptions {
   workflowBundleCodePath?: string;
   /** Decorates the real activities (tests use it to act between two steps of an export). */
   wrapActivities?: (real: Activities) => Activities;
+  /** Where activity runs, durations and exported resources are counted. */
+  metrics?: WorkerMetrics;
 }
 
 /** The worker that runs export workflows and their activities on the configured task queue. */
 export async function createExportWorker(options: ExportWorkerOptions): Promise<Worker> {
+  const instrument = (activities: Activities) => (options.metrics ? instrumentActivities(activities, options.metrics) : activities);
   const codePath = options.workflowBundleCodePath ?? (existsSync(workflowBundlePath) ? workflowBundlePath : undefined);
   return Worker.create({
     connection: options.connection,
     namespace: options.config.temporalNamespace,
     taskQueue: options.config.temporalTaskQueue,
     ...(codePath ? { workflowBundle: { codePath } } : { workflowsPath: require.resolve('../../workflows') }),
-    activities: (options.wrapActivities ?? ((real) => real))(createActivities(options.dependencies)),
+    activities: instrument((options.wrapActivities ?? ((real) => real))(createActivities(options.dependencies))),
     maxConcurrentActivityTaskExecutions: options.config.workerMaxConcurrentActivities,
     maxConcurrentWorkflowTaskExecutions: 10,
     maxCachedWorkflows: 100,

@@ -142,5 +142,10 @@ describe('serve and worker against a Temporal server bulkflow did not launch', (
     expect(kick.status).toBe(202);
     const { manifest } = await pollUntilDone(kick.headers.get('content-location')!);
     expect(manifest.output.reduce((n, o) => n + o.count, 0)).toBe([...generatePopulation({ patients: 3, seed: 5 })].length);
+    // One log format: every line the worker printed is bulkflow's JSON, the Temporal SDK's and
+    // its core's own lines forwarded into it.
+    const lines = worker.output().split('\n').filter(Boolean).map((line) => JSON.parse(line) as { level: string; message: string; source?: string; sdkComponent?: string });
+    expect(lines.every((l) => typeof l.level === 'string' && typeof l.message === 'string')).toBe(true);
+    expect(new Set(lines.filter((l) => l.source === 'temporal').map((l) => l.sdkComponent))).toEqual(new Set(['core', 'worker']));
   });
 });

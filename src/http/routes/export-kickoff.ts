@@ -105,6 +105,7 @@ export function exportKickoffRouter(deps: BulkExportRouteDependencies): Router<A
       tuning: deps.exportSettings,
     };
     await deps.temporal.start(bulkExport, { taskQueue: deps.taskQueue, workflowId: exportId, args: [input], ...exportStartOptions(input) });
+    ctx.state.exportStarted = { kind: 'bulk', level };
     ctx.status = 202;
     ctx.set('Content-Location', `${ctx.state.fhirBaseUrl}/bulkstatus/${exportId}`);
     ctx.type = FHIR_JSON;

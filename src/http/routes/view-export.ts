@@ -117,6 +117,7 @@ export function viewExportRouter(deps: BulkExportRouteDependencies & { store: Re
       tuning: deps.exportSettings,
     };
     await deps.temporal.start(viewExport, { taskQueue: deps.taskQueue, workflowId: exportId, args: [input], ...viewExportStartOptions(input) });
+    ctx.state.exportStarted = { kind: 'view', level: input.level };
     ctx.status = 202;
     ctx.set('Content-Location', statusUrl(ctx, exportId));
     ctx.type = FHIR_JSON;

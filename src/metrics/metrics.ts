@@ -1,0 +1,60 @@
+/**
+ * bulkflow's Prometheus metrics (prom-client), one registry per process: the API's (requests by
+ * route and status with latency, exports started by kind, level and tenant) and the worker's
+ * (activity runs and durations by activity and outcome, resources and bytes exported). Status
+ * polls and their 429s are the requests of the status routes, by status.
+ */
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface ApiMetrics {
+  registry: Registry;
+  httpRequests: Counter<'method' | 'route' | 'status'>;
+  httpDuration: Histogram<'method' | 'route'>;
+  exportsStarted: Counter<'kind' | 'level' | 'tenant'>;
+}
+
+export interface WorkerMetrics {
+  registry: Registry;
+  activityRuns: Counter<'activity' | 'outcome'>;
+  activityDuration: Histogram<'activity' | 'outcome'>;
+  resourcesExported: Counter<'kind'>;
+  bytesExported: Counter<'kind'>;
+}
+
+/** A registry with the process's own metrics (CPU, memory, event loop lag) on it. */
+export function processRegistry(): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'bulkflow_' });
+  return registry;
+}
+
+export function apiMetrics(registry: Registry = new Registry()): ApiMetrics {
+  return {
+    registry,
+    httpRequests: new Counter({ name: 'bulkflow_http_requests_total', help: 'HTTP requests answered, by method, route pattern and status', labelNames: ['method', 'route', 'status'], registers: [registry] }),
+    httpDuration: new Histogram({
+      name: 'bulkflow_http_request_duration_seconds',
+      help: 'HTTP request latency, by method and route pattern',
+      labelNames: ['method', 'route'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    exportsStarted: new Counter({ name: 'bulkflow_exports_started_total', help: 'Exports accepted (202), by kind (bulk, view), level and tenant', labelNames: ['kind', 'level', 'tenant'], registers: [registry] }),
+  };
+}
+
+export function workerMetrics(registry: Registry = new Registry()): WorkerMetrics {
+  return {
+    registry,
+    activityRuns: new Counter({ name: 'bulkflow_activity_runs_total', help: 'Activity attempts, by activity and outcome (completed, failed)', labelNames: ['activity', 'outcome'], registers: [registry] }),
+    activityDuration: new Histogram({
+      name: 'bulkflow_activity_duration_seconds',
+      help: 'Activity attempt duration (a partition activity: one partition), by activity and outcome',
+      labelNames: ['activity', 'outcome'],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900],
+      registers: [registry],
+    }),
+    resourcesExported: new Counter({ name: 'bulkflow_resources_exported_total', help: 'Resources (bulk) or rows (view) written into finished part files', labelNames: ['kind'], registers: [registry] }),
+    bytesExported: new Counter({ name: 'bulkflow_bytes_exported_total', help: 'Bytes of finished part files', labelNames: ['kind'], registers: [registry] }),
+  };
+}
