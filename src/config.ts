@@ -57,6 +57,8 @@ export interface Config {
   /** Lifetime of signed download URLs. */
   signedUrlTtlSeconds: number;
   workerMaxConcurrentActivities: number;
+  /** After SIGTERM, how long running activities get to finish or heartbeat before they are cancelled (and retried elsewhere). */
+  workerShutdownGraceSeconds: number;
   export: ExportSettings;
   /** Seconds a client is told to wait between status polls (Retry-After), at least... */
   statusRetryAfterSeconds: number;
@@ -235,6 +237,7 @@ export function loadConfig(env: Env = process.env): Config {
     downloadsRequireToken,
     signedUrlTtlSeconds: integer(env, 'SIGNED_URL_TTL_SECONDS', 300, 10, 7 * 86400),
     workerMaxConcurrentActivities: integer(env, 'WORKER_MAX_CONCURRENT_ACTIVITIES', 4, 1, 256),
+    workerShutdownGraceSeconds: integer(env, 'WORKER_SHUTDOWN_GRACE_SECONDS', 10, 0, 3600),
     export: {
       partitionSize: integer(env, 'EXPORT_PARTITION_SIZE', 50_000, 1, 100_000_000),
       maxParallelPartitions: integer(env, 'EXPORT_PARALLELISM', 2, 1, 64),

@@ -11,7 +11,7 @@ export const workflowBundlePath = path.resolve(__dirname, '..', '..', 'workflow-
 
 export interface ExportWorkerOptions {
   connection: NativeConnection;
-  config: Pick<Config, 'temporalNamespace' | 'temporalTaskQueue' | 'workerMaxConcurrentActivities'>;
+  config: Pick<Config, 'temporalNamespace' | 'temporalTaskQueue' | 'workerMaxConcurrentActivities'> & Partial<Pick<Config, 'workerShutdownGraceSeconds'>>;
   dependencies: ActivityDependencies;
   /** A prebuilt bundle; defaults to the build output when present, else bundles the sources. */
   workflowBundleCodePath?: string;
@@ -34,7 +34,8 @@ export async function createExportWorker(options: ExportWorkerOptions): Promise<
     maxConcurrentActivityTaskExecutions: options.config.workerMaxConcurrentActivities,
     maxConcurrentWorkflowTaskExecutions: 10,
     maxCachedWorkflows: 100,
-    // Running activities get this long to heartbeat their cursor before they are cancelled.
-    shutdownGraceTime: '10 seconds',
+    // After SIGTERM, running activities get this long to finish or heartbeat their cursor before
+    // they are cancelled; a cancelled partition is retried on another worker from that cursor.
+    shutdownGraceTime: `${options.config.workerShutdownGraceSeconds ?? 10} seconds`,
   });
 }
