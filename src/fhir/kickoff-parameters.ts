@@ -204,9 +204,11 @@ export function parametersFromBody(body: unknown): RawParameters {
   if (!resource || typeof resource !== 'object' || resource.resourceType !== 'Parameters') {
     throw OperationOutcomeError.invalid('The POST body of $export must be a FHIR Parameters resource');
   }
+  if (resource.parameter !== undefined && !Array.isArray(resource.parameter)) throw OperationOutcomeError.invalid('Parameters.parameter must be an array');
   const params: RawParameters = new Map();
   for (const [i, parameter] of (resource.parameter ?? []).entries()) {
-    const name = parameter?.name;
+    if (!parameter || typeof parameter !== 'object' || Array.isArray(parameter)) throw OperationOutcomeError.invalid(`Parameters.parameter[${i}] must be an object`);
+    const name = parameter.name;
     if (typeof name !== 'string') throw OperationOutcomeError.invalid(`Parameters.parameter[${i}] has no name`);
     const valueKey = Object.keys(parameter).find((k) => k.startsWith('value'));
     const value = valueKey ? parameter[valueKey] : undefined;

@@ -138,13 +138,24 @@ export class Topology {
 
   /** The export completes with the store's (type, id, versionId) set, each once; then it is deleted (its files with it). */
   async expectExactlyOnce(statusUrl: string, timeoutMs = 180_000): Promise<void> {
-    const { manifest } = await pollUntilDone(statusUrl, timeoutMs);
+    const { manifest } = await pollUntilDone(statusUrl, timeoutMs).catch(async (err: Error) => Promise.reject(new Error(`${err.message}; ${await this.describe(statusUrl)}`)));
     const { keys } = await downloadAll(manifest);
     if (keys.length !== this.expected.size) throw new Error(`downloaded ${keys.length} resources, the store holds ${this.expected.size}`);
     const missing = [...this.expected].filter((k) => !keys.includes(k));
     if (missing.length > 0 || new Set(keys).size !== keys.length) throw new Error(`not exactly once: ${missing.length} missing, ${keys.length - new Set(keys).size} repeated`);
     const deleted = await fetch(statusUrl, { method: 'DELETE' });
     await deleted.arrayBuffer();
+  }
+
+  /** What the export's workflow is waiting on: its status and pending activities (for a failure's message). */
+  async describe(statusUrl: string): Promise<string> {
+    try {
+      const { status, raw } = await this.client.workflow.getHandle(statusUrl.split('/').pop()!).describe();
+      const pending = (raw.pendingActivities ?? []).map((a) => ({ type: a.activityType?.name, state: a.state, attempt: a.attempt, lastFailure: a.lastFailure?.message, lastWorker: a.lastWorkerIdentity }));
+      return `workflow ${status.name}, pending activities ${JSON.stringify(pending)}; worker output: ${this.workers.map((w) => w.output().split('\n').filter((l) => /"level":"(warn|error)"/.test(l)).slice(-3).join('\n')).join('\n')}`;
+    } catch (err) {
+      return `the workflow could not be described: ${String(err)}`;
+    }
   }
 
   async stop(): Promise<void> {
