@@ -119,6 +119,14 @@ describe('kick-off parameters', () => {
     expect(refusal(() => parametersFromBody({ resourceType: 'Parameters', parameter: [{ name: '_type' }] })).issues[0].expression).toEqual(['_type']);
   });
 
+  it('refuses a Parameters body whose parameter is not an array of objects with a 400, not a crash', () => {
+    for (const parameter of [{}, 'x', 3, [null], [[]], ['_type']]) {
+      const refused = refusal(() => parametersFromBody({ resourceType: 'Parameters', parameter }));
+      expect(refused.status).toBe(400);
+      expect(refused.issues[0].diagnostics).toMatch(/parameter/);
+    }
+  });
+
   it('reads a query with repeated parameters', () => {
     expect([...parametersFromQuery({ _type: ['A', 'B'], _since: 'x' })]).toEqual([
       ['_type', ['A', 'B']],
