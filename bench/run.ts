@@ -1,9 +1,10 @@
-/** `npm run bench -- <import|export|views> [options]`: prints figures and ratios against a baseline of the same run. */
+/** `npm run bench -- <import|export|views|api> [options]`: prints figures and ratios against a baseline of the same run. */
+import { benchApi } from './api';
 import { benchExport } from './export';
 import { benchImport } from './import';
 import { benchViews } from './views';
 
-const benches: Record<string, (args: string[]) => Promise<void>> = { import: benchImport, export: benchExport, views: benchViews };
+const benches: Record<string, (args: string[]) => Promise<void>> = { import: benchImport, export: benchExport, views: benchViews, api: benchApi };
 
 async function main(): Promise<void> {
   const [name = 'import', ...args] = process.argv.slice(2);

@@ -2,6 +2,7 @@
  * The API's one way to Temporal. Every call runs within the outage guard (a deadline, and a 503
  * with Retry-After when the cluster does not answer: see unavailable.ts), written here once.
  */
+import { exportStateKey } from '../../workflows/search-attribute-keys';
 import type { Client, WorkflowStartOptions } from '@temporalio/client';
 import type { Workflow } from '@temporalio/common';
 import { duringTemporalOutage } from './unavailable';
@@ -31,6 +32,26 @@ export class TemporalGateway {
   /** How many workflows a visibility query matches (e.g. a tenant's running exports). */
   async countWorkflows(query: string): Promise<number> {
     return (await this.guarded((client) => client.workflow.count(query))).count;
+  }
+
+  /** The ids of up to `limit` workflows a visibility query matches. */
+  async listWorkflowIds(query: string, limit: number): Promise<string[]> {
+    return this.guarded(async (client) => {
+      const ids: string[] = [];
+      for await (const workflow of client.workflow.list({ query, pageSize: limit })) {
+        ids.push(workflow.workflowId);
+        if (ids.length >= limit) break;
+      }
+      return ids;
+    });
+  }
+
+  /** Whether an export's workflow is running and its export not yet finished (read from its description, which does not lag). */
+  async isRunningExport(workflowId: string): Promise<boolean> {
+    const description = await this.guarded((client) => client.workflow.getHandle(workflowId).describe()).catch(() => undefined);
+    if (!description || description.status.name !== 'RUNNING') return false;
+    const state = description.typedSearchAttributes.get(exportStateKey);
+    return state === undefined || state === 'running';
   }
 
   describe(workflowId: string) {

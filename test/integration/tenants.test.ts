@@ -87,4 +87,15 @@ describe('tenants', () => {
       return res.status === 202;
     });
   });
+
+  it('holds the cap under a burst of concurrent kick-offs: exactly the cap accepted, the rest 429', async () => {
+    const burst = `b${randomUUID().slice(0, 8)}`;
+    const base = `${stack.url}/t/${burst}/fhir`;
+    expect((await put(base, { resourceType: 'Patient', id: 'p1' })).status).toBe(201);
+    gate = new Promise<void>((resolve) => (release = resolve)); // the accepted export stays running
+    const answers = await Promise.all(Array.from({ length: 20 }, () => fetch(`${base}/$export?_type=Patient`, { headers: kickoffHeaders }).then(async (res) => (await res.arrayBuffer(), res.status))));
+    expect(answers.filter((s) => s === 202)).toHaveLength(1);
+    expect(answers.filter((s) => s === 429)).toHaveLength(19);
+    release();
+  });
 });

@@ -14,8 +14,6 @@ import { statusQuery } from '../../../workflows/bulk-export';
 import { newRouter } from '../access';
 import type { AppState } from '../app-state';
 import { jobState } from '../job-state';
-import { HttpError } from '../http-error';
-import { exportStateKey, exportTenantKey } from '../../temporal/search-attribute-registry';
 import { requireJobAccess } from '../authorize';
 import { exportFilesRouter } from './export-files';
 import { exportKickoffRouter } from './export-kickoff';
@@ -62,17 +60,6 @@ export async function exportState(deps: BulkExportRouteDependencies, ctx: Contex
  * A tenant may have `maxRunningExports` unfinished exports, `$export` and `$sql-export` together;
  * more is 429 (finished ones never count).
  */
-export async function checkRunningExports(deps: BulkExportRouteDependencies, tenant: string): Promise<void> {
-  if (!deps.maxRunningExports) return;
-  const query = `WorkflowType IN ('bulkExport', 'viewExport') AND ExecutionStatus = 'Running' AND ${exportTenantKey.name} = '${tenant}' AND ${exportStateKey.name} = 'running'`;
-  const count = await deps.temporal.countWorkflows(query);
-  if (count >= deps.maxRunningExports) {
-    throw new HttpError(429, 'throttled', `Tenant ${tenant} has ${count} exports running, the most allowed at once; retry when one has finished`, {
-      headers: { 'Retry-After': String(Math.max(deps.retryAfterSeconds, 10)) },
-    });
-  }
-}
-
 export function bulkExportRouter(deps: BulkExportRouteDependencies): Router<AppState> {
   const router = newRouter();
   for (const routes of [exportKickoffRouter(deps), exportStatusRouter(deps), exportFilesRouter(deps)]) router.use(routes.routes());

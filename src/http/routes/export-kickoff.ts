@@ -22,7 +22,8 @@ import { ownerOf } from '../authorize';
 import { FHIR_JSON } from '../middleware/operation-outcome-errors';
 import { readJsonBody } from '../read-json-body';
 import { newJobId } from '../job-state';
-import { checkRunningExports, type BulkExportRouteDependencies } from './bulk-export';
+import type { BulkExportRouteDependencies } from './bulk-export';
+import { admitExport } from '../export-admission';
 
 /**
  * With authorization on, an export reads only types the token grants read access to: a
@@ -84,7 +85,6 @@ export function exportKickoffRouter(deps: BulkExportRouteDependencies): Router<A
     const store = deps.store?.forTenant(tenant);
     const groupId = level === 'group' ? await checkGroup(store, ctx.params.id) : undefined;
     if (request.patients) await checkPatients(store, request.patients, groupId);
-    await checkRunningExports(deps, tenant);
     const compartment = level === 'system' ? undefined : { groupId, patientIds: request.patients };
 
     const exportId = newJobId();
@@ -104,7 +104,7 @@ export function exportKickoffRouter(deps: BulkExportRouteDependencies): Router<A
       lenientIssues: request.lenientIssues.map((i) => ({ severity: i.severity ?? 'warning', code: i.code, diagnostics: i.diagnostics, expression: i.expression })),
       tuning: deps.exportSettings,
     };
-    await deps.temporal.start(bulkExport, { taskQueue: deps.taskQueue, workflowId: exportId, args: [input], ...exportStartOptions(input) });
+    await admitExport({ ...deps, pool: deps.store?.pool }, tenant, exportId, () => deps.temporal.start(bulkExport, { taskQueue: deps.taskQueue, workflowId: exportId, args: [input], ...exportStartOptions(input) }));
     ctx.state.exportStarted = { kind: 'bulk', level };
     ctx.status = 202;
     ctx.set('Content-Location', `${ctx.state.fhirBaseUrl}/bulkstatus/${exportId}`);

@@ -30,7 +30,8 @@ import { FHIR_JSON } from '../middleware/operation-outcome-errors';
 import { operationOutcome } from '../../fhir/operation-outcome';
 import { viewOf } from '../view-subjects';
 import { sendFile } from '../send-file';
-import { checkRunningExports, type BulkExportRouteDependencies } from './bulk-export';
+import type { BulkExportRouteDependencies } from './bulk-export';
+import { admitExport } from '../export-admission';
 
 type AppContext = Context & { state: AppState };
 
@@ -101,7 +102,6 @@ export function viewExportRouter(deps: BulkExportRouteDependencies & { store: Re
     }
     const views = await checkedViews(ctx, request.subjects, request.format);
     const tenant = ctx.state.tenant;
-    await checkRunningExports(deps, tenant);
     const compartment = request.groupId || request.patientIds ? { groupId: request.groupId, patientIds: request.patientIds } : undefined;
     const exportId = newJobId();
     const input: ViewExportInput = {
@@ -116,7 +116,7 @@ export function viewExportRouter(deps: BulkExportRouteDependencies & { store: Re
       header: request.header,
       tuning: deps.exportSettings,
     };
-    await deps.temporal.start(viewExport, { taskQueue: deps.taskQueue, workflowId: exportId, args: [input], ...viewExportStartOptions(input) });
+    await admitExport({ ...deps, pool: store.pool }, tenant, exportId, () => deps.temporal.start(viewExport, { taskQueue: deps.taskQueue, workflowId: exportId, args: [input], ...viewExportStartOptions(input) }));
     ctx.state.exportStarted = { kind: 'view', level: input.level };
     ctx.status = 202;
     ctx.set('Content-Location', statusUrl(ctx, exportId));

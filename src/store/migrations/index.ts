@@ -301,4 +301,20 @@ UPDATE resource_versions v SET compartment_patients = c.patients
 CREATE INDEX resource_references_by_target ON resource_references (tenant, target_type, target_id);
 `,
   },
+  {
+    version: 12,
+    name: 'export admissions',
+    sql: `
+-- The per-tenant cap counts running exports in Temporal's visibility, which lists a new workflow
+-- only a moment after it starts: 200 concurrent kick-offs under a cap of 10 started 107. Kick-offs
+-- of one tenant now take turns (an advisory lock) and record what they admitted here, so the next
+-- one counts exports visibility does not list yet. Rows are pruned after a few minutes.
+CREATE TABLE export_admissions (
+  tenant text COLLATE "C" NOT NULL,
+  export_id text COLLATE "C" NOT NULL,
+  admitted_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (tenant, export_id)
+);
+`,
+  },
 ];
