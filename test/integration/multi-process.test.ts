@@ -127,13 +127,20 @@ describe('two API and three worker processes on the Temporal server, under fault
     // ones are at most once).
     await faults.round('SIGKILL of the API process during a burst of 20 kick-offs', async () => {
       const [victim, other] = topology.apis;
+      let firstAccepted: () => void = () => undefined;
+      const accepted = new Promise<void>((resolve) => (firstAccepted = resolve));
       const answers = Array.from({ length: 20 }, () =>
         fetch(`${victim.fhir}/$export?_type=Patient`, { headers: kickoffHeaders }).then(
-          (res) => (res.status === 202 ? res.headers.get('content-location')! : `status ${res.status}`),
+          (res) => {
+            if (res.status !== 202) return `status ${res.status}`;
+            firstAccepted();
+            return res.headers.get('content-location')!;
+          },
           () => undefined, // the connection died with the process
         ),
       );
-      await new Promise((resolve) => setTimeout(resolve, 150));
+      // Killed once the first kick-off was answered, with the others still in flight (they take turns per tenant).
+      await Promise.race([accepted, new Promise((resolve) => setTimeout(resolve, 10_000))]);
       victim.proc.child.kill('SIGKILL');
       const received = (await Promise.all(answers)).filter((a): a is string => a !== undefined && !a.startsWith('status'));
       expect(received.length).toBeGreaterThan(0);
