@@ -212,6 +212,25 @@ export async function pollUntilDone(statusUrl: string, timeoutMs = 60_000): Prom
   throw new Error(`export at ${statusUrl} did not finish within ${timeoutMs} ms`);
 }
 
+/** What an export's workflow is waiting on, for a failure's message: its status, pending activities and latest events. */
+export async function describeExport(client: Client, statusUrl: string): Promise<string> {
+  try {
+    const handle = client.workflow.getHandle(new URL(statusUrl).pathname.split('/').pop()!);
+    const { status, raw } = await handle.describe();
+    const pending = (raw.pendingActivities ?? []).map((a) => ({ type: a.activityType?.name, state: a.state, attempt: a.attempt, lastFailure: a.lastFailure?.message, lastWorker: a.lastWorkerIdentity }));
+    const events = (await handle.fetchHistory()).events ?? [];
+    const latest = events.slice(-5).map((e) => `${e.eventId} ${e.eventType} ${e.eventTime?.seconds}`);
+    return `workflow ${status.name}, pending activities ${JSON.stringify(pending)}, ${events.length} events, latest ${JSON.stringify(latest)}`;
+  } catch (err) {
+    return `the workflow could not be described: ${String(err)}`;
+  }
+}
+
+/** Polls until the export is done; on a timeout, says what its workflow waits on. */
+export async function awaitExport(client: Client, statusUrl: string, timeoutMs: number): Promise<CompletedExport> {
+  return pollUntilDone(statusUrl, timeoutMs).catch(async (err: Error) => Promise.reject(new Error(`${err.message}; ${await describeExport(client, statusUrl)}`)));
+}
+
 /** Downloads every output file; returns the resources as `Type/id/versionId` keys (duplicates kept). */
 export async function downloadAll(manifest: CompletedExport['manifest']): Promise<{ keys: string[]; byFile: Array<{ type: string; lines: unknown[] }> }> {
   const keys: string[] = [];

@@ -14,7 +14,7 @@ import { createPool } from '../../src/store/database';
 import { migrate } from '../../src/store/migrate';
 import { ResourceStore } from '../../src/store/resource-store';
 import { statusQuery } from '../../workflows/bulk-export';
-import { downloadAll, kickoffHeaders, pollUntilDone } from './export-stack';
+import { describeExport, downloadAll, kickoffHeaders, pollUntilDone } from './export-stack';
 
 const cli = path.resolve(__dirname, '../../dist/src/cli.js');
 
@@ -147,15 +147,10 @@ export class Topology {
     await deleted.arrayBuffer();
   }
 
-  /** What the export's workflow is waiting on: its status and pending activities (for a failure's message). */
+  /** What the export's workflow is waiting on, and the workers' latest warnings (for a failure's message). */
   async describe(statusUrl: string): Promise<string> {
-    try {
-      const { status, raw } = await this.client.workflow.getHandle(statusUrl.split('/').pop()!).describe();
-      const pending = (raw.pendingActivities ?? []).map((a) => ({ type: a.activityType?.name, state: a.state, attempt: a.attempt, lastFailure: a.lastFailure?.message, lastWorker: a.lastWorkerIdentity }));
-      return `workflow ${status.name}, pending activities ${JSON.stringify(pending)}; worker output: ${this.workers.map((w) => w.output().split('\n').filter((l) => /"level":"(warn|error)"/.test(l)).slice(-3).join('\n')).join('\n')}`;
-    } catch (err) {
-      return `the workflow could not be described: ${String(err)}`;
-    }
+    const warnings = this.workers.map((w) => w.output().split('\n').filter((l) => /"level":"(warn|error)"/.test(l)).slice(-3).join('\n')).join('\n');
+    return `${await describeExport(this.client, statusUrl)}; worker output: ${warnings}`;
   }
 
   async stop(): Promise<void> {

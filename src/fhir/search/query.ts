@@ -112,6 +112,8 @@ function compileClause(resourceType: string, name: string, value: string): Searc
   if (!parameter) throw new SearchQueryError(`${resourceType} has no search parameter ${code} in FHIR R4`, code);
   if (!SUPPORTED_TYPES.has(parameter.type)) throw new SearchQueryError(`${code} is a ${parameter.type} parameter; those are not supported`, code);
   if (value === '') throw new SearchQueryError(`${name} has an empty value`, code);
+  // No FHIR value holds U+0000, and PostgreSQL text cannot carry it into a pushed-down filter.
+  if (value.includes('\u0000')) throw new SearchQueryError(`${name} holds a NUL character (U+0000), which no FHIR value may contain`, code);
 
   let typeModifier: string | undefined;
   if (modifier !== undefined && !MODIFIERS[parameter.type].includes(modifier)) {
