@@ -42,16 +42,21 @@ export function rowParts(options: RowPartsOptions): RowParts {
   return options.format === 'parquet' ? new ParquetParts(options) : new TextParts(options);
 }
 
-/** Text is collected as strings and turned into bytes about this often (a Buffer per row cost more than the rows). */
-const TEXT_CHUNK_CHARS = 256 * 1024;
+/**
+ * Encoded rows are written straight into a chunk of this many bytes, handed to the part when
+ * full. Concatenating rows into one long string cost three times as much: its pieces lived until
+ * the chunk was flushed, so they survived collections and were copied into the old generation.
+ */
+const TEXT_CHUNK_BYTES = 256 * 1024;
 
 class TextParts implements RowParts {
   private readonly parts: PartWriter;
   private readonly encoder;
   private rowsInPart = 0;
-  /** Encoded rows not yet handed to the part (their count and characters count toward the limits). */
-  private pending = '';
-  private pendingRows = 0;
+  /** Encoded rows not yet handed to the part (their count and bytes count toward the limits). */
+  private chunk = Buffer.allocUnsafe(TEXT_CHUNK_BYTES);
+  private chunkBytes = 0;
+  private chunkRows = 0;
   private started = false;
 
   constructor(options: RowPartsOptions) {
@@ -65,26 +70,39 @@ class TextParts implements RowParts {
 
   get isFull() {
     const room = this.parts.room;
-    return this.started && (this.pendingRows >= room.resources || this.pending.length >= room.bytes);
+    return this.started && (this.chunkRows >= room.resources || this.chunkBytes >= room.bytes);
   }
 
   add(rows: ViewRow[]): void {
     if (rows.length === 0) return;
     if (!this.started) {
-      this.pending += this.encoder.start;
+      this.write(this.encoder.start, 0);
       this.started = true;
     }
-    for (const row of rows) this.pending += this.encoder.row(row, this.rowsInPart++);
-    this.pendingRows += rows.length;
-    if (this.pending.length >= TEXT_CHUNK_CHARS) this.handOver();
+    for (const row of rows) this.write(this.encoder.row(row, this.rowsInPart++), 1);
   }
 
-  /** Pending text into the open part, as one Buffer. */
+  /** Text into the chunk (a UTF-8 character takes at most three bytes per UTF-16 unit). */
+  private write(text: string, rows: number): void {
+    if (this.chunkBytes + text.length * 3 > this.chunk.length) {
+      this.handOver();
+      if (text.length * 3 > this.chunk.length) {
+        // A row larger than a chunk goes on its own.
+        this.parts.addLines(Buffer.from(text), rows);
+        return;
+      }
+    }
+    this.chunkBytes += this.chunk.write(text, this.chunkBytes);
+    this.chunkRows += rows;
+  }
+
+  /** The chunk into the open part; the part keeps it, so the next rows go into a new one. */
   private handOver(): void {
-    if (!this.pending) return;
-    this.parts.addLines(Buffer.from(this.pending), this.pendingRows);
-    this.pending = '';
-    this.pendingRows = 0;
+    if (this.chunkBytes === 0) return;
+    this.parts.addLines(this.chunk.subarray(0, this.chunkBytes), this.chunkRows);
+    this.chunk = Buffer.allocUnsafe(TEXT_CHUNK_BYTES);
+    this.chunkBytes = 0;
+    this.chunkRows = 0;
   }
 
   flush() {
@@ -93,7 +111,7 @@ class TextParts implements RowParts {
   }
 
   async finish(): Promise<void> {
-    this.pending += this.encoder.end;
+    this.write(this.encoder.end, 0);
     this.handOver();
     await this.parts.finish();
     this.rowsInPart = 0;
