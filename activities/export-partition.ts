@@ -73,13 +73,17 @@ export async function exportPartition(
   /** Whole lines passed through as they came: only the part limits are counted, line by line. */
   const addLines = async (piece: Buffer) => {
     for (let from = 0; from < piece.length; ) {
+      const first = piece.indexOf(NEWLINE, from) + 1;
+      if (parts.crowds(first - from)) await finishPart();
       const room = parts.room;
-      let lines = 0;
-      let at = from;
+      let lines = 1;
       let lineStart = from;
-      while (at < piece.length && lines < room.resources && at - from < room.bytes) {
+      let at = first;
+      while (at < piece.length && lines < room.resources) {
+        const next = piece.indexOf(NEWLINE, at) + 1;
+        if (next - from > room.bytes) break; // the part ends before a line that does not fit
         lineStart = at;
-        at = piece.indexOf(NEWLINE, at) + 1;
+        at = next;
         lines++;
       }
       parts.addLines(piece.subarray(from, at), lines);
@@ -100,8 +104,9 @@ export async function exportPartition(
       for await (const rows of streamSnapshot(deps.pool, scope, range, { endedBodies: checkEach && deletions })) {
         run.alive();
         for (const row of rows) {
-          lastRow = row;
           const line = lineOf(row.body, row.cursor?.id);
+          if (line && parts.crowds(line.length + 1)) await finishPart(); // lastRow is still the part's last row
+          lastRow = row;
           if (!line) continue;
           parts.add(line);
           if (parts.isFull) await finishPart();

@@ -41,6 +41,11 @@ export class PartWriter {
     return { resources: this.limits.maxPartResources - (this.part?.count ?? 0), bytes: this.limits.maxPartBytes - (this.part?.bytes ?? 0) };
   }
 
+  /** Whether `bytes` more would take the open part, which holds something already, over its size: they start the next part (so a resource larger than a part is alone in its own). */
+  crowds(bytes: number): boolean {
+    return this.part !== undefined && this.part.bytes > 0 && this.part.bytes + bytes > this.limits.maxPartBytes;
+  }
+
   /** Adds a line to the open part (opening the next one if none is); `counted` false for block headers. */
   add(line: Buffer, counted = true): void {
     const part = this.open();
@@ -72,7 +77,8 @@ export class PartWriter {
   /** Hands buffered lines to the output stream once there are enough of them (or `all`), waiting while it is saturated. */
   async flush(all = false): Promise<void> {
     if (this.pending.length === 0 || !this.writer || (!all && this.pendingBytes < WRITE_BYTES)) return;
-    const chunk = Buffer.concat(this.pending, this.pendingBytes);
+    // One pending buffer (a large resource's line, or a block of lines) goes out as it is, uncopied.
+    const chunk = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingBytes);
     this.pending = [];
     this.pendingBytes = 0;
     if (!this.writer.stream.write(chunk)) await roomIn(this.writer.stream);

@@ -13,6 +13,7 @@ import type { OutputStore } from '../src/output/output-store';
 import { findFreePort } from '../src/process/free-port';
 import { createPool } from '../src/store/database';
 import { ResourceStore } from '../src/store/resource-store';
+import { eventSeconds, phases } from './export';
 
 const cli = path.resolve(__dirname, '..', 'src', 'cli.js');
 
@@ -86,4 +87,36 @@ export async function storedBytes(output: OutputStore, prefix: string): Promise<
 function peakRss(pid: number): number {
   const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return match ? Number(match[1]) / 1024 : NaN;
+}
+
+/** The export's own duration: from its workflow's start to its last partition's completion (the workflow stays open to serve files). */
+export async function exportSeconds(client: Client, workflowId: string): Promise<number> {
+  const events = (await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+  const done = events.filter((e) => e.activityTaskCompletedEventAttributes);
+  return eventSeconds(done[done.length - 1].eventTime) - eventSeconds(events[0].eventTime);
+}
+
+/**
+ * One `$export` (kick-off path and query under the tenant's FHIR base) by a fresh worker: its
+ * resources, bytes, seconds (from its workflow history) and the worker's peak RSS. Its files are
+ * deleted afterwards.
+ */
+export async function timedBulkExport(service: BenchServiceOptions, kickoff: string): Promise<{ resources: number; bytes: number; seconds: number; peakRssMb: number }> {
+  return withBenchService(service, async ({ fhirBase, client, peakRssMb }) => {
+    const kick = await fetch(`${fhirBase}${kickoff}`, { headers: { Accept: 'application/fhir+json', Prefer: 'respond-async' } });
+    if (kick.status !== 202) throw new Error(`${kickoff} answered ${kick.status}: ${await kick.text()}`);
+    const statusUrl = kick.headers.get('content-location')!;
+    for (let res = await fetch(statusUrl); res.status !== 200; res = await fetch(statusUrl)) {
+      if (res.status !== 202) throw new Error(`status ${res.status}: ${await res.text()}`);
+      await res.arrayBuffer();
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    const manifest = (await (await fetch(statusUrl)).json()) as { output: Array<{ count: number; url: string }> };
+    const exportId = statusUrl.split('/').pop()!;
+    const seconds = await exportSeconds(client, exportId);
+    console.log(`  ${kickoff}: ${await phases(client, exportId)}`);
+    const bytes = await storedBytes(service.output, `${service.tenant}/${exportId}/`);
+    await service.output.deletePrefix(`${service.tenant}/${exportId}/`);
+    return { resources: manifest.output.reduce((n, o) => n + o.count, 0), bytes, seconds, peakRssMb: peakRssMb() };
+  });
 }

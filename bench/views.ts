@@ -16,8 +16,8 @@ import path from 'node:path';
 import { LocalOutputStore } from '../src/output/local-output-store';
 import { createPool } from '../src/store/database';
 import { startDevServer } from '../src/temporal/dev-server';
-import { eventSeconds, keptStore, phases } from './export';
-import { storedBytes, withBenchService } from './service';
+import { keptStore, phases } from './export';
+import { exportSeconds, storedBytes, timedBulkExport, withBenchService } from './service';
 
 export const FLAT_OBSERVATION_VIEW = {
   resourceType: 'ViewDefinition',
@@ -90,38 +90,12 @@ async function median(times: number, run: () => Promise<Row>): Promise<Row> {
   return { ...runs[Math.floor(runs.length / 2)], peakRssMb: Math.max(...runs.map((r) => r.peakRssMb)) };
 }
 
-/** The export's own duration: from its workflow's start to its last partition's completion (the workflow stays open to serve files). */
-async function exportSeconds(client: Client, workflowId: string): Promise<number> {
-  const events = (await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
-  const done = events.filter((e) => e.activityTaskCompletedEventAttributes);
-  return eventSeconds(done[done.length - 1].eventTime) - eventSeconds(events[0].eventTime);
-}
-
 type Service = Parameters<typeof withBenchService>[0] & { output: LocalOutputStore };
 
 /** The baseline: `$export?_type=Observation` (resources count as rows: the view gives one per Observation). */
 async function bulkExportOfObservations(service: Service): Promise<Row> {
-  return withBenchService(service, async ({ fhirBase, client, peakRssMb }) => {
-    let manifest: { output: Array<{ count: number; url: string }> } | undefined;
-    {
-      const kick = await fetch(`${fhirBase}/$export?_type=Observation`, { headers: { Accept: 'application/fhir+json', Prefer: 'respond-async' } });
-      if (kick.status !== 202) throw new Error(`$export answered ${kick.status}: ${await kick.text()}`);
-      const statusUrl = kick.headers.get('content-location')!;
-      for (let res = await fetch(statusUrl); res.status !== 200; res = await fetch(statusUrl)) {
-        if (res.status !== 202) throw new Error(`status ${res.status}: ${await res.text()}`);
-        await res.arrayBuffer();
-        await new Promise((resolve) => setTimeout(resolve, 250));
-      }
-      manifest = (await (await fetch(statusUrl)).json()) as typeof manifest;
-    }
-    const exportId = manifest!.output[0].url.split('/').slice(-2)[0];
-    const seconds = await exportSeconds(client, exportId);
-    console.log(`  $export _type=Observation: ${await phases(client, exportId)}`);
-    const rows = manifest!.output.reduce((n, o) => n + o.count, 0);
-    const bytes = await storedBytes(service.output, `${service.tenant}/${exportId}/`);
-    await service.output.deletePrefix(`${service.tenant}/${exportId}/`);
-    return { label: '$export _type=Observation (NDJSON)', rows, bytes, seconds, peakRssMb: peakRssMb() };
-  });
+  const { resources, ...run } = await timedBulkExport(service, '/$export?_type=Observation');
+  return { label: '$export _type=Observation (NDJSON)', rows: resources, ...run };
 }
 
 async function viewExport(service: Service, format: string, since?: string): Promise<Row> {

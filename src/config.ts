@@ -6,6 +6,9 @@
 import path from 'node:path';
 import type { ExportTuning } from './contracts/bulk-export';
 
+/** The largest REST write (a resource, or a batch or transaction Bundle): a DocumentReference with an inline attachment runs to tens of MB. */
+export const DEFAULT_MAX_RESOURCE_BYTES = 64 * 1024 ** 2;
+
 export type OutputBackend = 'local' | 'gcs';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type LogFormat = 'json' | 'pretty';
@@ -72,6 +75,8 @@ export interface Config {
   tenantHeader: string | undefined;
   /** Running exports one tenant may have at once (finished ones do not count). */
   tenantMaxRunningExports: number;
+  /** The largest REST write body in bytes (a resource, or a batch or transaction Bundle); larger ones are refused with 413. */
+  maxResourceBytes: number;
   /** SMART Backend Services authorization (off for the embedded demo). */
   auth: AuthSettings;
   /** How much sooner than its Retry-After a poll may come before it is answered 429. */
@@ -253,6 +258,7 @@ export function loadConfig(env: Env = process.env): Config {
     asyncSyncWaitMs: integer(env, 'ASYNC_SYNC_WAIT_MS', 1000, 0, 60_000),
     tenantHeader: text(env, 'TENANT_HEADER'),
     tenantMaxRunningExports: integer(env, 'TENANT_MAX_RUNNING_EXPORTS', 10, 1, 10_000),
+    maxResourceBytes: integer(env, 'MAX_RESOURCE_BYTES', DEFAULT_MAX_RESOURCE_BYTES, 1024, 512 * 1024 ** 2),
     auth: {
       enabled: oneOf(env, 'AUTH_ENABLED', ['true', 'false'] as const, 'false') === 'true',
       audience: text(env, 'AUTH_AUDIENCE') ?? `${baseUrl}${fhirBasePath}`,

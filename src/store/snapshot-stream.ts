@@ -129,18 +129,22 @@ async function* streamCopyLines(pool: Pool, sql: string): AsyncGenerator<Buffer[
   let completed = false;
   const stream = client.query(copyTo(sql));
   try {
-    let rest: Buffer | undefined;
+    // A line that straddles chunks, in its pieces: a large resource (tens of MB) arrives in
+    // hundreds of chunks, and concatenating on each one would copy it hundreds of times.
+    let rest: Buffer[] = [];
     for await (const received of stream) {
       const chunk = received as Buffer;
       const pieces: Buffer[] = [];
       let start = 0;
-      if (rest) {
+      if (rest.length > 0) {
         const end = chunk.indexOf(NEWLINE);
         if (end === -1) {
-          rest = Buffer.concat([rest, chunk]);
+          rest.push(chunk);
           continue;
         }
-        pieces.push(Buffer.concat([rest, chunk.subarray(0, end + 1)]));
+        rest.push(chunk.subarray(0, end + 1));
+        pieces.push(Buffer.concat(rest));
+        rest = [];
         start = end + 1;
       }
       const last = chunk.lastIndexOf(NEWLINE);
@@ -148,10 +152,10 @@ async function* streamCopyLines(pool: Pool, sql: string): AsyncGenerator<Buffer[
         pieces.push(chunk.subarray(start, last + 1));
         start = last + 1;
       }
-      rest = start < chunk.length ? chunk.subarray(start) : undefined;
+      if (start < chunk.length) rest.push(chunk.subarray(start));
       if (pieces.length > 0) yield pieces;
     }
-    if (rest) throw new Error('COPY output ended in the middle of a row');
+    if (rest.length > 0) throw new Error('COPY output ended in the middle of a row');
     completed = true;
   } catch (err) {
     failed = err as Error;

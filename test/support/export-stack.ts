@@ -72,6 +72,8 @@ export async function startExportStack(
     /** External authorization servers whose tokens are accepted too. */
     trustedIssuers?: Array<{ issuer: string; jwksUrl: string }>;
     tenantHeader?: string;
+    /** MAX_RESOURCE_BYTES of the app. */
+    maxResourceBytes?: number;
     maxRunningExports?: number;
     /** GCS only: manifests list signed URLs valid this long (the service-account key is generated). */
     signedUrlTtlSeconds?: number;
@@ -109,7 +111,7 @@ export async function startExportStack(
       }
     : undefined;
   const app = createApp({
-    config: { baseUrl, fhirBasePath: '/fhir', tenantHeader: options.tenantHeader },
+    config: { baseUrl, fhirBasePath: '/fhir', tenantHeader: options.tenantHeader, maxResourceBytes: options.maxResourceBytes },
     auth,
     log: createLogger('warn'),
     store,

@@ -16,15 +16,19 @@ import { requirePermission } from '../authorize';
 import { FHIR_JSON } from '../middleware/operation-outcome-errors';
 import { readJsonBody } from '../read-json-body';
 import { compileView } from '../../views/view-definition';
+import { DEFAULT_MAX_RESOURCE_BYTES } from '../../config';
 
 export interface ResourceRoutesDependencies {
   store: ResourceStore;
   /** With it, a batch or transaction with `Prefer: respond-async` runs as a workflow. */
   async?: AsyncRequests;
+  /** The largest write body (MAX_RESOURCE_BYTES). */
+  maxBodyBytes?: number;
 }
 
 export function resourceRouter(deps: ResourceRoutesDependencies): Router<AppState> {
   const router = newRouter();
+  const maxBodyBytes = deps.maxBodyBytes ?? DEFAULT_MAX_RESOURCE_BYTES;
   const store = (ctx: Context & { state: AppState }) => deps.store.forTenant(ctx.state.tenant);
   const locationIn = (ctx: Context) => (r: WriteResult) => `${ctx.state.fhirBaseUrl}/${r.resourceType}/${r.id}/_history/${r.versionId}`;
 
@@ -52,7 +56,7 @@ export function resourceRouter(deps: ResourceRoutesDependencies): Router<AppStat
     const type = knownType(ctx.params.type);
     requirePermission(ctx, type, 'u');
     const id = validId(ctx.params.id);
-    const resource = validResource(await readJsonBody(ctx));
+    const resource = validResource(await readJsonBody(ctx, maxBodyBytes));
     if (resource.resourceType !== type) throw HttpError.badRequest(`The body is a ${resource.resourceType}, the URL names ${type}`);
     if (resource.id !== undefined && resource.id !== id) throw HttpError.badRequest(`The body's id ${resource.id} differs from the URL's ${id}`);
     if (type === 'ViewDefinition') compileView(resource); // a view that cannot run is refused (400/422)
@@ -63,7 +67,7 @@ export function resourceRouter(deps: ResourceRoutesDependencies): Router<AppStat
   router.post('/:type', access.token, async (ctx) => {
     const type = knownType(ctx.params.type);
     requirePermission(ctx, type, 'c');
-    const resource = validResource(await readJsonBody(ctx));
+    const resource = validResource(await readJsonBody(ctx, maxBodyBytes));
     if (resource.resourceType !== type) throw HttpError.badRequest(`The body is a ${resource.resourceType}, the URL names ${type}`);
     if (type === 'ViewDefinition') compileView(resource);
     // The server assigns the id of a created resource.
@@ -78,7 +82,7 @@ export function resourceRouter(deps: ResourceRoutesDependencies): Router<AppStat
   });
 
   router.post('/', access.token, async (ctx) => {
-    const { type, bundle, entries } = readBundleRequest(await readJsonBody(ctx));
+    const { type, bundle, entries } = readBundleRequest(await readJsonBody(ctx, maxBodyBytes));
     for (const entry of entries) {
       // Every entry's write must be granted, or nothing is done.
       const request = (entry.request ?? {}) as { method?: string; url?: string };
