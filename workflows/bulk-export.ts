@@ -13,6 +13,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
+import { exportMetrics } from './export-metrics';
 import { progressDetails } from './visibility';
 import { exportResourceCountKey, exportStateKey } from './search-attribute-keys';
 import type { Activities } from '../activities';
@@ -130,6 +131,7 @@ export async function bulkExport(received: ExportInput): Promise<void> {
       transactionTime: status.transactionTime,
       expiresAt: status.expiresAt,
     });
+    exportMetrics.finished('bulk', input.level, location.tenant, 'completed');
 
     if (input.notifyParent) await tellParent(status);
 
@@ -138,6 +140,8 @@ export async function bulkExport(received: ExportInput): Promise<void> {
     await quick.deleteExportFiles(location);
   } catch (err) {
     upsertSearchAttributes([{ key: exportStateKey, value: isCancellation(err) ? 'cancelled' : 'failed' }]);
+    // A DELETE of a completed export ends its retention early: it was counted as completed.
+    if (status.phase !== 'completed') exportMetrics.finished('bulk', input.level, location.tenant, isCancellation(err) ? 'cancelled' : 'failed');
     if (isCancellation(err)) {
       await CancellationScope.nonCancellable(() => quick.deleteExportFiles(location));
     }

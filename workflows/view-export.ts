@@ -10,6 +10,7 @@ import {
   upsertMemo,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
+import { exportMetrics } from './export-metrics';
 import type { Activities } from '../activities';
 import { partLimits } from '../src/contracts/bulk-export';
 import { atSnapshot } from '../src/contracts/export-window';
@@ -94,11 +95,13 @@ export async function viewExport(input: ViewExportInput): Promise<void> {
     ]);
     setCurrentDetails(viewProgressDetails(status));
     upsertMemo({ rowsPerView: Object.fromEntries(Object.entries(status.views).map(([name, v]) => [name, v.rows])), transactionTime: status.transactionTime, expiresAt: status.expiresAt });
+    exportMetrics.finished('view', input.level, location.tenant, 'completed');
 
     await condition(() => false, input.tuning.retentionMs);
     await quick.deleteExportFiles(location);
   } catch (err) {
     upsertSearchAttributes([{ key: exportStateKey, value: isCancellation(err) ? 'cancelled' : 'failed' }]);
+    if (status.phase !== 'completed') exportMetrics.finished('view', input.level, location.tenant, isCancellation(err) ? 'cancelled' : 'failed');
     if (isCancellation(err)) await CancellationScope.nonCancellable(() => quick.deleteExportFiles(location));
     throw err;
   }

@@ -2,6 +2,8 @@
 import type { Config } from '../config';
 import { generateIntoStore, generateToNdjson } from '../generate/write-population';
 import { importPaths, type ImportSummary } from '../import/importer';
+import { countImportProgress, importMetrics, processRegistry } from '../metrics/metrics';
+import { startMetricsServer } from '../metrics/metrics-server';
 import { createPool, ensureDatabase } from '../store/database';
 import { migrate } from '../store/migrate';
 import { ResourceStore } from '../store/resource-store';
@@ -48,11 +50,18 @@ export async function importCommand(config: Config, paths: string[]): Promise<nu
   }
   const started = Date.now();
   const print = progressPrinter();
+  // With METRICS_PORT, the import's counters are scraped while it runs (its throughput is their rate).
+  const metrics = importMetrics();
+  const count = countImportProgress(metrics);
+  const server = config.metricsPort === undefined ? undefined : await startMetricsServer({ host: config.metricsHost, port: config.metricsPort, registries: [processRegistry(), metrics.registry] });
   const summary = await withStore(config, (store) =>
     importPaths(store, paths, {
-      onProgress: (p) => print(`import: ${p.filesDone}/${p.filesTotal} files, ${p.resources} resources`),
+      onProgress: (p) => {
+        count(p);
+        print(`import: ${p.filesTotal > 0 ? `${p.filesDone}/${p.filesTotal} files, ` : ''}${p.resources} resources`);
+      },
     }),
-  );
+  ).finally(() => server?.close());
   if (process.stderr.isTTY) process.stderr.write('\n');
   printImportSummary(summary, (Date.now() - started) / 1000);
   return 0;

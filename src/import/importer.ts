@@ -61,17 +61,22 @@ export async function importPaths(store: ResourceStore, paths: string[], options
   const threaded = options.readerThread ?? existsSync(READER_THREAD);
   const chunkSize = Math.max(1, Math.min(500, batchSize));
   const events = threaded ? readOnThread(paths, chunkSize) : readImport(paths, chunkSize);
+  // Progress after every batch too, so a single large file shows its throughput as it goes.
+  let last: ImportProgress = { file: '', filesDone: 0, filesTotal: 0, resources: 0 };
   for await (const event of events) {
     switch (event.kind) {
       case 'ops':
         for (const operation of event.ops) await writer.add(operation);
+        last = { ...last, resources: last.resources + event.ops.length };
+        options.onProgress?.(last);
         break;
       case 'skipped':
         summary.skipped.push(event.skipped);
         break;
       case 'file-done':
         summary.files++;
-        options.onProgress?.(event);
+        last = { file: event.file, filesDone: event.filesDone, filesTotal: event.filesTotal, resources: event.resources };
+        options.onProgress?.(last);
         break;
       case 'end': {
         await writer.finish();

@@ -1,7 +1,8 @@
 /**
  * bulkflow's Prometheus metrics (prom-client), one registry per process: the API's (requests by
  * route and status with latency, exports started by kind, level and tenant) and the worker's
- * (activity runs and durations by activity and outcome, resources and bytes exported). Status
+ * (activity runs and durations by activity and outcome, resources and bytes exported, exports
+ * finished by kind, level, tenant and outcome). Status
  * polls and their 429s are the requests of the status routes, by status.
  */
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -19,6 +20,7 @@ export interface WorkerMetrics {
   activityDuration: Histogram<'activity' | 'outcome'>;
   resourcesExported: Counter<'kind'>;
   bytesExported: Counter<'kind'>;
+  exportsFinished: Counter<'kind' | 'level' | 'tenant' | 'outcome'>;
 }
 
 /** A registry with the process's own metrics (CPU, memory, event loop lag) on it. */
@@ -56,5 +58,38 @@ export function workerMetrics(registry: Registry = new Registry()): WorkerMetric
     }),
     resourcesExported: new Counter({ name: 'bulkflow_resources_exported_total', help: 'Resources (bulk) or rows (view) written into finished part files', labelNames: ['kind'], registers: [registry] }),
     bytesExported: new Counter({ name: 'bulkflow_bytes_exported_total', help: 'Bytes of finished part files', labelNames: ['kind'], registers: [registry] }),
+    exportsFinished: new Counter({
+      name: 'bulkflow_exports_finished_total',
+      help: 'Exports that ended, by kind (bulk, view), level, tenant and outcome (completed, failed, cancelled), counted by the worker that ran their last step',
+      labelNames: ['kind', 'level', 'tenant', 'outcome'],
+      registers: [registry],
+    }),
+  };
+}
+
+export interface ImportMetrics {
+  registry: Registry;
+  resourcesRead: Counter;
+  filesRead: Counter;
+}
+
+/** `bulkflow import`'s, served while it runs when METRICS_PORT is set: rate() of the counters is its throughput. */
+export function importMetrics(registry: Registry = new Registry()): ImportMetrics {
+  return {
+    registry,
+    resourcesRead: new Counter({ name: 'bulkflow_import_resources_total', help: 'Resources read by the import and handed to the store', registers: [registry] }),
+    filesRead: new Counter({ name: 'bulkflow_import_files_total', help: 'Files the import has read completely', registers: [registry] }),
+  };
+}
+
+/** An import's progress callback that moves the import counters by what each report adds. */
+export function countImportProgress(metrics: ImportMetrics): (progress: { filesDone: number; resources: number }) => void {
+  let files = 0;
+  let resources = 0;
+  return (progress) => {
+    metrics.filesRead.inc(progress.filesDone - files);
+    metrics.resourcesRead.inc(progress.resources - resources);
+    files = progress.filesDone;
+    resources = progress.resources;
   };
 }

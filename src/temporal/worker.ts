@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { NativeConnection, Worker, type InjectedSinks } from '@temporalio/worker';
 import type { Config } from '../config';
 import { createActivities, type Activities, type ActivityDependencies } from '../../activities';
 import type { WorkerMetrics } from '../metrics/metrics';
 import { instrumentActivities } from './activity-metrics';
+import type { ExportMetricsSinks } from '../../workflows/export-metrics';
 
 /** Where `npm run build` leaves the prebuilt workflow bundle (so the worker skips webpack at start). */
 export const workflowBundlePath = path.resolve(__dirname, '..', '..', 'workflow-bundle.js');
@@ -34,8 +35,21 @@ export async function createExportWorker(options: ExportWorkerOptions): Promise<
     maxConcurrentActivityTaskExecutions: options.config.workerMaxConcurrentActivities,
     maxConcurrentWorkflowTaskExecutions: 10,
     maxCachedWorkflows: 100,
+    sinks: exportMetricsSinks(options.metrics),
     // After SIGTERM, running activities get this long to finish or heartbeat their cursor before
     // they are cancelled; a cancelled partition is retried on another worker from that cursor.
     shutdownGraceTime: `${options.config.workerShutdownGraceSeconds ?? 10} seconds`,
   });
+}
+
+/** Where workflows tell how an export ended (once, not on replay), into the worker's metrics when it has them. */
+function exportMetricsSinks(metrics: WorkerMetrics | undefined): InjectedSinks<ExportMetricsSinks> {
+  return {
+    exportMetrics: {
+      finished: {
+        fn: (_info, kind, level, tenant, outcome) => metrics?.exportsFinished.inc({ kind, level, tenant, outcome }),
+        callDuringReplay: false,
+      },
+    },
+  };
 }

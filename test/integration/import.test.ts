@@ -5,6 +5,7 @@ import { gzipSync } from 'node:zlib';
 import type { Pool } from 'pg';
 import { importPaths as importOnThisThread } from '../../src/import/importer';
 import { ResourceStore } from '../../src/store/resource-store';
+import { countImportProgress, importMetrics } from '../../src/metrics/metrics';
 import { migratedPool, uniqueTenant } from '../support/database';
 
 const uuid = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
@@ -119,8 +120,16 @@ describe.each([
         JSON.stringify({ resourceType: 'Observation', id: 'o1', status: 'final', subject: { reference: 'Patient/n1' } }),
       ].join('\n'),
     );
-    const summary = await importPaths(store, [file], { batchSize: 1 });
+    const metrics = importMetrics();
+    const progress: number[] = [];
+    const count = countImportProgress(metrics);
+    const summary = await importPaths(store, [file], { batchSize: 1, onProgress: (p) => (progress.push(p.resources), count(p)) });
     expect(summary.written).toEqual({ Patient: 1, Observation: 1 });
+    // Progress moves within the file, and the import counters with it (bulkflow import serves them on METRICS_PORT).
+    expect(progress.length).toBeGreaterThan(1);
+    expect(progress.at(-1)).toBe(2);
+    expect((await metrics.registry.getSingleMetric('bulkflow_import_resources_total')!.get()).values[0].value).toBe(2);
+    expect((await metrics.registry.getSingleMetric('bulkflow_import_files_total')!.get()).values[0].value).toBe(1);
     expect(summary.skipped.map((s) => [path.basename(s.file), s.where])).toEqual([
       ['mixed.ndjson', 'line 2'],
       ['mixed.ndjson', 'line 4'],

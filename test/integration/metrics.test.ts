@@ -83,10 +83,23 @@ describe('metrics of the API and the worker processes', () => {
     expect(sample(worker, 'bulkflow_resources_exported_total', { kind: 'bulk' }) - sample(workerBefore, 'bulkflow_resources_exported_total', { kind: 'bulk' })).toBe(keys.length);
     expect(sample(worker, 'bulkflow_bytes_exported_total', { kind: 'bulk' })).toBeGreaterThan(sample(workerBefore, 'bulkflow_bytes_exported_total', { kind: 'bulk' }));
     expect(sample(worker, 'bulkflow_activity_runs_total', { activity: 'exportPartition', outcome: 'completed' })).toBeGreaterThanOrEqual(1);
+    expect(sample(worker, 'bulkflow_exports_finished_total', { kind: 'bulk', level: 'system', tenant, outcome: 'completed' })).toBe(1);
     expect(sample(worker, 'bulkflow_activity_duration_seconds_count', { activity: 'planExport', outcome: 'completed' })).toBeGreaterThanOrEqual(1);
     // The Temporal SDK's own: task slots, activity latency (its names, its labels).
     expect(worker).toMatch(/^temporal_worker_task_slots_available\{/m);
     expect(worker).toMatch(/^temporal_activity_execution_latency(_seconds)?_count\{/m);
+  });
+
+  it('counts an export cancelled before it completed as cancelled, once', async () => {
+    const kick = await fetch(`${topology.apis[0].fhir}/Patient/$export`, { headers: kickoffHeaders });
+    expect(kick.status).toBe(202);
+    expect((await fetch(kick.headers.get('content-location')!, { method: 'DELETE' })).status).toBe(202);
+    const cancelled = { kind: 'bulk', level: 'patient', tenant, outcome: 'cancelled' };
+    const deadline = Date.now() + 30_000;
+    while (sample(await scrape(workerMetrics), 'bulkflow_exports_finished_total', cancelled) < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    const worker = await scrape(workerMetrics);
+    expect(sample(worker, 'bulkflow_exports_finished_total', cancelled)).toBe(1);
+    expect(sample(worker, 'bulkflow_exports_finished_total', { ...cancelled, outcome: 'completed' })).toBe(0);
   });
 
   it('answers /healthz and /readyz on the worker\'s metrics port, and 404 elsewhere', async () => {
