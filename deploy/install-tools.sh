@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the pinned Go programs bulkflow runs locally (Temporal CLI dev server, the Temporal
-# server itself and its SQL schema tool, GCS emulator) into .tools/bin, and the Temporal server's
+# server itself and its SQL schema tool, GCS emulator, kustomize) into .tools/bin, and the Temporal server's
 # PostgreSQL schema files into .tools/temporal-schema. Binaries are built once per version into a per-user cache and linked, so a
 # fresh clone reuses them. Idempotent: a tool already at the pinned version is skipped.
 set -euo pipefail
@@ -8,6 +8,7 @@ set -euo pipefail
 TEMPORAL_CLI_VERSION=v1.5.1
 TEMPORAL_SERVER_VERSION=v1.29.1
 FAKE_GCS_VERSION=v1.55.1
+KUSTOMIZE_VERSION=v5.7.1
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin_dir="$root/.tools/bin"
@@ -44,6 +45,8 @@ install_tool temporal github.com/temporalio/cli/cmd/temporal "$TEMPORAL_CLI_VERS
 install_tool fake-gcs-server github.com/fsouza/fake-gcs-server "$FAKE_GCS_VERSION"
 install_tool temporal-server go.temporal.io/server/cmd/server "$TEMPORAL_SERVER_VERSION" server
 install_tool temporal-sql-tool go.temporal.io/server/cmd/tools/sql "$TEMPORAL_SERVER_VERSION" sql
+# Renders deploy/k8s in the tests (what `kubectl kustomize` does), without a cluster.
+install_tool kustomize sigs.k8s.io/kustomize/kustomize/v5 "$KUSTOMIZE_VERSION"
 
 # The server's PostgreSQL schema ships in its module: keep a copy beside the binaries.
 schema="$cache_dir/temporal-schema-$TEMPORAL_SERVER_VERSION"

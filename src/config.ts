@@ -34,6 +34,8 @@ export interface Config {
   temporalTaskQueue: string;
   /** At start, register bulkflow's search attributes on the namespace when they are missing (false: only check). */
   temporalRegisterSearchAttributes: boolean;
+  /** How to reach TEMPORAL_ADDRESS securely (Temporal Cloud: an API key, or mTLS client certificates). */
+  temporalTls: TemporalTlsSettings;
   /** Explicit path of the `temporal` CLI used for the embedded dev server. */
   temporalCliPath: string | undefined;
   /** What `bulkflow dev` starts when TEMPORAL_ADDRESS is unset: the CLI's dev server, or the Temporal server on PostgreSQL. */
@@ -98,6 +100,18 @@ export interface AuthSettings {
   trustedIssuers: Array<{ issuer: string; jwksUrl: string }>;
   /** Lifetime of tokens from the built-in token endpoint. */
   tokenLifetimeSeconds: number;
+}
+
+export interface TemporalTlsSettings {
+  /** TLS to the Temporal frontend (on when an API key or a client certificate is given). */
+  enabled: boolean;
+  /** A Temporal Cloud API key, sent as a bearer token. */
+  apiKey: string | undefined;
+  /** mTLS: the client certificate and key files (PEM), both or neither. */
+  clientCertFile: string | undefined;
+  clientKeyFile: string | undefined;
+  /** A CA bundle (PEM) for a server certificate the system does not trust. */
+  serverCaFile: string | undefined;
 }
 
 /** Export tuning from the environment; it travels in each export workflow's input. */
@@ -226,6 +240,7 @@ export function loadConfig(env: Env = process.env): Config {
     temporalNamespace: text(env, 'TEMPORAL_NAMESPACE') ?? 'default',
     temporalTaskQueue: text(env, 'TEMPORAL_TASK_QUEUE') ?? 'bulkflow-export',
     temporalRegisterSearchAttributes: oneOf(env, 'TEMPORAL_REGISTER_SEARCH_ATTRIBUTES', ['true', 'false'] as const, 'true') === 'true',
+    temporalTls: temporalTls(env),
     temporalCliPath: text(env, 'TEMPORAL_CLI_PATH'),
     devTemporal: oneOf(env, 'DEV_TEMPORAL', ['dev-server', 'server'] as const, 'dev-server'),
     devTemporalPort: integer(env, 'DEV_TEMPORAL_PORT', 7233, 1, 65535),
@@ -271,6 +286,19 @@ export function loadConfig(env: Env = process.env): Config {
     metricsHost: text(env, 'METRICS_HOST') ?? '127.0.0.1',
     metricsPort: env.METRICS_PORT === undefined || env.METRICS_PORT === '' ? undefined : integer(env, 'METRICS_PORT', 0, 0, 65535),
   };
+}
+
+function temporalTls(env: Env): TemporalTlsSettings {
+  const apiKey = text(env, 'TEMPORAL_API_KEY');
+  const clientCertFile = text(env, 'TEMPORAL_TLS_CERT_FILE');
+  const clientKeyFile = text(env, 'TEMPORAL_TLS_KEY_FILE');
+  if ((clientCertFile === undefined) !== (clientKeyFile === undefined)) {
+    throw new ConfigError(clientCertFile === undefined ? 'TEMPORAL_TLS_CERT_FILE' : 'TEMPORAL_TLS_KEY_FILE', 'must be set together with the other of TEMPORAL_TLS_CERT_FILE and TEMPORAL_TLS_KEY_FILE');
+  }
+  const implied = apiKey !== undefined || clientCertFile !== undefined;
+  const enabled = oneOf(env, 'TEMPORAL_TLS', ['true', 'false'] as const, implied ? 'true' : 'false') === 'true';
+  if (implied && !enabled) throw new ConfigError('TEMPORAL_TLS', '=false cannot be combined with TEMPORAL_API_KEY or client certificates, which need TLS');
+  return { enabled, apiKey, clientCertFile, clientKeyFile, serverCaFile: text(env, 'TEMPORAL_TLS_CA_FILE') };
 }
 
 /** Comma-separated absolute http(s) URLs. */

@@ -12,6 +12,7 @@ import { apiMetrics, type ApiMetrics } from '../metrics/metrics';
 import { AccessTokens } from '../auth/access-tokens';
 import { ClientRegistry } from '../auth/clients';
 import { loadSigningKey } from '../auth/signing-key';
+import { temporalConnectionOptions } from '../temporal/connection-options';
 
 export interface RunningApi {
   url: string;
@@ -21,7 +22,7 @@ export interface RunningApi {
 }
 
 export async function runApi(config: Config, temporalAddress: string, log: Logger): Promise<RunningApi> {
-  const connection = await Connection.connect({ address: temporalAddress });
+  const connection = await Connection.connect(temporalConnectionOptions(temporalAddress, config.temporalTls));
   // Before serving: the tenant cap queries these attributes, so without them every kick-off would fail.
   await ensureSearchAttributes(connection, config.temporalNamespace, { register: config.temporalRegisterSearchAttributes }).catch(async (err) => {
     await connection.close();

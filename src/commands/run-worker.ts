@@ -10,6 +10,7 @@ import { installTemporalRuntime } from '../temporal/runtime';
 import { workerMetrics, type WorkerMetrics } from '../metrics/metrics';
 import { findFreePort } from '../process/free-port';
 import { createExportWorker } from '../temporal/worker';
+import { temporalConnectionOptions } from '../temporal/connection-options';
 
 export interface RunningWorker {
   /** Resolves when the worker stopped by itself (an error) or after `stop()`. */
@@ -28,7 +29,7 @@ export async function runWorker(config: Config, temporalAddress: string, log: Lo
   const sdkMetricsPort = config.metricsPort === undefined ? undefined : await findFreePort();
   installTemporalRuntime(log, config.logLevel, sdkMetricsPort);
   // Workflows set these attributes: without them every export would fail at its first task.
-  const operator = await Connection.connect({ address: temporalAddress });
+  const operator = await Connection.connect(temporalConnectionOptions(temporalAddress, config.temporalTls));
   try {
     await ensureSearchAttributes(operator, config.temporalNamespace, { register: config.temporalRegisterSearchAttributes });
   } finally {
@@ -36,7 +37,7 @@ export async function runWorker(config: Config, temporalAddress: string, log: Lo
   }
   const pool = createPool(config.databaseUrl, { max: config.workerMaxConcurrentActivities + 1 });
   await migrate(pool);
-  const connection = await NativeConnection.connect({ address: temporalAddress });
+  const connection = await NativeConnection.connect(temporalConnectionOptions(temporalAddress, config.temporalTls));
   const metrics = workerMetrics();
   const worker = await createExportWorker({ connection, config, dependencies: { pool, output: createOutputStore(config) }, metrics });
   log.info('worker polling', { address: temporalAddress, taskQueue: config.temporalTaskQueue });
