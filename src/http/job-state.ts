@@ -24,6 +24,22 @@ export const newJobId = () => randomBytes(16).toString('base64url');
 export const NO_SUCH_JOB = 'No such job';
 const QUERY_DEADLINE_MS = 3000;
 
+/**
+ * Statuses of jobs whose work is done (phase `completed`), by workflow run: they never change
+ * again, so polls of a finished export (clients re-reading the manifest) skip the query, which
+ * needs a worker. The description is still read every time: it is what says the job was
+ * cancelled or expired, whichever API process was told.
+ */
+const finished = new Map<string, unknown>();
+const FINISHED_KEPT = 1000;
+
+function remember(runId: string, status: unknown): void {
+  if ((status as { phase?: unknown } | undefined)?.phase !== 'completed') return;
+  finished.delete(runId);
+  finished.set(runId, status);
+  if (finished.size > FINISHED_KEPT) finished.delete(finished.keys().next().value!);
+}
+
 export async function jobState<S>(temporal: TemporalGateway, id: string, workflowType: string, query: QueryDefinition<S>): Promise<JobState<S>> {
   if (!JOB_ID.test(id)) throw HttpError.notFound(NO_SUCH_JOB);
   let description;
@@ -48,8 +64,12 @@ export async function jobState<S>(temporal: TemporalGateway, id: string, workflo
     default:
       return { kind: 'failed', owner, tenant, outputPrefix, reason: `the job failed (${description.status.name.toLowerCase()})` };
   }
+  const known = finished.get(description.runId) as S | undefined;
+  if (known !== undefined) return { kind: 'running', owner, tenant, outputPrefix, status: known };
   try {
-    return { kind: 'running', owner, tenant, outputPrefix, status: await temporal.client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => temporal.client.workflow.getHandle(id).query(query)) };
+    const status = await temporal.client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => temporal.client.workflow.getHandle(id, description.runId).query(query));
+    remember(description.runId, status);
+    return { kind: 'running', owner, tenant, outputPrefix, status };
   } catch {
     return { kind: 'running', owner, tenant, outputPrefix }; // no worker answered: still running as far as anyone can tell
   }

@@ -3,7 +3,7 @@
  * with Retry-After when the cluster does not answer: see unavailable.ts), written here once.
  */
 import { exportStateKey } from '../../workflows/search-attribute-keys';
-import type { Client, WorkflowStartOptions } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client, type WorkflowStartOptions } from '@temporalio/client';
 import type { Workflow } from '@temporalio/common';
 import { duringTemporalOutage } from './unavailable';
 
@@ -48,7 +48,11 @@ export class TemporalGateway {
 
   /** Whether an export's workflow is running and its export not yet finished (read from its description, which does not lag). */
   async isRunningExport(workflowId: string): Promise<boolean> {
-    const description = await this.guarded((client) => client.workflow.getHandle(workflowId).describe()).catch(() => undefined);
+    // Only a workflow that does not exist is not running; an outage is a 503 like any other, never a free slot.
+    const description = await this.guarded((client) => client.workflow.getHandle(workflowId).describe()).catch((err: unknown) => {
+      if (err instanceof WorkflowNotFoundError) return undefined;
+      throw err;
+    });
     if (!description || description.status.name !== 'RUNNING') return false;
     const state = description.typedSearchAttributes.get(exportStateKey);
     return state === undefined || state === 'running';
