@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import './tracing-preload'; // first: instrumentations patch http, koa and pg as they load
 import { loadConfig, ConfigError } from './config';
 import { createLogger } from './log';
 import { dev } from './commands/dev';
@@ -11,6 +12,7 @@ import { clientsCommand } from './commands/clients';
 import { scheduleCommand } from './commands/schedule';
 import { temporalCommand } from './commands/temporal-setup';
 import { MissingSearchAttributesError } from './temporal/search-attribute-registry';
+import { stopTracing } from './tracing';
 
 const usage = `Usage: bulkflow <command>
 
@@ -51,6 +53,7 @@ async function main(argv: string[]): Promise<number> {
       await onShutdownSignal(log, new Promise(() => undefined), async () => {
         await api.close();
         await metrics?.close();
+        await stopTracing();
       });
       return 0;
     }
@@ -60,6 +63,7 @@ async function main(argv: string[]): Promise<number> {
       await onShutdownSignal(log, worker.done, async () => {
         await worker.stop();
         await metrics?.close();
+        await stopTracing();
       });
       return 0;
     }

@@ -13,6 +13,7 @@ import { AccessTokens } from '../auth/access-tokens';
 import { ClientRegistry } from '../auth/clients';
 import { loadSigningKey } from '../auth/signing-key';
 import { temporalConnectionOptions } from '../temporal/connection-options';
+import { clientTracingInterceptors } from '../temporal/tracing-interceptors';
 
 export interface RunningApi {
   url: string;
@@ -28,7 +29,7 @@ export async function runApi(config: Config, temporalAddress: string, log: Logge
     await connection.close();
     throw err;
   });
-  const client = new Client({ connection, namespace: config.temporalNamespace });
+  const client = new Client({ connection, namespace: config.temporalNamespace, interceptors: clientTracingInterceptors() });
   const pool = createPool(config.databaseUrl);
   await migrate(pool);
   const auth = config.auth.enabled

@@ -1,10 +1,11 @@
 /** Build step: bundles the workflow code once so workers start without webpack. */
 import { writeFile } from 'node:fs/promises';
 import { bundleWorkflowCode } from '@temporalio/worker';
+import { workflowTracingModule } from './tracing-interceptors';
 import { workflowBundlePath } from './worker';
 
 async function main(): Promise<void> {
-  const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: quietLogger });
+  const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), workflowInterceptorModules: [workflowTracingModule], logger: quietLogger });
   await writeFile(workflowBundlePath, code);
   console.log(`workflow bundle written to ${workflowBundlePath} (${(code.length / 1024).toFixed(0)} KiB)`);
 }

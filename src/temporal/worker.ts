@@ -5,6 +5,7 @@ import type { Config } from '../config';
 import { createActivities, type Activities, type ActivityDependencies } from '../../activities';
 import type { WorkerMetrics } from '../metrics/metrics';
 import { instrumentActivities } from './activity-metrics';
+import { workerTracingOptions } from './tracing-interceptors';
 import type { ExportMetricsSinks } from '../../workflows/export-metrics';
 
 /** Where `npm run build` leaves the prebuilt workflow bundle (so the worker skips webpack at start). */
@@ -26,20 +27,28 @@ export interface ExportWorkerOptions {
 export async function createExportWorker(options: ExportWorkerOptions): Promise<Worker> {
   const instrument = (activities: Activities) => (options.metrics ? instrumentActivities(activities, options.metrics) : activities);
   const codePath = options.workflowBundleCodePath ?? (existsSync(workflowBundlePath) ? workflowBundlePath : undefined);
+  const tracing = workerTracingOptions();
   return Worker.create({
     connection: options.connection,
     namespace: options.config.temporalNamespace,
     taskQueue: options.config.temporalTaskQueue,
+    // A prebuilt bundle has the workflow interceptors built in (build-workflow-bundle.ts).
     ...(codePath ? { workflowBundle: { codePath } } : { workflowsPath: require.resolve('../../workflows') }),
+    interceptors: codePath ? { activity: tracing.interceptors.activity } : tracing.interceptors,
     activities: instrument((options.wrapActivities ?? ((real) => real))(createActivities(options.dependencies))),
     maxConcurrentActivityTaskExecutions: options.config.workerMaxConcurrentActivities,
     maxConcurrentWorkflowTaskExecutions: 10,
     maxCachedWorkflows: 100,
-    sinks: exportMetricsSinks(options.metrics),
+    sinks: workflowSinks(options.metrics),
     // After SIGTERM, running activities get this long to finish or heartbeat their cursor before
     // they are cancelled; a cancelled partition is retried on another worker from that cursor.
     shutdownGraceTime: `${options.config.workerShutdownGraceSeconds ?? 10} seconds`,
   });
+}
+
+/** Every sink the workflows call (replaying workers need them too). */
+export function workflowSinks(metrics?: WorkerMetrics) {
+  return { ...exportMetricsSinks(metrics), ...workerTracingOptions().sinks };
 }
 
 /** Where workflows tell how an export ended (once, not on replay), into the worker's metrics when it has them. */

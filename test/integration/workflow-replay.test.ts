@@ -7,6 +7,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Worker } from '@temporalio/worker';
+import { workflowSinks } from '../../src/temporal/worker';
 
 const FIXTURES = path.resolve(__dirname, '..', 'fixtures', 'histories');
 /** Today's workflow code, as `npm run build` bundles it for the worker. */
@@ -36,7 +37,7 @@ describe('recorded workflow histories replay against today\'s workflow code', ()
     const histories = recorded.map((r) => ({ workflowId: r.workflowId, history: r.history }));
     const failures: string[] = [];
     let replayed = 0;
-    for await (const result of Worker.runReplayHistories({ workflowBundle: { codePath: WORKFLOW_BUNDLE } }, histories)) {
+    for await (const result of Worker.runReplayHistories({ workflowBundle: { codePath: WORKFLOW_BUNDLE }, sinks: workflowSinks() }, histories)) {
       replayed++;
       if (result.error) failures.push(`${recorded.find((r) => r.workflowId === result.workflowId)?.file}: ${result.error.message}`);
     }
