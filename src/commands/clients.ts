@@ -4,46 +4,54 @@ import type { Config } from '../config';
 import { ClientRegistry } from '../auth/clients';
 import { createPool } from '../store/database';
 import { migrate } from '../store/migrate';
+import { HELP, parseCommandArgs, UsageError } from './arguments';
 
 export const clientsUsage = `bulkflow clients add <client-id> --scopes "<scope> ..." (--jwks-url <url> | --jwks-file <file>) [--tenant <tenant>]
 bulkflow clients list
 bulkflow clients remove <client-id>`;
 
-function option(args: string[], name: string): string | undefined {
-  const at = args.indexOf(name);
-  return at >= 0 ? args[at + 1] : undefined;
-}
+const OPTIONS = { scopes: { type: 'string' }, 'jwks-url': { type: 'string' }, 'jwks-file': { type: 'string' }, tenant: { type: 'string' }, ...HELP } as const;
 
 export async function clientsCommand(config: Config, args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseCommandArgs({ args, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    console.error(`${err.message}\n\n${clientsUsage}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    console.log(clientsUsage);
+    return 0;
+  }
+  const [action, clientId, ...extra] = positionals;
+  const scopes = values.scopes?.split(/\s+/).filter(Boolean);
+  const valid =
+    extra.length === 0 &&
+    ((action === 'add' && clientId && scopes?.length && (values['jwks-url'] === undefined) !== (values['jwks-file'] === undefined)) || (action === 'list' && !clientId) || (action === 'remove' && clientId));
+  if (!valid) {
+    console.error(clientsUsage);
+    return 2;
+  }
   const pool = createPool(config.databaseUrl, { max: 2 });
   try {
     await migrate(pool);
     const registry = new ClientRegistry(pool);
-    const [action, clientId] = args;
-    if (action === 'add' && clientId) {
-      const scopes = option(args, '--scopes')?.split(/\s+/).filter(Boolean);
-      const jwksUrl = option(args, '--jwks-url');
-      const jwksFile = option(args, '--jwks-file');
-      if (!scopes?.length || (jwksUrl === undefined) === (jwksFile === undefined)) {
-        console.error(clientsUsage);
-        return 2;
-      }
-      const tenant = option(args, '--tenant');
-      await registry.save({ clientId, scopes, tenant, jwksUrl, jwks: jwksFile ? JSON.parse(readFileSync(jwksFile, 'utf8')) : undefined });
-      console.log(`client ${clientId} saved with scopes: ${scopes.join(' ')}`);
+    if (action === 'add') {
+      const jwksFile = values['jwks-file'];
+      await registry.save({ clientId, scopes: scopes!, tenant: values.tenant, jwksUrl: values['jwks-url'], jwks: jwksFile ? JSON.parse(readFileSync(jwksFile, 'utf8')) : undefined });
+      console.log(`client ${clientId} saved with scopes: ${scopes!.join(' ')}`);
       return 0;
     }
     if (action === 'list') {
       for (const c of await registry.list()) console.log(`${c.clientId}\t${c.tenant}\t${c.scopes.join(' ')}\t${c.jwksUrl ?? 'inline JWKS'}`);
       return 0;
     }
-    if (action === 'remove' && clientId) {
-      const removed = await registry.remove(clientId);
-      console.log(removed ? `client ${clientId} removed` : `no client ${clientId}`);
-      return removed ? 0 : 1;
-    }
-    console.error(clientsUsage);
-    return 2;
+    const removed = await registry.remove(clientId);
+    console.log(removed ? `client ${clientId} removed` : `no client ${clientId}`);
+    return removed ? 0 : 1;
   } finally {
     await pool.end();
   }

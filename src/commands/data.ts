@@ -4,23 +4,12 @@ import { generateIntoStore, generateToNdjson } from '../generate/write-populatio
 import { importPaths, type ImportSummary } from '../import/importer';
 import { countImportProgress, importMetrics, processRegistry } from '../metrics/metrics';
 import { startMetricsServer } from '../metrics/metrics-server';
+import { progressReporter } from './progress';
 import { createPool, ensureDatabase } from '../store/database';
 import { migrate } from '../store/migrate';
 import { ResourceStore } from '../store/resource-store';
 
 /** A running count on a terminal (rewritten in place), or a line every few seconds in a log. */
-function progressPrinter(): (text: string) => void {
-  const tty = process.stderr.isTTY;
-  let last = 0;
-  return (text) => {
-    const now = Date.now();
-    if (tty) process.stderr.write(`\r\x1b[K${text}`);
-    else if (now - last > 5000) process.stderr.write(text + '\n');
-    else return;
-    last = now;
-  };
-}
-
 async function withStore<T>(config: Config, work: (store: ResourceStore) => Promise<T>): Promise<T> {
   await ensureDatabase(config.databaseUrl);
   const pool = createPool(config.databaseUrl);
@@ -49,7 +38,7 @@ export async function importCommand(config: Config, paths: string[]): Promise<nu
     return 2;
   }
   const started = Date.now();
-  const print = progressPrinter();
+  const progress = progressReporter('import', 'files');
   // With METRICS_PORT, the import's counters are scraped while it runs (its throughput is their rate).
   const metrics = importMetrics();
   const count = countImportProgress(metrics);
@@ -58,11 +47,13 @@ export async function importCommand(config: Config, paths: string[]): Promise<nu
     importPaths(store, paths, {
       onProgress: (p) => {
         count(p);
-        print(`import: ${p.filesTotal > 0 ? `${p.filesDone}/${p.filesTotal} files, ` : ''}${p.resources} resources`);
+        progress.update(p.filesDone, p.filesTotal, `${p.resources} resources`);
       },
     }),
-  ).finally(() => server?.close());
-  if (process.stderr.isTTY) process.stderr.write('\n');
+  ).finally(async () => {
+    progress.stop();
+    await server?.close();
+  });
   printImportSummary(summary, (Date.now() - started) / 1000);
   return 0;
 }
@@ -82,24 +73,19 @@ function printImportSummary(summary: ImportSummary, seconds: number): void {
   }
 }
 
-export async function generateCommand(config: Config, args: string[]): Promise<number> {
-  const option = (name: string) => {
-    const i = args.indexOf(`--${name}`);
-    return i >= 0 ? args[i + 1] : undefined;
-  };
-  const patients = Number(option('patients') ?? '10');
-  const seed = Number(option('seed') ?? '1');
-  if (!Number.isInteger(patients) || patients < 1 || !Number.isInteger(seed)) {
-    console.error('Usage: bulkflow generate --patients N [--seed S] [--ndjson DIR]');
+export async function generateCommand(config: Config, options: { patients?: string; seed?: string; ndjson?: string }): Promise<number> {
+  const patients = Number(options.patients ?? '10');
+  const seed = Number(options.seed ?? '1');
+  if (!/^\d+$/.test(options.patients ?? '10') || patients < 1 || !/^-?\d+$/.test(options.seed ?? '1')) {
+    console.error('Usage: bulkflow generate [--patients N (10)] [--seed S (1)] [--ndjson DIR]: N a whole number from 1, S a whole number');
     return 2;
   }
   const started = Date.now();
-  const ndjsonDir = option('ndjson');
-  const print = progressPrinter();
+  const ndjsonDir = options.ndjson;
+  const progress = progressReporter('generate', 'patients');
   const counts = ndjsonDir
     ? await generateToNdjson(ndjsonDir, { patients, seed })
-    : await withStore(config, (store) => generateIntoStore(store, { patients, seed, onProgress: (p) => print(`generate: ${p.resources} resources`) }));
-  if (process.stderr.isTTY) process.stderr.write('\n');
+    : await withStore(config, (store) => generateIntoStore(store, { patients, seed, onProgress: (p) => progress.update(p.patients, patients, `${p.resources} resources`) })).finally(() => progress.stop());
   const total = Object.values(counts).reduce((a, b) => a + b, 0);
   const seconds = (Date.now() - started) / 1000;
   console.log(`generated ${total} resources for ${patients} patients (seed ${seed}) in ${seconds.toFixed(1)} s${ndjsonDir ? ` into ${ndjsonDir}` : ''}`);

@@ -19,8 +19,7 @@ import { onShutdownSignal } from './shutdown';
  * the Temporal server on PostgreSQL (unless TEMPORAL_ADDRESS points elsewhere), the worker and
  * the API. Ctrl-C stops all three, in that order of safety: API, worker, server.
  */
-export async function dev(config: Config, log: Logger, args: string[] = []): Promise<void> {
-  const flag = args.find((a) => a.startsWith('--temporal='))?.slice('--temporal='.length);
+export async function dev(config: Config, log: Logger, flag?: string): Promise<void> {
   if (flag !== undefined && flag !== 'server' && flag !== 'dev-server') throw new ConfigError('--temporal', `must be server or dev-server, got ${JSON.stringify(flag)}`);
   const which = (flag as Config['devTemporal'] | undefined) ?? config.devTemporal;
   if (await ensureDatabase(config.databaseUrl)) log.info('created database', { databaseUrl: redact(config.databaseUrl) });

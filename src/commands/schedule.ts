@@ -1,4 +1,5 @@
 /** `bulkflow schedule ...`: the admin API of recurring exports, from the command line (over HTTP). */
+import { HELP, parseCommandArgs, UsageError } from './arguments';
 
 export const scheduleUsage = `bulkflow schedule create <id> (--every <1h|15m|...> | --cron "<m h dom mon dow>" [--time-zone <zone>])
                          [--level system|patient|group] [--group <id>] [--type <T,...>] [--type-filter <query>]...
@@ -12,55 +13,49 @@ bulkflow schedule trigger <id>
 bulkflow schedule delete <id>
 Options for every command: --api <url> (default BASE_URL), --tenant <tenant>, --token <access token> (or BULKFLOW_TOKEN)`;
 
+/** Option → field of the schedule definition. */
 const VALUE_OPTIONS: Record<string, string> = {
-  '--every': 'every',
-  '--cron': 'cron',
-  '--time-zone': 'timeZone',
-  '--level': 'level',
-  '--group': 'group',
-  '--start': 'start',
-  '--prefix': 'outputPrefix',
-  '--retention': 'retention',
-  '--webhook': 'webhook',
-  '--note': 'note',
+  every: 'every',
+  cron: 'cron',
+  'time-zone': 'timeZone',
+  level: 'level',
+  group: 'group',
+  start: 'start',
+  prefix: 'outputPrefix',
+  retention: 'retention',
+  webhook: 'webhook',
+  note: 'note',
 };
+/** Option (repeatable) → kick-off parameter of the scheduled exports. */
 const PARAMETER_OPTIONS: Record<string, string> = {
-  '--type': '_type',
-  '--type-filter': '_typeFilter',
-  '--elements': '_elements',
-  '--include-associated-data': 'includeAssociatedData',
-  '--organize-output-by': 'organizeOutputBy',
+  type: '_type',
+  'type-filter': '_typeFilter',
+  elements: '_elements',
+  'include-associated-data': 'includeAssociatedData',
+  'organize-output-by': 'organizeOutputBy',
 };
-const CONNECTION_OPTIONS = new Set(['--api', '--tenant', '--token']);
+const CONNECTION_OPTIONS = ['api', 'tenant', 'token'];
 
-export class UsageError extends Error {}
+const OPTIONS = {
+  ...Object.fromEntries([...Object.keys(VALUE_OPTIONS), ...CONNECTION_OPTIONS].map((name) => [name, { type: 'string' as const }])),
+  ...Object.fromEntries(Object.keys(PARAMETER_OPTIONS).map((name) => [name, { type: 'string' as const, multiple: true as const }])),
+  paused: { type: 'boolean' as const },
+  ...HELP,
+};
 
 /** The positional arguments, the schedule definition the options describe, and where to send it. */
-export function parseScheduleArgs(args: string[]): { positional: string[]; body: Record<string, unknown>; connection: Record<string, string> } {
-  const positional: string[] = [];
+export function parseScheduleArgs(args: string[]): { positional: string[]; body: Record<string, unknown>; connection: Record<string, string>; help: boolean } {
+  const { values, positionals } = parseCommandArgs({ args, options: OPTIONS, allowPositionals: true, strict: true });
+  const given = values as Record<string, string | string[] | boolean | undefined>;
   const body: Record<string, unknown> = {};
   const parameters: Record<string, string[]> = {};
   const connection: Record<string, string> = {};
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
-    if (!arg.startsWith('--')) {
-      positional.push(arg);
-      continue;
-    }
-    if (arg === '--paused') {
-      body.paused = true;
-      continue;
-    }
-    const value = args[i + 1];
-    if (value === undefined || value.startsWith('--')) throw new UsageError(`${arg} needs a value`);
-    i++;
-    if (VALUE_OPTIONS[arg]) body[VALUE_OPTIONS[arg]] = value;
-    else if (PARAMETER_OPTIONS[arg]) (parameters[PARAMETER_OPTIONS[arg]] ??= []).push(value);
-    else if (CONNECTION_OPTIONS.has(arg)) connection[arg.slice(2)] = value;
-    else throw new UsageError(`Unknown option ${arg}`);
-  }
+  for (const [option, field] of Object.entries(VALUE_OPTIONS)) if (given[option] !== undefined) body[field] = given[option];
+  for (const [option, parameter] of Object.entries(PARAMETER_OPTIONS)) if (given[option] !== undefined) parameters[parameter] = given[option] as string[];
+  for (const option of CONNECTION_OPTIONS) if (given[option] !== undefined) connection[option] = given[option] as string;
+  if (given.paused) body.paused = true;
   if (Object.keys(parameters).length > 0) body.parameters = parameters;
-  return { positional, body, connection };
+  return { positional: positionals, body, connection, help: given.help === true };
 }
 
 /** Runs one schedule command against the API; prints the JSON answer, or the OperationOutcome's diagnostics. */
@@ -78,7 +73,11 @@ export async function scheduleCommand(
     printError(`${err.message}\n\n${scheduleUsage}`);
     return 2;
   }
-  const { positional, body, connection } = parsed;
+  const { positional, body, connection, help } = parsed;
+  if (help) {
+    print(scheduleUsage);
+    return 0;
+  }
   const [action, id] = positional;
   const api = (connection.api ?? defaults.apiUrl).replace(/\/$/, '');
   const base = `${api}${connection.tenant ? `/t/${encodeURIComponent(connection.tenant)}` : ''}/admin/schedules`;

@@ -5,7 +5,7 @@ import { ensureSearchAttributes, exportSearchAttributeKeys } from '../temporal/s
 import { temporalConnectionOptions } from '../temporal/connection-options';
 
 export async function temporalCommand(config: Config, temporalAddress: string, args: string[]): Promise<number> {
-  if (args[0] !== 'setup') {
+  if (args[0] !== 'setup' || args.length > 1) {
     console.error('Usage: bulkflow temporal setup   (registers the search attributes on TEMPORAL_NAMESPACE at TEMPORAL_ADDRESS)');
     return 2;
   }

@@ -8,6 +8,8 @@ import { generatePopulation, type PopulationOptions } from './population';
 
 export interface GenerateProgress {
   resources: number;
+  /** Patients written (each patient's resources follow it). */
+  patients: number;
 }
 
 /** Writes a generated population into the store in batches; returns resources written by type. */
@@ -17,11 +19,13 @@ export async function generateIntoStore(
 ): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
   let resources = 0;
+  let patients = 0;
   const writer = new PipelinedWriter(
     store,
     (results) => {
       resources += results.length;
-      options.onProgress?.({ resources });
+      for (const r of results) if (r.resourceType === 'Patient') patients++;
+      options.onProgress?.({ resources, patients });
     },
     options.batchSize ?? 2000,
   );

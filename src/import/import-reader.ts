@@ -26,6 +26,8 @@ export interface PendingResource {
 }
 
 export type ImportEvent =
+  /** First: how many files the paths hold. */
+  | { kind: 'files'; total: number }
   | { kind: 'ops'; ops: WriteOperation[] }
   | { kind: 'skipped'; skipped: Skipped }
   | { kind: 'file-done'; file: string; filesDone: number; filesTotal: number; resources: number }
@@ -110,6 +112,7 @@ export async function* readImport(paths: string[], chunkSize = 500): AsyncGenera
   };
 
   const files = await expandPaths(paths);
+  yield { kind: 'files', total: files.length };
   // A document (not NDJSON) is read and decompressed while the one before it is being parsed.
   const readDocument = (file: string) => openDecompressed(file).then(readWhole);
   let prefetched: { file: string; text: Promise<string> } | undefined;

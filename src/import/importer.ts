@@ -65,6 +65,9 @@ export async function importPaths(store: ResourceStore, paths: string[], options
   let last: ImportProgress = { file: '', filesDone: 0, filesTotal: 0, resources: 0 };
   for await (const event of events) {
     switch (event.kind) {
+      case 'files':
+        last = { ...last, filesTotal: event.total };
+        break;
       case 'ops':
         for (const operation of event.ops) await writer.add(operation);
         last = { ...last, resources: last.resources + event.ops.length };
