@@ -5,9 +5,10 @@
  * - a burst of 200 concurrent kick-offs under the default tenant cap, before any worker polls (the
  *   exports it starts stay running): each answered 202 or 429, none 5xx or lost (every 202's
  *   status URL is known), exactly the cap accepted;
- * - kick-off latency, one request at a time (200 of them, the cap raised), p50/p99;
+ * - kick-off latency, one request at a time (the cap raised), p50/p99: 200 on the idle machine (no
+ *   worker running yet: the target's case), then 100 while the worker runs the exports they start;
  * - status polls per second from 32 concurrent clients for 10 s on completed exports' status
- *   URLs (each answer a workflow query and a manifest), p50/p99.
+ *   URLs, p50/p99.
  *
  * Targets: >= 500 polls/s per API process, kick-off p99 < 50 ms.
  */
@@ -91,22 +92,30 @@ export async function benchApi(): Promise<void> {
           for (const a of accepted) if ([200, 202].includes((await fetch(a.location!).then(async (r) => (await r.arrayBuffer(), r))).status)) known++;
           return { accepted: accepted.length, refused: answers.filter((a) => a.status === 429).length, other: answers.filter((a) => a.status !== 202 && a.status !== 429).map((a) => a.status), known };
         });
-        worker = start('worker', env);
         const measured = await withApi({ ...env, TENANT_MAX_RUNNING_EXPORTS: '10000' }, async (fhir) => {
           for (let i = 0; i < 20; i++) await (await fetch(`${fhir}/$export?_type=Patient`, { headers: KICKOFF })).arrayBuffer(); // warm-up
-          const kickoffMs: number[] = [];
           const statusUrls: string[] = [];
-          for (let i = 0; i < 200; i++) {
-            const started = process.hrtime.bigint();
-            const res = await fetch(`${fhir}/$export?_type=Patient`, { headers: KICKOFF });
-            await res.arrayBuffer();
-            kickoffMs.push(Number(process.hrtime.bigint() - started) / 1e6);
-            if (res.status !== 202) throw new Error(`kick-off answered ${res.status}`);
-            statusUrls.push(res.headers.get('content-location')!);
-          }
-          // Polls on completed exports: each answer is the manifest.
+          const kickOffs = async (n: number) => {
+            const ms: number[] = [];
+            for (let i = 0; i < n; i++) {
+              const started = process.hrtime.bigint();
+              const res = await fetch(`${fhir}/$export?_type=Patient`, { headers: KICKOFF });
+              await res.arrayBuffer();
+              ms.push(Number(process.hrtime.bigint() - started) / 1e6);
+              if (res.status !== 202) throw new Error(`kick-off answered ${res.status}`);
+              statusUrls.push(res.headers.get('content-location')!);
+            }
+            return ms.sort((a, b) => a - b);
+          };
+          // Idle: no worker runs yet, so nothing but the kick-offs uses the machine.
+          const kickoffMs = await kickOffs(200);
+          worker = start('worker', env);
+          await until(async () => (await fetch(statusUrls[0]).then(async (r) => (await r.arrayBuffer(), r))).status === 200, 'the worker to complete an export');
+          // Busy: the worker runs the exports the kick-offs start, on the same cores.
+          const busyKickoffMs = await kickOffs(100);
+          // Polls on completed exports (each answer is the manifest), once every export has completed: the API process alone is measured.
+          for (const url of statusUrls) await until(async () => (await fetch(url).then(async (r) => (await r.arrayBuffer(), r))).status === 200, 'an export to complete');
           const done = statusUrls.slice(0, 32);
-          for (const url of done) await until(async () => (await fetch(url).then(async (r) => (await r.arrayBuffer(), r))).status === 200, 'an export to complete');
           const pollMs: number[] = [];
           const deadline = Date.now() + 10_000;
           let failures = 0;
@@ -121,13 +130,14 @@ export async function benchApi(): Promise<void> {
               }
             }),
           );
-          return { kickoffMs: kickoffMs.sort((a, b) => a - b), pollMs: pollMs.sort((a, b) => a - b), failures };
+          return { kickoffMs, busyKickoffMs, pollMs: pollMs.sort((a, b) => a - b), failures };
         });
         const pollsPerSecond = measured.pollMs.length / 10;
         console.log('');
         console.log('one `bulkflow serve` process, one worker, a Temporal dev server, an idle store of 20 patients, on this machine');
         console.log(`burst of 200 concurrent kick-offs (tenant cap 10): ${burst.accepted} accepted (202), ${burst.refused} refused (429), other answers: ${JSON.stringify(burst.other)}; ${burst.known} of the 202s known at their status URL`);
-        console.log(`kick-off latency (200, one at a time): p50 ${percentile(measured.kickoffMs, 50).toFixed(1)} ms, p99 ${percentile(measured.kickoffMs, 99).toFixed(1)} ms (target p99 < 50 ms: ${percentile(measured.kickoffMs, 99) < 50 ? 'met' : 'MISSED'})`);
+        console.log(`kick-off latency, idle (200, one at a time, no worker running): p50 ${percentile(measured.kickoffMs, 50).toFixed(1)} ms, p99 ${percentile(measured.kickoffMs, 99).toFixed(1)} ms (target p99 < 50 ms: ${percentile(measured.kickoffMs, 99) < 50 ? 'met' : 'MISSED'})`);
+        console.log(`kick-off latency, busy (100, one at a time, the worker running the exports they start): p50 ${percentile(measured.busyKickoffMs, 50).toFixed(1)} ms, p99 ${percentile(measured.busyKickoffMs, 99).toFixed(1)} ms`);
         console.log(
           `status polls (32 clients, 10 s, completed exports): ${pollsPerSecond.toFixed(0)}/s, p50 ${percentile(measured.pollMs, 50).toFixed(1)} ms, p99 ${percentile(measured.pollMs, 99).toFixed(1)} ms, ${measured.failures} not 200 (target >= 500/s: ${pollsPerSecond >= 500 ? 'met' : 'MISSED'})`,
         );

@@ -20,6 +20,25 @@ export interface AdmissionDeps {
 
 const RECENT = "interval '1 minute'";
 
+/**
+ * A tenant's visibility count, reused for this long by the next kick-offs of this process. The
+ * upper bound stays one: an export running now was listed then, or admitted less than a minute
+ * before then (visibility's lag), or admitted since; so the admissions counted with a reused
+ * count reach back a minute before it was taken. Near the cap the exact check runs as before.
+ */
+const COUNT_REUSE_MS = 1000;
+const counts = new Map<string, { running: number; at: number }>();
+
+async function listedRunning(deps: AdmissionDeps, tenant: string, query: string): Promise<{ running: number; ageMs: number }> {
+  const cached = counts.get(tenant);
+  const now = Date.now();
+  if (cached && now - cached.at < COUNT_REUSE_MS) return { running: cached.running, ageMs: now - cached.at };
+  const running = await deps.temporal.countWorkflows(query);
+  counts.set(tenant, { running, at: now });
+  if (counts.size > 10_000) counts.delete(counts.keys().next().value!);
+  return { running, ageMs: 0 };
+}
+
 /** Starts the export with `start` if the tenant is below its cap; else 429. */
 export async function admitExport(deps: AdmissionDeps, tenant: string, exportId: string, start: () => Promise<unknown>): Promise<void> {
   const cap = deps.maxRunningExports;
@@ -37,13 +56,17 @@ export async function admitExport(deps: AdmissionDeps, tenant: string, exportId:
   try {
     await db.query('BEGIN');
     await db.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`bulkflow export admission ${tenant}`]);
-    const { rows } = await db.query<{ export_id: string }>(`SELECT export_id FROM export_admissions WHERE tenant = $1 AND admitted_at > now() - ${RECENT}`, [tenant]);
+    const listed = await listedRunning(deps, tenant, query);
+    const { rows } = await db.query<{ export_id: string }>(
+      `SELECT export_id FROM export_admissions WHERE tenant = $1 AND admitted_at > now() - ${RECENT} - make_interval(secs => $2)`,
+      [tenant, (listed.ageMs + 1000) / 1000], // a second more: the count's age is measured on this process's clock
+    );
     // Cheap first: listed plus recently admitted is an upper bound (some are both, or done).
-    const upperBound = (await deps.temporal.countWorkflows(query)) + rows.length;
+    const upperBound = listed.running + rows.length;
     if (upperBound >= cap) {
-      const listed = new Set(await deps.temporal.listWorkflowIds(query, cap));
-      let running = listed.size;
-      for (const { export_id: id } of rows) if (running < cap && !listed.has(id) && (await deps.temporal.isRunningExport(id))) running++;
+      const listedNow = new Set(await deps.temporal.listWorkflowIds(query, cap));
+      let running = listedNow.size;
+      for (const { export_id: id } of rows) if (running < cap && !listedNow.has(id) && (await deps.temporal.isRunningExport(id))) running++;
       await refuseAtCap(deps, tenant, running, cap);
     }
     await start();
