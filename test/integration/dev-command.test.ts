@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, NamespaceNotFoundError, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { dropDatabase } from '../../src/store/database';
 import { findFreePort, findFreePortIn } from '../../src/process/free-port';
 import { kickoffHeaders, pollUntilDone } from '../support/export-stack';
@@ -75,6 +75,14 @@ describe('bulkflow dev', () => {
     env.BASE_URL = `http://127.0.0.1:${env.PORT}`;
   });
 
+  // A test that failed midway leaves its process: the next one must not talk to it on the same port.
+  afterEach(async () => {
+    if (running && running.child.exitCode === null && running.child.signalCode === null) {
+      running.child.kill('SIGKILL');
+      await exitOf(running.child);
+    }
+  });
+
   afterAll(async () => {
     if (running && running.child.exitCode === null) {
       running.child.kill('SIGKILL');
@@ -96,7 +104,17 @@ describe('bulkflow dev', () => {
     // A workflow on a queue nobody polls stays open: it must still be there after a restart.
     const workflowId = `restart-check-${Date.now()}`;
     const connection = await Connection.connect({ address: `127.0.0.1:${env.DEV_TEMPORAL_PORT}` });
-    await new Client({ connection }).workflow.start('notRegistered', { taskQueue: 'nobody-polls', workflowId });
+    // Right after start, the dev server's history service may not know the namespace its frontend
+    // already describes (seen once under CI load): this test's own start waits that out.
+    await waitFor(
+      () =>
+        new Client({ connection }).workflow.start('notRegistered', { taskQueue: 'nobody-polls', workflowId }).then(
+          () => true,
+          (err: unknown) => (err instanceof WorkflowExecutionAlreadyStartedError ? true : err instanceof NamespaceNotFoundError ? false : Promise.reject(err)),
+        ),
+      'the namespace to take a workflow',
+      output,
+    );
     await connection.close();
 
     running.child.kill('SIGINT');
