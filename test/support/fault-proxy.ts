@@ -30,8 +30,11 @@ export async function startFaultProxy(target: string, rates: FaultRates): Promis
   const upstream = new URL(target);
   let current = { ...rates };
   const counts = { passed: 0, unavailable: 0, reset: 0, slow: 0 };
+  // Rolls spread evenly (the golden-ratio sequence), not at random: every kind of fault comes
+  // within a few dozen requests at these rates, so each round of a test meets each of them.
+  let requests = 0;
   const server = http.createServer((req, res) => {
-    const roll = Math.random();
+    const roll = (++requests * 0.6180339887498949) % 1;
     if (roll < current.unavailable) {
       counts.unavailable++;
       res.writeHead(503, { 'Content-Type': 'application/json', Connection: 'close' });
