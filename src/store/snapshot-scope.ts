@@ -145,6 +145,12 @@ export function snapshotKey(scope: SnapshotScope): { lastUpdated: string; id: st
   return scope.recordedFor ? { lastUpdated: 'recorded.at_last_updated', id: 'recorded.id' } : { lastUpdated: 'resource_versions.last_updated', id: 'resource_versions.id' };
 }
 
+/**
+ * The predicate of the resource_versions_snapshot index (migration 13): a range read states it
+ * to use the index, and a probe by key, which does not, keeps to the primary key.
+ */
+export const SNAPSHOT_INDEX_PREDICATE = "resource_versions.last_updated > '-infinity'::timestamptz";
+
 /** The WHERE clause (FROM snapshotFrom(scope)) of a scope and an optional (after, upTo] range. */
 export function snapshotWhere(scope: SnapshotScope, range: { after?: Cursor; upTo?: Cursor } = {}): string {
   const t = instant(scope.transactionTime);
@@ -153,6 +159,8 @@ export function snapshotWhere(scope: SnapshotScope, range: { after?: Cursor; upT
     ...(scope.recordedFor ? [`recorded.export_id = ${literal(scope.recordedFor)}`, `recorded.resource_type = ${literal(scope.resourceType)}`] : []),
     `resource_versions.tenant = ${literal(scope.tenant)}`,
     `resource_versions.resource_type = ${literal(scope.resourceType)}`,
+    // A recording names its versions: they are probed by key, not read as a range.
+    ...(scope.recordedFor ? [] : [SNAPSHOT_INDEX_PREDICATE]),
     `resource_versions.last_updated <= ${t}`,
     `(resource_versions.superseded_at IS NULL OR resource_versions.superseded_at > ${t})`,
     scope.deletions ? 'resource_versions.deleted' : 'NOT resource_versions.deleted',

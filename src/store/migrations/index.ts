@@ -317,4 +317,21 @@ CREATE TABLE export_admissions (
 );
 `,
   },
+  {
+    version: 13,
+    name: 'the snapshot index serves only the range reads that ask for it',
+    sql: `
+-- Without statistics (a store just written, before any ANALYZE) every equality estimate is one
+-- row, and PostgreSQL took the (tenant, type, last_updated, id) index for probes by
+-- (tenant, type, id, version): it has one index condition fewer to evaluate. Such a probe walks
+-- every version of the type, once per row: a 40-patient block export took 10 s instead of 30 ms.
+-- As a partial index it is used only by queries that state its predicate (snapshotWhere's range
+-- reads); probes by key are left with the primary key. No stored version is at -infinity.
+CREATE INDEX resource_versions_snapshot_ranges
+  ON resource_versions (tenant, resource_type, last_updated, id) INCLUDE (superseded_at, deleted)
+  WHERE last_updated > '-infinity'::timestamptz;
+DROP INDEX resource_versions_snapshot;
+ALTER INDEX resource_versions_snapshot_ranges RENAME TO resource_versions_snapshot;
+`,
+  },
 ];
