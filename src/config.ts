@@ -19,6 +19,8 @@ export interface Config {
   port: number;
   /** Interface the API listens on. */
   host: string;
+  /** How long the API keeps an idle connection open: longer than any load balancer's idle timeout in front of it. */
+  httpKeepAliveTimeoutSeconds: number;
   /** Public origin used to build absolute URLs (Content-Location, manifest URLs). */
   baseUrl: string;
   /** Path under which the FHIR API is mounted. */
@@ -231,6 +233,7 @@ export function loadConfig(env: Env = process.env): Config {
   return {
     port,
     host: text(env, 'HOST') ?? '0.0.0.0',
+    httpKeepAliveTimeoutSeconds: integer(env, 'HTTP_KEEP_ALIVE_TIMEOUT_SECONDS', 65, 1, 3600),
     baseUrl,
     fhirBasePath,
     trustForwardedHeaders: oneOf(env, 'TRUST_FORWARDED_HEADERS', ['true', 'false'] as const, 'true') === 'true',

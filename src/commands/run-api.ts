@@ -69,6 +69,12 @@ export async function runApi(config: Config, temporalAddress: string, log: Logge
     const s = app.listen(config.port, config.host, () => resolve(s));
     s.on('error', reject);
   });
+  // Node closes an idle connection after 5 s. A client (or a load balancer) that reuses it at
+  // that moment gets "other side closed" instead of an answer; so idle connections stay open
+  // longer than the idle timeout of whatever sits in front (AWS ALB 60 s), and the server
+  // closes them only after the client would have. SIGTERM still closes idle ones at once.
+  server.keepAliveTimeout = config.httpKeepAliveTimeoutSeconds * 1000;
+  server.headersTimeout = server.keepAliveTimeout + 1000;
   const url = `${config.baseUrl}${config.fhirBasePath}`;
   log.info('API listening', { host: config.host, port: config.port, fhirBase: url });
   return {

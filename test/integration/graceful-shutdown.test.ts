@@ -57,6 +57,18 @@ describe('graceful shutdown on SIGTERM', () => {
     await topology.expectExactlyOnce(statusUrl);
   });
 
+  it('keeps idle connections open past a load balancer\'s idle timeout (Node\'s 5 s default made clients reuse connections the server was closing)', async () => {
+    const agent = new http.Agent({ keepAlive: true });
+    try {
+      const response = await new Promise<http.IncomingMessage>((resolve, reject) => http.get(`${topology.apis[0].fhir}/metadata`, { agent }, resolve).on('error', reject));
+      response.resume();
+      await once(response, 'end');
+      expect(response.headers['keep-alive']).toBe('timeout=65');
+    } finally {
+      agent.destroy();
+    }
+  });
+
   it('lets an API process finish the response it is sending, refuse new connections, and exit 0', async () => {
     if (topology.workers.length === 0) await topology.startWorker();
     const kick = await fetch(`${topology.apis[0].fhir}/$export?_type=Observation`, { headers: kickoffHeaders });
