@@ -48,6 +48,8 @@ export interface TemporalServer {
   restart(): Promise<void>;
   /** Drops both databases (after stop). */
   dropDatabases(): Promise<void>;
+  /** The last lines the server logged (warnings and errors), for a failure's message. */
+  readonly output: string;
 }
 
 /** Host, port and login of a postgres:// URL, as bulkflow's own connections read it (no user name: the OS user). */
@@ -160,7 +162,7 @@ export async function startTemporalServer(options: TemporalServerOptions): Promi
 
   let child: ManagedChild;
   const start = async () => {
-    child = new ManagedChild({ name: 'temporal server', command: server, args: ['--root', path.resolve(options.dataDir), '--config', 'config', '--env', 'bulkflow', '--allow-no-auth', 'start'] });
+    child = new ManagedChild({ name: 'temporal server', keepOutputLines: 80, command: server, args: ['--root', path.resolve(options.dataDir), '--config', 'config', '--env', 'bulkflow', '--allow-no-auth', 'start'] });
     let client: Connection | undefined;
     try {
       await child.waitUntilReady(async () => {
@@ -184,6 +186,9 @@ export async function startTemporalServer(options: TemporalServerOptions): Promi
     namespace,
     get pid() {
       return child.pid;
+    },
+    get output() {
+      return child.output;
     },
     databases,
     stop: () => child.stop(),

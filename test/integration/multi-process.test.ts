@@ -171,7 +171,8 @@ describe('two API and three worker processes on the Temporal server, under fault
       // Usually done within 30 s. Twice in about fifteen rounds under CI the Temporal server took
       // minutes to dispatch the activity tasks it had rescheduled (pending, SCHEDULED, no worker
       // taking them) after the crash; the export still ended exactly once.
-      await topology.expectExactlyOnce(statusUrl, 600_000);
+      // A stall fails with what the server logged.
+      await topology.expectExactlyOnce(statusUrl, 600_000).catch((err: Error) => Promise.reject(new Error(`${err.message}\ntemporal server output:\n${server.output}`)));
     });
   }, 660_000);
 
