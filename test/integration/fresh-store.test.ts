@@ -200,13 +200,14 @@ describe('exports on a freshly generated store (nothing analyzed)', () => {
         const { rows } = await client.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(`EXPLAIN (FORMAT JSON) ${statement}`, values);
         await client.query('ROLLBACK');
         const plan = rows[0]['QUERY PLAN'][0].Plan;
+        const shown = statement.replace(/\s+/g, ' ').slice(0, 200);
         // A read in (last_updated, id) order (planning, partition streams) states the snapshot
         // index's predicate and reads by that index, which keeps the order: nothing is sorted.
         if (statement.includes(SNAPSHOT_INDEX_PREDICATE) && /ORDER BY resource_versions\.last_updated, resource_versions\.id/.test(statement)) {
           rangeReads++;
-          if (!indexesUsed(plan).has('resource_versions_snapshot')) found.push(`an ordered range read without its index\n  in: ${statement.replace(/\s+/g, ' ').slice(0, 200)}`);
+          if (!indexesUsed(plan).has('resource_versions_snapshot')) found.push(`an ordered range read without its index\n  in: ${shown}`);
         }
-        for (const scan of rescansPerRow(plan, indexes)) found.push(`${scan}\n  in: ${statement.replace(/\s+/g, ' ').slice(0, 200)}`);
+        for (const scan of rescansPerRow(plan, indexes)) found.push(`${scan}\n  in: ${shown}`);
       }
     } finally {
       client.release();
