@@ -1,5 +1,5 @@
 import os from 'node:os';
-import { Client, Pool, type ClientConfig, type PoolConfig } from 'pg';
+import { Client, Pool, type ClientBase, type ClientConfig, type PoolConfig } from 'pg';
 
 /**
  * Connection settings for a postgres:// URL. A URL without a user name connects as the OS user,
@@ -16,15 +16,27 @@ export function connectionConfig(databaseUrl: string): ClientConfig {
   return { connectionString: url.toString(), ...jitOff };
 }
 
+/**
+ * A connection the server drops (a crash, a restart, a terminated backend) emits `error` on its
+ * client; with no listener Node throws that event and the whole process dies. The pool listens
+ * only while a client is idle, so a client held between queries (a transaction, a COPY being
+ * written out) needs a listener of its own. Its next query then fails, and the pool discards it
+ * on release.
+ */
+const ignoreConnectionLoss = (client: ClientBase) => client.on('error', () => undefined);
+
 export function createPool(databaseUrl: string, options: Omit<PoolConfig, 'connectionString'> = {}): Pool {
   const pool = new Pool({ ...connectionConfig(databaseUrl), max: 10, ...options });
-  // An idle connection that the server closes must not crash the process; the next query reconnects.
+  pool.on('connect', ignoreConnectionLoss);
+  // The pool passes an idle client's error on as its own, which would throw just the same.
   pool.on('error', () => undefined);
   return pool;
 }
 
 export function createClient(databaseUrl: string, options: Omit<ClientConfig, 'connectionString'> = {}): Client {
-  return new Client({ ...connectionConfig(databaseUrl), ...options });
+  const client = new Client({ ...connectionConfig(databaseUrl), ...options });
+  ignoreConnectionLoss(client);
+  return client;
 }
 
 /** The database named in `databaseUrl`, and a URL of the maintenance database on the same server. */

@@ -21,6 +21,8 @@ const cli = path.resolve(__dirname, '../../dist/src/cli.js');
 /** Rounds of each fault: 3 in CI, `CHAOS_ROUNDS` (10 with `npm run chaos`). */
 export const FAULT_ROUNDS = Array.from({ length: Number(process.env.CHAOS_ROUNDS ?? 3) }, (_, i) => i + 1);
 
+const dead = (p: Proc) => p.child.killed || p.child.exitCode !== null || p.child.signalCode !== null;
+
 export interface Proc {
   child: ChildProcess;
   output: () => string;
@@ -112,10 +114,17 @@ export class Topology {
 
   /** Replaces killed workers and API processes until `workers` and `apis` are alive (before each fault round). */
   async heal(counts: { workers: number; apis: number }): Promise<void> {
-    const dead = (p: Proc) => p.child.killed || p.child.exitCode !== null || p.child.signalCode !== null;
     for (let i = this.workers.length - 1; i >= 0; i--) if (dead(this.workers[i])) this.workers.splice(i, 1);
     while (this.workers.length < counts.workers) await this.startWorker();
     for (let i = 0; i < counts.apis; i++) if (!this.apis[i] || dead(this.apis[i].proc)) await this.startApi(i);
+  }
+
+  /** The workers and API processes that exited by themselves (a fault the test did not mean to kill them with), with their last output. */
+  exitedByThemselves(): string[] {
+    const procs = [...this.workers.map((p) => ['worker', p] as const), ...this.apis.map((a) => ['serve', a.proc] as const)];
+    return procs
+      .filter(([, p]) => !p.child.killed && dead(p))
+      .map(([command, p]) => `${command} ${p.child.pid} exited (code ${p.child.exitCode}, signal ${p.child.signalCode}):\n${p.output().split('\n').slice(-15).join('\n')}`);
   }
 
   /** The status URL as another API process serves it. */
