@@ -7,12 +7,7 @@
  * `http`, `koa` or `pg` (cli.ts imports this first), since instrumentations patch those modules
  * as they are required.
  */
-import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
-import { KoaInstrumentation } from '@opentelemetry/instrumentation-koa';
-import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { Resource } from '@opentelemetry/resources';
-import { NodeSDK } from '@opentelemetry/sdk-node';
 import { BatchSpanProcessor, NoopSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 
 export interface Tracing {
@@ -33,6 +28,13 @@ export function tracingRequested(env: NodeJS.ProcessEnv = process.env): boolean 
 /** Starts tracing for this process once, when requested; the service name is OTEL_SERVICE_NAME or `bulkflow-<command>`. */
 export function startTracing(command: string, env: NodeJS.ProcessEnv = process.env): Tracing | undefined {
   if (started || !tracingRequested(env)) return started;
+  // Loaded only when traces are asked for: the SDK, its exporter and instrumentations cost a
+  // process about 10 MB of memory that it would otherwise carry for nothing.
+  const { NodeSDK } = require('@opentelemetry/sdk-node') as typeof import('@opentelemetry/sdk-node');
+  const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-http') as typeof import('@opentelemetry/exporter-trace-otlp-http');
+  const { HttpInstrumentation } = require('@opentelemetry/instrumentation-http') as typeof import('@opentelemetry/instrumentation-http');
+  const { KoaInstrumentation } = require('@opentelemetry/instrumentation-koa') as typeof import('@opentelemetry/instrumentation-koa');
+  const { PgInstrumentation } = require('@opentelemetry/instrumentation-pg') as typeof import('@opentelemetry/instrumentation-pg');
   const resource = new Resource({ 'service.name': env.OTEL_SERVICE_NAME?.trim() || `bulkflow-${command}` });
   const spanProcessor = new BatchSpanProcessor(new OTLPTraceExporter());
   const sdk = new NodeSDK({ resource, spanProcessors: [spanProcessor], instrumentations: [new HttpInstrumentation(), new KoaInstrumentation(), new PgInstrumentation()] });
