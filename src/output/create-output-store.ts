@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Config } from '../config';
+import { GcsOutputStore } from './gcs-output-store';
 import { LocalOutputStore } from './local-output-store';
 import type { OutputStore } from './output-store';
 
@@ -10,7 +11,6 @@ export function createOutputStore(
   // Loaded only for GCS: the client library and its auth stack cost a process about 10 MB of
   // memory that local output never uses.
   const { Storage } = require('@google-cloud/storage') as typeof import('@google-cloud/storage');
-  const { GcsOutputStore } = require('./gcs-output-store') as typeof import('./gcs-output-store');
   // Signed URLs need a service-account key; with GCS_SIGNING_KEY_FILE it also signs for the emulator.
   const key = config.gcsSigningKeyFile ? (JSON.parse(readFileSync(config.gcsSigningKeyFile, 'utf8')) as { client_email: string; private_key: string }) : undefined;
   // @google-cloud/storage reads STORAGE_EMULATOR_HOST itself and takes it verbatim as the JSON
