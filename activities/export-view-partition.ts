@@ -11,7 +11,7 @@ import type { Cursor } from '../src/contracts/export-window';
 import { VIEW_EVALUATION_FAILURE, type ViewPartitionInput, type ViewPartitionResult } from '../src/contracts/view-export';
 import { viewPartKey } from '../src/output/file-keys';
 import type { OutputStore } from '../src/output/output-store';
-import { rowCursor, streamSnapshot } from '../src/store/snapshot-stream';
+import { resourceCursor, streamSnapshotResources } from '../src/store/snapshot-stream';
 import { viewRows } from '../src/views/run-view';
 import { compileView } from '../src/views/view-definition';
 import { PartitionRun } from './partition-run';
@@ -36,16 +36,16 @@ export async function exportViewPartition(deps: { pool: Pool; output: OutputStor
   try {
     const scope = { ...input.window, resourceType: view.resource };
     const after = progress.cursor && { lastUpdated: progress.cursor.lastUpdated, id: progress.cursor.id };
-    for await (const batch of streamSnapshot(deps.pool, scope, { after, upTo: input.partition.upTo })) {
+    for await (const batch of streamSnapshotResources(deps.pool, scope, { after, upTo: input.partition.upTo })) {
       run.alive();
-      for (const row of batch) {
+      for (const resource of batch) {
         resources++;
-        const writing = parts.add(viewRows(view, JSON.parse(row.body.toString('utf8')) as Record<string, unknown>));
+        const writing = parts.add(viewRows(view, resource));
         if (writing) await writing;
         // Parts end between resources: a retry resumes after the last resource of a finished part.
         if (parts.isFull) {
           await parts.finish();
-          run.partDone({ ...rowCursor(row), resources });
+          run.partDone({ ...resourceCursor(resource), resources });
         }
       }
       await parts.flush();

@@ -25,9 +25,12 @@ export interface StreamedRow {
  * is needed (the end of a part).
  */
 export function rowCursor(row: StreamedRow): Cursor {
-  if (row.cursor) return row.cursor;
-  const resource = JSON.parse(row.body.toString('utf8')) as { id: string; meta: { lastUpdated: string } };
-  return { lastUpdated: resource.meta.lastUpdated, id: resource.id };
+  return row.cursor ?? resourceCursor(JSON.parse(row.body.toString('utf8')) as Record<string, unknown>);
+}
+
+/** Where a live resource read from the store stands in (last_updated, id) order (see rowCursor). */
+export function resourceCursor(resource: Record<string, unknown>): Cursor {
+  return { lastUpdated: (resource.meta as { lastUpdated: string }).lastUpdated, id: resource.id as string };
 }
 
 const NEWLINE = 0x0a;
@@ -117,6 +120,26 @@ export async function* streamCopyRows(pool: Pool, sql: string, fieldCount: numbe
 export async function* streamSnapshotLines(pool: Pool, scope: SnapshotScope, range: { after?: Cursor; upTo?: Cursor }): AsyncGenerator<Buffer[]> {
   if (scope.deletions) throw new Error('deletions carry cursors: stream them with streamSnapshot');
   yield* streamCopyLines(pool, copySql(await withSelectedPatients(pool, scope), range, false));
+}
+
+/**
+ * The live resources of a range, parsed, one array per received chunk: each buffer of lines is
+ * decoded once and its bodies parsed out of that text (a buffer view and a decoding per body
+ * cost a tenth of the parsing again). For readers that need every resource as an object (views).
+ */
+export async function* streamSnapshotResources(pool: Pool, scope: SnapshotScope, range: { after?: Cursor; upTo?: Cursor }): AsyncGenerator<Record<string, unknown>[]> {
+  for await (const pieces of streamSnapshotLines(pool, scope, range)) {
+    const resources: Record<string, unknown>[] = [];
+    for (const piece of pieces) {
+      const text = piece.toString('utf8');
+      let start = 0;
+      for (let end = text.indexOf('\n', start); end !== -1; end = text.indexOf('\n', start)) {
+        resources.push(JSON.parse(text.slice(start, end)) as Record<string, unknown>);
+        start = end + 1;
+      }
+    }
+    yield resources;
+  }
 }
 
 /**

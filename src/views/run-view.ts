@@ -86,6 +86,8 @@ function passes(view: CompiledView, resource: Record<string, unknown>): boolean 
 /** The rows one resource yields (none when it is of another type or fails `where`). */
 export function viewRows(view: CompiledView, resource: Record<string, unknown>): ViewRow[] {
   if (resource.resourceType !== view.resource || !passes(view, resource)) return [];
+  // A flat view's one row, without building and joining a row per select.
+  if (view.flat) return [view.flat.map((column) => columnValue(column, resource, 0, resource))];
   return rowsOf(view.root, resource, 0, resource);
 }
 

@@ -36,6 +36,20 @@ export interface CompiledView {
   columns: ViewColumn[];
   where: { path: string; evaluate: Evaluate }[];
   root: CompiledSelect;
+  /** A view without forEach, forEachOrNull, repeat or unionAll gives one row per resource: its columns in row order. */
+  flat?: CompiledSelect['columns'];
+}
+
+/** Every column of a select tree that never iterates or branches, in row order; undefined otherwise. */
+function flatColumns(select: CompiledSelect): CompiledSelect['columns'] | undefined {
+  if (select.iterate || select.unionAll.length > 0) return undefined;
+  const columns = [...select.columns];
+  for (const nested of select.selects) {
+    const inner = flatColumns(nested);
+    if (!inner) return undefined;
+    columns.push(...inner);
+  }
+  return columns;
 }
 
 const COLUMN_NAME = /^[A-Za-z][A-Za-z0-9_]*$/;
@@ -227,5 +241,5 @@ export function compileView(raw: unknown): CompiledView {
     const ordered = [...check.issues.filter((i) => i.code === 'structure'), ...check.issues.filter((i) => i.code !== 'structure')];
     throw OperationOutcomeError.ofIssues(ordered);
   }
-  return { name: typeof raw.name === 'string' ? raw.name : undefined, resource: raw.resource as string, columns: root.width, where, root };
+  return { name: typeof raw.name === 'string' ? raw.name : undefined, resource: raw.resource as string, columns: root.width, where, root, flat: flatColumns(root) };
 }

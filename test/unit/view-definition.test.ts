@@ -67,6 +67,25 @@ describe('ViewDefinition runner', () => {
     expect(rows(view, patient)).toEqual([]); // another type yields nothing
   });
 
+  it('gives a view that never iterates or branches one row, its columns in the order the select tree gives them', () => {
+    const view = compileView({
+      resource: 'Patient',
+      select: [
+        { column: [{ name: 'id', path: 'id' }], select: [{ column: [{ name: 'family', path: "name.where(use = 'official').family" }] }] },
+        { select: [{ column: [{ name: 'given', path: 'name.given', collection: true }] }], column: [{ name: 'org', path: 'managingOrganization.getReferenceKey(Organization)' }] },
+        { column: [{ name: 'deceased', path: 'deceased.ofType(boolean)' }] },
+      ],
+    });
+    expect(view.flat?.map((c) => c.name)).toEqual(view.columns.map((c) => c.name));
+    expect(view.columns.map((c) => c.name)).toEqual(['id', 'family', 'org', 'given', 'deceased']);
+    // The same row as joining the selects one by one.
+    expect(viewRows(view, patient)).toEqual(viewRows({ ...view, flat: undefined }, patient));
+    expect(viewRows(view, patient).map((r) => rowObject(view, r))).toEqual([{ id: 'p1', family: 'Ng', org: 'o9', given: ['Ada', 'B', 'Addy'], deceased: false }]);
+    // Iterating or branching anywhere in the tree takes the general path.
+    expect(compileView({ resource: 'Patient', select: [{ column: [{ name: 'id', path: 'id' }] }, { forEach: 'name', column: [{ name: 'f', path: 'family' }] }] }).flat).toBeUndefined();
+    expect(compileView({ resource: 'Patient', select: [{ unionAll: [{ column: [{ name: 'v', path: 'id' }] }, { column: [{ name: 'v', path: 'gender' }] }] }] }).flat).toBeUndefined();
+  });
+
   it('forEach, forEachOrNull, nested selects and unionAll combine as products, with %rowIndex per level', () => {
     const view = {
       resource: 'Patient',

@@ -10,7 +10,7 @@ import { PassThrough, Readable } from 'node:stream';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import type { ResourceStore } from '../../store/resource-store';
-import { streamSnapshot } from '../../store/snapshot-stream';
+import { streamSnapshotResources } from '../../store/snapshot-stream';
 import { ParquetRowWriter } from '../../views/parquet-writer';
 import { rowEncoder } from '../../views/row-formats';
 import { partsFromBody, partsFromQuery, parseViewRunRequest, type ViewRunRequest } from '../../views/run-request';
@@ -35,7 +35,7 @@ async function* resourceBatches(store: ResourceStore, view: CompiledView, reques
   }
   const compartment = request.patientId || request.groupId ? { patientIds: request.patientId ? [request.patientId] : undefined, groupId: request.groupId } : undefined;
   const scope = { tenant: store.tenant, resourceType: view.resource, transactionTime: await store.snapshotTime(), since: request.since, compartment };
-  for await (const rows of streamSnapshot(store.pool, scope, {})) yield rows.map((r) => JSON.parse(r.body.toString('utf8')) as Record<string, unknown>);
+  yield* streamSnapshotResources(store.pool, scope, {});
 }
 
 /** Row batches, stopping at `limit` rows. */
