@@ -4,11 +4,11 @@
  * to local files in each format, against `$export?_type=Observation` in the same run, each by a
  * fresh worker process through the real API: rows/s, MB/s, the ratio to `$export`'s
  * resources/s, and the worker's peak RSS. A Parquet run over about half the rows (`_since`)
- * shows whether memory grows with the output. Each case runs `--repeat=N` times (default 3) and
- * the median run is printed, with the highest peak RSS of all runs: one run on a two-core
- * machine varies by a quarter. A run's time is its workflow's, from its start to its last
- * activity (the same measure for both operations, whatever their poll intervals). `--formats=ndjson,csv`
- * runs only those formats.
+ * shows whether memory grows with the output. The cases run in `--repeat=N` rounds (default 3),
+ * each case once a round, and each view run's ratio is to the `$export` run of its round; the
+ * median time and ratio are printed, with the highest peak RSS of all runs. A run's time is its
+ * workflow's, from its start to its last activity (the same measure for both operations, whatever
+ * their poll intervals). `--formats=ndjson,csv` runs only those formats.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { Client } from '@temporalio/client';
@@ -57,7 +57,7 @@ export async function benchViews(args: string[]): Promise<void> {
   const outputDir = path.join(tmp, 'local');
   const output = new LocalOutputStore(outputDir);
   const service = { databaseUrl: store.databaseUrl, tenant: store.tenant, temporalAddress: devServer.address, env: { OUTPUT_BACKEND: 'local', OUTPUT_DIR: outputDir }, output };
-  const results: Row[] = [];
+  const results: (Row & { ratio: number })[] = [];
   try {
     const pool = createPool(store.databaseUrl, { max: 1 });
     const { rows } = await pool.query<{ mid: Date }>(
@@ -65,31 +65,40 @@ export async function benchViews(args: string[]): Promise<void> {
       [store.tenant],
     );
     await pool.end();
-    results.push(await median(repeat, () => bulkExportOfObservations(service)));
-    for (const format of formats) results.push(await median(repeat, () => viewExport(service, format)));
-    if (formats.includes('parquet')) results.push(await median(repeat, () => viewExport(service, 'parquet', rows[0].mid.toISOString())));
+    const cases: (() => Promise<Row>)[] = [
+      () => bulkExportOfObservations(service),
+      ...formats.map((format) => () => viewExport(service, format)),
+      ...(formats.includes('parquet') ? [() => viewExport(service, 'parquet', rows[0].mid.toISOString())] : []),
+    ];
+    // Round by round, each case once a round: this machine's speed drifts by half over minutes,
+    // so every view run is compared with the $export run of its own round.
+    const rounds: Row[][] = [];
+    for (let i = 0; i < repeat; i++) {
+      const round: Row[] = [];
+      for (const run of cases) round.push(await run());
+      rounds.push(round);
+    }
+    results.push(...cases.map((_, k) => medianOf(rounds.map((round) => ({ ...round[k], ratio: rate(round[k]) / rate(round[0]) })))));
   } finally {
     await devServer.stop();
     rmSync(tmp, { recursive: true, force: true });
   }
-  const baseline = results[0].rows / results[0].seconds;
   console.log('');
-  console.log(`store: ${store.label}; a flat Observation view (7 columns) against $export of _type=Observation; the median of ${repeat} runs, the highest peak RSS`);
+  console.log(`store: ${store.label}; a flat Observation view (7 columns) against $export of _type=Observation in the same round; the median of ${repeat} rounds, the highest peak RSS`);
   console.log(`${'case'.padEnd(44)} ${'rows'.padStart(9)} ${'MB'.padStart(6)} ${'seconds'.padStart(8)} ${'rows/s'.padStart(8)} ${'MB/s'.padStart(6)} ${'vs $export'.padStart(11)} ${'peak RSS'.padStart(9)}`);
   for (const r of results) {
-    const perSecond = r.rows / r.seconds;
     console.log(
-      `${r.label.padEnd(44)} ${String(r.rows).padStart(9)} ${(r.bytes / 1e6).toFixed(0).padStart(6)} ${r.seconds.toFixed(1).padStart(8)} ${perSecond.toFixed(0).padStart(8)} ${(r.bytes / 1e6 / r.seconds).toFixed(1).padStart(6)} ${`${(perSecond / baseline).toFixed(2)}x`.padStart(11)} ${`${r.peakRssMb.toFixed(0)} MB`.padStart(9)}`,
+      `${r.label.padEnd(44)} ${String(r.rows).padStart(9)} ${(r.bytes / 1e6).toFixed(0).padStart(6)} ${r.seconds.toFixed(1).padStart(8)} ${rate(r).toFixed(0).padStart(8)} ${(r.bytes / 1e6 / r.seconds).toFixed(1).padStart(6)} ${`${r.ratio.toFixed(2)}x`.padStart(11)} ${`${r.peakRssMb.toFixed(0)} MB`.padStart(9)}`,
     );
   }
 }
 
-/** The run with the median rate of `times` runs, with the highest peak RSS of them all. */
-async function median(times: number, run: () => Promise<Row>): Promise<Row> {
-  const runs: Row[] = [];
-  for (let i = 0; i < times; i++) runs.push(await run());
-  runs.sort((a, b) => a.rows / a.seconds - b.rows / b.seconds);
-  return { ...runs[Math.floor(runs.length / 2)], peakRssMb: Math.max(...runs.map((r) => r.peakRssMb)) };
+const rate = (r: Row) => r.rows / r.seconds;
+
+/** A case's runs summed up: the median time and ratio (each taken on its own), the highest peak RSS. */
+function medianOf(runs: (Row & { ratio: number })[]): Row & { ratio: number } {
+  const middle = <T>(values: T[], by: (v: T) => number) => [...values].sort((a, b) => by(a) - by(b))[Math.floor(values.length / 2)];
+  return { ...middle(runs, (r) => r.seconds), ratio: middle(runs, (r) => r.ratio).ratio, peakRssMb: Math.max(...runs.map((r) => r.peakRssMb)) };
 }
 
 type Service = Parameters<typeof withBenchService>[0] & { output: LocalOutputStore };

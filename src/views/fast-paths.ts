@@ -73,56 +73,86 @@ function present(values: unknown[]): unknown[] {
   return values;
 }
 
-/** A fast evaluation of `expression` on nodes of `baseType`, or undefined to use the engine. */
-export function compileFastPath(expression: string, baseType: string | undefined, model: Model): Evaluate | undefined {
+/** Several values where one was asked for (a plain column's error, which the list form reports). */
+export const SEVERAL = Symbol('several values');
+
+/** A walk's result when it is a list (a lone value is returned bare, so single-valued chains allocate nothing). */
+class List {
+  constructor(readonly values: unknown[]) {}
+}
+
+const referenceKey = (value: unknown, type: string | undefined): string | undefined => {
+  const reference = (value as { reference?: unknown } | undefined)?.reference;
+  const parts = typeof reference === 'string' ? referenceParts(reference) : undefined;
+  return parts && (type === undefined || type === parts.type) ? parts.id : undefined;
+};
+
+/** The steps applied to `node`: one value (undefined or null for none), or a List. */
+function walk(steps: Step[], node: unknown): unknown {
+  let one: unknown = node;
+  let many: unknown[] | undefined;
+  for (const step of steps) {
+    switch (step.kind) {
+      case 'member': {
+        if (many === undefined) {
+          const child = one !== null && typeof one === 'object' ? (one as Record<string, unknown>)[step.name] : undefined;
+          if (Array.isArray(child)) many = present(child);
+          else one = child;
+        } else {
+          const next: unknown[] = [];
+          for (const v of many) {
+            const child = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[step.name] : undefined;
+            if (Array.isArray(child)) {
+              for (const c of child) if (c !== null && c !== undefined) next.push(c);
+            } else if (child !== undefined && child !== null) next.push(child);
+          }
+          many = next;
+        }
+        break;
+      }
+      case 'first':
+        if (many !== undefined) {
+          one = many[0];
+          many = undefined;
+        }
+        break;
+      case 'exists':
+        return many !== undefined ? many.length > 0 : one !== undefined && one !== null;
+      case 'resourceKey': {
+        const r = one as { resourceType?: unknown; id?: unknown } | undefined;
+        return r && typeof r.resourceType === 'string' && typeof r.id === 'string' ? r.id : undefined;
+      }
+      case 'referenceKey': {
+        if (many === undefined) return one === undefined || one === null ? undefined : referenceKey(one, step.type);
+        const keys: unknown[] = [];
+        for (const v of many) {
+          const key = referenceKey(v, step.type);
+          if (key !== undefined) keys.push(key);
+        }
+        return new List(keys);
+      }
+    }
+  }
+  return many !== undefined ? new List(many) : one;
+}
+
+/**
+ * A fast evaluation of `expression` on nodes of `baseType`, or undefined to use the engine. Its
+ * `one` gives the single value a plain column takes without building a list: undefined for
+ * none, SEVERAL for more than one.
+ */
+export function compileFastPath(expression: string, baseType: string | undefined, model: Model): (Evaluate & { one: (node: unknown) => unknown }) | undefined {
   if (!baseType) return undefined;
   const steps = parse(expression, baseType, model);
   if (!steps) return undefined;
-  // One value or a list, so a chain of single-valued members allocates nothing until the result.
-  return (node) => {
-    let one: unknown = node;
-    let many: unknown[] | undefined;
-    for (const step of steps) {
-      switch (step.kind) {
-        case 'member': {
-          if (many === undefined) {
-            const child = one !== null && typeof one === 'object' ? (one as Record<string, unknown>)[step.name] : undefined;
-            if (Array.isArray(child)) many = present(child);
-            else one = child;
-          } else {
-            const next: unknown[] = [];
-            for (const v of many) {
-              const child = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[step.name] : undefined;
-              if (Array.isArray(child)) {
-                for (const c of child) if (c !== null && c !== undefined) next.push(c);
-              } else if (child !== undefined && child !== null) next.push(child);
-            }
-            many = next;
-          }
-          break;
-        }
-        case 'first':
-          if (many !== undefined) {
-            one = many[0];
-            many = undefined;
-          }
-          break;
-        case 'exists':
-          return [many !== undefined ? many.length > 0 : one !== undefined && one !== null];
-        case 'resourceKey': {
-          const r = one as { resourceType?: unknown; id?: unknown } | undefined;
-          return r && typeof r.resourceType === 'string' && typeof r.id === 'string' ? [r.id] : [];
-        }
-        case 'referenceKey': {
-          const values = many ?? (one === undefined || one === null ? [] : [one]);
-          return values.flatMap((v) => {
-            const reference = (v as { reference?: unknown } | undefined)?.reference;
-            const parts = typeof reference === 'string' ? referenceParts(reference) : undefined;
-            return parts && (step.type === undefined || step.type === parts.type) ? [parts.id] : [];
-          });
-        }
-      }
-    }
-    return many ?? (one === undefined || one === null ? [] : [one]);
+  const evaluate = (node: unknown): unknown[] => {
+    const result = walk(steps, node);
+    return result instanceof List ? result.values : result === undefined || result === null ? [] : [result];
   };
+  const one = (node: unknown): unknown => {
+    const result = walk(steps, node);
+    if (!(result instanceof List)) return result === null ? undefined : result;
+    return result.values.length === 0 ? undefined : result.values.length === 1 ? result.values[0] : SEVERAL;
+  };
+  return Object.assign(evaluate, { one });
 }

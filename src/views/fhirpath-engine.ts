@@ -14,9 +14,10 @@ const r4 = require('fhirpath/fhir-context/r4') as Model;
 
 /**
  * A compiled expression: applied to a resource or to a node an earlier expression returned.
- * `plain`: its values are plain JSON already (a fast path), with no engine types to resolve.
+ * `plain`: its values are plain JSON already (a fast path), with no engine types to resolve;
+ * a fast path's `one` gives a lone value without a list (fast-paths.ts).
  */
-export type Evaluate = ((node: unknown, rowIndex: number) => unknown[]) & { plain?: boolean };
+export type Evaluate = ((node: unknown, rowIndex: number) => unknown[]) & { plain?: boolean; one?: (node: unknown) => unknown };
 
 /** The data behind a node the engine returns (a ResourceNode keeps its type for later expressions). */
 const dataOf = (node: unknown): unknown => (node && typeof node === 'object' && 'data' in node && (node as { constructor: { name: string } }).constructor.name === 'ResourceNode' ? (node as { data: unknown }).data : node);

@@ -5,6 +5,7 @@
  * name the column and the resource. Pure.
  */
 import { OperationOutcomeError } from '../fhir/outcome-error';
+import { SEVERAL } from './fast-paths';
 import { plainValues } from './fhirpath-engine';
 import type { CompiledSelect, CompiledView } from './view-definition';
 
@@ -35,6 +36,10 @@ function repeated(select: CompiledSelect, node: unknown, rowIndex: number): unkn
 }
 
 function columnValue(column: CompiledSelect['columns'][number], focus: unknown, rowIndex: number, resource: Record<string, unknown>): unknown {
+  if (column.evaluate.one && !column.collection) {
+    const value = column.evaluate.one(focus);
+    if (value !== SEVERAL) return value === undefined ? null : value; // several: the list below names them in the error
+  }
   const evaluated = column.evaluate(focus, rowIndex);
   const values = column.evaluate.plain ? evaluated : plainValues(evaluated);
   if (column.collection) return values;
