@@ -1,6 +1,6 @@
 /**
  * View rows as one Parquet file written to a stream, with hyparquet-writer (chosen by measuring:
- * see the README's SQL on FHIR section): rows are buffered per row group (at most 8,192 rows or
+ * see the README's SQL on FHIR section): rows are buffered per row group (at most 4,096 rows or
  * about 2 MiB of values), each row group is encoded and handed to the stream (waiting while it
  * is saturated), so memory holds one row group whatever the file's size. The waiting row group
  * is kept column by column in reused buffers (text as UTF-8 bytes, numbers in a Float64Array),
@@ -14,7 +14,12 @@ import { parquetColumns, type ParquetColumn } from './parquet-columns';
 import type { ViewRow } from './run-view';
 import type { ViewColumn } from './view-definition';
 
-const ROW_GROUP_ROWS = 8192;
+/**
+ * Encoding a row group builds its pages at once, and what lives through the collections during
+ * it is promoted: at 8,192 rows the view export's peak RSS was 80-90 MB higher than at 4,096, for
+ * the same time and much the same file size.
+ */
+const ROW_GROUP_ROWS = 4096;
 const ROW_GROUP_BYTES = 2 * 1024 * 1024;
 
 /** hyparquet-writer's buffer, handed to a Node stream after each row group (offsets keep counting the whole file). */
@@ -138,11 +143,17 @@ class StreamingByteWriter extends ByteWriter {
     super(1 << 20);
   }
 
+  /** After a row group: what is buffered goes to the stream, and the writer waits while the stream is saturated. */
   flush(): Promise<void> | undefined {
-    if (this.index === 0) return undefined;
+    return this.handOver() ? undefined : roomIn(this.stream);
+  }
+
+  /** The buffered bytes to the stream; false when it asks to wait. */
+  private handOver(): boolean {
+    if (this.index === 0) return true;
     const chunk = Buffer.from(this.buffer.slice(0, this.index));
     this.index = 0;
-    return this.stream.write(chunk) ? undefined : roomIn(this.stream);
+    return this.stream.write(chunk);
   }
 
   /** Set before the footer is written: the file has no row group. */
@@ -150,7 +161,10 @@ class StreamingByteWriter extends ByteWriter {
 
   override finish(): void {
     if (this.noRows) this.repairEmptyRowGroups();
-    void this.flush(); // the stream's end() then waits for everything written
+    // No wait here: nobody would await it, and once the caller ends the stream it never drains, so
+    // the wait rejected at its close as an unhandled rejection, which ends the worker process.
+    // The stream's end() waits for everything written.
+    this.handOver();
   }
 
   /**

@@ -1,4 +1,5 @@
-import { PassThrough } from 'node:stream';
+import { once } from 'node:events';
+import { PassThrough, Writable } from 'node:stream';
 import { ParquetRowWriter } from '../../src/views/parquet-writer';
 import type { ViewColumn } from '../../src/views/view-definition';
 import { readParquetRows } from '../support/parquet';
@@ -33,7 +34,7 @@ describe('ParquetRowWriter', () => {
       column('big', { type: 'integer64' }),
       column('names', { collection: true }),
     ];
-    // 20,000 rows: three row groups of at most 8,192, the last one partial.
+    // 20,000 rows: five row groups of at most 4,096, the last one partial.
     const rows = Array.from({ length: 20_000 }, (_, i) => [
       i % 7 === 0 ? null : `id-${i}-${i % 5 === 0 ? 'Zoë 日本 🩺' : 'plain'}`,
       i % 11 === 0 ? null : i - 10_000,
@@ -49,6 +50,36 @@ describe('ParquetRowWriter', () => {
       const [id, count, value, born, active, big, names] = rows[i];
       expect(row).toEqual({ id, count, value, born, active, big: big === null ? null : Number(big), names: names === null ? null : JSON.stringify(names) });
     });
+  });
+
+  it('leaves no wait behind when the footer meets backpressure: the stream then ends without an unhandled rejection', async () => {
+    const unhandled: unknown[] = [];
+    const record = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', record);
+    try {
+      // A slow sink (a file, a GCS upload): every write of a row group or the footer says "wait" for a while.
+      const chunks: Buffer[] = [];
+      const stream = new Writable({
+        highWaterMark: 64,
+        write(chunk: Buffer, _encoding, done) {
+          chunks.push(chunk);
+          setTimeout(done, 5);
+        },
+      });
+      const writer = new ParquetRowWriter(stream, [column('id'), column('n', { type: 'integer' })]);
+      for (let i = 0; i < 3000; i++) {
+        const pending = writer.add([[`id-${i}`, i]]);
+        if (pending) await pending;
+      }
+      await writer.finish();
+      stream.end();
+      await once(stream, 'close');
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(unhandled).toEqual([]);
+      expect(readParquetRows(Buffer.concat(chunks)).rows.length).toBe(3000);
+    } finally {
+      process.off('unhandledRejection', record);
+    }
   });
 
   it('writes a file of no rows with the columns alone', async () => {
