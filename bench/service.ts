@@ -40,7 +40,8 @@ export async function withBenchService<T>(options: BenchServiceOptions, work: (s
   // BENCH_WORKER_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=prof") profiles the worker.
   const nodeArgs = process.env.BENCH_WORKER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
   const worker: ChildProcess = spawn(process.execPath, [...nodeArgs, cli, 'worker'], {
-    env: { ...process.env, ...options.env, TEMPORAL_ADDRESS: options.temporalAddress, TEMPORAL_TASK_QUEUE: taskQueue, DATABASE_URL: options.databaseUrl, LOG_LEVEL: 'info' },
+    // MALLOC_ARENA_MAX=2 as the image sets it (deploy/Dockerfile), so the bench measures what deployments run.
+    env: { MALLOC_ARENA_MAX: '2', ...process.env, ...options.env, TEMPORAL_ADDRESS: options.temporalAddress, TEMPORAL_TASK_QUEUE: taskQueue, DATABASE_URL: options.databaseUrl, LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   await new Promise<void>((resolve, reject) => {

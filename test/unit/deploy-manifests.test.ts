@@ -143,4 +143,9 @@ describe('docker-compose.yml and the Dockerfile', () => {
     const minimum = Number(/>=(\d+)/.exec(pkg.engines.node)![1]);
     for (const major of nodeMajors) expect(major).toBeGreaterThanOrEqual(minimum);
   });
+
+  it('caps glibc at two malloc arenas in the image that runs (the figure the worker memory budget was measured with)', () => {
+    const runStage = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+    expect(runStage).toMatch(/^ENV MALLOC_ARENA_MAX=2$/m);
+  });
 });
