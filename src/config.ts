@@ -5,6 +5,7 @@
  */
 import path from 'node:path';
 import type { ExportTuning } from './contracts/bulk-export';
+import { parseProxyEntry } from './http/trusted-proxies';
 
 /** The largest REST write (a resource, or a batch or transaction Bundle): a DocumentReference with an inline attachment runs to tens of MB. */
 export const DEFAULT_MAX_RESOURCE_BYTES = 64 * 1024 ** 2;
@@ -25,8 +26,11 @@ export interface Config {
   baseUrl: string;
   /** Path under which the FHIR API is mounted. */
   fhirBasePath: string;
-  /** Build absolute URLs from X-Forwarded-* / Forwarded (only behind a proxy that sets them). */
-  trustForwardedHeaders: boolean;
+  /**
+   * Proxies (addresses or CIDRs) whose X-Forwarded-* / Forwarded headers are believed for URLs and
+   * the client address: TRUSTED_PROXIES when TRUST_FORWARDED_HEADERS=true, else none.
+   */
+  trustedProxies: string[];
   /** Token URLs a client assertion may name as `aud`, besides BASE_URL's own. */
   tokenAudiences: string[];
   databaseUrl: string;
@@ -236,7 +240,7 @@ export function loadConfig(env: Env = process.env): Config {
     httpKeepAliveTimeoutSeconds: integer(env, 'HTTP_KEEP_ALIVE_TIMEOUT_SECONDS', 65, 1, 3600),
     baseUrl,
     fhirBasePath,
-    trustForwardedHeaders: oneOf(env, 'TRUST_FORWARDED_HEADERS', ['true', 'false'] as const, 'true') === 'true',
+    trustedProxies: trustedProxies(env),
     tokenAudiences: urlList(env, 'AUTH_TOKEN_AUDIENCES'),
     databaseUrl: postgresUrl(env, 'DATABASE_URL', 'postgres://127.0.0.1:5432/bulkflow'),
     temporalAddress: hostPort(env, 'TEMPORAL_ADDRESS'),
@@ -302,6 +306,19 @@ function temporalTls(env: Env): TemporalTlsSettings {
   const enabled = oneOf(env, 'TEMPORAL_TLS', ['true', 'false'] as const, implied ? 'true' : 'false') === 'true';
   if (implied && !enabled) throw new ConfigError('TEMPORAL_TLS', '=false cannot be combined with TEMPORAL_API_KEY or client certificates, which need TLS');
   return { enabled, apiKey, clientCertFile, clientKeyFile, serverCaFile: text(env, 'TEMPORAL_TLS_CA_FILE') };
+}
+
+/** TRUST_FORWARDED_HEADERS (default false) and TRUSTED_PROXIES: both or neither, so no half-set trust goes unnoticed. */
+function trustedProxies(env: Env): string[] {
+  const trust = oneOf(env, 'TRUST_FORWARDED_HEADERS', ['true', 'false'] as const, 'false') === 'true';
+  const raw = text(env, 'TRUSTED_PROXIES');
+  const entries = (raw ?? '').split(',').map((entry) => entry.trim()).filter(Boolean);
+  for (const entry of entries) {
+    if (!parseProxyEntry(entry)) throw new ConfigError('TRUSTED_PROXIES', `must be IP addresses or CIDRs, comma-separated, got "${entry}"`);
+  }
+  if (trust && entries.length === 0) throw new ConfigError('TRUSTED_PROXIES', 'must name the proxies (addresses or CIDRs) whose forwarded headers TRUST_FORWARDED_HEADERS=true believes');
+  if (!trust && entries.length > 0) throw new ConfigError('TRUSTED_PROXIES', 'has no effect unless TRUST_FORWARDED_HEADERS=true');
+  return entries;
 }
 
 /** Comma-separated absolute http(s) URLs. */

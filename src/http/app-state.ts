@@ -8,6 +8,8 @@ export interface AppState {
   log: Logger;
   /** Absolute URL of the FHIR base as this request's client sees it (see public-origin.ts). */
   fhirBaseUrl: string;
+  /** The client's address: the TCP peer, or what a trusted proxy says it forwarded for (middleware/forwarded.ts). */
+  clientAddress: string;
   /** The tenant whose data this request reads and writes (see middleware/tenant.ts). */
   tenant: string;
   /** The check a route's access declaration runs (see middleware/authorization.ts). */

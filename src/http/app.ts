@@ -7,7 +7,7 @@ import { accessLog } from './middleware/access-log';
 import { httpMetrics } from './middleware/http-metrics';
 import { apiMetrics, type ApiMetrics } from '../metrics/metrics';
 import { operationOutcomeErrors } from './middleware/operation-outcome-errors';
-import { publicBaseUrl } from './middleware/public-base-url';
+import { forwarded } from './middleware/forwarded';
 import { requestId } from './middleware/request-id';
 import { bulkExportRouter, type BulkExportDependencies } from './routes/bulk-export';
 import { metadataRouter } from './routes/metadata';
@@ -33,7 +33,7 @@ import { softwareVersion } from '../version';
 import { TemporalGateway } from '../temporal/gateway';
 
 export interface AppDependencies {
-  config: Pick<Config, 'baseUrl' | 'fhirBasePath'> & Partial<Pick<Config, 'tenantHeader' | 'trustForwardedHeaders' | 'tokenAudiences' | 'maxResourceBytes'>>;
+  config: Pick<Config, 'baseUrl' | 'fhirBasePath'> & Partial<Pick<Config, 'tenantHeader' | 'trustedProxies' | 'tokenAudiences' | 'maxResourceBytes'>>;
   log: Logger;
   /** The $export endpoints; absent in apps that only serve metadata (tests of middleware). */
   bulkExport?: Omit<BulkExportDependencies, 'fhirBasePath' | 'store'>;
@@ -56,7 +56,7 @@ export type BulkflowApp = Koa<AppState> & { routes: DeclaredRoute[] };
  */
 export function createApp(deps: AppDependencies): BulkflowApp {
   const app = new Koa<AppState>();
-  app.proxy = deps.config.trustForwardedHeaders ?? true;
+  app.proxy = false; // forwarded headers are read only from trusted proxies (middleware/forwarded.ts), never by Koa itself
   app.silent = true; // errors are logged by the error middleware, with the request id
 
   const fhir = newRouter({ prefix: deps.config.fhirBasePath });
@@ -71,6 +71,7 @@ export function createApp(deps: AppDependencies): BulkflowApp {
           taskQueue: deps.bulkExport.taskQueue,
           output: deps.bulkExport.output,
           retentionMs: deps.bulkExport.exportSettings.retentionMs,
+          heartbeatTimeoutMs: deps.bulkExport.exportSettings.heartbeatTimeoutMs,
           syncWaitMs: deps.bulkExport.asyncSyncWaitMs ?? 1000,
           retryAfterSeconds: deps.bulkExport.retryAfterSeconds,
         })
@@ -124,7 +125,7 @@ export function createApp(deps: AppDependencies): BulkflowApp {
   app.use(requestId());
   app.use(accessLog(deps.log));
   app.use(httpMetrics(deps.metrics ?? apiMetrics()));
-  app.use(publicBaseUrl({ ...deps.config, trustForwardedHeaders: app.proxy }));
+  app.use(forwarded({ ...deps.config, trustedProxies: deps.config.trustedProxies ?? [] }));
   app.use(operationOutcomeErrors());
   const defaultTenant = deps.store?.tenant ?? DEFAULT_TENANT;
   app.use(tenantRouting({ defaultTenant, header: deps.config.tenantHeader, fhirBasePath: deps.config.fhirBasePath }));

@@ -36,7 +36,8 @@ export class GcsOutputStore implements OutputStore {
     // (no resumable session) is enough; it also keeps the content type on the emulator.
     const stream = this.file(key).createWriteStream({
       resumable: false,
-      metadata: { contentType: 'application/fhir+ndjson' },
+      // Signed URLs fetch the object straight from GCS: its metadata is the only place to say no-store.
+      metadata: { contentType: 'application/fhir+ndjson', cacheControl: 'no-store' },
     });
     return { stream, done: finished(stream) };
   }

@@ -13,7 +13,7 @@ describe('$export with signed download URLs (GCS emulator)', () => {
   });
   afterAll(() => stack.close());
 
-  it('lists signed URLs with the configured expiry and requiresAccessToken false; they download without a token', async () => {
+  it('lists signed URLs with the configured expiry and requiresAccessToken false; they download without a token, no-store', async () => {
     const { manifest } = await pollUntilDone(await kickOff(stack, '?_type=Patient,Encounter'));
     expect(manifest.requiresAccessToken).toBe(false);
     expect(manifest.output.length).toBe(2);
@@ -24,6 +24,8 @@ describe('$export with signed download URLs (GCS emulator)', () => {
       expect(url.pathname).not.toContain('/fhir/bulkfiles/');
       const res = await fetch(url);
       expect(res.status).toBe(200);
+      // Served by the bucket, not bulkflow: the object's metadata keeps shared caches away.
+      expect(res.headers.get('cache-control')).toBe('no-store');
       const lines = (await res.text()).trim().split('\n').map((l) => JSON.parse(l) as { resourceType: string });
       expect(lines).toHaveLength(item.count);
       expect(lines.every((l) => l.resourceType === item.type)).toBe(true);

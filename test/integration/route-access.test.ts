@@ -84,6 +84,10 @@ describe('route access: every registered route, deny by default', () => {
           const body = await res.text();
           const open = variant.exact && publicRoute(method, concrete(route.path)); // discovery is public in every tenant
           const line = `${method} ${variant.path}${variant.headers ? ' (tenant header)' : ''} -> ${res.status}`;
+          // The route that matched says whether a cache may keep its answer, refusals included.
+          if (variant.exact && route.methods.includes(method) && route.cache === 'no-store' && res.headers.get('cache-control') !== 'no-store') {
+            wrong.push(`${line}: Cache-Control ${res.headers.get('cache-control')}, not no-store`);
+          }
           if (open) {
             if (res.status === 401 || res.status === 403) wrong.push(`${line}: a public route refused`);
           } else if (!REFUSED.includes(res.status)) {
@@ -104,6 +108,34 @@ describe('route access: every registered route, deny by default', () => {
     );
     expect(routes.filter((r) => r.access === 'admin').every((r) => r.path.startsWith('/admin/'))).toBe(true);
     expect(routes.length).toBeGreaterThan(25);
+  });
+
+  it('declares every route that serves caller-specific data, or a credential, no-store', () => {
+    const cacheable = routes.filter((r) => r.cache !== 'no-store').map((r) => `${r.methods.join(',')} ${r.path}`);
+    expect(cacheable.sort()).toEqual(['HEAD,GET /fhir/.well-known/smart-configuration', 'HEAD,GET /fhir/OperationDefinition/:id', 'HEAD,GET /fhir/metadata', 'HEAD,GET /healthz', 'HEAD,GET /readyz'].sort());
+    expect(routes.filter((r) => r.access !== 'public').every((r) => r.cache === 'no-store')).toBe(true);
+  });
+
+  it('answers every caller-specific route no-store for a caller it serves, whatever the route answers', async () => {
+    const smart = new SmartClients(stack);
+    const everything = ['system/*.cruds', ADMIN_SCOPE];
+    const full = await smart.tokenFor(await smart.register('walker-all', 'ES384', everything), everything.join(' '));
+    const wrong: string[] = [];
+    for (const route of routes.filter((r) => r.cache === 'no-store')) {
+      for (const method of route.methods.filter((m) => m !== 'HEAD')) {
+        const path = concrete(route.path);
+        const res = await fetch(`${stack.url}${path}`, {
+          method,
+          redirect: 'manual',
+          headers: { ...kickoffHeaders, 'Content-Type': path.includes('/auth/token') ? 'application/x-www-form-urlencoded' : 'application/fhir+json', ...bearer(full) },
+          body: method === 'POST' || method === 'PUT' || method === 'PATCH' ? bodyFor(path) : undefined,
+        });
+        await res.arrayBuffer();
+        if (res.status >= 500) wrong.push(`${method} ${path} -> ${res.status}`);
+        if (res.headers.get('cache-control') !== 'no-store') wrong.push(`${method} ${path} -> ${res.status}: Cache-Control ${res.headers.get('cache-control')}`);
+      }
+    }
+    expect(wrong).toEqual([]);
   });
 
   it('refuses every non-public route, however it is spelled, without a token', async () => {

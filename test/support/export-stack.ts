@@ -72,6 +72,8 @@ export async function startExportStack(
     /** External authorization servers whose tokens are accepted too. */
     trustedIssuers?: Array<{ issuer: string; jwksUrl: string }>;
     tenantHeader?: string;
+    /** TRUSTED_PROXIES (with TRUST_FORWARDED_HEADERS=true): peers whose forwarded headers are believed. */
+    trustedProxies?: string[];
     /** MAX_RESOURCE_BYTES of the app. */
     maxResourceBytes?: number;
     maxRunningExports?: number;
@@ -111,7 +113,7 @@ export async function startExportStack(
       }
     : undefined;
   const app = createApp({
-    config: { baseUrl, fhirBasePath: '/fhir', tenantHeader: options.tenantHeader, maxResourceBytes: options.maxResourceBytes },
+    config: { baseUrl, fhirBasePath: '/fhir', tenantHeader: options.tenantHeader, trustedProxies: options.trustedProxies, maxResourceBytes: options.maxResourceBytes },
     auth,
     log: createLogger('warn'),
     store,

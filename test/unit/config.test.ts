@@ -21,6 +21,12 @@ describe('loadConfig', () => {
       asyncSyncWaitMs: 1000,
     });
     expect(config.export.manifestPageFiles).toBe(100);
+    expect(config.trustedProxies).toEqual([]); // no client's forwarded headers are believed by default
+  });
+
+  it('believes forwarded headers only from the proxies TRUSTED_PROXIES names, with TRUST_FORWARDED_HEADERS=true', () => {
+    expect(loadConfig({ TRUST_FORWARDED_HEADERS: 'true', TRUSTED_PROXIES: '10.0.0.0/8, 192.0.2.7,2001:db8::/32' }).trustedProxies).toEqual(['10.0.0.0/8', '192.0.2.7', '2001:db8::/32']);
+    expect(loadConfig({ TRUST_FORWARDED_HEADERS: 'false' }).trustedProxies).toEqual([]);
   });
 
   it('derives BASE_URL from PORT and strips a trailing slash', () => {
@@ -47,6 +53,11 @@ describe('loadConfig', () => {
     ['DOWNLOADS_REQUIRE_TOKEN', { DOWNLOADS_REQUIRE_TOKEN: 'false' }], // the local backend cannot sign URLs
     ['AUTH_TRUSTED_ISSUERS', { AUTH_TRUSTED_ISSUERS: 'https://issuer.example' }],
     ['TENANT_MAX_RUNNING_EXPORTS', { TENANT_MAX_RUNNING_EXPORTS: '0' }],
+    ['TRUSTED_PROXIES', { TRUST_FORWARDED_HEADERS: 'true' }], // trust without saying whom
+    ['TRUSTED_PROXIES', { TRUSTED_PROXIES: '10.0.0.1' }], // a list that would silently do nothing
+    ['TRUSTED_PROXIES', { TRUST_FORWARDED_HEADERS: 'true', TRUSTED_PROXIES: 'proxy.internal' }],
+    ['TRUSTED_PROXIES', { TRUST_FORWARDED_HEADERS: 'true', TRUSTED_PROXIES: '10.0.0.0/33' }],
+    ['TRUST_FORWARDED_HEADERS', { TRUST_FORWARDED_HEADERS: 'yes', TRUSTED_PROXIES: '10.0.0.1' }],
   ])('refuses an invalid %s with a message naming it', (variable, env) => {
     let thrown: unknown;
     try {

@@ -7,7 +7,7 @@ import { HttpError } from '../http-error';
 /**
  * Chooses the request's tenant: a `/t/{tenant}` path prefix (removed before routing, kept in
  * every URL the response builds), else the configured header, else the default tenant. Runs
- * after publicBaseUrl.
+ * after the forwarded middleware, which sets the base URL.
  */
 export function tenantRouting(options: { defaultTenant: string; header?: string; fhirBasePath: string }): Middleware<AppState> {
   return async (ctx, next) => {

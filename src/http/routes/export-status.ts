@@ -58,7 +58,7 @@ export function exportStatusRouter(deps: BulkExportRouteDependencies): Router<Ap
   const fileUrl = (ctx: Context & { state: AppState }) => (key: string) => (signed ? key : downloadUrl(ctx.state.fhirBaseUrl)(key));
 
   router.get('/bulkstatus/:id', access.token, async (ctx) => {
-    const client = ctx.ip;
+    const client = ctx.state.clientAddress;
     const wait = throttle.secondsTooEarly(ctx.params.id, client); // as of arrival, before the lookup
     const state = await exportState(deps, ctx, ctx.params.id); // unknown, cancelled, expired, not the caller's: 404, never 429
     const status = state.kind === 'running' ? state.status : undefined;

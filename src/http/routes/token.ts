@@ -52,7 +52,8 @@ export function tokenEndpointRouter(deps: TokenEndpointDependencies): Router<App
     return keys;
   };
 
-  router.post(TOKEN_PATH, access.public, async (ctx: Context & { state: AppState }) => {
+  router.post(TOKEN_PATH, access.credentials, async (ctx: Context & { state: AppState }) => {
+    ctx.set('Pragma', 'no-cache'); // RFC 6749 5.1, beside the declaration's Cache-Control: no-store
     try {
       if (!ctx.is('application/x-www-form-urlencoded')) throw new OAuthError(400, 'invalid_request', 'the token request must be application/x-www-form-urlencoded');
       const form = new URLSearchParams(await readBodyText(ctx, 65_536, () => new OAuthError(400, 'invalid_request', 'the token request is larger than 64 kB')));
@@ -67,12 +68,10 @@ export function tokenEndpointRouter(deps: TokenEndpointDependencies): Router<App
       const client = (await deps.registry.find(clientId))!;
       const scopes = grantScopes(requested, client.scopes);
       if (scopes.length === 0) throw new OAuthError(400, 'invalid_scope', `none of the requested scopes is granted to ${clientId}`);
-      ctx.set('Cache-Control', 'no-store');
       ctx.body = { access_token: await deps.tokens.issue(clientId, scopes, client.tenant), token_type: 'bearer', expires_in: deps.tokens.lifetimeSeconds, scope: scopes.join(' ') };
     } catch (err) {
       if (!(err instanceof OAuthError)) throw err;
       ctx.status = err.status;
-      ctx.set('Cache-Control', 'no-store');
       if (err.status === 401) ctx.set('WWW-Authenticate', 'Bearer realm="bulkflow"');
       ctx.body = { error: err.error, error_description: err.message };
     }

@@ -127,7 +127,7 @@ export function viewExportRouter(deps: BulkExportRouteDependencies & { store: Re
   router.post('/ViewDefinition/$viewdefinition-export', access.token, kickOff);
 
   router.get('/sql-export/:id', access.token, async (ctx) => {
-    const client = ctx.ip;
+    const client = ctx.state.clientAddress;
     const wait = throttle.secondsTooEarly(ctx.params.id, client);
     const found = await state(ctx, ctx.params.id);
     const status = found.kind === 'running' ? found.status : undefined;
