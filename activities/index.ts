@@ -13,6 +13,7 @@ import { exportViewPartition } from './export-view-partition';
 import type { PlanViewExportInput, ViewExportPlan, ViewPartitionInput } from '../src/contracts/view-export';
 import { readPlanInput } from '../src/contracts/legacy-shapes';
 import { runAsyncRequest } from './async-request';
+import { cancellableQueries, heartbeating } from './liveness';
 import { scheduledRunActivities } from './scheduled-runs';
 
 export interface ActivityDependencies {
@@ -58,9 +59,9 @@ export function createActivities(deps: ActivityDependencies) {
       return { type: 'OperationOutcome', key, count: input.issues.length, bytes: Buffer.byteLength(text) };
     },
 
-    /** Runs a `Prefer: respond-async` request and stores its response. */
+    /** Runs a `Prefer: respond-async` request and stores its response; beats on a timer, and a cancel stops its queries. */
     async runAsyncRequest(input: AsyncRequestInput) {
-      return runAsyncRequest(deps, input);
+      return heartbeating((signal) => cancellableQueries(deps.pool, signal, (pool) => runAsyncRequest({ ...deps, pool }, input)));
     },
 
     /** Removes an async request's stored request and response. Idempotent. */

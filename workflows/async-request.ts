@@ -4,12 +4,12 @@ import type { AsyncRequestInput, AsyncRequestStatus } from '../src/contracts/asy
 
 export const asyncStatusQuery = defineQuery<AsyncRequestStatus>('asyncStatus');
 
-const { runAsyncRequest, deleteAsyncFiles } = proxyActivities<Activities>({
+const activityOptions = {
   startToCloseTimeout: '30 minutes',
-  heartbeatTimeout: '1 minute',
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
-});
+} as const;
+const { deleteAsyncFiles } = proxyActivities<Activities>({ ...activityOptions, heartbeatTimeout: '1 minute' });
 
 /**
  * An ordinary FHIR request (a type search, a batch) made with `Prefer: respond-async`: run it,
@@ -18,6 +18,8 @@ const { runAsyncRequest, deleteAsyncFiles } = proxyActivities<Activities>({
 export async function asyncRequest(input: AsyncRequestInput): Promise<void> {
   const status: AsyncRequestStatus = { requestId: input.requestId, kind: input.kind, phase: 'running' };
   setHandler(asyncStatusQuery, () => status);
+  // Activity options are not part of the history's commands: a request started earlier replays the same.
+  const { runAsyncRequest } = proxyActivities<Activities>({ ...activityOptions, heartbeatTimeout: input.heartbeatTimeoutMs ?? '1 minute' });
   try {
     const response = await runAsyncRequest(input);
     const completedAt = Date.now();

@@ -12,6 +12,8 @@ export interface AsyncRequestInput {
   /** A batch: the key of the request Bundle in the output store (kept out of workflow history). */
   requestKey?: string;
   retentionMs: number;
+  /** How long the running request may go without a heartbeat (absent in requests started before it existed: one minute). */
+  heartbeatTimeoutMs?: number;
 }
 
 /** The response an async request produced, stored in the output store. */

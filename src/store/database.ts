@@ -33,6 +33,14 @@ export function createPool(databaseUrl: string, options: Omit<PoolConfig, 'conne
   return pool;
 }
 
+/** A pool on the same database as `shared`, with other options (its own size, an application_name). */
+export function derivedPool(shared: Pool, options: Omit<PoolConfig, 'connectionString'>): Pool {
+  const pool = new Pool({ ...shared.options, ...options });
+  pool.on('connect', ignoreConnectionLoss);
+  pool.on('error', () => undefined);
+  return pool;
+}
+
 export function createClient(databaseUrl: string, options: Omit<ClientConfig, 'connectionString'> = {}): Client {
   const client = new Client({ ...connectionConfig(databaseUrl), ...options });
   ignoreConnectionLoss(client);

@@ -38,6 +38,10 @@ export async function createExportWorker(options: ExportWorkerOptions): Promise<
     activities: instrument((options.wrapActivities ?? ((real) => real))(createActivities(options.dependencies))),
     maxConcurrentActivityTaskExecutions: options.config.workerMaxConcurrentActivities,
     maxConcurrentWorkflowTaskExecutions: 10,
+    // A cancellation reaches an activity only in a heartbeat's answer, and the SDK sends beats at
+    // most this often (by default up to 80% of the heartbeat timeout): a DELETE stops work within it.
+    maxHeartbeatThrottleInterval: '2 seconds',
+    defaultHeartbeatThrottleInterval: '2 seconds',
     maxCachedWorkflows: 100,
     sinks: workflowSinks(options.metrics),
     // After SIGTERM, running activities get this long to finish or heartbeat their cursor before

@@ -27,6 +27,8 @@ export interface AsyncRequestsDependencies {
   output: OutputStore;
   /** How long responses stay available (ms). */
   retentionMs: number;
+  /** How long a running request may go without a heartbeat (EXPORT_HEARTBEAT_TIMEOUT_SECONDS). */
+  heartbeatTimeoutMs: number;
   /** Answer synchronously when the response is ready within this long (ms). */
   syncWaitMs: number;
   retryAfterSeconds: number;
@@ -82,6 +84,7 @@ export class AsyncRequests {
       fhirBaseUrl: ctx.state.fhirBaseUrl,
       ...(work.kind === 'search' ? { search: work.search } : { requestKey }),
       retentionMs: this.deps.retentionMs,
+      heartbeatTimeoutMs: this.deps.heartbeatTimeoutMs,
     };
     const handle = await this.deps.temporal.start(asyncRequest, {
       taskQueue: this.deps.taskQueue,

@@ -1,0 +1,55 @@
+/**
+ * Liveness apart from data flow. Temporal learns that an activity lives, and the activity learns
+ * that it was cancelled, only through heartbeats; work that can sit inside one long query
+ * (planning, a slow search, a lock wait) would look dead and never hear a DELETE. `heartbeating`
+ * beats on a timer while the work runs; `cancellableQueries` gives the work a pool of its own
+ * whose running statements PostgreSQL cancels the moment the activity is cancelled.
+ */
+import { randomUUID } from 'node:crypto';
+import { Context } from '@temporalio/activity';
+import type { Pool } from 'pg';
+import { derivedPool } from '../src/store/database';
+
+/** A quarter of the heartbeat timeout (so three beats may be lost), between 0.5 and 10 s. */
+export function heartbeatEveryMs(heartbeatTimeoutMs: number | undefined): number {
+  return Math.min(10_000, Math.max(500, (heartbeatTimeoutMs ?? 40_000) / 4));
+}
+
+/**
+ * Runs `work` while heartbeating on a timer (with `details()`, so a beat never erases a resume
+ * cursor); `work` gets the activity's cancellation signal. A cancelled activity rejects with the
+ * cancellation, not with whatever error the interrupted work ended in.
+ */
+export async function heartbeating<T>(work: (signal: AbortSignal) => Promise<T>, details?: () => unknown): Promise<T> {
+  const context = Context.current();
+  const beat = () => context.heartbeat(details?.());
+  beat();
+  const timer = setInterval(beat, heartbeatEveryMs(context.info.heartbeatTimeoutMs));
+  try {
+    return await work(context.cancellationSignal);
+  } catch (err) {
+    throw context.cancellationSignal.aborted ? context.cancellationSignal.reason : err;
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/**
+ * Runs `work` on a small pool of its own, tagged by application_name, so that an abort cancels
+ * exactly its statements (pg_cancel_backend, from the shared pool) instead of waiting for them.
+ */
+export async function cancellableQueries<T>(shared: Pool, signal: AbortSignal, work: (own: Pool) => Promise<T>): Promise<T> {
+  signal.throwIfAborted();
+  const tag = `bulkflow-${randomUUID()}`;
+  const own = derivedPool(shared, { max: 2, application_name: tag });
+  const cancel = () => {
+    shared.query('SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [tag]).catch(() => undefined);
+  };
+  signal.addEventListener('abort', cancel, { once: true });
+  try {
+    return await work(own);
+  } finally {
+    signal.removeEventListener('abort', cancel);
+    await own.end();
+  }
+}
