@@ -6,6 +6,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { loadPayloadKeys } from '../src/temporal/payload-keys';
+import { encryptingDataConverter } from '../src/temporal/data-converter';
 import { loadConfig } from '../src/config';
 import { createApp } from '../src/http/app';
 import { createLogger } from '../src/log';
@@ -53,9 +55,10 @@ export async function withBenchService<T>(options: BenchServiceOptions, work: (s
     worker.once('exit', (code) => reject(new Error(`worker exited with ${code} before polling`)));
   });
   const connection = await Connection.connect({ address: options.temporalAddress });
-  const client = new Client({ connection });
   const port = await findFreePort();
   const pool = createPool(options.databaseUrl, { max: 2 }); // the API checks Groups and views at kick-off
+  // The worker encrypts with the store's payload key: the API side reads with the same.
+  const client = new Client({ connection, dataConverter: encryptingDataConverter(await loadPayloadKeys(pool, undefined)) });
   const app = createApp({
     config: { baseUrl: `http://127.0.0.1:${port}`, fhirBasePath: '/fhir' },
     log: createLogger('warn'),

@@ -6,6 +6,7 @@
 import path from 'node:path';
 import type { ExportTuning } from './contracts/bulk-export';
 import { parseProxyEntry } from './http/trusted-proxies';
+import type { PayloadKey } from './temporal/payload-codec';
 
 /** The largest REST write (a resource, or a batch or transaction Bundle): a DocumentReference with an inline attachment runs to tens of MB. */
 export const DEFAULT_MAX_RESOURCE_BYTES = 64 * 1024 ** 2;
@@ -40,6 +41,13 @@ export interface Config {
   temporalTaskQueue: string;
   /** At start, register bulkflow's search attributes on the namespace when they are missing (false: only check). */
   temporalRegisterSearchAttributes: boolean;
+  /**
+   * Keys that encrypt every Temporal payload (AES-256-GCM): the first encrypts, all decrypt.
+   * Unset: one key generated on first use and kept in the store (src/temporal/payload-keys.ts).
+   */
+  temporalPayloadKeys: PayloadKey[] | undefined;
+  /** Origins of Temporal Web UIs whose browsers may call the codec server (`/codec`); `bulkflow dev` adds its own UI. */
+  codecCorsOrigins: string[];
   /** How to reach TEMPORAL_ADDRESS securely (Temporal Cloud: an API key, or mTLS client certificates). */
   temporalTls: TemporalTlsSettings;
   /** Explicit path of the `temporal` CLI used for the embedded dev server. */
@@ -247,6 +255,8 @@ export function loadConfig(env: Env = process.env): Config {
     temporalNamespace: text(env, 'TEMPORAL_NAMESPACE') ?? 'default',
     temporalTaskQueue: text(env, 'TEMPORAL_TASK_QUEUE') ?? 'bulkflow-export',
     temporalRegisterSearchAttributes: oneOf(env, 'TEMPORAL_REGISTER_SEARCH_ATTRIBUTES', ['true', 'false'] as const, 'true') === 'true',
+    temporalPayloadKeys: payloadKeys(env, 'TEMPORAL_PAYLOAD_KEYS'),
+    codecCorsOrigins: urlList(env, 'CODEC_CORS_ORIGINS').map((url) => new URL(url).origin),
     temporalTls: temporalTls(env),
     temporalCliPath: text(env, 'TEMPORAL_CLI_PATH'),
     devTemporal: oneOf(env, 'DEV_TEMPORAL', ['dev-server', 'server'] as const, 'dev-server'),
@@ -319,6 +329,24 @@ function trustedProxies(env: Env): string[] {
   if (trust && entries.length === 0) throw new ConfigError('TRUSTED_PROXIES', 'must name the proxies (addresses or CIDRs) whose forwarded headers TRUST_FORWARDED_HEADERS=true believes');
   if (!trust && entries.length > 0) throw new ConfigError('TRUSTED_PROXIES', 'has no effect unless TRUST_FORWARDED_HEADERS=true');
   return entries;
+}
+
+/** `id:base64key` pairs, comma-separated; each key 32 bytes (`openssl rand -base64 32`). */
+function payloadKeys(env: Env, name: string): PayloadKey[] | undefined {
+  const value = text(env, name);
+  if (!value) return undefined;
+  const keys = value.split(',').map((pair) => {
+    const at = pair.indexOf(':');
+    const id = pair.slice(0, at).trim();
+    const encoded = pair.slice(at + 1).trim();
+    const key = Buffer.from(encoded, 'base64');
+    if (at <= 0 || !/^[A-Za-z0-9._-]{1,64}$/.test(id) || !/^[A-Za-z0-9+/]+={0,2}$/.test(encoded) || key.length !== 32) {
+      throw new ConfigError(name, `must be id:key pairs, comma-separated, each key 32 bytes in base64 (openssl rand -base64 32), got an entry${id ? ` with id "${id}"` : ' without an id'} that is not`);
+    }
+    return { id, key };
+  });
+  if (new Set(keys.map((k) => k.id)).size !== keys.length) throw new ConfigError(name, 'names a key id twice');
+  return keys;
 }
 
 /** Comma-separated absolute http(s) URLs. */

@@ -79,14 +79,17 @@ export function exportStartOptions(input: ExportInput) {
       ...(input.window.since ? [{ key: exportSinceKey, value: new Date(input.window.since) }] : []),
       ...(input.scheduleId ? [{ key: exportScheduleKey, value: input.scheduleId }] : []),
     ] as SearchAttributePair[],
+    // What finds an export, never what it selects: no patient ids, no query text (those stay in
+    // the encrypted input and details).
     memo: {
       level: input.level,
       group: groupId ?? null,
       types: input.types ?? 'all',
       since: input.window.since ?? null,
       until: input.window.until ?? null,
-      elements: input.elements ?? null,
-      typeFilters: input.typeFilters ?? null,
+      patients: input.window.compartment?.patientIds?.length ?? null,
+      typeFilters: input.typeFilters ? Object.values(input.typeFilters).flat().length : 0,
+      elements: input.elements !== undefined,
       includeAssociatedData: input.associatedProvenance ?? null,
       organizeOutputBy: input.organizeOutputBy ?? null,
       owner: input.owner,

@@ -27,6 +27,7 @@ export async function dev(config: Config, log: Logger, flag?: string): Promise<v
 
   let devServer: { stop(): Promise<void> } | undefined;
   let temporalAddress = config.temporalAddress;
+  let codecCorsOrigins = config.codecCorsOrigins;
   if (!temporalAddress && which === 'server') {
     // The Temporal server itself, its databases beside the store's on the same PostgreSQL.
     const server = await startTemporalServer({
@@ -46,15 +47,18 @@ export async function dev(config: Config, log: Logger, flag?: string): Promise<v
       uiPort: config.devTemporalUiPort,
       dbFilename: path.join(config.dataDir, 'temporal.sqlite'),
       namespace: config.temporalNamespace,
+      // Payloads are encrypted: the embedded Web UI shows them through bulkflow's codec server.
+      uiCodecEndpoint: `${config.baseUrl}/codec`,
     });
     devServer = server;
     temporalAddress = server.address;
+    codecCorsOrigins = [...codecCorsOrigins, `http://127.0.0.1:${config.devTemporalUiPort}`, `http://localhost:${config.devTemporalUiPort}`];
     log.info('Temporal dev server started', { address: server.address, webUi: server.uiUrl, pid: server.pid });
   }
 
   try {
     const worker = await runWorker(config, temporalAddress, log);
-    const api = await runApi(config, temporalAddress, log);
+    const api = await runApi({ ...config, codecCorsOrigins }, temporalAddress, log);
     const metrics = await listenForMetrics(config, log, { api, worker });
     await onShutdownSignal(log, worker.done, async () => {
       await api.close();

@@ -13,6 +13,9 @@ import { AccessTokens } from '../auth/access-tokens';
 import { ClientRegistry } from '../auth/clients';
 import { loadSigningKey } from '../auth/signing-key';
 import { temporalConnectionOptions } from '../temporal/connection-options';
+import { loadPayloadKeys } from '../temporal/payload-keys';
+import { encryptingDataConverter } from '../temporal/data-converter';
+import { EncryptionCodec } from '../temporal/payload-codec';
 import { clientTracingInterceptors } from '../temporal/tracing-interceptors';
 
 export interface RunningApi {
@@ -29,9 +32,10 @@ export async function runApi(config: Config, temporalAddress: string, log: Logge
     await connection.close();
     throw err;
   });
-  const client = new Client({ connection, namespace: config.temporalNamespace, interceptors: clientTracingInterceptors() });
   const pool = createPool(config.databaseUrl);
   await migrate(pool);
+  const payloadKeys = await loadPayloadKeys(pool, config.temporalPayloadKeys);
+  const client = new Client({ connection, namespace: config.temporalNamespace, interceptors: clientTracingInterceptors(), dataConverter: encryptingDataConverter(payloadKeys) });
   const auth = config.auth.enabled
     ? {
         registry: new ClientRegistry(pool),
@@ -50,6 +54,7 @@ export async function runApi(config: Config, temporalAddress: string, log: Logge
     log,
     metrics,
     auth,
+    codec: { codec: new EncryptionCodec(payloadKeys), corsOrigins: config.codecCorsOrigins },
     store: new ResourceStore(pool),
     bulkExport: {
       client,

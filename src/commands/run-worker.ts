@@ -11,6 +11,7 @@ import { workerMetrics, type WorkerMetrics } from '../metrics/metrics';
 import { findFreePort } from '../process/free-port';
 import { createExportWorker } from '../temporal/worker';
 import { temporalConnectionOptions } from '../temporal/connection-options';
+import { loadPayloadKeys } from '../temporal/payload-keys';
 
 export interface RunningWorker {
   /** Resolves when the worker stopped by itself (an error) or after `stop()`. */
@@ -39,7 +40,8 @@ export async function runWorker(config: Config, temporalAddress: string, log: Lo
   await migrate(pool);
   const connection = await NativeConnection.connect(temporalConnectionOptions(temporalAddress, config.temporalTls));
   const metrics = workerMetrics();
-  const worker = await createExportWorker({ connection, config, dependencies: { pool, output: createOutputStore(config) }, metrics });
+  const payloadKeys = await loadPayloadKeys(pool, config.temporalPayloadKeys);
+  const worker = await createExportWorker({ connection, config, dependencies: { pool, output: createOutputStore(config) }, payloadKeys, metrics });
   log.info('worker polling', { address: temporalAddress, taskQueue: config.temporalTaskQueue });
   const done = worker.run().finally(async () => {
     await connection.close();

@@ -24,6 +24,8 @@ import { ScheduleLedger } from '../store/schedule-ledger';
 import type { AccessTokens } from '../auth/access-tokens';
 import type { ClientRegistry } from '../auth/clients';
 import { tokenEndpointRouter } from './routes/token';
+import { codecRouter } from './routes/codec';
+import type { PayloadCodec } from '@temporalio/common';
 import { authorization } from './middleware/authorization';
 import { declaredRoutes, newRouter, type DeclaredRoute } from './access';
 import { tenantRouting } from './middleware/tenant';
@@ -43,6 +45,8 @@ export interface AppDependencies {
   fhirRouters?: Router<AppState>[];
   /** SMART Backend Services authorization; absent: off. */
   auth?: { tokens: AccessTokens; registry: ClientRegistry };
+  /** The codec server for the Temporal Web UI (payload encryption); absent: not served. */
+  codec?: { codec: PayloadCodec; corsOrigins: readonly string[] };
   /** Where request and export counts go; absent: a registry of the app's own, not served. */
   metrics?: ApiMetrics;
 }
@@ -117,6 +121,7 @@ export function createApp(deps: AppDependencies): BulkflowApp {
   if (deps.auth) {
     root.use(tokenEndpointRouter({ tokens: deps.auth.tokens, registry: deps.auth.registry, baseUrl: deps.config.baseUrl, extraAudiences: deps.config.tokenAudiences ?? [] }).routes());
   }
+  if (deps.codec) root.use(codecRouter(deps.codec).routes());
   root.use(healthRouter({ pool: deps.store?.pool, temporal: deps.bulkExport?.client }).routes());
   root.use(fhir.routes());
   if (schedules) root.use(schedules.routes());

@@ -3,9 +3,10 @@ import { writeFile } from 'node:fs/promises';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { workflowTracingModule } from './tracing-interceptors';
 import { workflowBundlePath } from './worker';
+import { failureConverterPath } from './data-converter';
 
 async function main(): Promise<void> {
-  const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), workflowInterceptorModules: [workflowTracingModule], logger: quietLogger });
+  const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), workflowInterceptorModules: [workflowTracingModule], failureConverterPath, logger: quietLogger });
   await writeFile(workflowBundlePath, asciiOnly(code));
   console.log(`workflow bundle written to ${workflowBundlePath} (${(code.length / 1024).toFixed(0)} KiB)`);
 }

@@ -14,6 +14,8 @@ export interface DevServerOptions {
   /** Web UI port; a free one when omitted. Ignored when `headless`. */
   uiPort?: number;
   headless?: boolean;
+  /** The codec server the Web UI decodes payloads with (bulkflow's `/codec`). */
+  uiCodecEndpoint?: string;
   /** SQLite file that keeps workflows across restarts; in memory when omitted. */
   dbFilename?: string;
   namespace?: string;
@@ -53,6 +55,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   ];
   if (uiPort === undefined) args.push('--headless');
   else args.push('--ui-port', String(uiPort));
+  if (uiPort !== undefined && options.uiCodecEndpoint) args.push('--ui-codec-endpoint', options.uiCodecEndpoint);
   if (options.dbFilename) {
     mkdirSync(path.dirname(options.dbFilename), { recursive: true });
     args.push('--db-filename', options.dbFilename);

@@ -7,6 +7,8 @@ import type { WorkerMetrics } from '../metrics/metrics';
 import { instrumentActivities } from './activity-metrics';
 import { workerTracingOptions } from './tracing-interceptors';
 import type { ExportMetricsSinks } from '../../workflows/export-metrics';
+import type { PayloadKey } from './payload-codec';
+import { encryptingDataConverter } from './data-converter';
 
 /** Where `npm run build` leaves the prebuilt workflow bundle (so the worker skips webpack at start). */
 export const workflowBundlePath = path.resolve(__dirname, '..', '..', 'workflow-bundle.js');
@@ -15,6 +17,8 @@ export interface ExportWorkerOptions {
   connection: NativeConnection;
   config: Pick<Config, 'temporalNamespace' | 'temporalTaskQueue' | 'workerMaxConcurrentActivities'> & Partial<Pick<Config, 'workerShutdownGraceSeconds'>>;
   dependencies: ActivityDependencies;
+  /** The keys that encrypt its payloads (payload-keys.ts); none only for histories from before encryption. */
+  payloadKeys: readonly PayloadKey[] | 'unencrypted';
   /** A prebuilt bundle; defaults to the build output when present, else bundles the sources. */
   workflowBundleCodePath?: string;
   /** Decorates the real activities (tests use it to act between two steps of an export). */
@@ -35,6 +39,7 @@ export async function createExportWorker(options: ExportWorkerOptions): Promise<
     // A prebuilt bundle has the workflow interceptors built in (build-workflow-bundle.ts).
     ...(codePath ? { workflowBundle: { codePath } } : { workflowsPath: require.resolve('../../workflows') }),
     interceptors: codePath ? { activity: tracing.interceptors.activity } : tracing.interceptors,
+    ...(options.payloadKeys === 'unencrypted' ? {} : { dataConverter: encryptingDataConverter(options.payloadKeys) }),
     activities: instrument((options.wrapActivities ?? ((real) => real))(createActivities(options.dependencies))),
     maxConcurrentActivityTaskExecutions: options.config.workerMaxConcurrentActivities,
     maxConcurrentWorkflowTaskExecutions: 10,

@@ -47,6 +47,7 @@ function bodyFor(path: string): string {
   if (/\/fhir\/?$/.test(path)) {
     return JSON.stringify({ resourceType: 'Bundle', type: 'transaction', entry: [{ request: { method: 'PUT', url: 'Patient/walked' }, resource: { resourceType: 'Patient', id: 'walked' } }] });
   }
+  if (path.startsWith('/codec/')) return JSON.stringify({ payloads: [] });
   if (path.includes('/admin/schedules')) return JSON.stringify({ id: 'walked', cron: '0 3 * * *', export: { level: 'system' } });
   return JSON.stringify({ resourceType: 'Patient', id: 'AAAAAAAAAAAAAAAAAAAAAA' });
 }
@@ -104,15 +105,15 @@ describe('route access: every registered route, deny by default', () => {
   it('reads every route with its declared access from the router, public ones being discovery GETs and the token endpoint', () => {
     const publicOnes = routes.filter((r) => r.access === 'public').map((r) => `${r.methods.join(',')} ${r.path}`);
     expect(publicOnes.sort()).toEqual(
-      ['HEAD,GET /fhir/.well-known/smart-configuration', 'HEAD,GET /fhir/OperationDefinition/:id', 'HEAD,GET /fhir/metadata', 'POST /auth/token', 'HEAD,GET /healthz', 'HEAD,GET /readyz'].sort(),
+      ['HEAD,GET /fhir/.well-known/smart-configuration', 'HEAD,GET /fhir/OperationDefinition/:id', 'HEAD,GET /fhir/metadata', 'POST /auth/token', 'HEAD,GET /healthz', 'HEAD,GET /readyz', 'OPTIONS /codec/decode', 'OPTIONS /codec/encode'].sort(),
     );
-    expect(routes.filter((r) => r.access === 'admin').every((r) => r.path.startsWith('/admin/'))).toBe(true);
+    expect(routes.filter((r) => r.access === 'admin').every((r) => r.path.startsWith('/admin/') || r.path.startsWith('/codec/'))).toBe(true);
     expect(routes.length).toBeGreaterThan(25);
   });
 
   it('declares every route that serves caller-specific data, or a credential, no-store', () => {
     const cacheable = routes.filter((r) => r.cache !== 'no-store').map((r) => `${r.methods.join(',')} ${r.path}`);
-    expect(cacheable.sort()).toEqual(['HEAD,GET /fhir/.well-known/smart-configuration', 'HEAD,GET /fhir/OperationDefinition/:id', 'HEAD,GET /fhir/metadata', 'HEAD,GET /healthz', 'HEAD,GET /readyz'].sort());
+    expect(cacheable.sort()).toEqual(['HEAD,GET /fhir/.well-known/smart-configuration', 'HEAD,GET /fhir/OperationDefinition/:id', 'HEAD,GET /fhir/metadata', 'HEAD,GET /healthz', 'HEAD,GET /readyz', 'OPTIONS /codec/decode', 'OPTIONS /codec/encode'].sort());
     expect(routes.filter((r) => r.access !== 'public').every((r) => r.cache === 'no-store')).toBe(true);
   });
 

@@ -26,6 +26,9 @@ import { AccessTokens } from '../../src/auth/access-tokens';
 import { ClientRegistry } from '../../src/auth/clients';
 import { loadSigningKey } from '../../src/auth/signing-key';
 import { testEnvironment } from '../harness/environment';
+import { loadPayloadKeys } from '../../src/temporal/payload-keys';
+import { encryptingDataConverter } from '../../src/temporal/data-converter';
+import { EncryptionCodec, type PayloadKey } from '../../src/temporal/payload-codec';
 import { migratedPool, uniqueTenant } from './database';
 import { listen } from './http';
 
@@ -53,8 +56,10 @@ export interface ExportStack {
   taskQueue: string;
   /** Every route the app serves, with its declared access. */
   routes: DeclaredRoute[];
+  /** The keys that encrypt the stack's payloads (the test database's generated key). */
+  payloadKeys: PayloadKey[];
   /** Starts a worker on the stack's task queue; `wrap` may decorate the real activities. */
-  startWorker(wrap?: (real: Activities) => Activities): Promise<{ stop(): Promise<void> }>;
+  startWorker(wrap?: (real: Activities) => Activities, options?: { unencrypted?: boolean }): Promise<{ stop(): Promise<void> }>;
   close(): Promise<void>;
 }
 
@@ -83,6 +88,10 @@ export async function startExportStack(
     tenant?: string;
     /** A migrated pool on another database (default: the run's test database); closed with the stack. */
     pool?: Pool;
+    /** Web UI origins whose browsers may call the codec server. */
+    codecCorsOrigins?: string[];
+    /** The API's client sends payloads in clear, as releases before payload encryption did. */
+    unencryptedClient?: boolean;
   } = {},
 ): Promise<ExportStack> {
   const pool = options.pool ?? (await migratedPool(8));
@@ -103,7 +112,8 @@ export async function startExportStack(
     output = new LocalOutputStore(outputDir);
   }
   const connection = await Connection.connect({ address: testEnvironment.temporalAddress });
-  const client = new Client({ connection, namespace: testEnvironment.temporalNamespace });
+  const payloadKeys = await loadPayloadKeys(pool, undefined);
+  const client = new Client({ connection, namespace: testEnvironment.temporalNamespace, ...(options.unencryptedClient ? {} : { dataConverter: encryptingDataConverter(payloadKeys) }) });
   const port = await findFreePort();
   const baseUrl = `http://127.0.0.1:${port}`;
   const auth = options.auth
@@ -115,6 +125,7 @@ export async function startExportStack(
   const app = createApp({
     config: { baseUrl, fhirBasePath: '/fhir', tenantHeader: options.tenantHeader, trustedProxies: options.trustedProxies, maxResourceBytes: options.maxResourceBytes },
     auth,
+    codec: { codec: new EncryptionCodec(payloadKeys), corsOrigins: options.codecCorsOrigins ?? [] },
     log: createLogger('warn'),
     store,
     bulkExport: {
@@ -144,13 +155,15 @@ export async function startExportStack(
     client,
     taskQueue,
     routes: app.routes,
-    async startWorker(wrap = (real) => real) {
+    payloadKeys,
+    async startWorker(wrap = (real) => real, workerOptions = {}) {
       const nativeConnection = await NativeConnection.connect({ address: testEnvironment.temporalAddress });
       // The production worker factory, on this stack's task queue.
       const worker = await createExportWorker({
         connection: nativeConnection,
         config: { temporalNamespace: testEnvironment.temporalNamespace, temporalTaskQueue: taskQueue, workerMaxConcurrentActivities: 4 },
         dependencies: { pool, output },
+        payloadKeys: workerOptions.unencrypted ? 'unencrypted' : payloadKeys,
         wrapActivities: wrap,
       });
       const running = worker.run();

@@ -8,6 +8,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { loadPayloadKeys } from '../../src/temporal/payload-keys';
+import { encryptingDataConverter } from '../../src/temporal/data-converter';
 import { generatePopulation } from '../../src/generate/population';
 import { findFreePort } from '../../src/process/free-port';
 import { createPool } from '../../src/store/database';
@@ -82,9 +84,11 @@ export class Topology {
       const written = await new ResourceStore(pool, this.options.tenant).write(resources.slice(i, i + 2000).map((resource) => ({ op: 'put' as const, resource })));
       for (const r of written) this.expected.add(`${r.resourceType}/${r.id}/${r.versionId}`);
     }
+    // The processes encrypt payloads with the store's key; this client reads with the same.
+    const dataConverter = encryptingDataConverter(await loadPayloadKeys(pool, undefined));
     await pool.end();
     this.connection = await Connection.connect({ address: this.options.temporal.address });
-    this.client = new Client({ connection: this.connection, namespace: this.options.temporal.namespace });
+    this.client = new Client({ connection: this.connection, namespace: this.options.temporal.namespace, dataConverter });
   }
 
   private start(command: string, env: Record<string, string>): Proc {

@@ -24,6 +24,17 @@ describe('loadConfig', () => {
     expect(config.trustedProxies).toEqual([]); // no client's forwarded headers are believed by default
   });
 
+  it('reads TEMPORAL_PAYLOAD_KEYS in order (the first encrypts), and never echoes a key in its errors', () => {
+    const [a, b] = [Buffer.alloc(32, 7), Buffer.alloc(32, 9)];
+    expect(loadConfig({ TEMPORAL_PAYLOAD_KEYS: `2026-12:${a.toString('base64')}, 2026-01:${b.toString('base64')}` }).temporalPayloadKeys).toEqual([
+      { id: '2026-12', key: a },
+      { id: '2026-01', key: b },
+    ]);
+    expect(loadConfig({}).temporalPayloadKeys).toBeUndefined();
+    const secret = Buffer.alloc(31, 5).toString('base64');
+    expect(() => loadConfig({ TEMPORAL_PAYLOAD_KEYS: `k:${secret}` })).toThrow(/^(?:(?!AAAA|BQUF).)*$/);
+  });
+
   it('believes forwarded headers only from the proxies TRUSTED_PROXIES names, with TRUST_FORWARDED_HEADERS=true', () => {
     expect(loadConfig({ TRUST_FORWARDED_HEADERS: 'true', TRUSTED_PROXIES: '10.0.0.0/8, 192.0.2.7,2001:db8::/32' }).trustedProxies).toEqual(['10.0.0.0/8', '192.0.2.7', '2001:db8::/32']);
     expect(loadConfig({ TRUST_FORWARDED_HEADERS: 'false' }).trustedProxies).toEqual([]);
@@ -53,6 +64,9 @@ describe('loadConfig', () => {
     ['DOWNLOADS_REQUIRE_TOKEN', { DOWNLOADS_REQUIRE_TOKEN: 'false' }], // the local backend cannot sign URLs
     ['AUTH_TRUSTED_ISSUERS', { AUTH_TRUSTED_ISSUERS: 'https://issuer.example' }],
     ['TENANT_MAX_RUNNING_EXPORTS', { TENANT_MAX_RUNNING_EXPORTS: '0' }],
+    ['TEMPORAL_PAYLOAD_KEYS', { TEMPORAL_PAYLOAD_KEYS: 'k1' }],
+    ['TEMPORAL_PAYLOAD_KEYS', { TEMPORAL_PAYLOAD_KEYS: `k1:${Buffer.alloc(16).toString('base64')}` }], // 16 bytes, not 32
+    ['TEMPORAL_PAYLOAD_KEYS', { TEMPORAL_PAYLOAD_KEYS: `k1:${Buffer.alloc(32).toString('base64')},k1:${Buffer.alloc(32, 1).toString('base64')}` }],
     ['TRUSTED_PROXIES', { TRUST_FORWARDED_HEADERS: 'true' }], // trust without saying whom
     ['TRUSTED_PROXIES', { TRUSTED_PROXIES: '10.0.0.1' }], // a list that would silently do nothing
     ['TRUSTED_PROXIES', { TRUST_FORWARDED_HEADERS: 'true', TRUSTED_PROXIES: 'proxy.internal' }],

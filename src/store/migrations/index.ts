@@ -334,4 +334,17 @@ DROP INDEX resource_versions_snapshot;
 ALTER INDEX resource_versions_snapshot_ranges RENAME TO resource_versions_snapshot;
 `,
   },
+  {
+    version: 14,
+    name: 'payload keys',
+    sql: `
+-- The key that encrypts Temporal payloads when TEMPORAL_PAYLOAD_KEYS is not set: generated once,
+-- shared by every process of this store (src/temporal/payload-keys.ts).
+CREATE TABLE payload_keys (
+  key_id text PRIMARY KEY,
+  key bytea NOT NULL CHECK (octet_length(key) = 32),
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+`,
+  },
 ];
