@@ -8,8 +8,9 @@ import { readPartitionInput } from '../src/contracts/legacy-shapes';
 import { typeFilterSql } from '../src/store/search-sql';
 import type { SnapshotScope } from '../src/store/snapshot-scope';
 import { rowCursor, streamSnapshot, streamSnapshotLines, type StreamedRow } from '../src/store/snapshot-stream';
-import type { ExportPartitionResult } from '../src/contracts/bulk-export';
+import type { ExportPartitionResult, OperationOutcomeIssueJson } from '../src/contracts/bulk-export';
 import { PartitionRun } from './partition-run';
+import { parseStoredBody, UnreadableResourceError } from '../src/store/stored-body';
 import { PartWriter } from './part-writer';
 
 /** A deletion as the Bulk Data IG reports it: a transaction Bundle with one DELETE entry. */
@@ -44,9 +45,25 @@ export async function exportPartition(
   const keep = deletions ? undefined : keptElements(input.elements, type);
   const keepSet = keep && new Set(keep);
   const checkEach = !filter.exact || (deletions && input.filters !== undefined);
-  const parse = (body: Buffer) => JSON.parse(body.toString('utf8')) as Record<string, unknown>;
-  /** The NDJSON line for a row, or undefined when the row does not match the filter. */
+  const parse = (body: Buffer) => parseStoredBody(body.toString('utf8'), type);
+  /** Issues since the last finished part: they join the heartbeat with that part's cursor, so a retry finds them once. */
+  let leftOut: OperationOutcomeIssueJson[] = [];
+  const settleIssues = () => {
+    if (leftOut.length > 0) (progress.issues ??= []).push(...leftOut);
+    leftOut = [];
+  };
+  /** The NDJSON line for a row, or undefined when the row does not match the filter (or, lenient, cannot be read). */
   const lineOf = (body: Buffer, id: string | undefined): Buffer | undefined => {
+    try {
+      return rowLine(body, id);
+    } catch (err) {
+      if (!(input.lenient && err instanceof UnreadableResourceError)) throw err;
+      const named = err.id === undefined && id !== undefined ? new UnreadableResourceError(type, id) : err;
+      leftOut.push({ severity: 'error', code: 'processing', diagnostics: `${named.message}; left out` });
+      return undefined;
+    }
+  };
+  const rowLine = (body: Buffer, id: string | undefined): Buffer | undefined => {
     if (deletions) {
       // With a filter, `body` is the version the deletion ended: report it only if that matched.
       if (checkEach && body.length > 0 && !filter.matches(parse(body))) return undefined;
@@ -67,6 +84,7 @@ export async function exportPartition(
   );
   const finishPart = async () => {
     await parts.finish();
+    settleIssues();
     run.partDone(lastRow && rowCursor(lastRow));
   };
 
@@ -101,7 +119,8 @@ export async function exportPartition(
         await parts.flush();
       }
     } else {
-      for await (const rows of streamSnapshot(deps.pool, scope, range, { endedBodies: checkEach && deletions })) {
+      // Lenient: rows come with their cursors, so an unreadable one is named and passed over.
+      for await (const rows of streamSnapshot(deps.pool, scope, range, { endedBodies: checkEach && deletions, withCursors: input.lenient })) {
         run.alive();
         for (const row of rows) {
           const line = lineOf(row.body, row.cursor?.id);
@@ -115,7 +134,8 @@ export async function exportPartition(
       }
     }
     if (parts.isOpen) await finishPart();
-    return { type, partition: input.partition.partition, deletions, parts: progress.parts };
+    settleIssues();
+    return { type, partition: input.partition.partition, deletions, parts: progress.parts, ...(progress.issues ? { issues: progress.issues } : {}) };
   } catch (err) {
     parts.destroy();
     throw err;

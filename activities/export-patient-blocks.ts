@@ -1,4 +1,5 @@
 import { ApplicationFailure } from '@temporalio/common';
+import { parseStoredBody } from '../src/store/stored-body';
 import type { Pool } from 'pg';
 import { keptElements, subsetResource } from '../src/fhir/elements';
 import { compileTypeFilter, type CompiledTypeFilter } from '../src/fhir/search/type-filter';
@@ -48,7 +49,7 @@ export async function exportPatientBlocks(
     const filter = filters.get(type)!;
     const keep = kept.get(type);
     if (filter.exact && !keep) return body;
-    const resource = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+    const resource = parseStoredBody(body.toString('utf8'), type);
     if (!filter.exact && !filter.matches(resource)) return undefined;
     return keep ? Buffer.from(JSON.stringify(subsetResource(resource, keep))) : body;
   };

@@ -14,6 +14,7 @@ import type { PlanViewExportInput, ViewExportPlan, ViewPartitionInput } from '..
 import { readPlanInput } from '../src/contracts/legacy-shapes';
 import { runAsyncRequest } from './async-request';
 import { cancellableQueries, heartbeating } from './liveness';
+import { withPermanentFailures } from './failures';
 import { scheduledRunActivities } from './scheduled-runs';
 
 export interface ActivityDependencies {
@@ -23,7 +24,14 @@ export interface ActivityDependencies {
 
 /** Activity implementations, built from injected dependencies so tests pass real ones. */
 export function createActivities(deps: ActivityDependencies) {
-  return {
+  /**
+   * Work that reads the store: heartbeats on a timer whatever its queries do, and a cancellation
+   * stops those queries at once (liveness.ts). `connections`: how many it runs at a time.
+   */
+  const live = <T>(work: (deps: ActivityDependencies) => Promise<T>, connections = 2) =>
+    heartbeating((signal) => cancellableQueries(deps.pool, signal, (pool) => work({ ...deps, pool }), connections));
+
+  return withPermanentFailures({
     ...scheduledRunActivities(deps),
 
     /**
@@ -31,24 +39,25 @@ export function createActivities(deps: ActivityDependencies) {
      * and cuts each requested type into partitions of about `partitionSize` resources.
      */
     async planExport(input: Parameters<typeof readPlanInput>[0]): Promise<ExportPlan> {
-      return planExport(deps.pool, readPlanInput(input));
+      // Two types at a time while the recording of added resources is written (plan-export.ts).
+      return live(({ pool }) => planExport(pool, readPlanInput(input)), 4);
     },
 
     async exportPartition(input: ExportPartitionInput) {
-      return exportPartition(deps, input);
+      return live((own) => exportPartition(own, input));
     },
 
     async exportPatientBlocks(input: PatientBlocksInput) {
-      return exportPatientBlocks(deps, input);
+      return live((own) => exportPatientBlocks(own, input));
     },
 
     /** `$sql-export`: fixes the snapshot and cuts the views' types into partitions. */
     async planViewExport(input: PlanViewExportInput): Promise<ViewExportPlan> {
-      return planViewExport(deps.pool, input);
+      return live(({ pool }) => planViewExport(pool, input), 4);
     },
 
     async exportViewPartition(input: ViewPartitionInput) {
-      return exportViewPartition(deps, input);
+      return live((own) => exportViewPartition(own, input));
     },
 
     /** Writes the OperationOutcomes of lenient handling as the manifest's `error` file. */
@@ -61,7 +70,7 @@ export function createActivities(deps: ActivityDependencies) {
 
     /** Runs a `Prefer: respond-async` request and stores its response; beats on a timer, and a cancel stops its queries. */
     async runAsyncRequest(input: AsyncRequestInput) {
-      return heartbeating((signal) => cancellableQueries(deps.pool, signal, (pool) => runAsyncRequest({ ...deps, pool }, input)));
+      return live((own) => runAsyncRequest(own, input));
     },
 
     /** Removes an async request's stored request and response. Idempotent. */
@@ -74,7 +83,7 @@ export function createActivities(deps: ActivityDependencies) {
       await forgetSelection(deps.pool, input.exportId);
       return deps.output.deletePrefix(exportDirectory(input));
     },
-  };
+  });
 }
 
 export type Activities = ReturnType<typeof createActivities>;

@@ -15,14 +15,26 @@ export function heartbeatEveryMs(heartbeatTimeoutMs: number | undefined): number
   return Math.min(10_000, Math.max(500, (heartbeatTimeoutMs ?? 40_000) / 4));
 }
 
-/**
- * Runs `work` while heartbeating on a timer (with `details()`, so a beat never erases a resume
- * cursor); `work` gets the activity's cancellation signal. A cancelled activity rejects with the
- * cancellation, not with whatever error the interrupted work ended in.
- */
-export async function heartbeating<T>(work: (signal: AbortSignal) => Promise<T>, details?: () => unknown): Promise<T> {
+/** Each running activity's latest heartbeat details, which the timer repeats. */
+const latest = new WeakMap<Context, unknown>();
+
+/** Heartbeats `details` (a resume cursor) now; timer beats repeat them from here on. */
+export function heartbeatDetails(details: unknown): void {
   const context = Context.current();
-  const beat = () => context.heartbeat(details?.());
+  latest.set(context, structuredClone(details)); // as of now: the caller goes on changing its object
+  context.heartbeat(details);
+}
+
+/**
+ * Runs `work` while heartbeating on a timer; `work` gets the activity's cancellation signal. A
+ * timer beat repeats the latest details (at first the previous attempt's), so it never erases a
+ * resume cursor. A cancelled activity rejects with the cancellation, not with whatever error
+ * the interrupted work ended in.
+ */
+export async function heartbeating<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const context = Context.current();
+  latest.set(context, context.info.heartbeatDetails);
+  const beat = () => context.heartbeat(latest.get(context));
   beat();
   const timer = setInterval(beat, heartbeatEveryMs(context.info.heartbeatTimeoutMs));
   try {
@@ -38,10 +50,10 @@ export async function heartbeating<T>(work: (signal: AbortSignal) => Promise<T>,
  * Runs `work` on a small pool of its own, tagged by application_name, so that an abort cancels
  * exactly its statements (pg_cancel_backend, from the shared pool) instead of waiting for them.
  */
-export async function cancellableQueries<T>(shared: Pool, signal: AbortSignal, work: (own: Pool) => Promise<T>): Promise<T> {
+export async function cancellableQueries<T>(shared: Pool, signal: AbortSignal, work: (own: Pool) => Promise<T>, connections = 2): Promise<T> {
   signal.throwIfAborted();
   const tag = `bulkflow-${randomUUID()}`;
-  const own = derivedPool(shared, { max: 2, application_name: tag });
+  const own = derivedPool(shared, { max: connections, application_name: tag });
   const cancel = () => {
     shared.query('SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [tag]).catch(() => undefined);
   };

@@ -2,15 +2,19 @@
  * What every partition activity does around its own reading (exportPartition, exportPatientBlocks,
  * and the view exports to come): resume from the last heartbeat, heartbeat its cursor after each
  * finished part (a retry resumes there and rewrites the same part names, so nothing is
- * duplicated), show liveness at most once a second, and stop when cancelled.
+ * duplicated), show liveness at most once a second, and stop when cancelled. Between batches
+ * (a slow query) the activity's timer beats repeat the same details (liveness.ts).
  */
 import { Context } from '@temporalio/activity';
-import type { PartFile } from '../src/contracts/bulk-export';
+import type { OperationOutcomeIssueJson, PartFile } from '../src/contracts/bulk-export';
+import { heartbeatDetails } from './liveness';
 
 /** Heartbeat details: where a retry resumes (everything up to `cursor` is in `parts`). */
 export interface PartitionProgress<C> {
   cursor?: C;
   parts: PartFile[];
+  /** Resources left out under lenient handling (up to `cursor`). */
+  issues?: OperationOutcomeIssueJson[];
 }
 
 export class PartitionRun<C> {
@@ -26,7 +30,7 @@ export class PartitionRun<C> {
   /** Per received batch: a liveness heartbeat at most once a second (each converts the details; batches come by the thousand). Throws once cancelled, which a heartbeat's response brings. */
   alive(): void {
     if (Date.now() - this.lastBeat >= 1000) {
-      this.context.heartbeat(this.progress);
+      heartbeatDetails(this.progress);
       this.lastBeat = Date.now();
     }
     this.context.cancellationSignal.throwIfAborted();
@@ -35,6 +39,6 @@ export class PartitionRun<C> {
   /** A part was finished: everything up to `cursor` is written, and a retry resumes after it. */
   partDone(cursor: C | undefined): void {
     if (cursor !== undefined) this.progress.cursor = cursor;
-    this.context.heartbeat(this.progress);
+    heartbeatDetails(this.progress);
   }
 }

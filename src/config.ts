@@ -75,7 +75,10 @@ export interface Config {
   downloadsRequireToken: boolean;
   /** Lifetime of signed download URLs. */
   signedUrlTtlSeconds: number;
+  /** Slots for workflow-side activities: planning, cleanup, async requests, schedules' ledger and webhooks. */
   workerMaxConcurrentActivities: number;
+  /** Slots for partition activities, on the partition task queue (`<TEMPORAL_TASK_QUEUE>-partitions`). */
+  workerMaxConcurrentPartitions: number;
   /** After SIGTERM, how long running activities get to finish or heartbeat before they are cancelled (and retried elsewhere). */
   workerShutdownGraceSeconds: number;
   export: ExportSettings;
@@ -274,6 +277,7 @@ export function loadConfig(env: Env = process.env): Config {
     downloadsRequireToken,
     signedUrlTtlSeconds: integer(env, 'SIGNED_URL_TTL_SECONDS', 300, 10, 7 * 86400),
     workerMaxConcurrentActivities: integer(env, 'WORKER_MAX_CONCURRENT_ACTIVITIES', 4, 1, 256),
+    workerMaxConcurrentPartitions: integer(env, 'WORKER_MAX_CONCURRENT_PARTITIONS', 4, 1, 256),
     workerShutdownGraceSeconds: integer(env, 'WORKER_SHUTDOWN_GRACE_SECONDS', 10, 0, 3600),
     export: {
       partitionSize: integer(env, 'EXPORT_PARTITION_SIZE', 50_000, 1, 100_000_000),

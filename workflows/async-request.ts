@@ -1,13 +1,14 @@
 import { ActivityCancellationType, CancellationScope, condition, defineQuery, isCancellation, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { AsyncRequestInput, AsyncRequestStatus } from '../src/contracts/async-request';
+import { MAX_ATTEMPTS } from './activity-options';
 
 export const asyncStatusQuery = defineQuery<AsyncRequestStatus>('asyncStatus');
 
 const activityOptions = {
   startToCloseTimeout: '30 minutes',
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: MAX_ATTEMPTS },
 } as const;
 const { deleteAsyncFiles } = proxyActivities<Activities>({ ...activityOptions, heartbeatTimeout: '1 minute' });
 

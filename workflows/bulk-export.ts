@@ -1,12 +1,11 @@
 import {
-  ActivityCancellationType,
   CancellationScope,
   condition,
   defineQuery,
   defineSignal,
   getExternalWorkflowHandle,
   isCancellation,
-  proxyActivities,
+  patched,
   setHandler,
   setCurrentDetails,
   upsertMemo,
@@ -16,7 +15,9 @@ import {
 import { exportMetrics } from './export-metrics';
 import { progressDetails } from './visibility';
 import { exportResourceCountKey, exportStateKey } from './search-attribute-keys';
-import type { Activities } from '../activities';
+import { controlActivities, partitionActivities, planningActivities } from './activity-options';
+import { inParallel } from './parallel';
+import { FAILURES_END_CLEANLY } from './patches';
 import { locationOf, partLimits, type ExportInput, type ExportPartitionResult, type ExportStatus, type PartFile } from '../src/contracts/bulk-export';
 import { atSnapshot } from '../src/contracts/export-window';
 import { readExportInput } from '../src/contracts/legacy-shapes';
@@ -25,11 +26,7 @@ export const statusQuery = defineQuery<ExportStatus>('status');
 /** Sent to a scheduled run (the parent) when the export's files are complete. */
 export const exportFinishedSignal = defineSignal<[ExportStatus]>('exportFinished');
 
-const quick = proxyActivities<Activities>({
-  startToCloseTimeout: '2 minutes',
-  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
-});
+const quick = controlActivities();
 
 /**
  * One FHIR bulk export: fix transactionTime and plan partitions, export the partitions with
@@ -53,16 +50,13 @@ export async function bulkExport(received: ExportInput): Promise<void> {
   };
   setHandler(statusQuery, () => status);
   const location = locationOf(input);
+  const endsCleanly = patched(FAILURES_END_CLEANLY);
 
-  const { exportPartition, exportPatientBlocks } = proxyActivities<Activities>({
-    startToCloseTimeout: '2 hours',
-    heartbeatTimeout: input.tuning.heartbeatTimeoutMs,
-    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
-  });
+  const { exportPartition, exportPatientBlocks } = partitionActivities(input.tuning.heartbeatTimeoutMs);
+  const { planExport } = planningActivities(input.tuning.heartbeatTimeoutMs);
 
   try {
-    const plan = await quick.planExport({
+    const plan = await planExport({
       exportId: input.exportId,
       window: input.window,
       types: input.types,
@@ -84,35 +78,32 @@ export async function bulkExport(received: ExportInput): Promise<void> {
     const window = atSnapshot(input.window, plan.transactionTime);
     const limits = partLimits(input.tuning);
     const results: ExportPartitionResult[] = [];
-    let next = 0;
-    const lane = async () => {
-      while (next < plan.partitions.length) {
-        const partition = plan.partitions[next++];
-        // The activity's summary names the partition in the Web UI.
-        const summary = partition.blocks
-          ? `patient blocks, partition ${partition.partition + 1}`
-          : `${partition.type}${partition.deletions ? ' deletions' : ''}, partition ${partition.partition + 1} of ${plan.partitions.filter((p) => p.type === partition.type && !!p.deletions === !!partition.deletions).length}`;
-        const { elements, typeFilters } = input;
-        const result = partition.blocks
-          ? await exportPatientBlocks.executeWithOptions({ summary }, [
-              { location, window, partition, limits, types: plan.blockTypes!, elements, typeFilters },
-            ])
-          : await exportPartition.executeWithOptions({ summary }, [{ location, window, partition, limits, elements, filters: typeFilters?.[partition.type] }]);
-        results.push(result);
-        if (!result.deletions) partsByType.set(result.type, (partsByType.get(result.type) ?? 0) + result.parts.length);
-        if (status.manifestPageFiles && !result.deletions) status.output.push(...result.parts);
-        (result.deletions ? status.deletedTypes : status.types)[result.type].exported += result.parts.reduce((n, p) => n + p.count, 0);
-        status.partitionsDone++;
-        setCurrentDetails(progressDetails(status, partsByType)); // per partition, not per page: history stays small
-      }
-    };
-    await Promise.all(Array.from({ length: Math.max(1, input.tuning.maxParallelPartitions) }, lane));
+    await inParallel(plan.partitions, input.tuning.maxParallelPartitions, async (partition) => {
+      // The activity's summary names the partition in the Web UI.
+      const summary = partition.blocks
+        ? `patient blocks, partition ${partition.partition + 1}`
+        : `${partition.type}${partition.deletions ? ' deletions' : ''}, partition ${partition.partition + 1} of ${plan.partitions.filter((p) => p.type === partition.type && !!p.deletions === !!partition.deletions).length}`;
+      const { elements, typeFilters, lenient } = input;
+      const result = partition.blocks
+        ? await exportPatientBlocks.executeWithOptions({ summary }, [
+            { location, window, partition, limits, types: plan.blockTypes!, elements, typeFilters },
+          ])
+        : await exportPartition.executeWithOptions({ summary }, [{ location, window, partition, limits, elements, filters: typeFilters?.[partition.type], ...(lenient ? { lenient } : {}) }]);
+      results.push(result);
+      if (!result.deletions) partsByType.set(result.type, (partsByType.get(result.type) ?? 0) + result.parts.length);
+      if (status.manifestPageFiles && !result.deletions) status.output.push(...result.parts);
+      (result.deletions ? status.deletedTypes : status.types)[result.type].exported += result.parts.reduce((n, p) => n + p.count, 0);
+      status.partitionsDone++;
+      setCurrentDetails(progressDetails(status, partsByType)); // per partition, not per page: history stays small
+    }, endsCleanly);
 
     // Partial manifests already listed files in the order they finished; pages must not change.
     if (!status.manifestPageFiles) status.output = orderedParts(results.filter((r) => !r.deletions));
     status.deleted = orderedParts(results.filter((r) => r.deletions));
-    if (input.lenientIssues.length > 0) {
-      status.error = [await quick.writeErrorFile({ ...location, issues: input.lenientIssues })];
+    // Kick-off issues, then the resources partitions left out (lenient handling), in partition order.
+    const issues = [...input.lenientIssues, ...[...results].sort((a, b) => (a.type === b.type ? a.partition - b.partition : a.type < b.type ? -1 : 1)).flatMap((r) => r.issues ?? [])];
+    if (issues.length > 0) {
+      status.error = [await quick.writeErrorFile({ ...location, issues })];
     }
     const completedAt = Date.now();
     status.completedAt = new Date(completedAt).toISOString();
@@ -142,9 +133,10 @@ export async function bulkExport(received: ExportInput): Promise<void> {
     upsertSearchAttributes([{ key: exportStateKey, value: isCancellation(err) ? 'cancelled' : 'failed' }]);
     // A DELETE of a completed export ends its retention early: it was counted as completed.
     if (status.phase !== 'completed') exportMetrics.finished('bulk', input.level, location.tenant, isCancellation(err) ? 'cancelled' : 'failed');
-    if (isCancellation(err)) {
-      await CancellationScope.nonCancellable(() => quick.deleteExportFiles(location));
-    }
+    // Cancelled: the client asked for nothing more. Failed: no manifest will ever name the files.
+    if (isCancellation(err)) await CancellationScope.nonCancellable(() => quick.deleteExportFiles(location));
+    // A cleanup that fails too (the bucket is gone) must not hide why the export failed.
+    else if (endsCleanly) await CancellationScope.nonCancellable(() => quick.deleteExportFiles(location)).catch(() => undefined);
     throw err;
   }
 }

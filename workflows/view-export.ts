@@ -1,17 +1,18 @@
 import {
-  ActivityCancellationType,
   CancellationScope,
   condition,
   defineQuery,
   isCancellation,
-  proxyActivities,
+  patched,
   setCurrentDetails,
   setHandler,
   upsertMemo,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import { exportMetrics } from './export-metrics';
-import type { Activities } from '../activities';
+import { controlActivities, partitionActivities, planningActivities } from './activity-options';
+import { inParallel } from './parallel';
+import { FAILURES_END_CLEANLY } from './patches';
 import { partLimits } from '../src/contracts/bulk-export';
 import { atSnapshot } from '../src/contracts/export-window';
 import type { ViewExportInput, ViewExportStatus, ViewPartitionResult } from '../src/contracts/view-export';
@@ -20,11 +21,7 @@ import { viewProgressDetails } from './visibility';
 
 export const viewExportStatusQuery = defineQuery<ViewExportStatus>('viewExportStatus');
 
-const quick = proxyActivities<Activities>({
-  startToCloseTimeout: '2 minutes',
-  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
-});
+const quick = controlActivities();
 
 /**
  * One `$sql-export`: fix the snapshot and plan partitions of each type the views read, run each
@@ -45,16 +42,13 @@ export async function viewExport(input: ViewExportInput): Promise<void> {
   };
   setHandler(viewExportStatusQuery, () => status);
   const location = { tenant: input.window.tenant, exportId: input.exportId };
-  const { exportViewPartition } = proxyActivities<Activities>({
-    startToCloseTimeout: '2 hours',
-    heartbeatTimeout: input.tuning.heartbeatTimeoutMs,
-    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
-  });
+  const endsCleanly = patched(FAILURES_END_CLEANLY);
+  const { exportViewPartition } = partitionActivities(input.tuning.heartbeatTimeoutMs);
+  const { planViewExport } = planningActivities(input.tuning.heartbeatTimeoutMs);
 
   try {
     const types = [...new Set(input.views.map((v) => v.resource))];
-    const plan = await quick.planViewExport({ exportId: input.exportId, window: input.window, types, partitionSize: input.tuning.partitionSize });
+    const plan = await planViewExport({ exportId: input.exportId, window: input.window, types, partitionSize: input.tuning.partitionSize });
     status.transactionTime = plan.transactionTime;
     const window = atSnapshot(input.window, plan.transactionTime);
     const limits = partLimits(input.tuning);
@@ -65,10 +59,10 @@ export async function viewExport(input: ViewExportInput): Promise<void> {
     setCurrentDetails(viewProgressDetails(status));
 
     const results: ViewPartitionResult[] = [];
-    let next = 0;
-    const lane = async () => {
-      while (next < work.length) {
-        const { view, partition } = work[next++];
+    await inParallel(
+      work,
+      input.tuning.maxParallelPartitions,
+      async ({ view, partition }) => {
         const of = plan.partitions.filter((p) => p.type === view.resource).length;
         const summary = `view ${view.name} (${view.resource}), partition ${partition.partition + 1} of ${of}`;
         const result = await exportViewPartition.executeWithOptions({ summary }, [{ location, window, partition, limits, view, format: input.format, header: input.header }]);
@@ -78,9 +72,9 @@ export async function viewExport(input: ViewExportInput): Promise<void> {
         progress.rows += result.parts.reduce((n, p) => n + p.count, 0);
         status.partitionsDone++;
         setCurrentDetails(viewProgressDetails(status));
-      }
-    };
-    await Promise.all(Array.from({ length: Math.max(1, input.tuning.maxParallelPartitions) }, lane));
+      },
+      endsCleanly,
+    );
 
     // Files per view in partition, part order: the manifest lists them so.
     for (const result of [...results].sort((a, b) => a.partition - b.partition)) status.views[result.view].parts.push(...result.parts);
@@ -102,7 +96,10 @@ export async function viewExport(input: ViewExportInput): Promise<void> {
   } catch (err) {
     upsertSearchAttributes([{ key: exportStateKey, value: isCancellation(err) ? 'cancelled' : 'failed' }]);
     if (status.phase !== 'completed') exportMetrics.finished('view', input.level, location.tenant, isCancellation(err) ? 'cancelled' : 'failed');
+    // Cancelled: the client asked for nothing more. Failed: no result will ever name the files.
     if (isCancellation(err)) await CancellationScope.nonCancellable(() => quick.deleteExportFiles(location));
+    // A cleanup that fails too (the bucket is gone) must not hide why the export failed.
+    else if (endsCleanly) await CancellationScope.nonCancellable(() => quick.deleteExportFiles(location)).catch(() => undefined);
     throw err;
   }
 }

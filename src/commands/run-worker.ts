@@ -12,6 +12,7 @@ import { findFreePort } from '../process/free-port';
 import { createExportWorker } from '../temporal/worker';
 import { temporalConnectionOptions } from '../temporal/connection-options';
 import { loadPayloadKeys } from '../temporal/payload-keys';
+import { partitionTaskQueue } from '../contracts/task-queues';
 
 export interface RunningWorker {
   /** Resolves when the worker stopped by itself (an error) or after `stop()`. */
@@ -36,13 +37,14 @@ export async function runWorker(config: Config, temporalAddress: string, log: Lo
   } finally {
     await operator.close();
   }
-  const pool = createPool(config.databaseUrl, { max: config.workerMaxConcurrentActivities + 1 });
+  // Partitions, planning and async requests open pools of their own (activities/liveness.ts).
+  const pool = createPool(config.databaseUrl, { max: config.workerMaxConcurrentActivities + 2 });
   await migrate(pool);
   const connection = await NativeConnection.connect(temporalConnectionOptions(temporalAddress, config.temporalTls));
   const metrics = workerMetrics();
   const payloadKeys = await loadPayloadKeys(pool, config.temporalPayloadKeys);
   const worker = await createExportWorker({ connection, config, dependencies: { pool, output: createOutputStore(config) }, payloadKeys, metrics });
-  log.info('worker polling', { address: temporalAddress, taskQueue: config.temporalTaskQueue });
+  log.info('worker polling', { address: temporalAddress, taskQueue: config.temporalTaskQueue, partitionTaskQueue: partitionTaskQueue(config.temporalTaskQueue) });
   const done = worker.run().finally(async () => {
     await connection.close();
     await pool.end();

@@ -48,6 +48,8 @@ export interface ExportInput {
   associatedProvenance?: ProvenanceSelection;
   /** Problems ignored under `Prefer: handling=lenient`, reported in the manifest `error` file. */
   lenientIssues: OperationOutcomeIssueJson[];
+  /** `Prefer: handling=lenient`: a resource that cannot be exported is left out and reported, not fatal. */
+  lenient?: boolean;
   /** The bulkflow schedule that started this export, if one did. */
   scheduleId?: string;
   /** Files go under `<tenant>/<outputPrefix>/<exportId>/` (scheduled runs), else `<tenant>/<exportId>/`. */
@@ -116,6 +118,8 @@ export interface ExportPartitionInput {
   elements?: ElementsSelection;
   /** This type's `_typeFilter` queries. */
   filters?: string[];
+  /** Leave out (and report) resources that cannot be exported, instead of failing. */
+  lenient?: boolean;
 }
 
 /** One partition of patient blocks (`organizeOutputBy=Patient`): its window has a compartment, its partition `blocks`. */
@@ -143,6 +147,8 @@ export interface ExportPartitionResult {
   partition: number;
   deletions?: boolean;
   parts: PartFile[];
+  /** Resources left out under lenient handling, for the manifest's `error` file. */
+  issues?: OperationOutcomeIssueJson[];
 }
 
 export type ExportPhase = 'planning' | 'exporting' | 'completed';

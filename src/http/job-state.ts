@@ -5,11 +5,13 @@
  * admin) may see it: the route checks `owner` against the caller, and answers 404 otherwise.
  */
 import { randomBytes } from 'node:crypto';
-import { WorkflowNotFoundError, type QueryDefinition } from '@temporalio/client';
+import { ApplicationFailure, WorkflowNotFoundError, type QueryDefinition } from '@temporalio/client';
 import type { TemporalGateway } from '../temporal/gateway';
 import { HttpError } from './http-error';
+import { OperationOutcomeError } from '../fhir/outcome-error';
+import { BAD_RESOURCE_FAILURE, VIEW_EVALUATION_FAILURE } from '../contracts/failures';
 
-export type JobState<S> = ({ kind: 'running'; status?: S } | { kind: 'failed'; reason: string }) & {
+export type JobState<S> = ({ kind: 'running'; status?: S } | { kind: 'failed'; reason: string; failureType?: string }) & {
   /** The client that started the job, and the tenant it belongs to (from the workflow's memo). */
   owner?: string;
   tenant?: string;
@@ -61,8 +63,10 @@ export async function jobState<S>(temporal: TemporalGateway, id: string, workflo
     case 'TERMINATED':
     case 'COMPLETED': // expired: its results were deleted
       throw HttpError.notFound(NO_SUCH_JOB);
-    default:
-      return { kind: 'failed', owner, tenant, outputPrefix, reason: `the job failed (${description.status.name.toLowerCase()})` };
+    default: {
+      const cause = await failureCause(temporal, id, description.runId);
+      return { kind: 'failed', owner, tenant, outputPrefix, reason: cause?.message ?? `the job ${description.status.name.toLowerCase()}`, failureType: cause?.type };
+    }
   }
   const known = finished.get(description.runId) as S | undefined;
   if (known !== undefined) return { kind: 'running', owner, tenant, outputPrefix, status: known };
@@ -73,4 +77,27 @@ export async function jobState<S>(temporal: TemporalGateway, id: string, workflo
   } catch {
     return { kind: 'running', owner, tenant, outputPrefix }; // no worker answered: still running as far as anyone can tell
   }
+}
+
+/** The failure that ended a job's workflow, innermost first (the activity's own error, not its wrappers). */
+async function failureCause(temporal: TemporalGateway, id: string, runId: string): Promise<{ message: string; type?: string } | undefined> {
+  const err = await temporal.client
+    .withDeadline(Date.now() + QUERY_DEADLINE_MS, () => temporal.client.workflow.getHandle(id, runId).result())
+    .then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+  let cause = err;
+  while (cause instanceof Error && !(cause instanceof ApplicationFailure) && cause.cause) cause = cause.cause;
+  if (!(cause instanceof Error)) return undefined;
+  return { message: cause.message, type: cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined };
+}
+
+/** Failures that are the data's or the request's: the client's 422, not the service's 500. */
+const CLIENT_FAILURES: ReadonlySet<string> = new Set([VIEW_EVALUATION_FAILURE, BAD_RESOURCE_FAILURE]);
+
+/** The answer to a failed job: an OperationOutcome that names the cause. */
+export function failedJobError(state: { reason: string; failureType?: string }, what: 'export' | 'request'): Error {
+  const diagnostics = `The ${what} failed: ${state.reason}`;
+  return state.failureType && CLIENT_FAILURES.has(state.failureType) ? new OperationOutcomeError('processing', diagnostics) : new HttpError(500, 'exception', diagnostics);
 }

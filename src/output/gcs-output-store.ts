@@ -1,6 +1,11 @@
 import type { Storage } from '@google-cloud/storage';
 import { finished } from 'node:stream/promises';
-import { assertSafeKey, type OutputStore } from './output-store';
+import { assertSafeKey, OutputUnavailableError, type OutputStore } from './output-store';
+
+/** An object write or a listing answered 404: what is missing is the bucket itself. */
+const bucketGone = (bucket: string) => (err: unknown) => {
+  throw (err as { code?: unknown } | null)?.code === 404 ? new OutputUnavailableError(`The output bucket ${bucket} does not exist`) : err;
+};
 
 /** Export files as objects in one GCS bucket (or fake-gcs-server through `apiEndpoint`). */
 export class GcsOutputStore implements OutputStore {
@@ -39,7 +44,7 @@ export class GcsOutputStore implements OutputStore {
       // Signed URLs fetch the object straight from GCS: its metadata is the only place to say no-store.
       metadata: { contentType: 'application/fhir+ndjson', cacheControl: 'no-store' },
     });
-    return { stream, done: finished(stream) };
+    return { stream, done: finished(stream).catch(bucketGone(this.bucketName)) };
   }
 
   async openReader(key: string) {
@@ -50,7 +55,7 @@ export class GcsOutputStore implements OutputStore {
 
   async list(prefix: string): Promise<string[]> {
     assertSafeKey(prefix);
-    const [files] = await this.storage.bucket(this.bucketName).getFiles({ prefix: this.prefix + prefix });
+    const [files] = await this.storage.bucket(this.bucketName).getFiles({ prefix: this.prefix + prefix }).catch(bucketGone(this.bucketName));
     return files.map((f) => f.name.slice(this.prefix.length)).sort();
   }
 

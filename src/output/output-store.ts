@@ -18,6 +18,14 @@ export interface OutputStore {
 }
 
 /** File keys are made by bulkflow; anything else is refused before it reaches a path or a bucket. */
+/** The store refuses for good (its bucket is gone): no retry can write there. */
+export class OutputUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'OutputUnavailableError';
+  }
+}
+
 export function assertSafeKey(key: string): void {
   if (!/^[A-Za-z0-9_-]+(\/[A-Za-z0-9_.-]+)*\/?$/.test(key) || key.split('/').some((s) => s === '.' || s === '..')) {
     throw new Error(`unsafe output key: ${JSON.stringify(key)}`);

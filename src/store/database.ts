@@ -33,10 +33,17 @@ export function createPool(databaseUrl: string, options: Omit<PoolConfig, 'conne
   return pool;
 }
 
-/** A pool on the same database as `shared`, with other options (its own size, an application_name). */
+/**
+ * A pool on the same database as `shared`, with other options (its own size, an application_name).
+ * Its new connections are announced on `shared` too, so whatever `shared` does with its own (an
+ * error listener, a statement recorder in a test) it does with these.
+ */
 export function derivedPool(shared: Pool, options: Omit<PoolConfig, 'connectionString'>): Pool {
   const pool = new Pool({ ...shared.options, ...options });
-  pool.on('connect', ignoreConnectionLoss);
+  pool.on('connect', (client) => {
+    ignoreConnectionLoss(client);
+    shared.emit('connect', client);
+  });
   pool.on('error', () => undefined);
   return pool;
 }

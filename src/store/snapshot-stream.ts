@@ -6,6 +6,7 @@
  * is the NDJSON line exactly as stored.
  */
 import type { Pool } from 'pg';
+import { parseStoredBody } from './stored-body';
 import { to as copyTo } from 'pg-copy-streams';
 import { snapshotFrom, snapshotKey, snapshotWhere, withSelectedPatients, type SnapshotScope } from './snapshot-scope';
 import type { Cursor } from '../contracts/export-window';
@@ -39,15 +40,16 @@ export const COPY_FORMAT = `(FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')`;
 const SEPARATOR = 0x02;
 
 /** The body of the version a tombstone ended (so a deletion can be checked against `_typeFilter`). */
+const CURSOR_COLUMNS = ', resource_versions.last_updated::text AS cursor_time, resource_versions.id';
 const ENDED_VERSION_BODY_SQL = `(SELECT p.body FROM resource_versions p
    WHERE p.tenant = resource_versions.tenant AND p.resource_type = resource_versions.resource_type
      AND p.id = resource_versions.id AND p.version_id = resource_versions.version_id - 1)`;
 
-function copySql(scope: SnapshotScope, range: { after?: Cursor; upTo?: Cursor }, endedBodies: boolean): string {
+function copySql(scope: SnapshotScope, range: { after?: Cursor; upTo?: Cursor }, endedBodies: boolean, withCursors = false): string {
   // A tombstone has no body (NULL reads back empty); the id in the cursor is what a deletion needs.
   const columns = !scope.deletions
-    ? 'resource_versions.body'
-    : `${endedBodies ? ENDED_VERSION_BODY_SQL : 'NULL'}, resource_versions.last_updated::text AS cursor_time, resource_versions.id`;
+    ? `resource_versions.body${withCursors ? CURSOR_COLUMNS : ''}`
+    : `${endedBodies ? ENDED_VERSION_BODY_SQL : 'NULL'}${CURSOR_COLUMNS}`;
   const key = snapshotKey(scope);
   return `COPY (SELECT ${columns} FROM ${snapshotFrom(scope)}
      WHERE ${snapshotWhere(scope, range)} ORDER BY ${key.lastUpdated}, ${key.id}) TO STDOUT ${COPY_FORMAT}`;
@@ -57,16 +59,17 @@ function copySql(scope: SnapshotScope, range: { after?: Cursor; upTo?: Cursor },
  * Yields batches of rows in (last_updated, id) order, one batch per received chunk. Memory
  * holds one chunk; the query's connection is released when the iteration ends or is abandoned.
  * For deletions the body is empty, or with `endedBodies` the body of the version the deletion
- * ended (empty if there is none), and the row carries its cursor.
+ * ended (empty if there is none), and the row carries its cursor. With `withCursors` live rows
+ * carry theirs too (a reader that may meet a body it cannot parse still knows where it stands).
  */
 export async function* streamSnapshot(
   pool: Pool,
   scope: SnapshotScope,
   range: { after?: Cursor; upTo?: Cursor },
-  options: { endedBodies?: boolean } = {},
+  options: { endedBodies?: boolean; withCursors?: boolean } = {},
 ): AsyncGenerator<StreamedRow[]> {
-  const sql = copySql(await withSelectedPatients(pool, scope), range, options.endedBodies ?? false);
-  if (!scope.deletions) {
+  const sql = copySql(await withSelectedPatients(pool, scope), range, options.endedBodies ?? false, options.withCursors);
+  if (!scope.deletions && !options.withCursors) {
     yield* streamCopyRows(pool, sql, 0);
     return;
   }
@@ -134,7 +137,7 @@ export async function* streamSnapshotResources(pool: Pool, scope: SnapshotScope,
       const text = piece.toString('utf8');
       let start = 0;
       for (let end = text.indexOf('\n', start); end !== -1; end = text.indexOf('\n', start)) {
-        resources.push(JSON.parse(text.slice(start, end)) as Record<string, unknown>);
+        resources.push(parseStoredBody(text.slice(start, end), scope.resourceType));
         start = end + 1;
       }
     }

@@ -82,6 +82,8 @@ export async function startExportStack(
     /** MAX_RESOURCE_BYTES of the app. */
     maxResourceBytes?: number;
     maxRunningExports?: number;
+    /** GCS only: the bucket (default: the run's test bucket). */
+    gcsBucket?: string;
     /** GCS only: manifests list signed URLs valid this long (the service-account key is generated). */
     signedUrlTtlSeconds?: number;
     /** The store tenant (default: a new one); another stack's, to run its data with other activities. */
@@ -106,7 +108,7 @@ export async function startExportStack(
       projectId: 'bulkflow-test',
       ...(options.signedUrlTtlSeconds ? { credentials: testServiceAccount() } : {}),
     });
-    output = new GcsOutputStore(storage, testEnvironment.gcsBucket, `${tenant}/`, testEnvironment.gcsEndpoint);
+    output = new GcsOutputStore(storage, options.gcsBucket ?? testEnvironment.gcsBucket, `${tenant}/`, testEnvironment.gcsEndpoint);
   } else {
     outputDir = mkdtempSync(path.join(os.tmpdir(), 'bulkflow-export-'));
     output = new LocalOutputStore(outputDir);

@@ -17,7 +17,7 @@ import type { AsyncRequestInput, AsyncRequestStatus } from '../../contracts/asyn
 import { access, newRouter } from '../access';
 import type { AppState } from '../app-state';
 import { HttpError } from '../http-error';
-import { jobState } from '../job-state';
+import { jobState, failedJobError } from '../job-state';
 import { ownerOf, requireJobAccess } from '../authorize';
 import { FHIR_JSON } from '../middleware/operation-outcome-errors';
 
@@ -141,7 +141,7 @@ export class AsyncRequests {
 
     router.get('/async/:id/result', access.token, async (ctx) => {
       const state = await this.state(ctx, ctx.params.id);
-      if (state.kind === 'failed') throw new HttpError(500, 'exception', `The request failed: ${state.reason}`);
+      if (state.kind === 'failed') throw failedJobError(state, 'request');
       const status = state.status;
       if (!status || status.phase !== 'completed') throw HttpError.notFound('The request has no result yet');
       const body = await readText(this.deps.output, status.responseKey!);

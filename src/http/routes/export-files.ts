@@ -4,6 +4,7 @@ import { exportFileKey } from '../../output/file-keys';
 import { access, newRouter } from '../access';
 import type { AppState } from '../app-state';
 import { HttpError } from '../http-error';
+import { failedJobError } from '../job-state';
 import { sendFile } from '../send-file';
 import { exportState, type BulkExportRouteDependencies } from './bulk-export';
 
@@ -16,7 +17,7 @@ export function exportFilesRouter(deps: BulkExportRouteDependencies): Router<App
     const { id, file } = ctx.params;
     if (!FILE_NAME.test(file)) throw HttpError.notFound('No such file');
     const state = await exportState(deps, ctx, id);
-    if (state.kind === 'failed') throw new HttpError(500, 'exception', `The export failed: ${state.reason}`);
+    if (state.kind === 'failed') throw failedJobError(state, 'export');
     const stream = await deps.output.openReader(exportFileKey({ tenant: ctx.state.tenant, exportId: id, outputPrefix: state.outputPrefix }, file));
     if (!stream) throw HttpError.notFound('No such file');
     sendFile(ctx, stream, file, 'application/fhir+ndjson');

@@ -102,6 +102,7 @@ export function exportKickoffRouter(deps: BulkExportRouteDependencies): Router<A
       organizeOutputBy: request.organizeOutputBy,
       allowPartialManifests: request.allowPartialManifests,
       lenientIssues: request.lenientIssues.map((i) => ({ severity: i.severity ?? 'warning', code: i.code, diagnostics: i.diagnostics, expression: i.expression })),
+      ...(handling === 'lenient' ? { lenient: true } : {}),
       tuning: deps.exportSettings,
     };
     await admitExport({ ...deps, pool: deps.store?.pool }, tenant, exportId, () => deps.temporal.start(bulkExport, { taskQueue: deps.taskQueue, workflowId: exportId, args: [input], ...exportStartOptions(input) }));

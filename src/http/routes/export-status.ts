@@ -11,6 +11,7 @@ import type { ExportStatus } from '../../contracts/bulk-export';
 import { access, newRouter } from '../access';
 import type { AppState } from '../app-state';
 import { HttpError } from '../http-error';
+import { failedJobError } from '../job-state';
 import { PollThrottle } from '../poll-throttle';
 import { FHIR_JSON } from '../middleware/operation-outcome-errors';
 import { exportState, type BulkExportRouteDependencies } from './bulk-export';
@@ -72,7 +73,7 @@ export function exportStatusRouter(deps: BulkExportRouteDependencies): Router<Ap
       ctx.body = '';
       return;
     }
-    if (state.kind === 'failed') throw new HttpError(500, 'exception', `The export failed: ${state.reason}`);
+    if (state.kind === 'failed') throw failedJobError(state, 'export');
 
     const paged = !seeOther && status?.manifestPageFiles && status.transactionTime ? pageOf(ctx, status) : undefined;
     if (paged && paged !== 'not-yet') {
@@ -99,7 +100,7 @@ export function exportStatusRouter(deps: BulkExportRouteDependencies): Router<Ap
   /** The result URL (303 pattern): the manifest once complete, the failure's OperationOutcome; 404 while running. */
   router.get('/bulkstatus/:id/result', access.token, async (ctx) => {
     const state = await exportState(deps, ctx, ctx.params.id);
-    if (state.kind === 'failed') throw new HttpError(500, 'exception', `The export failed: ${state.reason}`);
+    if (state.kind === 'failed') throw failedJobError(state, 'export');
     const status = state.status;
     if (!status || status.phase !== 'completed') throw HttpError.notFound('The export has no result yet');
     const paged = status.manifestPageFiles ? pageOf(ctx, status) : undefined;

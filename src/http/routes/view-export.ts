@@ -8,8 +8,7 @@
  */
 import type Router from '@koa/router';
 import type { Context } from 'koa';
-import { ApplicationFailure } from '@temporalio/common';
-import { VIEW_EVALUATION_FAILURE, type ExportedView, type ViewExportInput, type ViewFormat } from '../../contracts/view-export';
+import { type ExportedView, type ViewExportInput, type ViewFormat } from '../../contracts/view-export';
 import { parquetColumns } from '../../views/parquet-columns';
 import { OperationOutcomeError } from '../../fhir/outcome-error';
 import { exportFileKey } from '../../output/file-keys';
@@ -23,7 +22,7 @@ import { access, newRouter } from '../access';
 import type { AppState } from '../app-state';
 import { ownerOf, requireJobAccess, requirePermission, requireSomeRead } from '../authorize';
 import { HttpError } from '../http-error';
-import { jobState, newJobId } from '../job-state';
+import { jobState, newJobId, failedJobError } from '../job-state';
 import { PollThrottle } from '../poll-throttle';
 import { readJsonBody } from '../read-json-body';
 import { FHIR_JSON } from '../middleware/operation-outcome-errors';
@@ -147,23 +146,10 @@ export function viewExportRouter(deps: BulkExportRouteDependencies & { store: Re
     ctx.body = inProgressParameters(ctx.params.id, status, Date.now());
   });
 
-  /** Why a failed export failed: a view that could not be evaluated is the client's 422, anything else 500. */
-  const failure = async (id: string): Promise<never> => {
-    const err = await deps.temporal.guarded((client) => client.workflow.getHandle(id).result()).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    let cause = err;
-    while (cause instanceof Error && !(cause instanceof ApplicationFailure) && cause.cause) cause = cause.cause;
-    if (cause instanceof ApplicationFailure && cause.type === VIEW_EVALUATION_FAILURE) {
-      throw new OperationOutcomeError('processing', `The export failed: ${cause.message}`);
-    }
-    throw new HttpError(500, 'exception', `The export failed${cause instanceof Error ? `: ${cause.message}` : ''}`);
-  };
-
   router.get('/sql-export/:id/result', access.token, async (ctx) => {
     const found = await state(ctx, ctx.params.id);
-    if (found.kind === 'failed') return failure(ctx.params.id);
+    // A view that could not be evaluated is the client's 422, anything else 500 (job-state.ts).
+    if (found.kind === 'failed') throw failedJobError(found, 'export');
     const status = found.status;
     if (!status || status.phase !== 'completed') throw HttpError.notFound('The export has no result yet; poll its status URL');
     const sign = async (key: string) => (signed ? deps.output.signedUrl!(key, deps.signedUrlTtlSeconds!) : `${statusUrl(ctx, ctx.params.id)}/files/${key.split('/').pop()}`);
@@ -179,7 +165,7 @@ export function viewExportRouter(deps: BulkExportRouteDependencies & { store: Re
     const { id, file } = ctx.params;
     if (!FILE_NAME.test(file)) throw HttpError.notFound('No such file');
     const found = await state(ctx, id);
-    if (found.kind === 'failed') throw new HttpError(500, 'exception', `The export failed: ${found.reason}`);
+    if (found.kind === 'failed') throw failedJobError(found, 'export');
     const stream = await deps.output.openReader(exportFileKey({ tenant: ctx.state.tenant, exportId: id }, file));
     if (!stream) throw HttpError.notFound('No such file');
     sendFile(ctx, stream, file, CONTENT_TYPES[file.split('.').pop()!]);
