@@ -3,6 +3,7 @@ import type { ExportLocation } from '../src/contracts/export-window';
 import { asyncDirectory, errorFileKey, exportDirectory } from '../src/output/file-keys';
 import { writeText, type OutputStore } from '../src/output/output-store';
 import { forgetSelection } from '../src/store/recorded-selection';
+import { forgetPatientList } from '../src/store/patient-lists';
 import type { AsyncRequestInput } from '../src/contracts/async-request';
 import type { ExportPartitionInput, ExportPlan, OperationOutcomeIssueJson, PartFile, PatientBlocksInput } from '../src/contracts/bulk-export';
 import { exportPartition } from './export-partition';
@@ -81,6 +82,7 @@ export function createActivities(deps: ActivityDependencies) {
     /** Removes every file of an export (cancel, expiry). Idempotent. */
     async deleteExportFiles(input: ExportLocation): Promise<number> {
       await forgetSelection(deps.pool, input.exportId);
+      await forgetPatientList(deps.pool, input.exportId);
       return deps.output.deletePrefix(exportDirectory(input));
     },
   });

@@ -11,10 +11,11 @@ import { ResourceStore } from '../src/store/resource-store';
 import { typeFilterSql } from '../src/store/search-sql';
 import { recordSelection } from '../src/store/recorded-selection';
 import type { SnapshotScope } from '../src/store/snapshot-scope';
-import { planPartitions, storedResourceTypes } from '../src/store/snapshot-planner';
+import { capPartitions, planPartitions, storedResourceTypes } from '../src/store/snapshot-planner';
+import { MAX_PARTITIONS } from '../src/contracts/history-budget';
 import { planPatientBlocks } from '../src/store/patient-blocks';
 import { BLOCKS, type ExportPlan, type PlanExportInput, type PlannedPartition, type ProvenanceSelection } from '../src/contracts/bulk-export';
-import { atSnapshot, type CompartmentFilter, type ExportWindow } from '../src/contracts/export-window';
+import { atSnapshot, type CompartmentFilter, type Cursor, type ExportWindow } from '../src/contracts/export-window';
 
 /**
  * Fixes the export's transactionTime (every write stamped at or before it has committed)
@@ -76,8 +77,10 @@ export async function planExport(pool: Pool, input: PlanExportInput): Promise<Ex
   const [direct] = await Promise.all([planAll(planned.filter((p) => !readsRecording(p))), recording]);
   const fromRecording = await planAll(planned.filter(readsRecording));
   const plans = planned.map((p) => (readsRecording(p) ? fromRecording : direct).shift()!);
+  const capped = capPartitions(plans.map((p) => (p.count === 0 ? [] : p.bounds)), input.maxPartitions ?? MAX_PARTITIONS);
   planned.forEach(({ type, deletions }, i) => {
-    const { count, bounds } = plans[i];
+    const { count } = plans[i];
+    const bounds = capped[i];
     if (count === 0) return;
     const recorded = recordedTypes.includes(type);
     (deletions ? deletedTotals : totals)[type] = count;
@@ -98,19 +101,27 @@ async function planBlocks(pool: Pool, window: ExportWindow & { compartment: Comp
   const blockTypes = types.filter((t) => compartmentTypes.has(t));
   const filterSql = Object.fromEntries(blockTypes.map((t) => [t, typeFilterSql(compileTypeFilter(t, input.typeFilters?.[t]))]));
   const scope = { ...window, types: blockTypes, filterSql };
-  const { count, bounds } = await planPatientBlocks(pool, scope, input.partitionSize);
-  const partitions: PlannedPartition[] = [];
-  if (count > 0) {
-    for (let i = 0; i <= bounds.length; i++) partitions.push({ type: BLOCKS, partition: i, blocks: { afterPatient: bounds[i - 1], upToPatient: bounds[i] } });
-  }
+  const blocks = await planPatientBlocks(pool, scope, input.partitionSize);
   const deletedTotals: Record<string, number> = {};
+  const deleted: Array<{ type: string; bounds: Cursor[] }> = [];
   for (const type of window.since ? blockTypes : []) {
-    const deletions = { ...window, resourceType: type, deletions: true };
-    const planned = await planPartitions(pool, deletions, input.partitionSize);
+    const planned = await planPartitions(pool, { ...window, resourceType: type, deletions: true }, input.partitionSize);
     if (planned.count === 0) continue;
     deletedTotals[type] = planned.count;
-    for (let i = 0; i <= planned.bounds.length; i++) partitions.push({ type, partition: i, after: planned.bounds[i - 1], upTo: planned.bounds[i], deletions: true });
+    deleted.push({ type, bounds: planned.bounds });
   }
+  // One cap over block ranges and deletion ranges alike (their bounds are of two kinds).
+  const capped = capPartitions<string | Cursor>([blocks.count > 0 ? blocks.bounds : [], ...deleted.map((d) => d.bounds)], input.maxPartitions ?? MAX_PARTITIONS);
+  const [blockBounds, ...deletedBounds] = capped as [string[], ...Cursor[][]];
+  const { count } = blocks;
+  const partitions: PlannedPartition[] = [];
+  if (count > 0) {
+    for (let i = 0; i <= blockBounds.length; i++) partitions.push({ type: BLOCKS, partition: i, blocks: { afterPatient: blockBounds[i - 1], upToPatient: blockBounds[i] } });
+  }
+  deleted.forEach(({ type }, d) => {
+    const bounds = deletedBounds[d]!;
+    for (let i = 0; i <= bounds.length; i++) partitions.push({ type, partition: i, after: bounds[i - 1], upTo: bounds[i], deletions: true });
+  });
   return { transactionTime: window.transactionTime, blockTypes, totals: count > 0 ? { [BLOCKS]: count } : {}, deletedTotals, partitions };
 }
 

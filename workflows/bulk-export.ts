@@ -20,6 +20,7 @@ import { inParallel } from './parallel';
 import { FAILURES_END_CLEANLY } from './patches';
 import { locationOf, partLimits, type ExportInput, type ExportPartitionResult, type ExportStatus, type PartFile } from '../src/contracts/bulk-export';
 import { atSnapshot } from '../src/contracts/export-window';
+import { maxPartitionsFor } from '../src/contracts/history-budget';
 import { readExportInput } from '../src/contracts/legacy-shapes';
 
 export const statusQuery = defineQuery<ExportStatus>('status');
@@ -64,6 +65,8 @@ export async function bulkExport(received: ExportInput): Promise<void> {
       associatedProvenance: input.associatedProvenance,
       organizeOutputBy: input.organizeOutputBy,
       partitionSize: input.tuning.partitionSize,
+      // What every partition's input repeats bounds how many there may be (history-budget.ts).
+      maxPartitions: maxPartitionsFor(JSON.stringify([input.elements ?? null, input.typeFilters ?? null]).length),
     });
     status.transactionTime = plan.transactionTime;
     status.organizedBy = input.organizeOutputBy;

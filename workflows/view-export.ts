@@ -15,6 +15,7 @@ import { inParallel } from './parallel';
 import { FAILURES_END_CLEANLY } from './patches';
 import { partLimits } from '../src/contracts/bulk-export';
 import { atSnapshot } from '../src/contracts/export-window';
+import { maxPartitionsFor } from '../src/contracts/history-budget';
 import type { ViewExportInput, ViewExportStatus, ViewPartitionResult } from '../src/contracts/view-export';
 import { exportResourceCountKey, exportStateKey } from './search-attribute-keys';
 import { viewProgressDetails } from './visibility';
@@ -48,7 +49,15 @@ export async function viewExport(input: ViewExportInput): Promise<void> {
 
   try {
     const types = [...new Set(input.views.map((v) => v.resource))];
-    const plan = await planViewExport({ exportId: input.exportId, window: input.window, types, partitionSize: input.tuning.partitionSize });
+    const plan = await planViewExport({
+      exportId: input.exportId,
+      window: input.window,
+      types,
+      partitionSize: input.tuning.partitionSize,
+      // Each partition's input repeats its view: the largest bounds how many there may be (history-budget.ts).
+      maxPartitions: maxPartitionsFor(Math.max(...input.views.map((v) => JSON.stringify(v).length))),
+      viewsPerType: Object.fromEntries(types.map((t) => [t, input.views.filter((v) => v.resource === t).length])),
+    });
     status.transactionTime = plan.transactionTime;
     const window = atSnapshot(input.window, plan.transactionTime);
     const limits = partLimits(input.tuning);

@@ -17,8 +17,15 @@ import {
 } from './search-attribute-keys';
 import type { ExportInput, ExportStatus } from '../src/contracts/bulk-export';
 import type { ViewExportInput, ViewExportStatus } from '../src/contracts/view-export';
+import type { CompartmentFilter } from '../src/contracts/export-window';
 
 const list = (items: string[], max = 6) => (items.length <= max ? items.join(', ') : `${items.slice(0, max).join(', ')} and ${items.length - max} more`);
+
+/** The selected patients in words: a kept list by its size, an inline one by its ids. */
+function patientsText(compartment: CompartmentFilter | undefined): string | undefined {
+  if (compartment?.patientList) return `${compartment.patientList.count} listed patients`;
+  return compartment?.patientIds ? list(compartment.patientIds.map((p) => `Patient/${p}`)) : undefined;
+}
 
 export function exportSummary(input: ExportInput): string {
   const level = input.level === 'system' ? 'System' : input.level === 'patient' ? 'Patient' : `Group ${input.window.compartment?.groupId}`;
@@ -32,7 +39,7 @@ export function exportDetails(input: ExportInput): string {
     ['Request', input.request],
     ['Level', input.level],
     ['Group', input.window.compartment?.groupId],
-    ['Patients', input.window.compartment?.patientIds ? list(input.window.compartment.patientIds.map((p) => `Patient/${p}`)) : undefined],
+    ['Patients', patientsText(input.window.compartment)],
     ['Types', input.types ? input.types.join(', ') : 'all'],
     ['_since', input.window.since],
     ['_until', input.window.until],
@@ -87,7 +94,7 @@ export function exportStartOptions(input: ExportInput) {
       types: input.types ?? 'all',
       since: input.window.since ?? null,
       until: input.window.until ?? null,
-      patients: input.window.compartment?.patientIds?.length ?? null,
+      patients: input.window.compartment?.patientList?.count ?? input.window.compartment?.patientIds?.length ?? null,
       typeFilters: input.typeFilters ? Object.values(input.typeFilters).flat().length : 0,
       elements: input.elements !== undefined,
       includeAssociatedData: input.associatedProvenance ?? null,
@@ -108,7 +115,7 @@ export function viewExportStartOptions(input: ViewExportInput) {
     ['Views', views.join(', ')],
     ['Format', input.format],
     ['Group', groupId],
-    ['Patients', input.window.compartment?.patientIds ? list(input.window.compartment.patientIds.map((p) => `Patient/${p}`)) : undefined],
+    ['Patients', patientsText(input.window.compartment)],
     ['_since', input.window.since],
     ['clientTrackingId', input.clientTrackingId],
     ['Requested by', input.owner],

@@ -84,6 +84,8 @@ export interface PlanExportInput {
   associatedProvenance?: ProvenanceSelection;
   organizeOutputBy?: 'Patient';
   partitionSize: number;
+  /** At most this many partitions: wider ones past it (history-budget.ts; absent in earlier inputs: MAX_PARTITIONS). */
+  maxPartitions?: number;
 }
 
 export interface PlannedPartition {

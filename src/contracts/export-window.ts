@@ -14,8 +14,10 @@ export interface Cursor {
 export interface CompartmentFilter {
   /** Only the active members of this Group (at transactionTime). */
   groupId?: string;
-  /** Only these patients (the `patient` kick-off parameter). */
+  /** Only these patients (the `patient` kick-off parameter), listed inline (schedules, earlier releases). */
   patientIds?: string[];
+  /** Only these patients, kept once in the store's `export_patient_lists` under `id` (kick-offs): histories stay small. */
+  patientList?: { id: string; count: number };
 }
 
 /** One tenant's store at one snapshot, optionally narrowed to changes and to patients' compartments. */

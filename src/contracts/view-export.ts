@@ -41,6 +41,10 @@ export interface PlanViewExportInput {
   /** The resource types the views read. */
   types: string[];
   partitionSize: number;
+  /** At most this many view partitions (a type's partitions once per view that reads it; absent in earlier inputs: MAX_PARTITIONS). */
+  maxPartitions?: number;
+  /** How many views read each type (weights of the cap). */
+  viewsPerType?: Record<string, number>;
 }
 
 export interface ViewExportPlan {

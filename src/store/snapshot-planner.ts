@@ -53,3 +53,21 @@ export async function planPartitions(pool: Pool, unresolved: SnapshotScope, part
   const bounds = rows.filter((r) => !r.last).map((r) => ({ lastUpdated: r.last_updated.toISOString(), id: r.id }));
   return { count, bounds };
 }
+
+/**
+ * Widens partitions until `lists` (each a type's bounds: b bounds cut b + 1 partitions, counted
+ * `weights[i]` times, as a view export runs a type's partitions once per view) cut at most `max`:
+ * every list keeps every k-th bound, for the smallest k that fits. Ranges stay contiguous, so
+ * every resource is still in exactly one partition.
+ */
+export function capPartitions<T>(lists: T[][], max: number, weights: number[] = lists.map(() => 1)): T[][] {
+  const partitions = (ls: T[][]) => ls.reduce((n, b, i) => n + (b.length + 1) * weights[i]!, 0);
+  if (partitions(lists) <= max) return lists;
+  const floor = weights.reduce((n, w) => n + w, 0); // one partition per list
+  if (max <= floor) return lists.map(() => []);
+  const weightedBounds = lists.reduce((n, b, i) => n + b.length * weights[i]!, 0);
+  for (let k = Math.max(2, Math.floor(weightedBounds / (max - floor))); ; k++) {
+    const thinned = lists.map((b) => b.filter((_, i) => (i + 1) % k === 0));
+    if (partitions(thinned) <= max) return thinned;
+  }
+}

@@ -85,6 +85,7 @@ export function selectedPatients(tenant: string, compartment: CompartmentFilter,
   const conditions: string[] = [];
   if (compartment.groupId) conditions.push(`c.patient_id IN (${groupPatientsSql(tenant, compartment.groupId, at)})`);
   if (compartment.patientIds) conditions.push(`c.patient_id IN (${compartment.patientIds.map(literal).join(', ') || 'NULL'})`);
+  if (compartment.patientList) conditions.push(`c.patient_id IN (${keptPatientsSql(tenant, compartment.patientList.id)})`);
   return conditions;
 }
 
@@ -108,11 +109,17 @@ export function versionByKey(alias: string, key: { tenant: string; type: string;
        WHERE k.tenant = ${key.tenant} AND k.resource_type = ${key.type} AND k.id = ${key.id} AND k.version_id = ${key.version} OFFSET 0) ${alias}`;
 }
 
+/** The patients of a list kept for an export (patient-lists.ts). */
+function keptPatientsSql(tenant: string, listId: string): string {
+  return `SELECT patient_id FROM export_patient_lists WHERE tenant = ${literal(tenant)} AND list_id = ${literal(listId)}`;
+}
+
 /** The selected patients' ids as a relation with column `patient_id`; undefined selects every patient. */
 function selectedPatientIds(tenant: string, compartment: CompartmentFilter, at: string): string | undefined {
   const sets: string[] = [];
   if (compartment.groupId) sets.push(`SELECT member_id FROM (${groupPatientsSql(tenant, compartment.groupId, at)}) g`);
   if (compartment.patientIds) sets.push(`SELECT unnest(ARRAY[${compartment.patientIds.map(literal).join(', ') || 'NULL'}]::text[]) COLLATE "C"`);
+  if (compartment.patientList) sets.push(keptPatientsSql(tenant, compartment.patientList.id));
   if (sets.length === 0) return undefined;
   // DISTINCT: a patient in two nested Groups is selected once.
   return `SELECT DISTINCT patient_id FROM (${sets.map((set) => `(${set})`).join(' INTERSECT ')}) p(patient_id)`;
@@ -199,7 +206,7 @@ export function snapshotWhere(scope: SnapshotScope, range: { after?: Cursor; upT
  * anyway) against the resolved selection, a constant array that PostgreSQL checks by hash.
  */
 function inSelectedCompartments(scope: SnapshotScope): string {
-  const all = !scope.compartment!.groupId && !scope.compartment!.patientIds;
+  const all = !scope.compartment!.groupId && !scope.compartment!.patientIds && !scope.compartment!.patientList;
   if (!all && !scope.selectedPatients) throw new Error('a Group or patient-list scope must be resolved first (withSelectedPatients)');
   return inPatientsSql('resource_versions.compartment_patients', all ? undefined : scope.selectedPatients);
 }

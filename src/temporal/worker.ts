@@ -92,7 +92,9 @@ export async function createExportWorker(options: ExportWorkerOptions): Promise<
     // A prebuilt bundle has the workflow interceptors built in (build-workflow-bundle.ts).
     ...(codePath ? { workflowBundle: { codePath } } : { workflowsPath: require.resolve('../../workflows') }),
     interceptors: codePath ? { activity: tracing.interceptors.activity } : tracing.interceptors,
-    activities: Object.fromEntries(Object.entries(activities).filter(([name]) => !partitionNames.includes(name))),
+    // Every activity, partitions included: exports started by releases before the partition queue
+    // scheduled their partitions here, and new workers must still run those.
+    activities,
     maxConcurrentActivityTaskExecutions: options.config.workerMaxConcurrentActivities,
     maxConcurrentWorkflowTaskExecutions: 10,
     maxCachedWorkflows: 100,

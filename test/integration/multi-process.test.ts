@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ensureDatabase } from '../../src/store/database';
 import { startTemporalServer, type TemporalServer } from '../../src/temporal/temporal-server';
-import { downloadAll, kickoffHeaders, pollUntilDone } from '../support/export-stack';
+import { downloadAll, kickoffHeaders, pollUntilDone, failureMessage } from '../support/export-stack';
 import { startPrivatePostgres, type PrivatePostgres } from '../support/private-postgres';
 import { FAULT_ROUNDS, FaultTable, Topology, until } from '../support/topology';
 
@@ -198,8 +198,9 @@ describe('two API and three worker processes on the Temporal server, under fault
         await until(async () => {
           fill();
           const { raw } = await handle.describe();
-          seen = JSON.stringify((raw.pendingActivities ?? []).map((a) => [a.activityType?.name, a.attempt, a.lastFailure?.message]));
-          return (raw.pendingActivities ?? []).some((a) => /ENOSPC/.test(a.lastFailure?.message ?? ''));
+          const pending = await Promise.all((raw.pendingActivities ?? []).map(async (a) => [a.activityType?.name, a.attempt, await failureMessage(topology.client, a.lastFailure)] as const));
+          seen = JSON.stringify(pending);
+          return pending.some(([, , message]) => /ENOSPC/.test(message ?? ''));
         }, 'a partition to fail with ENOSPC').catch((err: Error) => Promise.reject(new Error(`${err.message}; pending: ${seen}`)));
         const status = await fetch(statusUrl);
         expect(status.status).toBe(202); // still in progress, not complete with a part missing

@@ -16,6 +16,9 @@ import { ResourceStore } from '../../src/store/resource-store';
 import { startTemporalServer, type TemporalServer } from '../../src/temporal/temporal-server';
 import { exportSearchAttributeKeys } from '../../src/temporal/search-attribute-registry';
 import { statusQuery } from '../../workflows/bulk-export';
+import { encryptingDataConverter } from '../../src/temporal/data-converter';
+import { loadPayloadKeys } from '../../src/temporal/payload-keys';
+import type { PayloadKey } from '../../src/temporal/payload-codec';
 import { testEnvironment } from '../harness/environment';
 import { migratedPool, uniqueTenant } from '../support/database';
 import { downloadAll, kickoffHeaders, pollUntilDone } from '../support/export-stack';
@@ -30,6 +33,7 @@ describe('bulkflow on the Temporal server (PostgreSQL persistence and SQL visibi
   const processes: ChildProcess[] = [];
   const expected = new Set<string>();
   let fhir: string;
+  let payloadKeys: PayloadKey[];
 
   const start = (command: string, env: Record<string, string>) => {
     let output = '';
@@ -60,6 +64,7 @@ describe('bulkflow on the Temporal server (PostgreSQL persistence and SQL visibi
     for (const r of await new ResourceStore(pool, tenant).write(resources.map((resource) => ({ op: 'put' as const, resource })))) {
       expected.add(`${r.resourceType}/${r.id}/${r.versionId}`);
     }
+    payloadKeys = await loadPayloadKeys(pool, undefined);
     await pool.end();
     const port = await findFreePort();
     const env = {
@@ -111,7 +116,8 @@ describe('bulkflow on the Temporal server (PostgreSQL persistence and SQL visibi
     expect(second.status).toBe(202);
     const statusUrl = second.headers.get('content-location')!;
     const connection = await Connection.connect({ address: server.address });
-    const client = new Client({ connection, namespace: server.namespace });
+    // The worker processes encrypt with the store's payload key: this client reads with the same.
+    const client = new Client({ connection, namespace: server.namespace, dataConverter: encryptingDataConverter(payloadKeys) });
     const handle = client.workflow.getHandle(statusUrl.split('/').pop()!);
     await until(async () => {
       const status = await handle.query(statusQuery);

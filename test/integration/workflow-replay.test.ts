@@ -8,6 +8,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Worker } from '@temporalio/worker';
 import { workflowSinks } from '../../src/temporal/worker';
+import { encryptingDataConverter } from '../../src/temporal/data-converter';
+import { REPLAY_FIXTURE_KEY } from '../support/fixture-key';
 
 const FIXTURES = path.resolve(__dirname, '..', 'fixtures', 'histories');
 /** Today's workflow code, as `npm run build` bundles it for the worker. */
@@ -26,10 +28,12 @@ const recorded = readdirSync(FIXTURES)
   .map((file) => ({ file, ...(JSON.parse(readFileSync(path.join(FIXTURES, file), 'utf8')) as RecordedHistory) }));
 
 describe('recorded workflow histories replay against today\'s workflow code', () => {
-  it('has a history of every workflow and of each bulkExport branch', () => {
+  it('has a history of every workflow and of each branch (_since deletions, lenient errors, failures before and after failures-end-cleanly, cancellations)', () => {
     expect(new Set(recorded.map((r) => r.workflowType))).toEqual(new Set(['bulkExport', 'scheduledExport', 'deliverWebhook', 'asyncRequest', 'viewExport']));
     expect(recorded.filter((r) => r.workflowType === 'viewExport').map((r) => r.status).sort()).toEqual(['CANCELLED', 'COMPLETED', 'FAILED']);
-    expect(recorded.filter((r) => r.workflowType === 'bulkExport').map((r) => r.status).sort()).toEqual(['CANCELLED', 'COMPLETED', 'COMPLETED', 'COMPLETED', 'FAILED']);
+    expect(recorded.filter((r) => r.workflowType === 'bulkExport').map((r) => r.status).sort()).toEqual(['CANCELLED', 'COMPLETED', 'COMPLETED', 'COMPLETED', 'COMPLETED', 'COMPLETED', 'FAILED', 'FAILED']);
+    expect(recorded.filter((r) => r.workflowType === 'scheduledExport').map((r) => r.status).sort()).toEqual(['CANCELLED', 'COMPLETED', 'FAILED']);
+    expect(recorded.filter((r) => r.workflowType === 'asyncRequest').map((r) => r.status).sort()).toEqual(['CANCELLED', 'COMPLETED']);
   });
 
   it('replays every one without a determinism error', async () => {
@@ -37,7 +41,9 @@ describe('recorded workflow histories replay against today\'s workflow code', ()
     const histories = recorded.map((r) => ({ workflowId: r.workflowId, history: r.history }));
     const failures: string[] = [];
     let replayed = 0;
-    for await (const result of Worker.runReplayHistories({ workflowBundle: { codePath: WORKFLOW_BUNDLE }, sinks: workflowSinks() }, histories)) {
+    // Fixtures recorded since payload encryption are encrypted with the fixture key; older ones are in clear.
+    const dataConverter = encryptingDataConverter([REPLAY_FIXTURE_KEY]);
+    for await (const result of Worker.runReplayHistories({ workflowBundle: { codePath: WORKFLOW_BUNDLE }, sinks: workflowSinks(), dataConverter }, histories)) {
       replayed++;
       if (result.error) failures.push(`${recorded.find((r) => r.workflowId === result.workflowId)?.file}: ${result.error.message}`);
     }

@@ -12,6 +12,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
+import { Context } from '@temporalio/activity';
+import { REPLAY_FIXTURE_KEY } from '../support/fixture-key';
 import { generatePopulation } from '../../src/generate/population';
 import { findBinary } from '../../src/process/find-binary';
 import { testEnvironment } from '../harness/environment';
@@ -26,12 +28,14 @@ const withoutMachineDetails = (key: string, value: unknown) => (key === 'stackTr
 describe('recording workflow histories for replay', () => {
   let stack: ExportStack;
   let groupId: string;
+  let patientId: string;
 
   beforeAll(async () => {
     // Short retention, so exports run to their end (files expired and deleted) within the recording.
-    stack = await startExportStack({ settings: { retentionMs: 2_000, manifestPageFiles: 2, maxPartResources: 50 }, asyncSyncWaitMs: 0 });
+    stack = await startExportStack({ settings: { retentionMs: 2_000, manifestPageFiles: 2, maxPartResources: 50, heartbeatTimeoutMs: 5_000 }, asyncSyncWaitMs: 0, payloadKeys: [REPLAY_FIXTURE_KEY] });
     const population = [...generatePopulation({ patients: 3, seed: 31 })];
     groupId = population.find((r) => r.resourceType === 'Group')!.id!;
+    patientId = population.find((r) => r.resourceType === 'Patient')!.id!;
     await stack.store.write(population.map((resource) => ({ op: 'put' as const, resource })));
     await stack.startWorker((real) => ({
       ...real,
@@ -39,6 +43,22 @@ describe('recording workflow histories for replay', () => {
       planExport: async (input) => {
         if (input.types?.includes('Device')) throw ApplicationFailure.nonRetryable('planning refused (a recorded failure)', 'RecordedFailure');
         return real.planExport(input);
+      },
+      // `_typeFilter=MedicationRequest?status=active` partitions fail for good (a partition failure:
+      // siblings cancelled, files deleted); `Immunization?status=completed` ones run until
+      // cancelled, so such a failure has a sibling to cancel. Other exports run as they are.
+      exportPartition: async (input) => {
+        if (input.filters?.includes('status=active') && input.partition.type === 'MedicationRequest') throw ApplicationFailure.nonRetryable('partition refused (a recorded failure)', 'RecordedFailure');
+        if (input.filters?.includes('status=completed') && input.partition.type === 'Immunization') {
+          const context = Context.current();
+          const beat = setInterval(() => context.heartbeat(), 200);
+          try {
+            await context.cancelled;
+          } finally {
+            clearInterval(beat);
+          }
+        }
+        return real.exportPartition(input);
       },
     }));
   });
@@ -97,6 +117,27 @@ describe('recording workflow histories for replay', () => {
     await save('bulkExport-failed', id);
   });
 
+  it('records bulkExport: _since with deletions', async () => {
+    const since = new Date().toISOString();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await stack.store.write([{ op: 'delete', resourceType: 'Patient', id: patientId }]);
+    const { statusUrl, id } = await kickOff(`/$export?_since=${encodeURIComponent(since)}`);
+    await pollUntilDone(statusUrl);
+    await save('bulkExport-since-deletions', id);
+  });
+
+  it('records bulkExport: lenient handling with an error file', async () => {
+    const { statusUrl, id } = await kickOff('/$export?_type=Patient&unknownParameter=1', { ...kickoffHeaders, Prefer: 'respond-async, handling=lenient' });
+    const { manifest } = await pollUntilDone(statusUrl);
+    expect(manifest.error).toHaveLength(1);
+    await save('bulkExport-lenient-errors', id);
+  });
+
+  it('records bulkExport: a partition that fails, its sibling cancelled and the files deleted', async () => {
+    const { id } = await kickOff(`/$export?_type=Immunization,MedicationRequest&_typeFilter=${encodeURIComponent('Immunization?status=completed')}&_typeFilter=${encodeURIComponent('MedicationRequest?status=active')}`);
+    await save('bulkExport-partition-failed', id);
+  });
+
   const viewKickOff = async (views: Record<string, unknown>[], format = 'ndjson') => {
     const res = await fetch(`${stack.fhir}/$sql-export`, {
       method: 'POST',
@@ -132,11 +173,46 @@ describe('recording workflow histories for replay', () => {
     await save('viewExport-failed', id);
   });
 
+  it('records asyncRequest: cancelled', async () => {
+    const res = await fetch(`${stack.fhir}/Patient`, { headers: { Prefer: 'respond-async' } });
+    const statusUrl = res.headers.get('content-location')!;
+    expect((await fetch(statusUrl, { method: 'DELETE' })).status).toBe(202);
+    await save('asyncRequest-cancelled', statusUrl.split('/').pop()!);
+  });
+
   it('records asyncRequest: a search answered asynchronously', async () => {
     const res = await fetch(`${stack.fhir}/Patient`, { headers: { Prefer: 'respond-async' } });
     expect(res.status).toBe(202);
     const id = res.headers.get('content-location')!.split('/').pop()!;
     await save('asyncRequest-completed', id);
+  });
+
+  const admin = (method: string, suffix: string, body?: unknown) =>
+    fetch(`${stack.url}/admin/schedules${suffix}`, { method, headers: { 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  /** The id of the newest run of a schedule: its scheduledExport workflow. */
+  const runOf = async (scheduleId: string): Promise<string> => {
+    let run: string | undefined;
+    await waitFor(async () => {
+      for await (const execution of stack.client.workflow.list({ query: `WorkflowType = 'scheduledExport' AND TaskQueue = '${stack.taskQueue}' AND BulkflowScheduleId = '${scheduleId}'` })) run = execution.workflowId;
+      return run !== undefined;
+    }, 30_000, `a run of ${scheduleId}`);
+    return run!;
+  };
+
+  it('records scheduledExport: a run whose export fails', async () => {
+    expect((await admin('POST', '', { id: 'recorded-failing', every: '1h', paused: true, parameters: { _type: 'Device' } })).status).toBe(201);
+    expect((await admin('POST', '/recorded-failing/trigger')).status).toBeLessThan(300);
+    await save('scheduledExport-failed', await runOf('recorded-failing'));
+    expect((await admin('DELETE', '/recorded-failing')).status).toBeLessThan(300);
+  });
+
+  it('records scheduledExport: a run cancelled while its export runs', async () => {
+    expect((await admin('POST', '', { id: 'recorded-cancelled', every: '1h', paused: true, parameters: { _type: 'Immunization', _typeFilter: 'Immunization?status=completed' } })).status).toBe(201);
+    expect((await admin('POST', '/recorded-cancelled/trigger')).status).toBeLessThan(300);
+    const run = await runOf('recorded-cancelled');
+    await stack.client.workflow.getHandle(run).cancel();
+    await save('scheduledExport-cancelled', run);
+    expect((await admin('DELETE', '/recorded-cancelled')).status).toBeLessThan(300);
   });
 
   it('records scheduledExport and deliverWebhook: one triggered run with a webhook', async () => {
@@ -151,8 +227,6 @@ describe('recording workflow histories for replay', () => {
     });
     await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve));
     try {
-      const admin = (method: string, suffix: string, body?: unknown) =>
-        fetch(`${stack.url}/admin/schedules${suffix}`, { method, headers: { 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
       const url = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook`;
       expect((await admin('POST', '', { id: 'recorded', every: '1h', webhook: url })).status).toBe(201);
       expect((await admin('POST', '/recorded/trigger')).status).toBeLessThan(300);

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { Storage } from '@google-cloud/storage';
 import { Client, Connection } from '@temporalio/client';
+import { decodeOptionalFailureToOptionalError } from '@temporalio/common/lib/internal-non-workflow';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import type { Activities } from '../../activities';
@@ -59,7 +60,7 @@ export interface ExportStack {
   /** The keys that encrypt the stack's payloads (the test database's generated key). */
   payloadKeys: PayloadKey[];
   /** Starts a worker on the stack's task queue; `wrap` may decorate the real activities. */
-  startWorker(wrap?: (real: Activities) => Activities, options?: { unencrypted?: boolean }): Promise<{ stop(): Promise<void> }>;
+  startWorker(wrap?: (real: Activities) => Activities, options?: { unencrypted?: boolean; workflowBundleCodePath?: string }): Promise<{ stop(): Promise<void> }>;
   close(): Promise<void>;
 }
 
@@ -92,6 +93,8 @@ export async function startExportStack(
     pool?: Pool;
     /** Web UI origins whose browsers may call the codec server. */
     codecCorsOrigins?: string[];
+    /** The payload keys (default: the test database's generated key). */
+    payloadKeys?: PayloadKey[];
     /** The API's client sends payloads in clear, as releases before payload encryption did. */
     unencryptedClient?: boolean;
   } = {},
@@ -114,7 +117,7 @@ export async function startExportStack(
     output = new LocalOutputStore(outputDir);
   }
   const connection = await Connection.connect({ address: testEnvironment.temporalAddress });
-  const payloadKeys = await loadPayloadKeys(pool, undefined);
+  const payloadKeys = await loadPayloadKeys(pool, options.payloadKeys);
   const client = new Client({ connection, namespace: testEnvironment.temporalNamespace, ...(options.unencryptedClient ? {} : { dataConverter: encryptingDataConverter(payloadKeys) }) });
   const port = await findFreePort();
   const baseUrl = `http://127.0.0.1:${port}`;
@@ -166,6 +169,7 @@ export async function startExportStack(
         config: { temporalNamespace: testEnvironment.temporalNamespace, temporalTaskQueue: taskQueue, workerMaxConcurrentActivities: 4 },
         dependencies: { pool, output },
         payloadKeys: workerOptions.unencrypted ? 'unencrypted' : payloadKeys,
+        workflowBundleCodePath: workerOptions.workflowBundleCodePath,
         wrapActivities: wrap,
       });
       const running = worker.run();
@@ -231,12 +235,19 @@ export async function pollUntilDone(statusUrl: string, timeoutMs = 60_000): Prom
   throw new Error(`export at ${statusUrl} did not finish within ${timeoutMs} ms`);
 }
 
+/** A failure's message as a client with the codec reads it (raw, failure texts are encoded and encrypted). */
+export async function failureMessage(client: Client, failure: Parameters<typeof decodeOptionalFailureToOptionalError>[1]): Promise<string | undefined> {
+  return (await decodeOptionalFailureToOptionalError(client.options.loadedDataConverter, failure).catch(() => undefined))?.message ?? failure?.message ?? undefined;
+}
+
 /** What an export's workflow is waiting on, for a failure's message: its status, pending activities and latest events. */
 export async function describeExport(client: Client, statusUrl: string): Promise<string> {
   try {
     const handle = client.workflow.getHandle(new URL(statusUrl).pathname.split('/').pop()!);
     const { status, raw } = await handle.describe();
-    const pending = (raw.pendingActivities ?? []).map((a) => ({ type: a.activityType?.name, state: a.state, attempt: a.attempt, lastFailure: a.lastFailure?.message, lastWorker: a.lastWorkerIdentity }));
+    const pending = await Promise.all(
+      (raw.pendingActivities ?? []).map(async (a) => ({ type: a.activityType?.name, state: a.state, attempt: a.attempt, lastFailure: await failureMessage(client, a.lastFailure), lastWorker: a.lastWorkerIdentity })),
+    );
     const events = (await handle.fetchHistory()).events ?? [];
     const latest = events.slice(-5).map((e) => `${e.eventId} ${e.eventType} ${e.eventTime?.seconds}`);
     return `workflow ${status.name}, pending activities ${JSON.stringify(pending)}, ${events.length} events, latest ${JSON.stringify(latest)}`;

@@ -28,7 +28,10 @@ function recordedActivities() {
   const activities: { file: string; type: string; input: any; result: any }[] = [];
   const starts: { file: string; workflowType: string; input: any }[] = [];
   for (const file of readdirSync(FIXTURES).filter((f) => f.endsWith('.json'))) {
-    const recorded = JSON.parse(readFileSync(path.join(FIXTURES, file), 'utf8'));
+    const text = readFileSync(path.join(FIXTURES, file), 'utf8');
+    // Histories recorded since payload encryption hold today's shapes; the earlier release's are in clear.
+    if (text.includes(Buffer.from('binary/encrypted').toString('base64'))) continue;
+    const recorded = JSON.parse(text);
     const events: HistoryEvent[] = recorded.history.events;
     const scheduled = new Map<string, { type: string; input: any }>();
     for (const e of events) {

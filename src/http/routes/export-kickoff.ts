@@ -3,6 +3,7 @@
  * token may read, the Group and patients checked, the tenant's cap enforced, then one
  * `bulkExport` workflow started whose id is the job id.
  */
+import { forgetPatientList, keepPatientList } from '../../store/patient-lists';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import type { Scopes } from '../../auth/scopes';
@@ -72,7 +73,8 @@ export function exportKickoffRouter(deps: BulkExportRouteDependencies): Router<A
   const kickOff = (level: ExportLevel) => async (ctx: Context & { state: AppState }) => {
     checkAccept(ctx.get('Accept') || undefined);
     const handling = parsePrefer(ctx.get('Prefer') || undefined);
-    const raw = ctx.method === 'POST' ? parametersFromBody(await readJsonBody(ctx)) : parametersFromQuery(ctx.query);
+    // Up to 16 MB: a cohort's `patient` list runs to tens of thousands of references (kept in the store, not in history).
+    const raw = ctx.method === 'POST' ? parametersFromBody(await readJsonBody(ctx, 16 * 1024 ** 2)) : parametersFromQuery(ctx.query);
     if (ctx.method === 'GET' && raw.has('patient')) {
       throw HttpError.badRequest('The patient parameter is accepted only in a POST Parameters body', 'patient');
     }
@@ -85,9 +87,11 @@ export function exportKickoffRouter(deps: BulkExportRouteDependencies): Router<A
     const store = deps.store?.forTenant(tenant);
     const groupId = level === 'group' ? await checkGroup(store, ctx.params.id) : undefined;
     if (request.patients) await checkPatients(store, request.patients, groupId);
-    const compartment = level === 'system' ? undefined : { groupId, patientIds: request.patients };
-
     const exportId = newJobId();
+    // A patient list is kept once in the store, not in every partition's workflow input.
+    const patientList = request.patients && store ? await keepPatientList(store.pool, tenant, exportId, request.patients) : undefined;
+    const compartment = level === 'system' ? undefined : { groupId, ...(patientList ? { patientList } : { patientIds: request.patients }) };
+
     const owner = ownerOf(ctx);
     const input: ExportInput = {
       exportId,
@@ -105,7 +109,12 @@ export function exportKickoffRouter(deps: BulkExportRouteDependencies): Router<A
       ...(handling === 'lenient' ? { lenient: true } : {}),
       tuning: deps.exportSettings,
     };
-    await admitExport({ ...deps, pool: deps.store?.pool }, tenant, exportId, () => deps.temporal.start(bulkExport, { taskQueue: deps.taskQueue, workflowId: exportId, args: [input], ...exportStartOptions(input) }));
+    await admitExport({ ...deps, pool: deps.store?.pool }, tenant, exportId, () => deps.temporal.start(bulkExport, { taskQueue: deps.taskQueue, workflowId: exportId, args: [input], ...exportStartOptions(input) })).catch(
+      async (err: unknown) => {
+        if (patientList && store) await forgetPatientList(store.pool, exportId);
+        throw err;
+      },
+    );
     ctx.state.exportStarted = { kind: 'bulk', level };
     ctx.status = 202;
     ctx.set('Content-Location', `${ctx.state.fhirBaseUrl}/bulkstatus/${exportId}`);

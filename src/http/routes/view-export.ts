@@ -6,6 +6,7 @@
  * `DELETE` cancels. One `viewExport` workflow per export, under the same owner-only access,
  * tenants, per-tenant cap, poll throttling, signed URLs and expiry as `$export`.
  */
+import { forgetPatientList, keepPatientList } from '../../store/patient-lists';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { type ExportedView, type ViewExportInput, type ViewFormat } from '../../contracts/view-export';
@@ -101,8 +102,10 @@ export function viewExportRouter(deps: BulkExportRouteDependencies & { store: Re
     }
     const views = await checkedViews(ctx, request.subjects, request.format);
     const tenant = ctx.state.tenant;
-    const compartment = request.groupId || request.patientIds ? { groupId: request.groupId, patientIds: request.patientIds } : undefined;
     const exportId = newJobId();
+    // A patient list is kept once in the store, not in every partition's workflow input.
+    const patientList = request.patientIds ? await keepPatientList(store.pool, tenant, exportId, request.patientIds) : undefined;
+    const compartment = request.groupId || patientList ? { groupId: request.groupId, ...(patientList ? { patientList } : {}) } : undefined;
     const input: ViewExportInput = {
       exportId,
       level: request.groupId ? 'group' : request.patientIds ? 'patient' : 'system',
@@ -115,7 +118,12 @@ export function viewExportRouter(deps: BulkExportRouteDependencies & { store: Re
       header: request.header,
       tuning: deps.exportSettings,
     };
-    await admitExport({ ...deps, pool: store.pool }, tenant, exportId, () => deps.temporal.start(viewExport, { taskQueue: deps.taskQueue, workflowId: exportId, args: [input], ...viewExportStartOptions(input) }));
+    await admitExport({ ...deps, pool: store.pool }, tenant, exportId, () => deps.temporal.start(viewExport, { taskQueue: deps.taskQueue, workflowId: exportId, args: [input], ...viewExportStartOptions(input) })).catch(
+      async (err: unknown) => {
+        if (patientList) await forgetPatientList(store.pool, exportId);
+        throw err;
+      },
+    );
     ctx.state.exportStarted = { kind: 'view', level: input.level };
     ctx.status = 202;
     ctx.set('Content-Location', statusUrl(ctx, exportId));

@@ -347,4 +347,19 @@ CREATE TABLE payload_keys (
 );
 `,
   },
+  {
+    version: 15,
+    name: 'patient lists kept once per export',
+    sql: `
+-- An export's \`patient\` list, kept once here instead of in every partition's workflow input (a
+-- POST of 50,000 patients times a thousand partitions would pass Temporal's history limits).
+-- Forgotten with the export's files.
+CREATE TABLE export_patient_lists (
+  tenant text COLLATE "C" NOT NULL,
+  list_id text COLLATE "C" NOT NULL,
+  patient_id text COLLATE "C" NOT NULL,
+  PRIMARY KEY (tenant, list_id, patient_id)
+);
+`,
+  },
 ];
