@@ -206,7 +206,14 @@ export function snapshotWhere(scope: SnapshotScope, range: { after?: Cursor; upT
  * anyway) against the resolved selection, a constant array that PostgreSQL checks by hash.
  */
 function inSelectedCompartments(scope: SnapshotScope): string {
-  const all = !scope.compartment!.groupId && !scope.compartment!.patientIds && !scope.compartment!.patientList;
+  const { groupId, patientIds, patientList } = scope.compartment!;
+  // A kept list alone is probed by its primary key, row by row: no resolving of tens of
+  // thousands of ids into every partition's statement.
+  if (patientList && !groupId && !patientIds) {
+    return `EXISTS (SELECT 1 FROM unnest(resource_versions.compartment_patients) p(id)
+       WHERE EXISTS (SELECT 1 FROM export_patient_lists l WHERE l.tenant = ${literal(scope.tenant)} AND l.list_id = ${literal(patientList.id)} AND l.patient_id = p.id))`;
+  }
+  const all = !groupId && !patientIds && !patientList;
   if (!all && !scope.selectedPatients) throw new Error('a Group or patient-list scope must be resolved first (withSelectedPatients)');
   return inPatientsSql('resource_versions.compartment_patients', all ? undefined : scope.selectedPatients);
 }
@@ -229,6 +236,8 @@ export async function resolvePatients(pool: Queryable, tenant: string, compartme
 /** The scope with its Group's or patient list's patients resolved at transactionTime (unchanged otherwise). */
 export async function withSelectedPatients(pool: Queryable, scope: SnapshotScope): Promise<SnapshotScope> {
   if (!scope.compartment || scope.recordedFor || scope.deletions || scope.selectedPatients) return scope;
+  const { groupId, patientIds, patientList } = scope.compartment;
+  if (patientList && !groupId && !patientIds) return scope; // probed in the statement itself (inSelectedCompartments)
   const selectedPatients = await resolvePatients(pool, scope.tenant, scope.compartment, scope.transactionTime);
   return selectedPatients ? { ...scope, selectedPatients } : scope;
 }

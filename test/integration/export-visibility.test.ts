@@ -1,4 +1,5 @@
 /** Every export is findable in Temporal visibility (the Web UI's list) by each search attribute, and described in words. */
+import { EncryptionCodec } from '../../src/temporal/payload-codec';
 import { generatePopulation } from '../../src/generate/population';
 import { kickOff, pollUntilDone, startExportStack, type ExportStack } from '../support/export-stack';
 import { waitFor } from '../support/wait';
@@ -57,9 +58,13 @@ describe('exports in the Temporal Web UI', () => {
 
     // The activities' summaries name the partitions they exported.
     const history = await handle.fetchHistory();
-    const summaries = (history.events ?? [])
-      .filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'exportPartition')
-      .map((e) => e.userMetadata?.summary?.data && Buffer.from(e.userMetadata.summary.data).toString());
+    // Encrypted like every payload: read as the Web UI reads them through the codec server.
+    const codec = new EncryptionCodec(stack.payloadKeys);
+    const summaries = await Promise.all(
+      (history.events ?? [])
+        .filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'exportPartition' && e.userMetadata?.summary)
+        .map(async (e) => Buffer.from((await codec.decode([e.userMetadata!.summary!]))[0].data!).toString()),
+    );
     expect(summaries.some((s) => s?.includes('Encounter, partition 1 of 1'))).toBe(true);
   });
 });
