@@ -62,6 +62,7 @@ export async function cancellableQueries<T>(shared: Pool, signal: AbortSignal, w
     return await work(own);
   } finally {
     signal.removeEventListener('abort', cancel);
-    await own.end();
+    // end() waits for every client to come back; one held by a stuck statement must not hold the activity.
+    await Promise.race([own.end(), new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
   }
 }
