@@ -10,8 +10,12 @@ import type { Logger } from '../log';
 
 const SDK_LEVELS = { debug: 'DEBUG', info: 'INFO', warn: 'WARN', error: 'ERROR' } as const;
 
+/** Expected by design: the partition worker polls activities only (worker.ts), so it registers no workflows. */
+const EXPECTED = new Set(['No workflows registered, not polling for workflow tasks']);
+
 function forward(log: Logger, entry: LogEntry): void {
   const fields = { source: 'temporal', ...entry.meta };
+  if (EXPECTED.has(entry.message)) return log.debug(entry.message, fields);
   switch (entry.level) {
     case 'TRACE':
     case 'DEBUG':
