@@ -1,0 +1,165 @@
+/**
+ * SQL over views (SQLQuery Libraries) in DuckDB, embedded: one fresh in-memory database per
+ * execution, holding nothing but the tables the query depends on. Locked down before any user
+ * SQL is seen: external access off (no file, COPY, ATTACH, INSTALL/LOAD, read_csv), extension
+ * autoload and autoinstall off, threads and memory capped, the configuration locked so the
+ * query cannot undo any of it. The user's SQL must parse, by DuckDB's own parser, as exactly one
+ * SELECT; parameters are bound with their declared types; a wall-clock timeout interrupts it
+ * inside the engine, and running out of memory is this query's error, not the process's.
+ */
+import { BIGINT, BOOLEAN, DOUBLE, DuckDBInstance, StatementType, VARCHAR, type DuckDBAppender, type DuckDBConnection, type DuckDBType } from '@duckdb/node-api';
+import { leadingKeyword, rewritePlaceholders } from './placeholders';
+
+/** Column types of a materialised table (FHIR dates stay text: they may be partial). */
+export type TableColumnType = 'VARCHAR' | 'BIGINT' | 'DOUBLE' | 'BOOLEAN';
+
+export interface SqlTable {
+  /** The `label` the query knows the table by. */
+  name: string;
+  columns: ReadonlyArray<{ name: string; type: TableColumnType }>;
+  /** Rows in batches; a value is a string, number, boolean or null as the column's type says. */
+  rows: AsyncIterable<ReadonlyArray<ReadonlyArray<unknown>>> | Iterable<ReadonlyArray<ReadonlyArray<unknown>>>;
+}
+
+/** The SQLQuery parameter types (Library.parameter.type) and how each is bound. */
+export type SqlParameterType = 'string' | 'integer' | 'decimal' | 'boolean' | 'date' | 'dateTime';
+
+export interface SqlParameter {
+  name: string;
+  type: SqlParameterType;
+  value: string | number | boolean;
+}
+
+export interface EngineLimits {
+  threads: number;
+  /** DuckDB's memory_limit, e.g. `512MB`. */
+  memoryLimit: string;
+  timeoutMs: number;
+}
+
+export type SqlRefusalCode = 'invalid' | 'processing' | 'too-costly' | 'timeout';
+
+/** The query cannot run as given; `code` is the OperationOutcome issue code it answers with. */
+export class SqlRefused extends Error {
+  constructor(
+    readonly code: SqlRefusalCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'SqlRefused';
+  }
+}
+
+export interface SqlResult {
+  columns: Array<{ name: string; type: string }>;
+  /** Result rows in chunks, as JavaScript values (BIGINT as bigint). */
+  chunks: AsyncIterable<unknown[][]>;
+}
+
+const LABEL = /^[A-Za-z][A-Za-z0-9_]*$/;
+const quote = (identifier: string) => `"${identifier.replaceAll('"', '""')}"`;
+const DUCKDB_TYPE: Record<TableColumnType, DuckDBType> = { VARCHAR, BIGINT, DOUBLE, BOOLEAN };
+/** Dates are bound as text, as view columns hold them (FHIR dates may be partial: `2020-03`). */
+const PARAMETER_TYPE: Record<SqlParameterType, DuckDBType> = { string: VARCHAR, integer: BIGINT, decimal: DOUBLE, boolean: BOOLEAN, date: VARCHAR, dateTime: VARCHAR };
+
+/** A new database that can read and write nothing but itself, its settings locked. */
+async function lockedDatabase(limits: EngineLimits): Promise<DuckDBInstance> {
+  return DuckDBInstance.create(':memory:', {
+    enable_external_access: 'false',
+    autoload_known_extensions: 'false',
+    autoinstall_known_extensions: 'false',
+    allow_community_extensions: 'false',
+    allow_unsigned_extensions: 'false',
+    threads: String(limits.threads),
+    memory_limit: limits.memoryLimit,
+    lock_configuration: 'true',
+  });
+}
+
+function append(appender: DuckDBAppender, type: TableColumnType, value: unknown): void {
+  if (value === null || value === undefined) return appender.appendNull();
+  switch (type) {
+    case 'VARCHAR':
+      return appender.appendVarchar(String(value));
+    case 'BIGINT':
+      return appender.appendBigInt(BigInt(value as number | bigint));
+    case 'DOUBLE':
+      return appender.appendDouble(Number(value));
+    case 'BOOLEAN':
+      return appender.appendBoolean(Boolean(value));
+  }
+}
+
+async function materialise(connection: DuckDBConnection, table: SqlTable): Promise<void> {
+  if (!LABEL.test(table.name)) throw new SqlRefused('invalid', `${JSON.stringify(table.name)} is not a table name (letters, digits and _, starting with a letter)`);
+  await connection.run(`CREATE TABLE ${quote(table.name)} (${table.columns.map((c) => `${quote(c.name)} ${c.type}`).join(', ')})`);
+  const appender = await connection.createAppender(table.name);
+  try {
+    for await (const batch of table.rows) {
+      for (const row of batch) {
+        table.columns.forEach((column, i) => append(appender, column.type, row[i]));
+        appender.endRow();
+      }
+    }
+    appender.flushSync();
+  } finally {
+    appender.closeSync();
+  }
+}
+
+/** What DuckDB's error means for the client. */
+function refusal(err: unknown, timedOut: boolean): SqlRefused {
+  const message = err instanceof Error ? err.message : String(err);
+  if (timedOut || /^INTERRUPT/i.test(message)) return new SqlRefused('timeout', 'The query ran past its time limit and was stopped');
+  if (/Out of Memory/i.test(message)) return new SqlRefused('too-costly', `The query needs more memory than it may use: ${message}`);
+  if (/Permission Error|external access|Cannot change configuration/i.test(message)) return new SqlRefused('invalid', `The query may read only the tables it depends on: ${message}`);
+  return new SqlRefused('processing', message);
+}
+
+/**
+ * Runs `sql` over `tables` with `parameters` bound; the result streams until read to its end
+ * or abandoned, then the database is closed. Refusals are SqlRefused.
+ */
+export async function runSql(request: { tables: readonly SqlTable[]; sql: string; parameters: readonly SqlParameter[]; limits: EngineLimits }): Promise<SqlResult> {
+  const instance = await lockedDatabase(request.limits);
+  const connection = await instance.connect();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    connection.interrupt();
+  }, request.limits.timeoutMs);
+  const close = () => {
+    clearTimeout(timer);
+    connection.closeSync();
+    instance.closeSync();
+  };
+  try {
+    for (const table of request.tables) await materialise(connection, table);
+    const declared = new Map(request.parameters.map((p) => [p.name, p]));
+    const { sql, used } = rewritePlaceholders(request.sql, new Set(declared.keys()));
+    const statements = await connection.extractStatements(sql).catch((err: unknown) => Promise.reject(new SqlRefused('processing', (err as Error).message)));
+    if (statements.count !== 1) throw new SqlRefused('invalid', `The query must be exactly one statement, got ${statements.count}`);
+    const prepared = await statements.prepare(0);
+    // DuckDB rewrites some PRAGMA and SHOW statements into SELECTs: the text must say SELECT too.
+    if (prepared.statementType !== StatementType.SELECT || !['SELECT', 'WITH'].includes(leadingKeyword(sql))) throw new SqlRefused('invalid', 'The query must be a SELECT (or WITH ... SELECT)');
+    const values = Object.fromEntries(used.map((name) => [name, declared.get(name)!.type === 'integer' ? BigInt(declared.get(name)!.value as number) : declared.get(name)!.value]));
+    const types = Object.fromEntries(used.map((name) => [name, PARAMETER_TYPE[declared.get(name)!.type]]));
+    if (prepared.parameterCount !== used.length) throw new SqlRefused('invalid', 'The query uses a parameter that is not declared (parameters are written :name)');
+    prepared.bind(values, types);
+    const result = await prepared.stream();
+    const columns = result.columnNames().map((name, i) => ({ name, type: result.columnType(i).toString() }));
+    const chunks = (async function* () {
+      try {
+        for await (const rows of result.yieldRowsJs()) yield rows as unknown[][];
+      } catch (err) {
+        throw refusal(err, timedOut);
+      } finally {
+        close();
+      }
+    })();
+    return { columns, chunks };
+  } catch (err) {
+    close();
+    throw err instanceof SqlRefused ? err : refusal(err, timedOut);
+  }
+}

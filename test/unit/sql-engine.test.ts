@@ -1,0 +1,174 @@
+/**
+ * The embedded SQL engine as an attacker meets it: only the query's own tables, one SELECT,
+ * parameters that are data, no files, no extensions, no settings, a timeout and a memory cap
+ * that end the query and leave the process serving the next one.
+ */
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { runSql, SqlRefused, type EngineLimits, type SqlParameter, type SqlTable } from '../../src/sql/duckdb-engine';
+
+const limits: EngineLimits = { threads: 1, memoryLimit: '128MB', timeoutMs: 2_000 };
+
+const patients = (): SqlTable => ({
+  name: 'patient',
+  columns: [
+    { name: 'id', type: 'VARCHAR' },
+    { name: 'family', type: 'VARCHAR' },
+    { name: 'gender', type: 'VARCHAR' },
+  ],
+  rows: [
+    [
+      ['p1', 'Smith', 'female'],
+      ['p2', "Smith'; DROP TABLE patient; --", 'male'],
+    ],
+    [['p3', 'Jones', null]],
+  ],
+});
+const observations = (): SqlTable => ({
+  name: 'obs',
+  columns: [
+    { name: 'id', type: 'VARCHAR' },
+    { name: 'patient_id', type: 'VARCHAR' },
+    { name: 'code', type: 'VARCHAR' },
+    { name: 'value', type: 'DOUBLE' },
+    { name: 'rank', type: 'BIGINT' },
+    { name: 'final', type: 'BOOLEAN' },
+  ],
+  rows: [
+    [
+      ['o1', 'p1', '8302-2', 170.5, 1, true],
+      ['o2', 'p1', '29463-7', 60, 2, false],
+      ['o3', 'p3', '8302-2', 180, 3, true],
+    ],
+  ],
+});
+
+async function rows(sql: string, parameters: SqlParameter[] = [], tables: SqlTable[] = [patients(), observations()], given: EngineLimits = limits): Promise<unknown[][]> {
+  const result = await runSql({ tables, sql, parameters, limits: given });
+  const out: unknown[][] = [];
+  for await (const chunk of result.chunks) out.push(...chunk);
+  return out;
+}
+
+async function refusal(sql: string, parameters: SqlParameter[] = [], given: EngineLimits = limits): Promise<SqlRefused> {
+  const err = await rows(sql, parameters, [patients(), observations()], given).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!(err instanceof SqlRefused)) throw new Error(`expected a refusal of ${sql}, got ${String(err)}`);
+  return err;
+}
+
+describe('runSql', () => {
+  it('joins the materialised tables with bound parameters of their declared types', async () => {
+    const result = await runSql({
+      tables: [patients(), observations()],
+      sql: 'SELECT p.id, count(*) AS n, sum(o.value) AS total FROM patient p JOIN obs o ON o.patient_id = p.id WHERE o.code = :code AND o.rank <= :rank AND o.final = :final GROUP BY p.id ORDER BY p.id',
+      parameters: [
+        { name: 'code', type: 'string', value: '8302-2' },
+        { name: 'rank', type: 'integer', value: 3 },
+        { name: 'final', type: 'boolean', value: true },
+      ],
+      limits,
+    });
+    expect(result.columns).toEqual([
+      { name: 'id', type: 'VARCHAR' },
+      { name: 'n', type: 'BIGINT' },
+      { name: 'total', type: 'DOUBLE' },
+    ]);
+    const out: unknown[][] = [];
+    for await (const chunk of result.chunks) out.push(...chunk);
+    expect(out).toEqual([
+      ['p1', 1n, 170.5],
+      ['p3', 1n, 180],
+    ]);
+  });
+
+  it('treats a parameter value as data, never as SQL', async () => {
+    const injected = "Smith'; DROP TABLE patient; --";
+    expect(await rows('SELECT id FROM patient WHERE family = :family', [{ name: 'family', type: 'string', value: injected }])).toEqual([['p2']]);
+    expect(await rows("SELECT id FROM patient WHERE family = :family", [{ name: 'family', type: 'string', value: "x' OR '1'='1" }])).toEqual([]);
+  });
+
+  it('accepts WITH ... SELECT', async () => {
+    expect(await rows('WITH f AS (SELECT id FROM patient WHERE gender = :g) SELECT count(*) FROM f', [{ name: 'g', type: 'string', value: 'female' }])).toEqual([[1n]]);
+  });
+
+  it.each([
+    ['two statements', 'SELECT 1; SELECT 2'],
+    ['a statement after a select', 'SELECT 1; DROP TABLE patient'],
+    ['DDL', 'CREATE TABLE x AS SELECT * FROM patient'],
+    ['DML', "INSERT INTO patient VALUES ('p9', 'X', 'other')"],
+    ['DELETE', 'DELETE FROM patient'],
+    ['SET', "SET enable_external_access = true"],
+    ['RESET', 'RESET memory_limit'],
+    ['PRAGMA', 'PRAGMA database_list'],
+    ['SHOW', 'SHOW TABLES'],
+    ['DESCRIBE', 'DESCRIBE patient'],
+    ['CALL', 'CALL duckdb_settings()'],
+    ['ATTACH', "ATTACH 'other.db' AS other"],
+    ['INSTALL', 'INSTALL httpfs'],
+    ['LOAD', 'LOAD httpfs'],
+    ['COPY', "COPY patient TO 'patients.csv'"],
+    ['EXPORT DATABASE', "EXPORT DATABASE 'dump'"],
+    ['a positional parameter', 'SELECT * FROM patient WHERE id = $1'],
+  ])('refuses %s as invalid', async (_what, sql) => {
+    const refused = await refusal(sql);
+    expect(refused.code).toBe('invalid');
+  });
+
+  it('reads no file, by any reader', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'bulkflow-sql-'));
+    const file = path.join(dir, 'secret.csv');
+    writeFileSync(file, 'a,b\n1,2\n');
+    writeFileSync(path.join(dir, 'secret.json'), '{"a":1}\n');
+    for (const sql of [
+      `SELECT * FROM read_csv('${file}')`,
+      `SELECT * FROM read_csv_auto('${file}')`,
+      `SELECT * FROM '${file}'`,
+      `SELECT * FROM read_json('${path.join(dir, 'secret.json')}')`,
+      `SELECT * FROM read_parquet('${path.join(dir, 'x.parquet')}')`,
+      `SELECT * FROM read_text('${file}')`,
+      "SELECT * FROM glob('/etc/*')",
+    ]) {
+      const refused = await refusal(sql);
+      expect([sql, refused.code]).toEqual([sql, 'invalid']);
+    }
+  });
+
+  it('writes no file: COPY and EXPORT leave nothing behind', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'bulkflow-sql-'));
+    await refusal(`COPY (SELECT * FROM patient) TO '${path.join(dir, 'out.csv')}'`);
+    expect(existsSync(path.join(dir, 'out.csv'))).toBe(false);
+  });
+
+  it('stops a runaway recursive query at its time limit', async () => {
+    const started = Date.now();
+    const refused = await refusal('WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r', [], { ...limits, timeoutMs: 500 });
+    expect(refused.code).toBe('timeout');
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it('ends a query that outgrows its memory limit, and the next query runs', async () => {
+    // A cartesian blow-up gathered into one value: far past 64 MB at once.
+    const refused = await refusal('SELECT list(a.range + b.range) FROM range(10000) a, range(10000) b', [], { ...limits, memoryLimit: '64MB', timeoutMs: 30_000 });
+    expect(refused.code).toBe('too-costly');
+    expect(refused.message).toContain('Out of Memory');
+    expect(await rows('SELECT count(*) FROM patient')).toEqual([[3n]]);
+  });
+
+  it('refuses a table name that is no label, and reports SQL errors with the engine\'s message', async () => {
+    await expect(runSql({ tables: [{ ...patients(), name: 'x; DROP' }], sql: 'SELECT 1', parameters: [], limits })).rejects.toMatchObject({ code: 'invalid' });
+    const unknown = await refusal('SELECT nope FROM patient');
+    expect(unknown.code).toBe('processing');
+    expect(unknown.message).toContain('nope');
+    const syntax = await refusal('SELEC 1');
+    expect(syntax.code).toBe('processing');
+  });
+
+  it('holds only the tables it was given: no other table or schema to see', async () => {
+    expect(await rows("SELECT table_name FROM information_schema.tables ORDER BY 1")).toEqual([['obs'], ['patient']]);
+    expect(await rows('SELECT count(*) FROM duckdb_databases() WHERE NOT internal')).toEqual([[1n]]);
+  });
+});
