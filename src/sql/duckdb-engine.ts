@@ -116,11 +116,27 @@ function refusal(err: unknown, timedOut: boolean): SqlRefused {
   return new SqlRefused('processing', message);
 }
 
+/** One SELECT by DuckDB's own parser and by its first word (DuckDB turns some PRAGMA and SHOW into SELECTs). */
+async function preparedSelect(connection: DuckDBConnection, sql: string, what: string) {
+  const statements = await connection.extractStatements(sql).catch((err: unknown) => Promise.reject(new SqlRefused('processing', `${what}: ${(err as Error).message}`)));
+  if (statements.count !== 1) throw new SqlRefused('invalid', `${what} must be exactly one statement, got ${statements.count}`);
+  const prepared = await statements.prepare(0);
+  if (prepared.statementType !== StatementType.SELECT || !['SELECT', 'WITH'].includes(leadingKeyword(sql))) throw new SqlRefused('invalid', `${what} must be a SELECT (or WITH ... SELECT)`);
+  return prepared;
+}
+
 /**
- * Runs `sql` over `tables` with `parameters` bound; the result streams until read to its end
- * or abandoned, then the database is closed. Refusals are SqlRefused.
+ * Runs `sql` over `tables` (and `views`: SQLViews, each a SELECT over what comes before it,
+ * made tables in order) with `parameters` bound; the result streams until read to its end or
+ * abandoned (\`chunks.return()\`), then the database is closed. Refusals are SqlRefused.
  */
-export async function runSql(request: { tables: readonly SqlTable[]; sql: string; parameters: readonly SqlParameter[]; limits: EngineLimits }): Promise<SqlResult> {
+export async function runSql(request: {
+  tables: readonly SqlTable[];
+  views?: ReadonlyArray<{ name: string; sql: string }>;
+  sql: string;
+  parameters: readonly SqlParameter[];
+  limits: EngineLimits;
+}): Promise<SqlResult> {
   const instance = await lockedDatabase(request.limits);
   const connection = await instance.connect();
   let timedOut = false;
@@ -135,13 +151,16 @@ export async function runSql(request: { tables: readonly SqlTable[]; sql: string
   };
   try {
     for (const table of request.tables) await materialise(connection, table);
+    for (const view of request.views ?? []) {
+      if (!LABEL.test(view.name)) throw new SqlRefused('invalid', `${JSON.stringify(view.name)} is not a table name (letters, digits and _, starting with a letter)`);
+      const select = await preparedSelect(connection, view.sql, `The SQLView ${view.name}`);
+      if (select.parameterCount > 0) throw new SqlRefused('invalid', `The SQLView ${view.name} takes no parameters`);
+      select.destroySync();
+      await connection.run(`CREATE TABLE ${quote(view.name)} AS ${view.sql}`);
+    }
     const declared = new Map(request.parameters.map((p) => [p.name, p]));
     const { sql, used } = rewritePlaceholders(request.sql, new Set(declared.keys()));
-    const statements = await connection.extractStatements(sql).catch((err: unknown) => Promise.reject(new SqlRefused('processing', (err as Error).message)));
-    if (statements.count !== 1) throw new SqlRefused('invalid', `The query must be exactly one statement, got ${statements.count}`);
-    const prepared = await statements.prepare(0);
-    // DuckDB rewrites some PRAGMA and SHOW statements into SELECTs: the text must say SELECT too.
-    if (prepared.statementType !== StatementType.SELECT || !['SELECT', 'WITH'].includes(leadingKeyword(sql))) throw new SqlRefused('invalid', 'The query must be a SELECT (or WITH ... SELECT)');
+    const prepared = await preparedSelect(connection, sql, 'The query');
     const values = Object.fromEntries(used.map((name) => [name, declared.get(name)!.type === 'integer' ? BigInt(declared.get(name)!.value as number) : declared.get(name)!.value]));
     const types = Object.fromEntries(used.map((name) => [name, PARAMETER_TYPE[declared.get(name)!.type]]));
     if (prepared.parameterCount !== used.length) throw new SqlRefused('invalid', 'The query uses a parameter that is not declared (parameters are written :name)');

@@ -167,6 +167,31 @@ describe('runSql', () => {
     expect(syntax.code).toBe('processing');
   });
 
+  it('makes SQLViews tables in order, each over what comes before it', async () => {
+    const result = await runSql({
+      tables: [patients(), observations()],
+      views: [
+        { name: 'heights', sql: "SELECT patient_id, value FROM obs WHERE code = '8302-2'" },
+        { name: 'tall', sql: 'WITH t AS (SELECT * FROM heights WHERE value > 175) SELECT p.family FROM t JOIN patient p ON p.id = t.patient_id' },
+      ],
+      sql: 'SELECT family FROM tall',
+      parameters: [],
+      limits,
+    });
+    const out: unknown[][] = [];
+    for await (const chunk of result.chunks) out.push(...chunk);
+    expect(out).toEqual([['Jones']]);
+  });
+
+  it.each([
+    ['DDL', 'DROP TABLE patient'],
+    ['two statements', 'SELECT 1; SELECT 2'],
+    ['a parameter', 'SELECT * FROM patient WHERE id = $1'],
+    ['a PRAGMA', 'PRAGMA database_list'],
+  ])('refuses a SQLView that is %s', async (_what, sql) => {
+    await expect(runSql({ tables: [patients()], views: [{ name: 'v', sql }], sql: 'SELECT 1', parameters: [], limits })).rejects.toMatchObject({ code: 'invalid' });
+  });
+
   it('holds only the tables it was given: no other table or schema to see', async () => {
     expect(await rows("SELECT table_name FROM information_schema.tables ORDER BY 1")).toEqual([['obs'], ['patient']]);
     expect(await rows('SELECT count(*) FROM duckdb_databases() WHERE NOT internal')).toEqual([[1n]]);
