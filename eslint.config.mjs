@@ -35,6 +35,10 @@ export default tseslint.config(
     regex: folders('http', 'temporal', 'commands', 'workflows', 'activities', 'search-runner', 'import', 'store', 'output'),
     message: 'src/views/ is the pure ViewDefinition runner: it imports src/fhir and the FHIRPath engine, nothing that runs I/O.',
   }),
+  layer(['src/sql/**/*.ts'], {
+    regex: folders('http', 'temporal', 'commands', 'workflows', 'activities', 'search-runner', 'import', 'store', 'output'),
+    message: 'src/sql/ runs SQL over views in the embedded engine: it imports the view runner and src/fhir, and is handed its rows; it reads no store itself.',
+  }),
   layer(
     ['src/store/**/*.ts', 'src/output/**/*.ts', 'src/auth/**/*.ts', 'src/schedules/**/*.ts', 'src/search-runner/**/*.ts', 'src/import/**/*.ts', 'src/generate/**/*.ts'],
     { regex: folders('http', 'temporal', 'commands', 'workflows', 'activities'), message: 'This folder sits below the HTTP layer, Temporal and the workflows: it may not import them.' },
