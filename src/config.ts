@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { ExportTuning } from './contracts/bulk-export';
 import { parseProxyEntry } from './http/trusted-proxies';
 import type { PayloadKey } from './temporal/payload-codec';
+import { DEFAULT_SQL_LIMITS, type EngineLimits } from './sql/engine-types';
 
 /** The largest REST write (a resource, or a batch or transaction Bundle): a DocumentReference with an inline attachment runs to tens of MB. */
 export const DEFAULT_MAX_RESOURCE_BYTES = 64 * 1024 ** 2;
@@ -88,6 +89,8 @@ export interface Config {
   statusRetryAfterMaxSeconds: number;
   /** `$export` completion: the Bulk Data IG's 200 with the manifest, or 303 to a result URL. */
   exportResultPattern: ResultPattern;
+  /** The embedded SQL engine of SQLQuery subjects, per query: threads, memory and wall-clock time. */
+  sql: EngineLimits;
   /** How long a `Prefer: respond-async` request may take and still be answered synchronously. */
   asyncSyncWaitMs: number;
   /** A request header that names the tenant (besides the `/t/{tenant}` path prefix). */
@@ -292,6 +295,11 @@ export function loadConfig(env: Env = process.env): Config {
     statusRetryAfterMaxSeconds: retryAfterMax,
     exportResultPattern: oneOf(env, 'EXPORT_RESULT_PATTERN', ['manifest', 'see-other'] as const, 'manifest'),
     asyncSyncWaitMs: integer(env, 'ASYNC_SYNC_WAIT_MS', 1000, 0, 60_000),
+    sql: {
+      threads: integer(env, 'SQL_THREADS', DEFAULT_SQL_LIMITS.threads, 1, 64),
+      memoryLimit: `${integer(env, 'SQL_MEMORY_LIMIT_MB', Number.parseInt(DEFAULT_SQL_LIMITS.memoryLimit, 10), 16, 1024 * 1024)}MB`,
+      timeoutMs: integer(env, 'SQL_TIMEOUT_SECONDS', DEFAULT_SQL_LIMITS.timeoutMs / 1000, 1, 86_400) * 1000,
+    },
     tenantHeader: text(env, 'TENANT_HEADER'),
     tenantMaxRunningExports: integer(env, 'TENANT_MAX_RUNNING_EXPORTS', 10, 1, 10_000),
     maxResourceBytes: integer(env, 'MAX_RESOURCE_BYTES', DEFAULT_MAX_RESOURCE_BYTES, 1024, 512 * 1024 ** 2),

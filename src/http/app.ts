@@ -35,7 +35,7 @@ import { softwareVersion } from '../version';
 import { TemporalGateway } from '../temporal/gateway';
 
 export interface AppDependencies {
-  config: Pick<Config, 'baseUrl' | 'fhirBasePath'> & Partial<Pick<Config, 'tenantHeader' | 'trustedProxies' | 'tokenAudiences' | 'maxResourceBytes'>>;
+  config: Pick<Config, 'baseUrl' | 'fhirBasePath'> & Partial<Pick<Config, 'tenantHeader' | 'trustedProxies' | 'tokenAudiences' | 'maxResourceBytes' | 'sql'>>;
   log: Logger;
   /** The $export endpoints; absent in apps that only serve metadata (tests of middleware). */
   bulkExport?: Omit<BulkExportDependencies, 'fhirBasePath' | 'store'>;
@@ -100,7 +100,7 @@ export function createApp(deps: AppDependencies): BulkflowApp {
       : []),
     ...(deps.fhirRouters ?? []),
     // Last: `/:type/:id` would otherwise also match /bulkstatus/:id and POST /$export.
-    ...(deps.store ? [viewRunRouter({ store: deps.store }), searchRouter({ store: deps.store, async: asyncRequests }), resourceRouter({ store: deps.store, async: asyncRequests, maxBodyBytes: deps.config.maxResourceBytes })] : []),
+    ...(deps.store ? [viewRunRouter({ store: deps.store, sqlLimits: deps.config.sql }), searchRouter({ store: deps.store, async: asyncRequests }), resourceRouter({ store: deps.store, async: asyncRequests, maxBodyBytes: deps.config.maxResourceBytes })] : []),
   ];
   for (const router of routers) fhir.use(router.routes());
   // Recurring exports: an admin API beside the FHIR base.

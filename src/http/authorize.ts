@@ -9,6 +9,11 @@ type AppContext = Context & { state: AppState };
 
 const PERMISSION_NAMES: Record<Permission, string> = { c: 'create', r: 'read', u: 'update', d: 'delete', s: 'search' };
 
+/** Whether the caller's scopes grant `permission` on `type` (always, while authorization is off). */
+export function mayAccess(ctx: AppContext, type: string, permission: Permission): boolean {
+  return !ctx.state.caller || ctx.state.caller.scopes.allows(type, permission);
+}
+
 /** 403 unless the caller's scopes grant `permission` on `type`. */
 export function requirePermission(ctx: AppContext, type: string, permission: Permission): void {
   const caller = ctx.state.caller;

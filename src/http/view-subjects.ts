@@ -1,36 +1,50 @@
-/** The ViewDefinition a `$sql-run` or `$sql-export` subject names: inline, or stored (by id or canonical `url|version`). */
+/**
+ * What a `$sql-run` or `$sql-export` subject names: a ViewDefinition, or a SQLQuery / SQLView
+ * Library, inline or stored (by id or canonical `url|version`). Reading a stored one needs read
+ * permission on its type; unknown is 404.
+ */
 import type { Context } from 'koa';
 import { OperationOutcomeError } from '../fhir/outcome-error';
 import type { ResourceStore } from '../store/resource-store';
 import type { ViewSubject } from '../views/run-request';
 import type { AppState } from './app-state';
-import { requirePermission } from './authorize';
+import { mayAccess, requirePermission } from './authorize';
 
 type AppContext = Context & { state: AppState };
+type Json = Record<string, unknown>;
 
-/** The subject's ViewDefinition JSON; a stored one needs read permission on ViewDefinition (404 when unknown). */
-export async function viewOf(ctx: AppContext, store: ResourceStore, subject: ViewSubject): Promise<Record<string, unknown>> {
-  return 'resource' in subject ? subject.resource : storedView(ctx, store, subject);
-}
-
-/** The stored ViewDefinition a subject names (read permission on ViewDefinition needed). */
-async function storedView(ctx: AppContext, store: ResourceStore, subject: Exclude<ViewSubject, { resource: unknown }>): Promise<Record<string, unknown>> {
-  requirePermission(ctx, 'ViewDefinition', 'r');
+/** The subject's resource JSON. */
+export async function viewOf(ctx: AppContext, store: ResourceStore, subject: ViewSubject): Promise<Json> {
+  if ('resource' in subject) return subject.resource;
   if ('id' in subject) {
-    const stored = await store.read('ViewDefinition', subject.id);
-    if (!stored || stored.deleted || !stored.body) throw OperationOutcomeError.notFound(`ViewDefinition/${subject.id} is not known`);
-    return JSON.parse(stored.body) as Record<string, unknown>;
-  }
-  const matches: Record<string, unknown>[] = [];
-  for await (const rows of store.currentResources('ViewDefinition', await store.snapshotTime())) {
-    for (const row of rows) {
-      const view = JSON.parse(row.body.toString('utf8')) as Record<string, unknown>;
-      if (view.url === subject.url && (subject.version === undefined || view.version === subject.version)) matches.push(view);
-    }
+    const type = subject.type ?? 'ViewDefinition';
+    requirePermission(ctx, type, 'r');
+    const stored = await store.read(type, subject.id);
+    if (!stored || stored.deleted || !stored.body) throw OperationOutcomeError.notFound(`${type}/${subject.id} is not known`);
+    return JSON.parse(stored.body) as Json;
   }
   const canonical = `${subject.url}${subject.version ? `|${subject.version}` : ''}`;
-  if (matches.length === 0) throw OperationOutcomeError.notFound(`No ViewDefinition has the canonical ${canonical}`);
-  if (matches.length > 1) throw OperationOutcomeError.invalid(`${matches.length} ViewDefinitions have the canonical ${canonical}; add |version`, 'subjectCanonical');
-  return matches[0];
+  // A caller who may not read Libraries looks among ViewDefinitions only (a 404, not a 403, for a view it names wrong).
+  const found =
+    (await storedByCanonical(ctx, store, 'ViewDefinition', subject.url, subject.version)) ??
+    (mayAccess(ctx, 'Library', 'r') ? await storedByCanonical(ctx, store, 'Library', subject.url, subject.version) : undefined);
+  if (!found) throw OperationOutcomeError.notFound(`No ViewDefinition or Library has the canonical ${canonical}`);
+  return found;
 }
 
+/**
+ * The stored resource of `type` with this canonical (the only one, or the one of `version`);
+ * undefined when none; two without a version to tell them apart is 400. Needs read permission.
+ */
+export async function storedByCanonical(ctx: AppContext, store: ResourceStore, type: 'ViewDefinition' | 'Library', url: string, version?: string): Promise<Json | undefined> {
+  requirePermission(ctx, type, 'r');
+  const matches: Json[] = [];
+  for await (const rows of store.currentResources(type, await store.snapshotTime())) {
+    for (const row of rows) {
+      const resource = JSON.parse(row.body.toString('utf8')) as Json;
+      if (resource.url === url && (version === undefined || resource.version === version)) matches.push(resource);
+    }
+  }
+  if (matches.length > 1) throw OperationOutcomeError.invalid(`${matches.length} resources of type ${type} have the canonical ${url}; add |version`, 'subjectCanonical');
+  return matches[0];
+}

@@ -7,7 +7,7 @@
  */
 import type { Issue } from '../fhir/operation-outcome';
 import { OperationOutcomeError } from '../fhir/outcome-error';
-import type { SqlParameter, SqlParameterType } from './duckdb-engine';
+import type { SqlParameter, SqlParameterType } from './engine-types';
 
 /** The code systems of `Library.type`: today's, and the one peers' docs still send. */
 const LIBRARY_TYPE_SYSTEMS = ['http://hl7.org/fhir/uv/sql-on-fhir/CodeSystem/LibraryTypesCodes', 'https://sql-on-fhir.org/ig/CodeSystem/LibraryTypesCodes'];

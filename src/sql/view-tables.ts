@@ -6,7 +6,7 @@
  */
 import { viewRows } from '../views/run-view';
 import type { CompiledView, ViewColumn } from '../views/view-definition';
-import type { SqlTable, TableColumnType } from './duckdb-engine';
+import type { SqlTable, TableColumnType } from './engine-types';
 
 const COLUMN_TYPES: Record<string, TableColumnType> = {
   boolean: 'BOOLEAN',

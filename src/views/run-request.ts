@@ -10,8 +10,8 @@ import { FHIR_ID } from '../fhir/resource-validation';
 
 export type RowFormat = 'json' | 'ndjson' | 'csv' | 'parquet';
 
-/** Which ViewDefinition to run: given inline, or stored (by id or by canonical `url|version`). */
-export type ViewSubject = { resource: Record<string, unknown> } | { id: string } | { url: string; version?: string };
+/** What to run (a ViewDefinition, or a SQLQuery / SQLView Library): given inline, or stored (by id or by canonical `url|version`). */
+export type ViewSubject = { resource: Record<string, unknown> } | { id: string; type?: 'ViewDefinition' | 'Library' } | { url: string; version?: string };
 
 export interface ViewRunRequest {
   subject: ViewSubject;
@@ -24,6 +24,10 @@ export interface ViewRunRequest {
   groupId?: string;
   since?: string;
   limit?: number;
+  /** A SQL subject's parameter values (a nested Parameters). */
+  parameters?: Record<string, unknown>;
+  /** Inline ViewDefinitions and SQLViews a SQL subject's tables may name by canonical. */
+  context?: Record<string, unknown>[];
 }
 
 const FORMATS: Record<string, RowFormat> = {
@@ -72,7 +76,7 @@ export function partsFromQuery(query: Record<string, string | string[] | undefin
 }
 
 const ALIASES: Record<string, string> = { viewResource: 'subjectResource', viewReference: 'subjectReference', viewCanonical: 'subjectCanonical' };
-const KNOWN = new Set(['subjectResource', 'subjectReference', 'subjectCanonical', 'resource', '_format', 'header', 'patient', 'group', '_since', '_limit']);
+const KNOWN = new Set(['subjectResource', 'subjectReference', 'subjectCanonical', 'resource', '_format', 'header', 'patient', 'group', '_since', '_limit', 'parameters', 'context']);
 
 /** A `Type/id` reference (relative, or absolute ending so) of the given type. */
 function referenceId(text: string, type: string, parameter: string): string {
@@ -103,14 +107,17 @@ export function parseViewRunRequest(parts: RawPart[], pathId?: string): ViewRunR
   const subjects: ViewSubject[] = [];
   const inline = one('subjectResource');
   if (inline) {
-    if (!inline.resource) throw OperationOutcomeError.invalid('subjectResource must be a ViewDefinition resource', 'subjectResource');
-    if (inline.resource.resourceType !== undefined && inline.resource.resourceType !== 'ViewDefinition') {
-      throw new OperationOutcomeError('not-supported', `subjectResource is a ${String(inline.resource.resourceType)}; only ViewDefinitions can be run here`, { expression: ['subjectResource'] });
+    if (!inline.resource) throw OperationOutcomeError.invalid('subjectResource must be a ViewDefinition or a SQLQuery Library', 'subjectResource');
+    if (inline.resource.resourceType !== undefined && inline.resource.resourceType !== 'ViewDefinition' && inline.resource.resourceType !== 'Library') {
+      throw new OperationOutcomeError('not-supported', `subjectResource is a ${String(inline.resource.resourceType)}; only ViewDefinitions and SQLQuery or SQLView Libraries can be run here`, { expression: ['subjectResource'] });
     }
     subjects.push({ resource: inline.resource });
   }
   const reference = text('subjectReference');
-  if (reference !== undefined) subjects.push({ id: referenceId(reference, 'ViewDefinition', 'subjectReference') });
+  if (reference !== undefined) {
+    const type = /(?:^|\/)Library\/[^/]+$/.test(reference) ? 'Library' : 'ViewDefinition';
+    subjects.push({ id: referenceId(reference, type, 'subjectReference'), type });
+  }
   const canonical = text('subjectCanonical');
   if (canonical !== undefined) {
     const [url, version] = canonical.split('|');
@@ -146,9 +153,15 @@ export function parseViewRunRequest(parts: RawPart[], pathId?: string): ViewRunR
   if (resources && (patient || group || sinceText)) {
     throw OperationOutcomeError.invalid('patient, group and _since scope the store\'s data; they do not apply to inline resource parts', patient ? 'patient' : group ? 'group' : '_since');
   }
+  const parameters = one('parameters');
+  if (parameters && !parameters.resource) throw OperationOutcomeError.invalid('parameters must be a Parameters resource', 'parameters');
+  const contextParts = byName.get('context') ?? [];
+  if (contextParts.some((p) => !p.resource)) throw OperationOutcomeError.invalid('context parts must each hold a ViewDefinition or SQLView', 'context');
   return {
     subject: subjects[0],
     resources,
+    ...(parameters ? { parameters: parameters.resource } : {}),
+    ...(contextParts.length > 0 ? { context: contextParts.map((p) => p.resource!) } : {}),
     format,
     header: headerText !== 'false',
     patientId: patient === undefined ? undefined : referenceId(patient, 'Patient', 'patient'),

@@ -33,4 +33,14 @@ describe('libraries loaded only when used', () => {
   it('GCS output loads the GCS client; an OTLP endpoint loads the OpenTelemetry SDK', async () => {
     expect(await loadedWith({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:1' }, 'gcs')).toEqual({ gcsClient: true, tracingSdk: true });
   });
+
+  it('the API app and the worker load DuckDB only when a SQL query runs', async () => {
+    const script = `
+      require(${JSON.stringify(path.join(dist, 'http/app.js'))});
+      require(${JSON.stringify(path.join(dist, 'temporal/worker.js'))});
+      console.log(JSON.stringify(Object.keys(require.cache).some((file) => file.includes('/node_modules/@duckdb/'))));
+      process.exit(0);`;
+    const { stdout } = await run(process.execPath, ['-e', script], { timeout: 30_000 });
+    expect(JSON.parse(stdout)).toBe(false);
+  });
 });

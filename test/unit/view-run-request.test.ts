@@ -21,7 +21,8 @@ describe('$sql-run parameters', () => {
   });
 
   it('reads stored subjects by reference, canonical (url|version) or the URL, with patient, group and _since scoping', () => {
-    expect(parseViewRunRequest(partsFromQuery({ subjectReference: 'ViewDefinition/v1', patient: 'Patient/p1', _since: '2024-01-01T00:00:00Z' })).subject).toEqual({ id: 'v1' });
+    expect(parseViewRunRequest(partsFromQuery({ subjectReference: 'ViewDefinition/v1', patient: 'Patient/p1', _since: '2024-01-01T00:00:00Z' })).subject).toEqual({ id: 'v1', type: 'ViewDefinition' });
+    expect(parseViewRunRequest(partsFromQuery({ subjectReference: 'Library/q1' })).subject).toEqual({ id: 'q1', type: 'Library' });
     expect(parseViewRunRequest(partsFromQuery({ subjectCanonical: 'http://x.org/v|2', group: 'Group/g' }))).toMatchObject({ subject: { url: 'http://x.org/v', version: '2' }, groupId: 'g' });
     expect(parseViewRunRequest([], 'v9').subject).toEqual({ id: 'v9' });
   });
@@ -33,14 +34,15 @@ describe('$sql-run parameters', () => {
     ['an unknown format', [{ name: 'subjectReference', text: 'ViewDefinition/a' }, { name: '_format', text: 'xml' }], /_format/],
     ['a bad limit', [{ name: 'subjectReference', text: 'ViewDefinition/a' }, { name: '_limit', text: '0' }], /_limit/],
     ['a patient that is not a Patient reference', [{ name: 'subjectReference', text: 'ViewDefinition/a' }, { name: 'patient', text: 'Group/x' }], /patient must be a reference/],
-    ['a reference to another type', [{ name: 'subjectReference', text: 'Library/a' }], /ViewDefinition/],
+    ['a reference to another type', [{ name: 'subjectReference', text: 'Patient/a' }], /ViewDefinition/],
     ['scoping inline data', [{ name: 'subjectResource', resource: view }, { name: 'resource', resource: { resourceType: 'Patient' } }, { name: '_since', text: '2024-01-01T00:00:00Z' }], /do not apply to inline/],
   ])('refuses %s with a 400 naming it', (_label, parts, message) => {
     expect(refused(() => parseViewRunRequest(parts)).diagnostics).toMatch(message);
   });
 
-  it('refuses a Library subject as not supported, and a body that is not Parameters', () => {
-    expect(refused(() => parseViewRunRequest(partsFromBody(body({ name: 'subjectResource', resource: { resourceType: 'Library' } })))).diagnostics).toMatch(/only ViewDefinitions/);
+  it('refuses a subject that is neither a ViewDefinition nor a Library as not supported, and a body that is not Parameters', () => {
+    expect(refused(() => parseViewRunRequest(partsFromBody(body({ name: 'subjectResource', resource: { resourceType: 'Measure' } })))).diagnostics).toMatch(/only ViewDefinitions and SQLQuery or SQLView Libraries/);
+    expect(parseViewRunRequest(partsFromBody(body({ name: 'subjectResource', resource: { resourceType: 'Library' } }))).subject).toEqual({ resource: { resourceType: 'Library' } });
     expect(refused(() => partsFromBody({ resourceType: 'Bundle' })).diagnostics).toMatch(/Parameters/);
   });
 });

@@ -57,6 +57,9 @@ export function viewExportRouter(deps: BulkExportRouteDependencies & { store: Re
     const views: ExportedView[] = [];
     for (const [i, { name, subject }] of subjects.entries()) {
       const definition = await viewOf(ctx, store, subject);
+      if (definition.resourceType === 'Library') {
+        throw new OperationOutcomeError('not-supported', `subject[${i}] is a SQL Library: $sql-export runs ViewDefinitions for now (run SQL subjects with $sql-run)`, { expression: [`subject[${i}]`] });
+      }
       let view;
       try {
         view = compileView(definition);

@@ -1,5 +1,6 @@
 /**
- * `$sql-run`: runs one ViewDefinition synchronously and streams its rows (JSON, NDJSON or CSV).
+ * `$sql-run`: runs one ViewDefinition synchronously and streams its rows (JSON, NDJSON or CSV);
+ * a SQLQuery or SQLView subject runs through sql-run.ts.
  * Also under the names HFS and Pathling shipped first: `ViewDefinition/$viewdefinition-run` and
  * `ViewDefinition/{id}/$viewdefinition-run`. The view is checked before anything runs; its rows
  * come from inline `resource` parts or from the store at one snapshot (scoped by patient, group
@@ -21,6 +22,9 @@ import type { AppState } from '../app-state';
 import { requirePermission, requireSomeRead } from '../authorize';
 import { readJsonBody } from '../read-json-body';
 import { viewOf } from '../view-subjects';
+import { runSqlSubject } from '../sql-run';
+import { DEFAULT_SQL_LIMITS, type EngineLimits } from '../../sql/engine-types';
+import { OperationOutcomeError } from '../../fhir/outcome-error';
 
 type AppContext = Context & { state: AppState };
 
@@ -55,7 +59,7 @@ async function* rowBatches(view: CompiledView, batches: AsyncIterable<Record<str
   }
 }
 
-export function viewRunRouter(deps: { store: ResourceStore }): Router<AppState> {
+export function viewRunRouter(deps: { store: ResourceStore; sqlLimits?: EngineLimits }): Router<AppState> {
   const router = newRouter();
 
   const run = async (ctx: AppContext) => {
@@ -64,6 +68,9 @@ export function viewRunRouter(deps: { store: ResourceStore }): Router<AppState> 
     const request = parseViewRunRequest(parts, ctx.params.id);
     const store = deps.store.forTenant(ctx.state.tenant);
     const raw = await viewOf(ctx, store, request.subject);
+    if (raw.resourceType === 'Library') return runSqlSubject(ctx, store, raw, request, deps.sqlLimits ?? DEFAULT_SQL_LIMITS);
+    if (request.parameters) throw OperationOutcomeError.invalid('parameters bind a SQLQuery\'s placeholders; a ViewDefinition takes none', 'parameters');
+    if (request.context) throw OperationOutcomeError.invalid('context gives a SQL subject its tables; a ViewDefinition needs none', 'context');
     const view = compileView(raw);
     requirePermission(ctx, view.resource, 'r');
 

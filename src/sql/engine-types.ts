@@ -1,0 +1,54 @@
+/**
+ * What the embedded SQL engine takes and gives, apart from the engine itself: the API and the
+ * worker load the DuckDB addon (tens of MB) only when the first SQL query runs (duckdb-engine.ts),
+ * not when they start.
+ */
+/** Column types of a materialised table (FHIR dates stay text: they may be partial). */
+export type TableColumnType = 'VARCHAR' | 'BIGINT' | 'DOUBLE' | 'BOOLEAN';
+
+export interface SqlTable {
+  /** The `label` the query knows the table by. */
+  name: string;
+  columns: ReadonlyArray<{ name: string; type: TableColumnType }>;
+  /** Rows in batches; a value is a string, number, boolean or null as the column's type says. */
+  rows: AsyncIterable<ReadonlyArray<ReadonlyArray<unknown>>> | Iterable<ReadonlyArray<ReadonlyArray<unknown>>>;
+}
+
+/** The SQLQuery parameter types (Library.parameter.type) and how each is bound. */
+export type SqlParameterType = 'string' | 'integer' | 'decimal' | 'boolean' | 'date' | 'dateTime';
+
+export interface SqlParameter {
+  name: string;
+  type: SqlParameterType;
+  value: string | number | boolean;
+}
+
+export interface EngineLimits {
+  threads: number;
+  /** DuckDB's memory_limit, e.g. `512MB`. */
+  memoryLimit: string;
+  timeoutMs: number;
+}
+
+/** SQL_THREADS, SQL_MEMORY_LIMIT_MB and SQL_TIMEOUT_SECONDS unset. */
+export const DEFAULT_SQL_LIMITS: EngineLimits = { threads: 2, memoryLimit: '512MB', timeoutMs: 60_000 };
+
+export type SqlRefusalCode = 'invalid' | 'processing' | 'too-costly' | 'timeout';
+
+/** The query cannot run as given; `code` is the OperationOutcome issue code it answers with. */
+export class SqlRefused extends Error {
+  constructor(
+    readonly code: SqlRefusalCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'SqlRefused';
+  }
+}
+
+export interface SqlResult {
+  columns: Array<{ name: string; type: string }>;
+  /** Result rows in chunks, as JavaScript values (BIGINT as bigint). */
+  chunks: AsyncIterable<unknown[][]>;
+}
+

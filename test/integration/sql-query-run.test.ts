@@ -1,0 +1,174 @@
+/**
+ * `$sql-run` with SQLQuery subjects on the real stack (PostgreSQL store, SMART authorization on):
+ * a Library inline, stored by reference or canonical, its tables from stored or `context`
+ * ViewDefinitions, its parameters bound; scoped by patient; `_limit`; read access on every
+ * table's type; and every bad or hostile request a 4xx OperationOutcome. Expected rows are
+ * counted here from the generated resources, not by the code under test.
+ */
+import { generatePopulation } from '../../src/generate/population';
+import type { FhirResourceJson } from '../../src/fhir/resource-validation';
+import { bearer, SmartClients } from '../support/smart-clients';
+import { startExportStack, type ExportStack } from '../support/export-stack';
+
+const SYSTEM = 'http://hl7.org/fhir/uv/sql-on-fhir/CodeSystem/LibraryTypesCodes';
+const patientView = {
+  resourceType: 'ViewDefinition',
+  url: 'https://bulkflow.example/views/patients',
+  name: 'patients',
+  status: 'active',
+  resource: 'Patient',
+  select: [{ column: [{ name: 'id', path: 'getResourceKey()' }, { name: 'gender', path: 'gender' }] }],
+};
+const observationView = {
+  resourceType: 'ViewDefinition',
+  url: 'https://bulkflow.example/views/observations',
+  name: 'observations',
+  status: 'active',
+  resource: 'Observation',
+  select: [{ column: [{ name: 'patient_id', path: 'subject.getReferenceKey(Patient)' }, { name: 'code', path: 'code.coding.first().code' }] }],
+};
+const library = (sql: string, overrides: Record<string, unknown> = {}) => ({
+  resourceType: 'Library',
+  url: 'https://bulkflow.example/sql/counts',
+  name: 'counts',
+  status: 'active',
+  type: { coding: [{ system: SYSTEM, code: 'sql-query' }] },
+  content: [{ contentType: 'application/sql', data: Buffer.from(sql).toString('base64') }],
+  relatedArtifact: [
+    { type: 'depends-on', resource: patientView.url, label: 'patients' },
+    { type: 'depends-on', resource: observationView.url, label: 'obs' },
+  ],
+  parameter: [{ name: 'code', type: 'string', use: 'in' }],
+  ...overrides,
+});
+const COUNTS = 'SELECT p.gender, count(*) AS n FROM obs o JOIN patients p ON p.id = o.patient_id WHERE o.code = :code GROUP BY p.gender ORDER BY p.gender';
+const HEIGHT = '8302-2';
+
+describe('$sql-run with SQLQuery subjects', () => {
+  let stack: ExportStack;
+  let all: Record<string, string>;
+  let patientsOnly: Record<string, string>;
+  let population: FhirResourceJson[];
+
+  const post = (body: unknown, headers = all) =>
+    fetch(`${stack.fhir}/$sql-run`, { method: 'POST', headers: { ...headers, 'Content-Type': 'application/fhir+json' }, body: JSON.stringify(body) });
+  const run = (...parameter: unknown[]) => post({ resourceType: 'Parameters', parameter });
+  const codeParameter = (code: string) => ({ name: 'parameters', resource: { resourceType: 'Parameters', parameter: [{ name: 'code', valueString: code }] } });
+  /** Observations with `code` per patient gender, counted from the generated resources. */
+  const expectedCounts = (code: string, patient?: string) => {
+    const gender = new Map(population.filter((r) => r.resourceType === 'Patient').map((p) => [p.id!, p.gender as string]));
+    const counts = new Map<string, number>();
+    for (const o of population.filter((r) => r.resourceType === 'Observation')) {
+      const subject = (o.subject as { reference: string }).reference.split('/')[1];
+      if ((o.code as { coding: Array<{ code: string }> }).coding[0].code !== code || (patient && subject !== patient)) continue;
+      counts.set(gender.get(subject)!, (counts.get(gender.get(subject)!) ?? 0) + 1);
+    }
+    return [...counts].sort(([a], [b]) => (a < b ? -1 : 1)).map(([g, n]) => ({ gender: g, n }));
+  };
+
+  beforeAll(async () => {
+    stack = await startExportStack({ auth: true });
+    const smart = new SmartClients(stack);
+    all = bearer(await smart.tokenFor(await smart.register('sql-all', 'ES384', ['system/*.cruds']), 'system/*.cruds'));
+    const limited = ['system/Patient.rs', 'system/ViewDefinition.rs', 'system/Library.rs'];
+    patientsOnly = bearer(await smart.tokenFor(await smart.register('sql-patients', 'ES384', limited), limited.join(' ')));
+    population = [...generatePopulation({ patients: 5, seed: 311 })];
+    await stack.store.write([...population, patientView, observationView].map((resource) => ({ op: 'put' as const, resource: resource as FhirResourceJson })));
+  });
+  afterAll(() => stack.close());
+
+  it('runs an inline SQLQuery over stored views with a bound parameter: counts per gender equal the data\'s', async () => {
+    const res = await run({ name: 'subjectResource', resource: library(COUNTS) }, codeParameter(HEIGHT));
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+    const rows = (await res.json()) as Array<{ gender: string; n: number }>;
+    expect(rows).toEqual(expectedCounts(HEIGHT));
+    const heights = population.filter((r) => r.resourceType === 'Observation' && (r.code as { coding: Array<{ code: string }> }).coding[0].code === HEIGHT).length;
+    expect(rows.reduce((n, r) => n + r.n, 0)).toBe(heights); // the join neither lost nor multiplied rows
+  });
+
+  it('runs a stored Library by reference and by canonical, as CSV, narrowed to one patient', async () => {
+    const stored = await fetch(`${stack.fhir}/Library`, { method: 'POST', headers: { ...all, 'Content-Type': 'application/fhir+json' }, body: JSON.stringify(library(COUNTS)) });
+    expect(stored.status).toBe(201);
+    const id = stored.headers.get('location')!.split('/Library/')[1].split('/')[0];
+    const patient = population.find((r) => r.resourceType === 'Patient')!;
+    const byReference = await run({ name: 'subjectReference', valueReference: { reference: `Library/${id}` } }, codeParameter(HEIGHT), { name: '_format', valueCode: 'csv' }, { name: 'patient', valueReference: { reference: `Patient/${patient.id}` } });
+    expect(byReference.status).toBe(200);
+    const [{ gender, n }] = expectedCounts(HEIGHT, patient.id);
+    expect(await byReference.text()).toBe(`gender,n\r\n${gender},${n}\r\n`);
+    const byCanonical = await run({ name: 'subjectCanonical', valueCanonical: 'https://bulkflow.example/sql/counts' }, codeParameter('29463-7'), { name: '_format', valueCode: 'ndjson' });
+    expect(byCanonical.status).toBe(200);
+    expect((await byCanonical.text()).trim().split('\n').map((l) => JSON.parse(l))).toEqual(expectedCounts('29463-7'));
+  });
+
+  it('takes a table from context before the store, and applies _limit to the result', async () => {
+    const onlyFemales = { ...patientView, select: [{ column: patientView.select[0].column, where: [{ path: "gender = 'female'" }] }] };
+    const withWhere = { ...onlyFemales, where: [{ path: "gender = 'female'" }], select: patientView.select };
+    const res = await run({ name: 'subjectResource', resource: library(COUNTS) }, codeParameter(HEIGHT), { name: 'context', resource: withWhere });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual(expectedCounts(HEIGHT).filter((r) => r.gender === 'female'));
+    const limited = await run({ name: 'subjectResource', resource: library('SELECT * FROM obs', { parameter: [] }) }, { name: '_limit', valueInteger: 3 });
+    expect(((await limited.json()) as unknown[]).length).toBe(3);
+  });
+
+  it.each([
+    ['an undeclared parameter', [{ name: 'parameters', resource: { resourceType: 'Parameters', parameter: [{ name: 'code', valueString: 'x' }, { name: 'other', valueString: 'y' }] } }], 400, 'invalid'],
+    ['a missing parameter', [], 400, 'invalid'],
+    ['a parameter of the wrong type', [{ name: 'parameters', resource: { resourceType: 'Parameters', parameter: [{ name: 'code', valueInteger: 1 }] } }], 400, 'invalid'],
+    ['a context without url', [codeParameter(HEIGHT), { name: 'context', resource: { ...patientView, url: undefined } }], 400, 'invalid'],
+    ['a context no table names', [codeParameter(HEIGHT), { name: 'context', resource: { ...patientView, url: 'https://bulkflow.example/views/unused' } }], 400, 'invalid'],
+    ['resource parts', [codeParameter(HEIGHT), { name: 'resource', resource: { resourceType: 'Patient', id: 'x' } }], 400, 'invalid'],
+  ])('refuses %s with a 4xx OperationOutcome', async (_what, extra, status, code) => {
+    const res = await run({ name: 'subjectResource', resource: library(COUNTS) }, ...(extra as unknown[]));
+    expect(res.status).toBe(status);
+    const outcome = (await res.json()) as { resourceType: string; issue: Array<{ code: string }> };
+    expect(outcome.resourceType).toBe('OperationOutcome');
+    expect(outcome.issue[0].code).toBe(code);
+  });
+
+  it('refuses parameters and context with a ViewDefinition subject', async () => {
+    expect((await run({ name: 'subjectResource', resource: patientView }, codeParameter(HEIGHT))).status).toBe(400);
+    expect((await run({ name: 'subjectResource', resource: patientView }, { name: 'context', resource: observationView })).status).toBe(400);
+  });
+
+  it.each([
+    ['a second statement', 'SELECT 1; DROP TABLE obs', 400],
+    ['COPY', "COPY obs TO 'stolen.csv'", 400],
+    ['a file reader', "SELECT * FROM read_csv('/etc/passwd')", 400],
+    ['ATTACH', "ATTACH 'x.db'", 400],
+    ['SET', 'SET enable_external_access = true', 400],
+    ['a syntax error', 'SELEC * FROM obs', 422],
+    ['an unknown table', 'SELECT * FROM resource_versions', 422],
+  ])('refuses %s as the store stays untouched', async (_what, sql, status) => {
+    const res = await run({ name: 'subjectResource', resource: library(sql, { parameter: [] }) });
+    expect(res.status).toBe(status);
+    expect(((await res.json()) as { resourceType: string }).resourceType).toBe('OperationOutcome');
+  });
+
+  it('treats an injected parameter value as data', async () => {
+    const res = await run({ name: 'subjectResource', resource: library(COUNTS) }, codeParameter("8302-2' OR '1'='1"));
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual([]);
+    expect((await run({ name: 'subjectResource', resource: library(COUNTS) }, codeParameter(HEIGHT))).status).toBe(200); // the tables are still there
+  });
+
+  it('refuses a SQL subject in $sql-export, for now, with a 400 naming the subject', async () => {
+    const url = 'https://bulkflow.example/sql/not-exported';
+    expect((await fetch(`${stack.fhir}/Library`, { method: 'POST', headers: { ...all, 'Content-Type': 'application/fhir+json' }, body: JSON.stringify(library(COUNTS, { url })) })).status).toBe(201);
+    for (const subject of [{ name: 'subjectResource', resource: library(COUNTS) }, { name: 'subjectCanonical', valueCanonical: url }]) {
+      const res = await fetch(`${stack.fhir}/$sql-export`, {
+        method: 'POST',
+        headers: { ...all, 'Content-Type': 'application/fhir+json', Prefer: 'respond-async' },
+        body: JSON.stringify({ resourceType: 'Parameters', parameter: [{ name: 'subject', part: [{ name: 'name', valueString: 'counts' }, subject] }] }),
+      });
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { issue: Array<{ expression: string[] }> }).issue[0].expression[0]).toMatch(/^subject\[0\]/);
+    }
+  });
+
+  it('needs read access on the type of every table', async () => {
+    const res = await post({ resourceType: 'Parameters', parameter: [{ name: 'subjectResource', resource: library(COUNTS) }, codeParameter(HEIGHT)] }, patientsOnly);
+    expect(res.status).toBe(403);
+    expect(((await res.json()) as { issue: Array<{ diagnostics: string }> }).issue[0].diagnostics).toContain('Observation');
+  });
+});
