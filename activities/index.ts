@@ -27,10 +27,9 @@ export interface ActivityDependencies {
 export function createActivities(deps: ActivityDependencies) {
   /**
    * Work that reads the store: heartbeats on a timer whatever its queries do, and a cancellation
-   * stops those queries at once (liveness.ts). `connections`: how many it runs at a time.
+   * stops those queries at once (liveness.ts).
    */
-  const live = <T>(work: (deps: ActivityDependencies) => Promise<T>, connections = 2) =>
-    heartbeating((signal) => cancellableQueries(deps.pool, signal, (pool) => work({ ...deps, pool }), connections));
+  const live = <T>(work: (deps: ActivityDependencies) => Promise<T>) => heartbeating((signal) => cancellableQueries(deps.pool, signal, (pool) => work({ ...deps, pool })));
 
   return withPermanentFailures({
     ...scheduledRunActivities(deps),
@@ -40,8 +39,7 @@ export function createActivities(deps: ActivityDependencies) {
      * and cuts each requested type into partitions of about `partitionSize` resources.
      */
     async planExport(input: Parameters<typeof readPlanInput>[0]): Promise<ExportPlan> {
-      // Two types at a time while the recording of added resources is written (plan-export.ts).
-      return live(({ pool }) => planExport(pool, readPlanInput(input)), 4);
+      return live(({ pool }) => planExport(pool, readPlanInput(input)));
     },
 
     async exportPartition(input: ExportPartitionInput) {
@@ -54,7 +52,7 @@ export function createActivities(deps: ActivityDependencies) {
 
     /** `$sql-export`: fixes the snapshot and cuts the views' types into partitions. */
     async planViewExport(input: PlanViewExportInput): Promise<ViewExportPlan> {
-      return live(({ pool }) => planViewExport(pool, input), 4);
+      return live(({ pool }) => planViewExport(pool, input));
     },
 
     async exportViewPartition(input: ViewPartitionInput) {

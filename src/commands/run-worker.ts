@@ -37,8 +37,8 @@ export async function runWorker(config: Config, temporalAddress: string, log: Lo
   } finally {
     await operator.close();
   }
-  // Partitions, planning and async requests open pools of their own (activities/liveness.ts).
-  const pool = createPool(config.databaseUrl, { max: config.workerMaxConcurrentActivities + 2 });
+  // A partition holds up to two connections at once (its stream and a probe), planning three.
+  const pool = createPool(config.databaseUrl, { max: config.workerMaxConcurrentActivities * 3 + config.workerMaxConcurrentPartitions * 2 });
   await migrate(pool);
   const connection = await NativeConnection.connect(temporalConnectionOptions(temporalAddress, config.temporalTls));
   const metrics = workerMetrics();

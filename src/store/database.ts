@@ -33,21 +33,6 @@ export function createPool(databaseUrl: string, options: Omit<PoolConfig, 'conne
   return pool;
 }
 
-/**
- * A pool on the same database as `shared`, with other options (its own size, an application_name).
- * Its new connections are announced on `shared` too, so whatever `shared` does with its own (an
- * error listener, a statement recorder in a test) it does with these.
- */
-export function derivedPool(shared: Pool, options: Omit<PoolConfig, 'connectionString'>): Pool {
-  const pool = new Pool({ ...shared.options, ...options });
-  pool.on('connect', (client) => {
-    ignoreConnectionLoss(client);
-    shared.emit('connect', client);
-  });
-  pool.on('error', () => undefined);
-  return pool;
-}
-
 export function createClient(databaseUrl: string, options: Omit<ClientConfig, 'connectionString'> = {}): Client {
   const client = new Client({ ...connectionConfig(databaseUrl), ...options });
   ignoreConnectionLoss(client);
