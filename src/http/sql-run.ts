@@ -13,7 +13,7 @@ import { OperationOutcomeError } from '../fhir/outcome-error';
 import type { ResourceStore } from '../store/resource-store';
 import { streamSnapshotResources } from '../store/snapshot-stream';
 import { planDependencies } from '../sql/dependencies';
-import { SqlRefused, type EngineLimits, type SqlRefusalCode } from '../sql/engine-types';
+import { SqlRefused, type EngineLimits } from '../sql/engine-types';
 import { readSqlLibrary, sqlParameterValues, type SqlDependency } from '../sql/sql-library';
 import { viewTable } from '../sql/view-tables';
 import { rowEncoder } from '../views/row-formats';
@@ -26,8 +26,8 @@ import { storedByCanonical } from './view-subjects';
 type AppContext = Context & { state: AppState };
 type Json = Record<string, unknown>;
 
-const REFUSAL_CODES: Record<SqlRefusalCode, 'invalid' | 'processing' | 'too-costly' | 'timeout'> = { invalid: 'invalid', processing: 'processing', 'too-costly': 'too-costly', timeout: 'timeout' };
-const asOutcome = (err: unknown) => (err instanceof SqlRefused ? new OperationOutcomeError(REFUSAL_CODES[err.code], err.message) : err);
+/** A refusal's code is already the OperationOutcome issue code it answers with. */
+const asOutcome = (err: unknown) => (err instanceof SqlRefused ? new OperationOutcomeError(err.code, err.message) : err);
 
 /** A result value as the row encoders take it: BIGINT as a number (or text past 2^53), dates as ISO text. */
 function plainValue(value: unknown): unknown {
