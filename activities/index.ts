@@ -11,7 +11,9 @@ import { exportPatientBlocks } from './export-patient-blocks';
 import { planExport } from './plan-export';
 import { planViewExport } from './plan-view-export';
 import { exportViewPartition } from './export-view-partition';
-import type { PlanViewExportInput, ViewExportPlan, ViewPartitionInput } from '../src/contracts/view-export';
+import { exportSqlSubject } from './export-sql-subject';
+import type { PlanViewExportInput, SqlSubjectInput, ViewExportPlan, ViewPartitionInput } from '../src/contracts/view-export';
+import { DEFAULT_SQL_EXPORT_LIMITS, type EngineLimits } from '../src/sql/engine-types';
 import { readPlanInput } from '../src/contracts/legacy-shapes';
 import { runAsyncRequest } from './async-request';
 import { cancellableQueries, heartbeating } from './liveness';
@@ -21,6 +23,8 @@ import { scheduledRunActivities } from './scheduled-runs';
 export interface ActivityDependencies {
   pool: Pool;
   output: OutputStore;
+  /** The SQL engine's limits for an export's SQL subjects (SQL_* settings). */
+  sqlLimits?: EngineLimits;
 }
 
 /** Activity implementations, built from injected dependencies so tests pass real ones. */
@@ -57,6 +61,11 @@ export function createActivities(deps: ActivityDependencies) {
 
     async exportViewPartition(input: ViewPartitionInput) {
       return live((own) => exportViewPartition(own, input));
+    },
+
+    /** One SQL subject of a `$sql-export`, whole: a cancel interrupts the engine and stops its reads. */
+    async exportSqlSubject(input: SqlSubjectInput) {
+      return heartbeating((signal) => cancellableQueries(deps.pool, signal, (pool) => exportSqlSubject({ ...deps, pool, sqlLimits: deps.sqlLimits ?? DEFAULT_SQL_EXPORT_LIMITS }, input, signal)));
     },
 
     /** Writes the OperationOutcomes of lenient handling as the manifest's `error` file. */

@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { ExportTuning } from './contracts/bulk-export';
 import { parseProxyEntry } from './http/trusted-proxies';
 import type { PayloadKey } from './temporal/payload-codec';
-import { DEFAULT_SQL_LIMITS, type EngineLimits } from './sql/engine-types';
+import { DEFAULT_SQL_EXPORT_LIMITS, DEFAULT_SQL_LIMITS, type EngineLimits } from './sql/engine-types';
 
 /** The largest REST write (a resource, or a batch or transaction Bundle): a DocumentReference with an inline attachment runs to tens of MB. */
 export const DEFAULT_MAX_RESOURCE_BYTES = 64 * 1024 ** 2;
@@ -89,8 +89,8 @@ export interface Config {
   statusRetryAfterMaxSeconds: number;
   /** `$export` completion: the Bulk Data IG's 200 with the manifest, or 303 to a result URL. */
   exportResultPattern: ResultPattern;
-  /** The embedded SQL engine of SQLQuery subjects, per query: threads, memory and wall-clock time. */
-  sql: EngineLimits;
+  /** The SQL engine's limits for `$sql-run` and for an export's SQL subjects. */
+  sql: { run: EngineLimits; export: EngineLimits };
   /** How long a `Prefer: respond-async` request may take and still be answered synchronously. */
   asyncSyncWaitMs: number;
   /** A request header that names the tenant (besides the `/t/{tenant}` path prefix). */
@@ -295,11 +295,7 @@ export function loadConfig(env: Env = process.env): Config {
     statusRetryAfterMaxSeconds: retryAfterMax,
     exportResultPattern: oneOf(env, 'EXPORT_RESULT_PATTERN', ['manifest', 'see-other'] as const, 'manifest'),
     asyncSyncWaitMs: integer(env, 'ASYNC_SYNC_WAIT_MS', 1000, 0, 60_000),
-    sql: {
-      threads: integer(env, 'SQL_THREADS', DEFAULT_SQL_LIMITS.threads, 1, 64),
-      memoryLimit: `${integer(env, 'SQL_MEMORY_LIMIT_MB', Number.parseInt(DEFAULT_SQL_LIMITS.memoryLimit, 10), 16, 1024 * 1024)}MB`,
-      timeoutMs: integer(env, 'SQL_TIMEOUT_SECONDS', DEFAULT_SQL_LIMITS.timeoutMs / 1000, 1, 86_400) * 1000,
-    },
+    sql: sqlLimits(env),
     tenantHeader: text(env, 'TENANT_HEADER'),
     tenantMaxRunningExports: integer(env, 'TENANT_MAX_RUNNING_EXPORTS', 10, 1, 10_000),
     maxResourceBytes: integer(env, 'MAX_RESOURCE_BYTES', DEFAULT_MAX_RESOURCE_BYTES, 1024, 512 * 1024 ** 2),
@@ -314,6 +310,27 @@ export function loadConfig(env: Env = process.env): Config {
     logFormat: oneOf(env, 'LOG_FORMAT', ['json', 'pretty'] as const, 'json'),
     metricsHost: text(env, 'METRICS_HOST') ?? '127.0.0.1',
     metricsPort: env.METRICS_PORT === undefined || env.METRICS_PORT === '' ? undefined : integer(env, 'METRICS_PORT', 0, 0, 65535),
+  };
+}
+
+/** The SQL engine's limits: `$sql-run` answers while the client waits, an export's SQL subject may run long and big. */
+function sqlLimits(env: Env): { run: EngineLimits; export: EngineLimits } {
+  const shared = {
+    threads: integer(env, 'SQL_THREADS', DEFAULT_SQL_LIMITS.threads, 1, 64),
+    memoryLimit: `${integer(env, 'SQL_MEMORY_LIMIT_MB', Number.parseInt(DEFAULT_SQL_LIMITS.memoryLimit, 10), 16, 1024 * 1024)}MB`,
+    maxTableRows: integer(env, 'SQL_MAX_TABLE_ROWS', DEFAULT_SQL_LIMITS.maxTableRows, 1, Number.MAX_SAFE_INTEGER),
+  };
+  return {
+    run: {
+      ...shared,
+      timeoutMs: integer(env, 'SQL_TIMEOUT_SECONDS', DEFAULT_SQL_LIMITS.timeoutMs / 1000, 1, 86_400) * 1000,
+      maxResultRows: integer(env, 'SQL_RUN_MAX_ROWS', DEFAULT_SQL_LIMITS.maxResultRows, 1, Number.MAX_SAFE_INTEGER),
+    },
+    export: {
+      ...shared,
+      timeoutMs: integer(env, 'SQL_EXPORT_TIMEOUT_SECONDS', DEFAULT_SQL_EXPORT_LIMITS.timeoutMs / 1000, 1, 7 * 86_400) * 1000,
+      maxResultRows: integer(env, 'SQL_EXPORT_MAX_ROWS', DEFAULT_SQL_EXPORT_LIMITS.maxResultRows, 1, Number.MAX_SAFE_INTEGER),
+    },
   };
 }
 

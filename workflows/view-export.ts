@@ -16,7 +16,7 @@ import { FAILURES_END_CLEANLY } from './patches';
 import { partLimits } from '../src/contracts/bulk-export';
 import { atSnapshot } from '../src/contracts/export-window';
 import { maxPartitionsFor } from '../src/contracts/history-budget';
-import type { ViewExportInput, ViewExportStatus, ViewPartitionResult } from '../src/contracts/view-export';
+import type { ExportedSqlSubject, ExportedView, SqlSubjectResult, ViewExportInput, ViewExportStatus, ViewPartitionResult } from '../src/contracts/view-export';
 import { exportResourceCountKey, exportStateKey } from './search-attribute-keys';
 import { viewProgressDetails } from './visibility';
 
@@ -26,10 +26,13 @@ const quick = controlActivities();
 
 /**
  * One `$sql-export`: fix the snapshot and plan partitions of each type the views read, run each
- * view over each of its type's partitions with bounded parallelism (rows into part files), keep
- * the files until they expire, then delete them. Cancellation deletes them at once.
+ * view over each of its type's partitions and each SQL subject whole (one activity that makes
+ * its tables at the snapshot), with bounded parallelism, rows into part files; keep the files
+ * until they expire, then delete them. Cancellation deletes them at once. An input without SQL
+ * subjects (every earlier one) schedules exactly what it did before.
  */
 export async function viewExport(input: ViewExportInput): Promise<void> {
+  const sqlSubjects = input.sqlSubjects ?? [];
   const status: ViewExportStatus = {
     exportId: input.exportId,
     phase: 'planning',
@@ -37,14 +40,17 @@ export async function viewExport(input: ViewExportInput): Promise<void> {
     clientTrackingId: input.clientTrackingId,
     format: input.format,
     startedAt: new Date().toISOString(),
-    views: Object.fromEntries(input.views.map((v) => [v.name, { resource: v.resource, resources: 0, read: 0, rows: 0, parts: [] }])),
+    views: Object.fromEntries([
+      ...input.views.map((v) => [v.name, { resource: v.resource, resources: 0, read: 0, rows: 0, parts: [] }]),
+      ...sqlSubjects.map((s) => [s.name, { resource: 'Library', resources: 0, read: 0, rows: 0, parts: [] }]),
+    ]),
     partitionsDone: 0,
     partitionsTotal: 0,
   };
   setHandler(viewExportStatusQuery, () => status);
   const location = { tenant: input.window.tenant, exportId: input.exportId };
   const endsCleanly = patched(FAILURES_END_CLEANLY);
-  const { exportViewPartition } = partitionActivities(input.tuning.heartbeatTimeoutMs);
+  const { exportViewPartition, exportSqlSubject } = partitionActivities(input.tuning.heartbeatTimeoutMs);
   const { planViewExport } = planningActivities(input.tuning.heartbeatTimeoutMs);
 
   try {
@@ -55,23 +61,37 @@ export async function viewExport(input: ViewExportInput): Promise<void> {
       types,
       partitionSize: input.tuning.partitionSize,
       // Each partition's input repeats its view: the largest bounds how many there may be (history-budget.ts).
-      maxPartitions: maxPartitionsFor(Math.max(...input.views.map((v) => JSON.stringify(v).length))),
+      maxPartitions: maxPartitionsFor(Math.max(0, ...input.views.map((v) => JSON.stringify(v).length))),
       viewsPerType: Object.fromEntries(types.map((t) => [t, input.views.filter((v) => v.resource === t).length])),
     });
     status.transactionTime = plan.transactionTime;
     const window = atSnapshot(input.window, plan.transactionTime);
     const limits = partLimits(input.tuning);
-    const work = input.views.flatMap((view) => plan.partitions.filter((p) => p.type === view.resource).map((partition) => ({ view, partition })));
+    type Work = { view: ExportedView; partition: (typeof plan.partitions)[number] } | { sql: ExportedSqlSubject };
+    const work: Work[] = [
+      ...input.views.flatMap((view) => plan.partitions.filter((p) => p.type === view.resource).map((partition) => ({ view, partition }))),
+      ...sqlSubjects.map((sql) => ({ sql })),
+    ];
     for (const view of input.views) status.views[view.name].resources = plan.totals[view.resource] ?? 0;
     status.partitionsTotal = work.length;
     status.phase = 'exporting';
     setCurrentDetails(viewProgressDetails(status));
 
     const results: ViewPartitionResult[] = [];
+    const sqlResults: SqlSubjectResult[] = [];
     await inParallel(
       work,
       input.tuning.maxParallelPartitions,
-      async ({ view, partition }) => {
+      async (item) => {
+        if ('sql' in item) {
+          const result = await exportSqlSubject.executeWithOptions({ summary: `SQL subject ${item.sql.name}` }, [{ location, window, limits, subject: item.sql, format: input.format, header: input.header }]);
+          sqlResults.push(result);
+          status.views[result.name].rows = result.rows;
+          status.partitionsDone++;
+          setCurrentDetails(viewProgressDetails(status));
+          return;
+        }
+        const { view, partition } = item;
         const of = plan.partitions.filter((p) => p.type === view.resource).length;
         const summary = `view ${view.name} (${view.resource}), partition ${partition.partition + 1} of ${of}`;
         const result = await exportViewPartition.executeWithOptions({ summary }, [{ location, window, partition, limits, view, format: input.format, header: input.header }]);
@@ -87,6 +107,7 @@ export async function viewExport(input: ViewExportInput): Promise<void> {
 
     // Files per view in partition, part order: the manifest lists them so.
     for (const result of [...results].sort((a, b) => a.partition - b.partition)) status.views[result.view].parts.push(...result.parts);
+    for (const result of sqlResults) status.views[result.name].parts.push(...result.parts);
     const completedAt = Date.now();
     status.completedAt = new Date(completedAt).toISOString();
     status.expiresAt = new Date(completedAt + input.tuning.retentionMs).toISOString();

@@ -20,6 +20,17 @@ export interface ExportedView {
   resource: string;
 }
 
+/** A SQLQuery or SQLView subject as resolved at kick-off: what it runs does not change under a running export. */
+export interface ExportedSqlSubject {
+  name: string;
+  sql: string;
+  parameters: Array<{ name: string; type: 'string' | 'integer' | 'decimal' | 'boolean' | 'date' | 'dateTime'; value: string | number | boolean }>;
+  /** ViewDefinitions, each made into the table `label`. */
+  views: Array<{ label: string; definition: Record<string, unknown> }>;
+  /** SQLViews, in the order to make them. */
+  sqlViews: Array<{ label: string; sql: string }>;
+}
+
 export interface ViewExportInput {
   exportId: string;
   level: ExportLevel;
@@ -29,6 +40,8 @@ export interface ViewExportInput {
   clientTrackingId?: string;
   window: RequestedWindow;
   views: ExportedView[];
+  /** SQL subjects, each run whole at the job's snapshot (absent in earlier inputs). */
+  sqlSubjects?: ExportedSqlSubject[];
   format: ViewFormat;
   /** CSV: a header row in every part. */
   header: boolean;
@@ -65,6 +78,26 @@ export interface ViewPartitionInput {
   header: boolean;
 }
 
+/** One SQL subject, run whole: its tables made at the snapshot, its SQL, its rows into part files. */
+export interface SqlSubjectInput {
+  location: ExportLocation;
+  window: ExportWindow;
+  limits: PartLimits;
+  subject: ExportedSqlSubject;
+  format: ViewFormat;
+  header: boolean;
+}
+
+export interface SqlSubjectResult {
+  name: string;
+  rows: number;
+  /** Rows of each table the SQL read. */
+  tableRows: Record<string, number>;
+  parts: PartFile[];
+  /** Where the time went: making the tables, running the SQL, writing the rows. */
+  timings: { materialiseMs: number; sqlMs: number; writeMs: number };
+}
+
 export interface ViewPartitionResult {
   view: string;
   partition: number;
@@ -75,6 +108,7 @@ export interface ViewPartitionResult {
 }
 
 export interface ViewProgress {
+  /** The resource type a view reads; `Library` for a SQL subject. */
   resource: string;
   /** Resources of the view's type in the window, and read so far. */
   resources: number;

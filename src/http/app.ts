@@ -94,13 +94,13 @@ export function createApp(deps: AppDependencies): BulkflowApp {
     ...(deps.bulkExport
       ? [
           bulkExportRouter({ ...deps.bulkExport, temporal: temporal!, store: deps.store, fhirBasePath: deps.config.fhirBasePath }),
-          ...(deps.store ? [viewExportRouter({ ...deps.bulkExport, temporal: temporal!, store: deps.store, fhirBasePath: deps.config.fhirBasePath })] : []),
+          ...(deps.store ? [viewExportRouter({ ...deps.bulkExport, temporal: temporal!, store: deps.store, fhirBasePath: deps.config.fhirBasePath, sqlLimits: deps.config.sql?.export })] : []),
           ...(asyncRequests ? [asyncRequests.router()] : []),
         ]
       : []),
     ...(deps.fhirRouters ?? []),
     // Last: `/:type/:id` would otherwise also match /bulkstatus/:id and POST /$export.
-    ...(deps.store ? [viewRunRouter({ store: deps.store, sqlLimits: deps.config.sql }), searchRouter({ store: deps.store, async: asyncRequests }), resourceRouter({ store: deps.store, async: asyncRequests, maxBodyBytes: deps.config.maxResourceBytes })] : []),
+    ...(deps.store ? [viewRunRouter({ store: deps.store, sqlLimits: deps.config.sql?.run }), searchRouter({ store: deps.store, async: asyncRequests }), resourceRouter({ store: deps.store, async: asyncRequests, maxBodyBytes: deps.config.maxResourceBytes })] : []),
   ];
   for (const router of routers) fhir.use(router.routes());
   // Recurring exports: an admin API beside the FHIR base.

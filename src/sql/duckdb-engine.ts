@@ -7,8 +7,38 @@
  * SELECT; parameters are bound with their declared types; a wall-clock timeout interrupts it
  * inside the engine, and running out of memory is this query's error, not the process's.
  */
-import { BIGINT, BOOLEAN, DOUBLE, DuckDBInstance, StatementType, VARCHAR, type DuckDBAppender, type DuckDBConnection, type DuckDBType } from '@duckdb/node-api';
+import {
+  BIGINT,
+  BOOLEAN,
+  DOUBLE,
+  DuckDBInstance,
+  DuckDBTypeId,
+  StatementType,
+  VARCHAR,
+  arrayFromArrayValue,
+  arrayFromListValue,
+  booleanFromValue,
+  bytesFromBlobValue,
+  dateFromTimestampMillisecondsValue,
+  dateFromTimestampNanosecondsValue,
+  dateFromTimestampSecondsValue,
+  dateFromTimestampTZValue,
+  dateFromTimestampValue,
+  doubleFromDecimalValue,
+  jsonObjectFromIntervalValue,
+  numberFromValue,
+  objectArrayFromMapValue,
+  objectFromStructValue,
+  objectFromUnionValue,
+  stringFromValue,
+  type DuckDBAppender,
+  type DuckDBConnection,
+  type DuckDBType,
+  type DuckDBValue,
+  type DuckDBValueConverter,
+} from '@duckdb/node-api';
 import { leadingKeyword, rewritePlaceholders } from './placeholders';
+import type { ResultKind } from './result-columns';
 import { SqlRefused, type EngineLimits, type SqlParameter, type SqlParameterType, type SqlResult, type SqlTable, type TableColumnType } from './engine-types';
 
 export * from './engine-types';
@@ -33,6 +63,82 @@ async function lockedDatabase(limits: EngineLimits): Promise<DuckDBInstance> {
   });
 }
 
+/** How each engine type's values leave the engine, and which kind of column that is (result-columns.ts). */
+const T = DuckDBTypeId;
+const KINDS: Partial<Record<DuckDBTypeId, ResultKind>> = {
+  [T.BOOLEAN]: 'boolean',
+  [T.TINYINT]: 'integer',
+  [T.SMALLINT]: 'integer',
+  [T.INTEGER]: 'integer',
+  [T.UTINYINT]: 'integer',
+  [T.USMALLINT]: 'integer',
+  [T.UINTEGER]: 'integer64',
+  [T.BIGINT]: 'integer64',
+  [T.UBIGINT]: 'integer64',
+  [T.HUGEINT]: 'integer64',
+  [T.UHUGEINT]: 'integer64',
+  [T.FLOAT]: 'decimal',
+  [T.DOUBLE]: 'decimal',
+  [T.DECIMAL]: 'decimal',
+  [T.BLOB]: 'base64',
+  [T.DATE]: 'date',
+  [T.TIME]: 'time',
+  [T.TIME_NS]: 'time',
+  [T.TIME_TZ]: 'time',
+  [T.TIMESTAMP]: 'dateTime',
+  [T.TIMESTAMP_S]: 'dateTime',
+  [T.TIMESTAMP_MS]: 'dateTime',
+  [T.TIMESTAMP_NS]: 'dateTime',
+  [T.TIMESTAMP_TZ]: 'instant',
+  [T.INTERVAL]: 'nested',
+  [T.LIST]: 'nested',
+  [T.ARRAY]: 'nested',
+  [T.STRUCT]: 'nested',
+  [T.MAP]: 'nested',
+  [T.UNION]: 'nested',
+  [T.VARIANT]: 'nested',
+};
+const kindOf = (type: DuckDBType): ResultKind => KINDS[type.typeId] ?? 'string';
+
+type Plain = unknown;
+const integerValue = (value: DuckDBValue): Plain => {
+  const n = BigInt(value as bigint);
+  return Number.isSafeInteger(Number(n)) ? Number(n) : n.toString();
+};
+const isoTime = (toDate: (v: DuckDBValue) => Date) => (value: DuckDBValue) => toDate(value).toISOString(); // milliseconds, UTC
+const CONVERT: Partial<Record<DuckDBTypeId, (value: DuckDBValue, type: DuckDBType, converter: DuckDBValueConverter<Plain>) => Plain>> = {
+  [T.BOOLEAN]: booleanFromValue,
+  [T.TINYINT]: numberFromValue,
+  [T.SMALLINT]: numberFromValue,
+  [T.INTEGER]: numberFromValue,
+  [T.UTINYINT]: numberFromValue,
+  [T.USMALLINT]: numberFromValue,
+  [T.UINTEGER]: numberFromValue,
+  [T.BIGINT]: integerValue,
+  [T.UBIGINT]: integerValue,
+  [T.HUGEINT]: integerValue,
+  [T.UHUGEINT]: integerValue,
+  [T.FLOAT]: numberFromValue,
+  [T.DOUBLE]: numberFromValue,
+  [T.DECIMAL]: doubleFromDecimalValue,
+  [T.BLOB]: (value) => Buffer.from(bytesFromBlobValue(value)).toString('base64'),
+  [T.TIME]: (value) => String(value).slice(0, 12), // HH:MM:SS.fff
+  [T.TIME_NS]: (value) => String(value).slice(0, 12),
+  [T.TIMESTAMP]: isoTime(dateFromTimestampValue),
+  [T.TIMESTAMP_S]: isoTime(dateFromTimestampSecondsValue),
+  [T.TIMESTAMP_MS]: isoTime(dateFromTimestampMillisecondsValue),
+  [T.TIMESTAMP_NS]: isoTime(dateFromTimestampNanosecondsValue),
+  [T.TIMESTAMP_TZ]: isoTime(dateFromTimestampTZValue),
+  [T.INTERVAL]: jsonObjectFromIntervalValue,
+  [T.LIST]: arrayFromListValue,
+  [T.ARRAY]: arrayFromArrayValue,
+  [T.STRUCT]: objectFromStructValue,
+  [T.MAP]: objectArrayFromMapValue,
+  [T.UNION]: objectFromUnionValue,
+};
+/** Every value as a boolean, number, string or JSON: what the row writers take (DATE, TIME_TZ, UUID, ENUM, VARCHAR: their text). */
+const plainValues: DuckDBValueConverter<Plain> = (value, type, converter) => (value === null || value === undefined ? null : (CONVERT[type.typeId] ?? stringFromValue)(value, type, converter));
+
 function append(appender: DuckDBAppender, type: TableColumnType, value: unknown): void {
   if (value === null || value === undefined) return appender.appendNull();
   switch (type) {
@@ -47,12 +153,15 @@ function append(appender: DuckDBAppender, type: TableColumnType, value: unknown)
   }
 }
 
-async function materialise(connection: DuckDBConnection, table: SqlTable): Promise<void> {
+async function materialise(connection: DuckDBConnection, table: SqlTable, maxRows: number): Promise<number> {
   if (!LABEL.test(table.name)) throw new SqlRefused('invalid', `${JSON.stringify(table.name)} is not a table name (letters, digits and _, starting with a letter)`);
   await connection.run(`CREATE TABLE ${quote(table.name)} (${table.columns.map((c) => `${quote(c.name)} ${c.type}`).join(', ')})`);
   const appender = await connection.createAppender(table.name);
+  let rows = 0;
   try {
     for await (const batch of table.rows) {
+      rows += batch.length;
+      if (rows > maxRows) throw new SqlRefused('too-costly', `The table ${table.name} would hold more than ${maxRows} rows, the most one table of a query may hold (SQL_MAX_TABLE_ROWS)`);
       for (const row of batch) {
         table.columns.forEach((column, i) => append(appender, column.type, row[i]));
         appender.endRow();
@@ -62,6 +171,7 @@ async function materialise(connection: DuckDBConnection, table: SqlTable): Promi
   } finally {
     appender.closeSync();
   }
+  return rows;
 }
 
 /** What DuckDB's error means for the client. */
@@ -84,8 +194,10 @@ async function preparedSelect(connection: DuckDBConnection, sql: string, what: s
 
 /**
  * Runs `sql` over `tables` (and `views`: SQLViews, each a SELECT over what comes before it,
- * made tables in order) with `parameters` bound; the result streams until read to its end or
- * abandoned (\`chunks.return()\`), then the database is closed. Refusals are SqlRefused.
+ * made tables in order) with `parameters` bound. The result streams until read to its end or
+ * abandoned (`chunks.return()`), then the database is closed; with `materialise` the engine
+ * holds the whole result first (within its memory limit) and says how many rows it has.
+ * `signal` interrupts the query inside the engine. Refusals are SqlRefused.
  */
 export async function runSql(request: {
   tables: readonly SqlTable[];
@@ -93,21 +205,33 @@ export async function runSql(request: {
   sql: string;
   parameters: readonly SqlParameter[];
   limits: EngineLimits;
+  materialise?: boolean;
+  /** Prepare only: the SQL checked and its columns known, nothing run. */
+  dryRun?: boolean;
+  signal?: AbortSignal;
 }): Promise<SqlResult> {
-  const instance = await lockedDatabase(request.limits);
+  const started = performance.now();
+  const { limits, signal } = request;
+  if (signal?.aborted) throw signal.reason;
+  const instance = await lockedDatabase(limits);
   const connection = await instance.connect();
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
     connection.interrupt();
-  }, request.limits.timeoutMs);
+  }, limits.timeoutMs);
+  const interrupt = () => connection.interrupt();
+  signal?.addEventListener('abort', interrupt);
   const close = () => {
     clearTimeout(timer);
+    signal?.removeEventListener('abort', interrupt);
     connection.closeSync();
     instance.closeSync();
   };
+  const failure = (err: unknown) => (signal?.aborted ? signal.reason : err instanceof SqlRefused ? err : refusal(err, timedOut));
   try {
-    for (const table of request.tables) await materialise(connection, table);
+    const tableRows: Record<string, number> = {};
+    for (const table of request.tables) tableRows[table.name] = await materialise(connection, table, limits.maxTableRows);
     for (const view of request.views ?? []) {
       if (!LABEL.test(view.name)) throw new SqlRefused('invalid', `${JSON.stringify(view.name)} is not a table name (letters, digits and _, starting with a letter)`);
       const select = await preparedSelect(connection, view.sql, `The SQLView ${view.name}`);
@@ -115,6 +239,7 @@ export async function runSql(request: {
       select.destroySync();
       await connection.run(`CREATE TABLE ${quote(view.name)} AS ${view.sql}`);
     }
+    const materialiseMs = performance.now() - started;
     const declared = new Map(request.parameters.map((p) => [p.name, p]));
     const { sql, used } = rewritePlaceholders(request.sql, new Set(declared.keys()));
     const prepared = await preparedSelect(connection, sql, 'The query');
@@ -122,20 +247,33 @@ export async function runSql(request: {
     const types = Object.fromEntries(used.map((name) => [name, PARAMETER_TYPE[declared.get(name)!.type]]));
     if (prepared.parameterCount !== used.length) throw new SqlRefused('invalid', 'The query uses a parameter that is not declared (parameters are written :name)');
     prepared.bind(values, types);
-    const result = await prepared.stream();
-    const columns = result.columnNames().map((name, i) => ({ name, type: result.columnType(i).toString() }));
+    if (request.dryRun) {
+      const columns = Array.from({ length: prepared.columnCount }, (_, i) => ({ name: prepared.columnName(i), type: prepared.columnType(i).toString(), kind: kindOf(prepared.columnType(i)) }));
+      close();
+      return { columns, chunks: (async function* () {})(), stats: { materialiseMs, tableRows } };
+    }
+    const result = request.materialise ? await prepared.run() : await prepared.stream();
+    const columns = result.columnNames().map((name, i) => ({ name, type: result.columnType(i).toString(), kind: kindOf(result.columnType(i)) }));
+    const rowCount = request.materialise ? Number((result as unknown as { rowCount: number }).rowCount) : undefined;
+    const tooMany = () => new SqlRefused('too-costly', `The query's result has more than ${limits.maxResultRows} rows, the most one query may give (SQL_RUN_MAX_ROWS for $sql-run, SQL_EXPORT_MAX_ROWS for an export); narrow it, or ask for fewer with _limit`);
+    if (rowCount !== undefined && rowCount > limits.maxResultRows) throw tooMany();
     const chunks = (async function* () {
+      let rows = 0;
       try {
-        for await (const rows of result.yieldRowsJs()) yield rows as unknown[][];
+        for await (const chunk of result.yieldConvertedRows(plainValues)) {
+          rows += chunk.length;
+          if (rows > limits.maxResultRows) throw tooMany();
+          yield chunk as unknown[][];
+        }
       } catch (err) {
-        throw refusal(err, timedOut);
+        throw failure(err);
       } finally {
         close();
       }
     })();
-    return { columns, chunks };
+    return { columns, chunks, stats: { materialiseMs, tableRows }, rowCount };
   } catch (err) {
     close();
-    throw err instanceof SqlRefused ? err : refusal(err, timedOut);
+    throw failure(err);
   }
 }

@@ -3,6 +3,8 @@
  * worker load the DuckDB addon (tens of MB) only when the first SQL query runs (duckdb-engine.ts),
  * not when they start.
  */
+import type { ResultColumn } from './result-columns';
+
 /** Column types of a materialised table (FHIR dates stay text: they may be partial). */
 export type TableColumnType = 'VARCHAR' | 'BIGINT' | 'DOUBLE' | 'BOOLEAN';
 
@@ -28,10 +30,17 @@ export interface EngineLimits {
   /** DuckDB's memory_limit, e.g. `512MB`. */
   memoryLimit: string;
   timeoutMs: number;
+  /** Rows one materialised table may hold (SQL_MAX_TABLE_ROWS). */
+  maxTableRows: number;
+  /** Rows the result may have (SQL_RUN_MAX_ROWS, SQL_EXPORT_MAX_ROWS). */
+  maxResultRows: number;
 }
 
-/** SQL_THREADS, SQL_MEMORY_LIMIT_MB and SQL_TIMEOUT_SECONDS unset. */
-export const DEFAULT_SQL_LIMITS: EngineLimits = { threads: 2, memoryLimit: '512MB', timeoutMs: 60_000 };
+/** `$sql-run`'s limits when nothing is configured: generous, to protect the service, not to trim answers. */
+export const DEFAULT_SQL_LIMITS: EngineLimits = { threads: 2, memoryLimit: '512MB', timeoutMs: 60_000, maxTableRows: 50_000_000, maxResultRows: 1_000_000 };
+
+/** An export's SQL subject: results are files, so they may be long and big. */
+export const DEFAULT_SQL_EXPORT_LIMITS: EngineLimits = { ...DEFAULT_SQL_LIMITS, timeoutMs: 3_600_000, maxResultRows: 500_000_000 };
 
 export type SqlRefusalCode = 'invalid' | 'processing' | 'too-costly' | 'timeout';
 
@@ -47,8 +56,12 @@ export class SqlRefused extends Error {
 }
 
 export interface SqlResult {
-  columns: Array<{ name: string; type: string }>;
-  /** Result rows in chunks, as JavaScript values (BIGINT as bigint). */
+  columns: ResultColumn[];
+  /** Result rows in chunks, as plain values (result-columns.ts). */
   chunks: AsyncIterable<unknown[][]>;
+  /** Time to make the tables, and the rows of each. */
+  stats: { materialiseMs: number; tableRows: Record<string, number> };
+  /** Rows of a materialised result. */
+  rowCount?: number;
 }
 

@@ -29,7 +29,7 @@ export interface ExportWorkerOptions {
 }
 
 /** The names of the activities that run on the partition task queue. */
-const PARTITION_ACTIVITIES = ['exportPartition', 'exportPatientBlocks', 'exportViewPartition'] as const;
+const PARTITION_ACTIVITIES = ['exportPartition', 'exportPatientBlocks', 'exportViewPartition', 'exportSqlSubject'] as const;
 
 /**
  * A bulkflow worker: one SDK worker on the configured task queue for workflows and control

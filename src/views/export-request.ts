@@ -1,9 +1,12 @@
 /**
- * The kick-off parameters of `$sql-export` (and of the earlier
- * `ViewDefinition/$viewdefinition-export`): one or more `subject` (or `view`) parts, each with a
- * `name` and one of `subjectResource` / `subjectReference` / `subjectCanonical` (`viewResource` /
- * `viewReference`), `clientTrackingId`, `_format`, `header`, `patient`, `group`, `_since`.
- * Anything else (`source` included) is a 400 naming it. Pure.
+ * The kick-off parameters of `$sql-export` (and of the earlier names:
+ * `ViewDefinition/$viewdefinition-export` with `view` parts, `$sqlquery-export` with `query`
+ * parts): one or more subjects, each with a `name`, one of `subjectResource` /
+ * `subjectReference` / `subjectCanonical` (`view*`, `query*`) naming a ViewDefinition or a
+ * SQLQuery / SQLView Library, and a SQL subject's `parameters`; then `context` (inline
+ * ViewDefinitions and SQLViews the SQL subjects' tables may name), `clientTrackingId`,
+ * `_format`, `header`, `patient`, `group`, `_since`. Anything else (`source` included) is a
+ * 400 naming it. Pure.
  */
 import type { ViewFormat } from '../contracts/view-export';
 import { OperationOutcomeError } from '../fhir/outcome-error';
@@ -12,7 +15,9 @@ import { FHIR_ID } from '../fhir/resource-validation';
 import type { ViewSubject } from './run-request';
 
 export interface ViewExportRequest {
-  subjects: { name?: string; subject: ViewSubject }[];
+  subjects: { name?: string; subject: ViewSubject; parameters?: Record<string, unknown> }[];
+  /** Inline ViewDefinitions and SQLViews, by canonical, for the SQL subjects' tables. */
+  context?: Record<string, unknown>[];
   clientTrackingId?: string;
   format: ViewFormat;
   header: boolean;
@@ -53,10 +58,11 @@ function referenceId(text: string, type: string, parameter: string): string {
   return match[1];
 }
 
-/** One `subject` / `view` part's nested parts. */
+/** One `subject` / `view` / `query` part's nested parts. */
 function subjectOf(part: Part, at: string): ViewExportRequest['subjects'][number] {
   if (!Array.isArray(part.part)) throw OperationOutcomeError.invalid(`${at} must have parts: a name and one of subjectResource, subjectReference, subjectCanonical`, at);
   let name: string | undefined;
+  let parameters: Record<string, unknown> | undefined;
   const subjects: ViewSubject[] = [];
   for (const inner of part.part as Part[]) {
     const innerName = String(inner?.name);
@@ -65,21 +71,33 @@ function subjectOf(part: Part, at: string): ViewExportRequest['subjects'][number
         name = textOf(inner, `${at}.name`);
         break;
       case 'subjectResource':
-      case 'viewResource': {
+      case 'viewResource':
+      case 'queryResource': {
         const resource = inner.resource as Record<string, unknown> | undefined;
-        if (!resource || typeof resource !== 'object') throw OperationOutcomeError.invalid(`${at}.${innerName} must be a ViewDefinition resource`, `${at}.${innerName}`);
-        if (resource.resourceType !== undefined && resource.resourceType !== 'ViewDefinition') {
-          throw new OperationOutcomeError('not-supported', `${at}.${innerName} is a ${String(resource.resourceType)}; only ViewDefinitions can be exported`, { expression: [`${at}.${innerName}`] });
+        if (!resource || typeof resource !== 'object') throw OperationOutcomeError.invalid(`${at}.${innerName} must be a ViewDefinition or a SQLQuery Library`, `${at}.${innerName}`);
+        if (resource.resourceType !== undefined && resource.resourceType !== 'ViewDefinition' && resource.resourceType !== 'Library') {
+          throw new OperationOutcomeError('not-supported', `${at}.${innerName} is a ${String(resource.resourceType)}; only ViewDefinitions and SQLQuery or SQLView Libraries can be exported`, { expression: [`${at}.${innerName}`] });
         }
         subjects.push({ resource });
         break;
       }
       case 'subjectReference':
       case 'viewReference':
-        subjects.push({ id: referenceId(textOf(inner, `${at}.${innerName}`), 'ViewDefinition', `${at}.${innerName}`) });
+      case 'queryReference': {
+        const text = textOf(inner, `${at}.${innerName}`);
+        const type = /(?:^|\/)Library\/[^/]+$/.test(text) ? 'Library' : 'ViewDefinition';
+        subjects.push({ id: referenceId(text, type, `${at}.${innerName}`), type });
         break;
-      case 'subjectCanonical': {
-        const [url, version] = textOf(inner, `${at}.subjectCanonical`).split('|');
+      }
+      case 'parameters': {
+        const resource = inner.resource as Record<string, unknown> | undefined;
+        if (!resource || typeof resource !== 'object' || resource.resourceType !== 'Parameters') throw OperationOutcomeError.invalid(`${at}.parameters must be a Parameters resource`, `${at}.parameters`);
+        parameters = resource;
+        break;
+      }
+      case 'subjectCanonical':
+      case 'queryCanonical': {
+        const [url, version] = textOf(inner, `${at}.${innerName}`).split('|');
         subjects.push({ url, version: version || undefined });
         break;
       }
@@ -88,7 +106,7 @@ function subjectOf(part: Part, at: string): ViewExportRequest['subjects'][number
     }
   }
   if (subjects.length !== 1) throw OperationOutcomeError.invalid(`${at} needs exactly one of subjectResource, subjectReference, subjectCanonical`, at);
-  return { name, subject: subjects[0] };
+  return { name, subject: subjects[0], ...(parameters ? { parameters } : {}) };
 }
 
 export function parseViewExportRequest(body: unknown): ViewExportRequest {
@@ -108,8 +126,17 @@ export function parseViewExportRequest(body: unknown): ViewExportRequest {
     switch (name) {
       case 'subject':
       case 'view':
-        request.subjects.push(subjectOf(part, `${name}[${request.subjects.length}]`));
+      case 'query':
+        request.subjects.push(subjectOf(part, `subject[${request.subjects.length}]`));
         break;
+      case 'context': {
+        const resource = part.resource as Record<string, unknown> | undefined;
+        if (!resource || typeof resource !== 'object' || (resource.resourceType !== 'ViewDefinition' && resource.resourceType !== 'Library')) {
+          throw OperationOutcomeError.invalid('context parts must each hold a ViewDefinition or SQLView', 'context');
+        }
+        (request.context ??= []).push(resource);
+        break;
+      }
       case 'clientTrackingId':
         once(name);
         request.clientTrackingId = textOf(part, name);

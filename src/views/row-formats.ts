@@ -42,7 +42,7 @@ function jsonObject(columns: ViewColumn[]): (row: ViewRow) => string {
   };
 }
 
-export function rowEncoder(format: Exclude<RowFormat, 'parquet'>, columns: ViewColumn[], options: { header: boolean }): RowEncoder {
+export function rowEncoder(format: Exclude<RowFormat, 'parquet' | 'fhir'>, columns: ViewColumn[], options: { header: boolean }): RowEncoder {
   const object = jsonObject(columns);
   switch (format) {
     case 'json':

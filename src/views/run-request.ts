@@ -8,7 +8,8 @@ import { OperationOutcomeError } from '../fhir/outcome-error';
 import { parseInstant } from '../fhir/kickoff-parameters';
 import { FHIR_ID } from '../fhir/resource-validation';
 
-export type RowFormat = 'json' | 'ndjson' | 'csv' | 'parquet';
+/** `fhir` (a Parameters of typed rows) is for SQL subjects only. */
+export type RowFormat = 'json' | 'ndjson' | 'csv' | 'parquet' | 'fhir';
 
 /** What to run (a ViewDefinition, or a SQLQuery / SQLView Library): given inline, or stored (by id or by canonical `url|version`). */
 export type ViewSubject = { resource: Record<string, unknown> } | { id: string; type?: 'ViewDefinition' | 'Library' } | { url: string; version?: string };
@@ -40,6 +41,8 @@ const FORMATS: Record<string, RowFormat> = {
   'text/csv': 'csv',
   parquet: 'parquet',
   'application/vnd.apache.parquet': 'parquet',
+  fhir: 'fhir',
+  'application/fhir+json': 'fhir',
 };
 
 /** One parameter as it came: a value (text) or a resource part. */
@@ -75,7 +78,15 @@ export function partsFromQuery(query: Record<string, string | string[] | undefin
   return Object.entries(query).flatMap(([name, value]) => (value === undefined ? [] : (Array.isArray(value) ? value : [value]).map((text) => ({ name, text }))));
 }
 
-const ALIASES: Record<string, string> = { viewResource: 'subjectResource', viewReference: 'subjectReference', viewCanonical: 'subjectCanonical' };
+/** The names of the earlier `$viewdefinition-run` and `$sqlquery-run`. */
+const ALIASES: Record<string, string> = {
+  viewResource: 'subjectResource',
+  viewReference: 'subjectReference',
+  viewCanonical: 'subjectCanonical',
+  queryResource: 'subjectResource',
+  queryReference: 'subjectReference',
+  queryCanonical: 'subjectCanonical',
+};
 const KNOWN = new Set(['subjectResource', 'subjectReference', 'subjectCanonical', 'resource', '_format', 'header', 'patient', 'group', '_since', '_limit', 'parameters', 'context']);
 
 /** A `Type/id` reference (relative, or absolute ending so) of the given type. */
@@ -85,8 +96,8 @@ function referenceId(text: string, type: string, parameter: string): string {
   return match[1];
 }
 
-/** Checks the parameters. `pathId`: the ViewDefinition named by the URL (`ViewDefinition/{id}/$viewdefinition-run`). */
-export function parseViewRunRequest(parts: RawPart[], pathId?: string): ViewRunRequest {
+/** Checks the parameters. `inPath`: the subject named by the URL (`ViewDefinition/{id}/$viewdefinition-run`, `Library/{id}/$sqlquery-run`). */
+export function parseViewRunRequest(parts: RawPart[], inPath?: { id: string; type: 'ViewDefinition' | 'Library' }): ViewRunRequest {
   const byName = new Map<string, RawPart[]>();
   for (const part of parts) {
     const name = ALIASES[part.name] ?? part.name;
@@ -124,7 +135,7 @@ export function parseViewRunRequest(parts: RawPart[], pathId?: string): ViewRunR
     if (!url) throw OperationOutcomeError.invalid('subjectCanonical must be a canonical URL (url or url|version)', 'subjectCanonical');
     subjects.push({ url, version: version || undefined });
   }
-  if (pathId !== undefined) subjects.push({ id: pathId });
+  if (inPath !== undefined) subjects.push(inPath);
   if (subjects.length !== 1) {
     throw OperationOutcomeError.invalid(
       subjects.length === 0 ? 'Name the ViewDefinition to run: one of subjectResource, subjectReference, subjectCanonical' : 'Give exactly one of subjectResource, subjectReference, subjectCanonical (or the ViewDefinition in the URL)',
@@ -138,7 +149,7 @@ export function parseViewRunRequest(parts: RawPart[], pathId?: string): ViewRunR
 
   const formatText = text('_format') ?? 'json';
   const format = FORMATS[formatText.split(';')[0].trim().toLowerCase()];
-  if (!format) throw OperationOutcomeError.invalid(`_format ${JSON.stringify(formatText)} is not one of json, ndjson, csv, parquet`, '_format');
+  if (!format) throw OperationOutcomeError.invalid(`_format ${JSON.stringify(formatText)} is not one of json, ndjson, csv, parquet, fhir`, '_format');
 
   const headerText = text('header');
   if (headerText !== undefined && headerText !== 'true' && headerText !== 'false') throw OperationOutcomeError.invalid('header must be true or false', 'header');

@@ -12,8 +12,8 @@ import type { FhirResourceJson } from '../../src/fhir/resource-validation';
 import { rowObject, viewRows } from '../../src/views/run-view';
 import { compileView } from '../../src/views/view-definition';
 import { viewExportStatusQuery } from '../../workflows/view-export';
-import { parseCsv } from '../support/csv';
 import { readParquetRows } from '../support/parquet';
+import { completed, downloaded } from '../support/view-exports';
 import { startExportStack, type ExportStack } from '../support/export-stack';
 import { startWorkerProcess as startWorker } from '../support/worker-process';
 
@@ -61,52 +61,6 @@ describe('$sql-export', () => {
     const compiled = compileView(view);
     return resources.flatMap((r) => viewRows(compiled, r).map((row) => rowObject(compiled, row)));
   };
-
-  /** Polls until 303, follows it, and returns the manifest parameters. */
-  async function completed(statusUrl: string, timeoutMs = 60_000) {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      const poll = await fetch(statusUrl, { redirect: 'manual' });
-      if (poll.status === 303) {
-        expect(await poll.text()).toBe('');
-        const result = await fetch(poll.headers.get('location')!);
-        return { result, body: (await result.json()) as { resourceType: string; parameter: { name: string; valueString?: string; valueCode?: string; valueUri?: string; part?: { name: string; valueString?: string; valueUri?: string }[] }[] } };
-      }
-      expect(poll.status).toBe(202);
-      expect(poll.headers.get('retry-after')).toBeTruthy();
-      expect(poll.headers.get('x-progress')).toBeTruthy();
-      const interim = (await poll.json()) as { parameter: { name: string; valueCode?: string }[] };
-      expect(interim.parameter.find((p) => p.name === 'status')?.valueCode).toBe('in-progress');
-      await new Promise((resolve) => setTimeout(resolve, 1100));
-    }
-    throw new Error(`${statusUrl} did not complete`);
-  }
-
-  /** Every output's rows, by output name, read back in the export's format. */
-  async function downloaded(manifest: Awaited<ReturnType<typeof completed>>['body'], format: string, header = true) {
-    const byName: Record<string, Row[]> = {};
-    for (const output of manifest.parameter.filter((p) => p.name === 'output')) {
-      const name = output.part!.find((p) => p.name === 'name')!.valueString!;
-      const rows: Row[] = (byName[name] = []);
-      for (const location of output.part!.filter((p) => p.name === 'location')) {
-        const res = await fetch(location.valueUri!);
-        expect(res.status).toBe(200);
-        if (format === 'parquet') {
-          rows.push(...readParquetRows(new Uint8Array(await res.arrayBuffer())).rows);
-          continue;
-        }
-        const text = await res.text();
-        if (format === 'ndjson') rows.push(...text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Row));
-        else if (format === 'json') rows.push(...(JSON.parse(text) as Row[]));
-        else {
-          const records = parseCsv(text);
-          const columns = header ? records.shift()! : undefined;
-          rows.push(...records.map((r) => Object.fromEntries(r.map((v, i) => [columns?.[i] ?? String(i), v]))));
-        }
-      }
-    }
-    return byName;
-  }
 
   /** A row as Parquet holds it here: collections as JSON text. */
   const asParquet = (row: Row) => Object.fromEntries(Object.entries(row).map(([k, v]) => [k, Array.isArray(v) ? JSON.stringify(v) : v]));

@@ -9,6 +9,7 @@ import { generatePopulation } from '../../src/generate/population';
 import type { FhirResourceJson } from '../../src/fhir/resource-validation';
 import { bearer, SmartClients } from '../support/smart-clients';
 import { startExportStack, type ExportStack } from '../support/export-stack';
+import { readParquetRows } from '../support/parquet';
 
 const SYSTEM = 'http://hl7.org/fhir/uv/sql-on-fhir/CodeSystem/LibraryTypesCodes';
 const patientView = {
@@ -76,6 +77,43 @@ describe('$sql-run with SQLQuery subjects', () => {
     await stack.store.write([...population, patientView, observationView].map((resource) => ({ op: 'put' as const, resource: resource as FhirResourceJson })));
   });
   afterAll(() => stack.close());
+
+  describe('with small caps', () => {
+    let capped: ExportStack;
+    beforeAll(async () => {
+      capped = await startExportStack({ sql: { run: { maxResultRows: 3, maxTableRows: 10 } } });
+      await capped.store.write([...population, patientView, observationView].map((resource) => ({ op: 'put' as const, resource: resource as FhirResourceJson })));
+    });
+    afterAll(() => capped.close());
+    /** A query over the tables it names (of patients and obs). */
+    const runCapped = (sql: string, ...parameter: unknown[]) => {
+      const relatedArtifact = library(sql).relatedArtifact.filter((t) => new RegExp(`\\b${t.label}\\b`).test(sql));
+      const subject = library(sql, { parameter: [], relatedArtifact });
+      return fetch(`${capped.fhir}/$sql-run`, { method: 'POST', headers: { 'Content-Type': 'application/fhir+json' }, body: JSON.stringify({ resourceType: 'Parameters', parameter: [{ name: 'subjectResource', resource: subject }, ...parameter] }) });
+    };
+
+    it('refuses a result over the row cap before sending any row, naming the cap; _limit under it is served', async () => {
+      const patients = population.filter((r) => r.resourceType === 'Patient').length;
+      expect(patients).toBeGreaterThan(3);
+      expect(patients).toBeLessThanOrEqual(10);
+      const res = await runCapped('SELECT id FROM patients');
+      expect(res.status).toBe(413);
+      const outcome = (await res.json()) as { resourceType: string; issue: Array<{ code: string; diagnostics: string }> };
+      expect(outcome.issue[0].code).toBe('too-costly');
+      expect(outcome.issue[0].diagnostics).toContain('SQL_RUN_MAX_ROWS');
+      const limited = await runCapped('SELECT id FROM patients', { name: '_limit', valueInteger: 2 });
+      expect(limited.status).toBe(200);
+      expect(((await limited.json()) as unknown[]).length).toBe(2);
+    });
+
+    it('refuses a query whose table holds more rows than one table may, naming the cap', async () => {
+      expect(population.filter((r) => r.resourceType === 'Observation').length).toBeGreaterThan(10);
+      const res = await runCapped('SELECT count(*) AS n FROM obs');
+      expect(res.status).toBe(413);
+      expect(((await res.json()) as { issue: Array<{ diagnostics: string }> }).issue[0].diagnostics).toContain('SQL_MAX_TABLE_ROWS');
+      expect((await runCapped('SELECT count(*) AS n FROM patients')).status).toBe(200); // the small table is fine
+    });
+  });
 
   it('runs an inline SQLQuery over stored views with a bound parameter: counts per gender equal the data\'s', async () => {
     const res = await run({ name: 'subjectResource', resource: library(COUNTS) }, codeParameter(HEIGHT));
@@ -152,17 +190,56 @@ describe('$sql-run with SQLQuery subjects', () => {
     expect((await run({ name: 'subjectResource', resource: library(COUNTS) }, codeParameter(HEIGHT))).status).toBe(200); // the tables are still there
   });
 
-  it('refuses a SQL subject in $sql-export, for now, with a 400 naming the subject', async () => {
-    const url = 'https://bulkflow.example/sql/not-exported';
-    expect((await fetch(`${stack.fhir}/Library`, { method: 'POST', headers: { ...all, 'Content-Type': 'application/fhir+json' }, body: JSON.stringify(library(COUNTS, { url })) })).status).toBe(201);
-    for (const subject of [{ name: 'subjectResource', resource: library(COUNTS) }, { name: 'subjectCanonical', valueCanonical: url }]) {
-      const res = await fetch(`${stack.fhir}/$sql-export`, {
-        method: 'POST',
-        headers: { ...all, 'Content-Type': 'application/fhir+json', Prefer: 'respond-async' },
-        body: JSON.stringify({ resourceType: 'Parameters', parameter: [{ name: 'subject', part: [{ name: 'name', valueString: 'counts' }, subject] }] }),
-      });
-      expect(res.status).toBe(400);
-      expect(((await res.json()) as { issue: Array<{ expression: string[] }> }).issue[0].expression[0]).toMatch(/^subject\[0\]/);
+  it('answers _format=fhir with a Parameters of rows typed by the SQL, and refuses a column no FHIR type holds', async () => {
+    const sql = "SELECT p.gender, count(*) AS n, count(*)::INTEGER AS small, avg(length(p.id))::DOUBLE AS avg_len, NULL::VARCHAR AS nothing, DATE '2020-02-29' AS d, true AS yes FROM patients p GROUP BY p.gender ORDER BY p.gender";
+    const res = await run({ name: 'subjectResource', resource: library(sql, { parameter: [] }) }, { name: '_format', valueCode: 'fhir' });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^application\/fhir\+json/);
+    const body = (await res.json()) as { resourceType: string; parameter: Array<{ name: string; part: Array<Record<string, unknown>> }> };
+    expect(body.resourceType).toBe('Parameters');
+    const patients = population.filter((r) => r.resourceType === 'Patient');
+    const genders = [...new Set(patients.map((p) => p.gender as string))].sort();
+    expect(body.parameter.map((p) => p.name)).toEqual(genders.map(() => 'row'));
+    body.parameter.forEach((row, i) => {
+      const n = patients.filter((p) => p.gender === genders[i]).length;
+      expect(row.part).toEqual([
+        { name: 'gender', valueString: genders[i] },
+        { name: 'n', valueInteger64: String(n) },
+        { name: 'small', valueInteger: n },
+        { name: 'avg_len', valueDecimal: expect.any(Number) },
+        { name: 'd', valueDate: '2020-02-29' },
+        { name: 'yes', valueBoolean: true },
+      ]); // the NULL column has no part
+    });
+    const nested = await run({ name: 'subjectResource', resource: library('SELECT list(id) AS ids FROM patients', { parameter: [] }) }, { name: '_format', valueCode: 'fhir' });
+    expect(nested.status).toBe(422);
+    const outcome = (await nested.json()) as { issue: Array<{ diagnostics: string; expression: string[] }> };
+    expect(outcome.issue[0].expression).toEqual(['ids']);
+  });
+
+  it('answers _format=parquet with columns typed by the SQL result', async () => {
+    const res = await run({ name: 'subjectResource', resource: library(COUNTS) }, codeParameter(HEIGHT), { name: '_format', valueCode: 'parquet' });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('application/vnd.apache.parquet');
+    const { columns, rows } = readParquetRows(new Uint8Array(await res.arrayBuffer()));
+    expect(columns.map((c) => `${c.name}:${c.type}`)).toEqual(['gender:Utf8', 'n:Int64']);
+    expect(rows).toEqual(expectedCounts(HEIGHT));
+  });
+
+  it('answers the $sqlquery-run names: system, Library and Library/{id}, with queryResource, queryReference and parameters', async () => {
+    const stored = await fetch(`${stack.fhir}/Library`, { method: 'POST', headers: { ...all, 'Content-Type': 'application/fhir+json' }, body: JSON.stringify(library(COUNTS, { url: 'https://bulkflow.example/sql/old-names' })) });
+    const id = stored.headers.get('location')!.split('/Library/')[1].split('/')[0];
+    const expected = expectedCounts(HEIGHT);
+    const body = (...parameter: unknown[]) => JSON.stringify({ resourceType: 'Parameters', parameter: [...parameter, codeParameter(HEIGHT)] });
+    const headers = { ...all, 'Content-Type': 'application/fhir+json' };
+    for (const [url, subject] of [
+      [`${stack.fhir}/$sqlquery-run`, { name: 'queryResource', resource: library(COUNTS) }],
+      [`${stack.fhir}/Library/$sqlquery-run`, { name: 'queryReference', valueReference: { reference: `Library/${id}` } }],
+      [`${stack.fhir}/Library/${id}/$sqlquery-run`, undefined],
+    ] as const) {
+      const res = await fetch(url, { method: 'POST', headers, body: subject ? body(subject) : body() });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual(expected);
     }
   });
 

@@ -32,6 +32,7 @@ import { encryptingDataConverter } from '../../src/temporal/data-converter';
 import { EncryptionCodec, type PayloadKey } from '../../src/temporal/payload-codec';
 import { migratedPool, uniqueTenant } from './database';
 import { listen } from './http';
+import { DEFAULT_SQL_EXPORT_LIMITS, DEFAULT_SQL_LIMITS, type EngineLimits } from '../../src/sql/engine-types';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 
@@ -68,6 +69,8 @@ export async function startExportStack(
   options: {
     backend?: 'local' | 'gcs';
     settings?: Partial<ExportSettings>;
+    /** The SQL engine's limits, over the defaults. */
+    sql?: { run?: Partial<EngineLimits>; export?: Partial<EngineLimits> };
     retryAfterSeconds?: number;
     retryAfterMaxSeconds?: number;
     pollToleranceMs?: number;
@@ -127,8 +130,9 @@ export async function startExportStack(
         tokens: new AccessTokens({ issuer: `${baseUrl}/auth`, audience: `${baseUrl}/fhir`, key: await loadSigningKey(pool), lifetimeSeconds: 300, trusted: options.trustedIssuers ?? [] }),
       }
     : undefined;
+  const sqlLimits = { run: { ...DEFAULT_SQL_LIMITS, ...options.sql?.run }, export: { ...DEFAULT_SQL_EXPORT_LIMITS, ...options.sql?.export } };
   const app = createApp({
-    config: { baseUrl, fhirBasePath: '/fhir', tenantHeader: options.tenantHeader, trustedProxies: options.trustedProxies, maxResourceBytes: options.maxResourceBytes },
+    config: { baseUrl, fhirBasePath: '/fhir', tenantHeader: options.tenantHeader, trustedProxies: options.trustedProxies, maxResourceBytes: options.maxResourceBytes, sql: sqlLimits },
     auth,
     codec: { codec: new EncryptionCodec(payloadKeys), corsOrigins: options.codecCorsOrigins ?? [] },
     log: createLogger('warn'),
@@ -167,7 +171,7 @@ export async function startExportStack(
       const worker = await createExportWorker({
         connection: nativeConnection,
         config: { temporalNamespace: testEnvironment.temporalNamespace, temporalTaskQueue: taskQueue, workerMaxConcurrentActivities: 4 },
-        dependencies: { pool, output },
+        dependencies: { pool, output, sqlLimits: sqlLimits.export },
         payloadKeys: workerOptions.unencrypted ? 'unencrypted' : payloadKeys,
         workflowBundleCodePath: workerOptions.workflowBundleCodePath,
         wrapActivities: wrap,

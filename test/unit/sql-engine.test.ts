@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { runSql, SqlRefused, type EngineLimits, type SqlParameter, type SqlTable } from '../../src/sql/duckdb-engine';
 
-const limits: EngineLimits = { threads: 1, memoryLimit: '128MB', timeoutMs: 2_000 };
+const limits: EngineLimits = { threads: 1, memoryLimit: '128MB', timeoutMs: 2_000, maxTableRows: 1_000_000, maxResultRows: 1_000_000 };
 
 const patients = (): SqlTable => ({
   name: 'patient',
@@ -73,15 +73,15 @@ describe('runSql', () => {
       limits,
     });
     expect(result.columns).toEqual([
-      { name: 'id', type: 'VARCHAR' },
-      { name: 'n', type: 'BIGINT' },
-      { name: 'total', type: 'DOUBLE' },
+      { name: 'id', type: 'VARCHAR', kind: 'string' },
+      { name: 'n', type: 'BIGINT', kind: 'integer64' },
+      { name: 'total', type: 'DOUBLE', kind: 'decimal' },
     ]);
     const out: unknown[][] = [];
     for await (const chunk of result.chunks) out.push(...chunk);
     expect(out).toEqual([
-      ['p1', 1n, 170.5],
-      ['p3', 1n, 180],
+      ['p1', 1, 170.5],
+      ['p3', 1, 180],
     ]);
   });
 
@@ -92,7 +92,7 @@ describe('runSql', () => {
   });
 
   it('accepts WITH ... SELECT', async () => {
-    expect(await rows('WITH f AS (SELECT id FROM patient WHERE gender = :g) SELECT count(*) FROM f', [{ name: 'g', type: 'string', value: 'female' }])).toEqual([[1n]]);
+    expect(await rows('WITH f AS (SELECT id FROM patient WHERE gender = :g) SELECT count(*) FROM f', [{ name: 'g', type: 'string', value: 'female' }])).toEqual([[1]]);
   });
 
   it.each([
@@ -155,7 +155,7 @@ describe('runSql', () => {
     const refused = await refusal('SELECT list(a.range + b.range) FROM range(10000) a, range(10000) b', [], { ...limits, memoryLimit: '64MB', timeoutMs: 30_000 });
     expect(refused.code).toBe('too-costly');
     expect(refused.message).toContain('Out of Memory');
-    expect(await rows('SELECT count(*) FROM patient')).toEqual([[3n]]);
+    expect(await rows('SELECT count(*) FROM patient')).toEqual([[3]]);
   });
 
   it('refuses a table name that is no label, and reports SQL errors with the engine\'s message', async () => {
@@ -194,6 +194,40 @@ describe('runSql', () => {
 
   it('holds only the tables it was given: no other table or schema to see', async () => {
     expect(await rows("SELECT table_name FROM information_schema.tables ORDER BY 1")).toEqual([['obs'], ['patient']]);
-    expect(await rows('SELECT count(*) FROM duckdb_databases() WHERE NOT internal')).toEqual([[1n]]);
+    expect(await rows('SELECT count(*) FROM duckdb_databases() WHERE NOT internal')).toEqual([[1]]);
+  });
+
+  it('gives each result column its kind and each value as plain JSON-able data', async () => {
+    const sql = `SELECT true AS b, 7::SMALLINT AS small, 9007199254740993::BIGINT AS big, 12::HUGEINT AS huge, 1.25::DECIMAL(5,2) AS dec,
+      '2020-02-29'::DATE AS d, '10:11:12.345678'::TIME AS t, '2020-01-02 03:04:05.678901'::TIMESTAMP AS ts,
+      '\\xAA\\xBB'::BLOB AS bin, [1, 2] AS list, {'a': 1} AS struct, INTERVAL 1 DAY AS span, NULL::VARCHAR AS nothing`;
+    const result = await runSql({ tables: [], sql, parameters: [], limits });
+    expect(result.columns.map((c) => `${c.name}:${c.kind}`)).toEqual([
+      'b:boolean', 'small:integer', 'big:integer64', 'huge:integer64', 'dec:decimal', 'd:date', 't:time', 'ts:dateTime', 'bin:base64', 'list:nested', 'struct:nested', 'span:nested', 'nothing:string',
+    ]);
+    const out: unknown[][] = [];
+    for await (const chunk of result.chunks) out.push(...chunk);
+    // Past 2^53 an integer keeps its digits as text; times are rounded to milliseconds.
+    expect(out).toEqual([[true, 7, '9007199254740993', 12, 1.25, '2020-02-29', '10:11:12.345', '2020-01-02T03:04:05.678Z', Buffer.from([0xaa, 0xbb]).toString('base64'), [1, 2], { a: 1 }, { months: 0, days: 1, micros: '0' }, null]]);
+  });
+
+  it('refuses a table past its row cap before the query runs, and a result past its cap', async () => {
+    await expect(runSql({ tables: [patients()], sql: 'SELECT 1', parameters: [], limits: { ...limits, maxTableRows: 2 } })).rejects.toMatchObject({ code: 'too-costly', message: expect.stringContaining('SQL_MAX_TABLE_ROWS') });
+    // Held whole: refused before the first row; streamed: refused when the cap is passed.
+    await expect(runSql({ tables: [], sql: 'SELECT * FROM range(10)', parameters: [], limits: { ...limits, maxResultRows: 9 }, materialise: true })).rejects.toMatchObject({ code: 'too-costly', message: expect.stringContaining('SQL_RUN_MAX_ROWS') });
+    const held = await runSql({ tables: [], sql: 'SELECT * FROM range(10)', parameters: [], limits: { ...limits, maxResultRows: 10 }, materialise: true });
+    expect(held.rowCount).toBe(10);
+    for await (const _ of held.chunks); // read to the end: closes the database
+    expect(await rows('SELECT * FROM range(5000)', [], [], { ...limits, maxResultRows: 5000 })).toHaveLength(5000);
+    await expect(rows('SELECT * FROM range(5001)', [], [], { ...limits, maxResultRows: 5000 })).rejects.toMatchObject({ code: 'too-costly' });
+  });
+
+  it('stops a running query when its signal aborts, with the signal\'s reason', async () => {
+    const controller = new AbortController();
+    const started = Date.now();
+    setTimeout(() => controller.abort(new Error('cancelled by the client')), 300);
+    const run = runSql({ tables: [], sql: 'WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r', parameters: [], limits: { ...limits, timeoutMs: 60_000 }, signal: controller.signal, materialise: true });
+    await expect(run).rejects.toThrow('cancelled by the client');
+    expect(Date.now() - started).toBeLessThan(10_000);
   });
 });

@@ -24,7 +24,11 @@ describe('$sql-run parameters', () => {
     expect(parseViewRunRequest(partsFromQuery({ subjectReference: 'ViewDefinition/v1', patient: 'Patient/p1', _since: '2024-01-01T00:00:00Z' })).subject).toEqual({ id: 'v1', type: 'ViewDefinition' });
     expect(parseViewRunRequest(partsFromQuery({ subjectReference: 'Library/q1' })).subject).toEqual({ id: 'q1', type: 'Library' });
     expect(parseViewRunRequest(partsFromQuery({ subjectCanonical: 'http://x.org/v|2', group: 'Group/g' }))).toMatchObject({ subject: { url: 'http://x.org/v', version: '2' }, groupId: 'g' });
-    expect(parseViewRunRequest([], 'v9').subject).toEqual({ id: 'v9' });
+    expect(parseViewRunRequest([], { id: 'v9', type: 'ViewDefinition' }).subject).toEqual({ id: 'v9', type: 'ViewDefinition' });
+    expect(parseViewRunRequest([], { id: 'q9', type: 'Library' }).subject).toEqual({ id: 'q9', type: 'Library' });
+    // $sqlquery-run's names are the same parameters.
+    expect(parseViewRunRequest(partsFromQuery({ queryReference: 'Library/q2', _format: 'fhir' }))).toMatchObject({ subject: { id: 'q2', type: 'Library' }, format: 'fhir' });
+    expect(parseViewRunRequest(partsFromQuery({ queryCanonical: 'http://x.org/q|1' })).subject).toEqual({ url: 'http://x.org/q', version: '1' });
   });
 
   it.each([

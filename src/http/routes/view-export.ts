@@ -9,7 +9,10 @@
 import { forgetPatientList, keepPatientList } from '../../store/patient-lists';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
-import { type ExportedView, type ViewExportInput, type ViewFormat } from '../../contracts/view-export';
+import { type ExportedSqlSubject, type ExportedView, type ViewExportInput } from '../../contracts/view-export';
+import { checkResolvedSql, contextByCanonical, resolveSqlSubject, typesRead } from '../../sql/sql-subject';
+import { DEFAULT_SQL_EXPORT_LIMITS, type EngineLimits } from '../../sql/engine-types';
+import { sqlOutcome } from '../sql-run';
 import { parquetColumns } from '../../views/parquet-columns';
 import { OperationOutcomeError } from '../../fhir/outcome-error';
 import { exportFileKey } from '../../output/file-keys';
@@ -28,7 +31,7 @@ import { PollThrottle } from '../poll-throttle';
 import { readJsonBody } from '../read-json-body';
 import { FHIR_JSON } from '../middleware/operation-outcome-errors';
 import { operationOutcome } from '../../fhir/operation-outcome';
-import { viewOf } from '../view-subjects';
+import { storedByCanonical, viewOf } from '../view-subjects';
 import { sendFile } from '../send-file';
 import type { BulkExportRouteDependencies } from './bulk-export';
 import { admitExport } from '../export-admission';
@@ -39,7 +42,7 @@ const VIEW_NAME = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
 const FILE_NAME = /^[A-Za-z][A-Za-z0-9_]*-\d{4}-\d{4}\.(ndjson|csv|json|parquet)$/;
 const CONTENT_TYPES: Record<string, string> = { ndjson: 'application/x-ndjson', csv: 'text/csv; charset=utf-8', json: 'application/json', parquet: 'application/vnd.apache.parquet' };
 
-export function viewExportRouter(deps: BulkExportRouteDependencies & { store: ResourceStore }): Router<AppState> {
+export function viewExportRouter(deps: BulkExportRouteDependencies & { store: ResourceStore; sqlLimits?: EngineLimits }): Router<AppState> {
   const router = newRouter();
   const throttle = new PollThrottle(deps.pollToleranceMs ?? 1000);
   const statusUrl = (ctx: AppContext, id: string) => `${ctx.state.fhirBaseUrl}/sql-export/${id}`;
@@ -51,42 +54,48 @@ export function viewExportRouter(deps: BulkExportRouteDependencies & { store: Re
     return found;
   };
 
-  /** Every subject resolved, named and checked before anything starts. */
-  const checkedViews = async (ctx: AppContext, subjects: ReturnType<typeof parseViewExportRequest>['subjects'], format: ViewFormat): Promise<ExportedView[]> => {
+  /** Every subject resolved, named and checked before anything starts: views as ViewDefinitions, SQL subjects with their tables and parameters. */
+  const checkedSubjects = async (ctx: AppContext, request: ReturnType<typeof parseViewExportRequest>): Promise<{ views: ExportedView[]; sqlSubjects: ExportedSqlSubject[] }> => {
     const store = deps.store.forTenant(ctx.state.tenant);
     const views: ExportedView[] = [];
-    for (const [i, { name, subject }] of subjects.entries()) {
-      const definition = await viewOf(ctx, store, subject);
-      if (definition.resourceType === 'Library') {
-        throw new OperationOutcomeError('not-supported', `subject[${i}] is a SQL Library: $sql-export runs ViewDefinitions for now (run SQL subjects with $sql-run)`, { expression: [`subject[${i}]`] });
-      }
-      let view;
+    const sqlSubjects: ExportedSqlSubject[] = [];
+    const names = new Set<string>();
+    const context = contextByCanonical(request.context);
+    const used = new Set<Record<string, unknown>>();
+    /** Names the subject the problems of `work` belong to. */
+    const within = async <T>(i: number, work: () => T | Promise<T>): Promise<T> => {
       try {
-        view = compileView(definition);
+        return await work();
       } catch (err) {
-        if (err instanceof OperationOutcomeError) {
-          // Name the subject the problems belong to.
-          for (const issue of err.issues) issue.expression = (issue.expression ?? ['']).map((e) => `subject[${i}]${e ? `.${e}` : ''}`);
-        }
+        if (err instanceof OperationOutcomeError) for (const issue of err.issues) issue.expression = (issue.expression ?? ['']).map((e) => `subject[${i}]${e ? `.${e}` : ''}`);
         throw err;
       }
-      const outputName = name ?? view.name;
+    };
+    for (const [i, { name, subject, parameters }] of request.subjects.entries()) {
+      const definition = await viewOf(ctx, store, subject);
+      const outputName = name ?? (typeof definition.name === 'string' ? definition.name : undefined);
       if (!outputName || !VIEW_NAME.test(outputName)) {
-        throw OperationOutcomeError.invalid(`subject[${i}] needs a name for its output (letters, digits, _; up to 64, starting with a letter), from its name part or the view's name`, `subject[${i}].name`);
+        throw OperationOutcomeError.invalid(`subject[${i}] needs a name for its output (letters, digits, _; up to 64, starting with a letter), from its name part or the subject's name`, `subject[${i}].name`);
       }
-      if (views.some((v) => v.name === outputName)) throw OperationOutcomeError.invalid(`Two subjects are named ${outputName}; each output needs its own name`, `subject[${i}].name`);
+      if (names.has(outputName)) throw OperationOutcomeError.invalid(`Two subjects are named ${outputName}; each output needs its own name`, `subject[${i}].name`);
+      names.add(outputName);
+      if (definition.resourceType === 'Library') {
+        const resolved = await within(i, () => resolveSqlSubject(definition, { parameters, context, used }, (type, url, version) => storedByCanonical(ctx, store, type, url, version)));
+        for (const type of typesRead(resolved)) requirePermission(ctx, type, 'r');
+        // A SQL error is the kick-off's 422, not a failed job later.
+        await within(i, () => checkResolvedSql(resolved, deps.sqlLimits ?? DEFAULT_SQL_EXPORT_LIMITS).catch((err: unknown) => Promise.reject(sqlOutcome(err))));
+        sqlSubjects.push({ name: outputName, ...resolved });
+        continue;
+      }
+      if (parameters) throw OperationOutcomeError.invalid(`subject[${i}] is a ViewDefinition: parameters bind a SQLQuery's placeholders`, `subject[${i}].parameters`);
+      const view = await within(i, () => compileView(definition));
       requirePermission(ctx, view.resource, 'r');
-      if (format === 'parquet') {
-        try {
-          parquetColumns(view.columns); // every column's type has a Parquet type
-        } catch (err) {
-          if (err instanceof OperationOutcomeError) for (const issue of err.issues) issue.expression = (issue.expression ?? []).map((e) => `subject[${i}].${e}`);
-          throw err;
-        }
-      }
+      if (request.format === 'parquet') await within(i, () => parquetColumns(view.columns)); // every column's type has a Parquet type
       views.push({ name: outputName, definition, resource: view.resource });
     }
-    return views;
+    const unused = (request.context ?? []).filter((resource) => !used.has(resource));
+    if (unused.length > 0) throw OperationOutcomeError.invalid(`context ${unused.map((r) => String(r.url)).join(', ')} matches no table of a SQL subject`, 'context');
+    return { views, sqlSubjects };
   };
 
   const kickOff = async (ctx: AppContext) => {
@@ -103,7 +112,7 @@ export function viewExportRouter(deps: BulkExportRouteDependencies & { store: Re
       const unknown = request.patientIds.filter((p) => !known.has(p));
       if (unknown.length > 0) throw HttpError.badRequest(`patient names unknown patients: ${unknown.map((p) => `Patient/${p}`).join(', ')}`, 'patient');
     }
-    const views = await checkedViews(ctx, request.subjects, request.format);
+    const { views, sqlSubjects } = await checkedSubjects(ctx, request);
     const tenant = ctx.state.tenant;
     const exportId = newJobId();
     // A patient list is kept once in the store, not in every partition's workflow input.
@@ -117,6 +126,7 @@ export function viewExportRouter(deps: BulkExportRouteDependencies & { store: Re
       clientTrackingId: request.clientTrackingId,
       window: { tenant, since: request.since, compartment },
       views,
+      ...(sqlSubjects.length > 0 ? { sqlSubjects } : {}),
       format: request.format,
       header: request.header,
       tuning: deps.exportSettings,
@@ -134,7 +144,10 @@ export function viewExportRouter(deps: BulkExportRouteDependencies & { store: Re
     ctx.body = acceptedParameters(exportId, statusUrl(ctx, exportId), request.clientTrackingId);
   };
   router.post('/$sql-export', access.token, kickOff);
+  // The names clients shipped before SQL on FHIR settled on $sql-export.
   router.post('/ViewDefinition/$viewdefinition-export', access.token, kickOff);
+  router.post('/$sqlquery-export', access.token, kickOff);
+  router.post('/Library/$sqlquery-export', access.token, kickOff);
 
   router.get('/sql-export/:id', access.token, async (ctx) => {
     const client = ctx.state.clientAddress;

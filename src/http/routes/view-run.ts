@@ -1,8 +1,8 @@
 /**
  * `$sql-run`: runs one ViewDefinition synchronously and streams its rows (JSON, NDJSON or CSV);
  * a SQLQuery or SQLView subject runs through sql-run.ts.
- * Also under the names HFS and Pathling shipped first: `ViewDefinition/$viewdefinition-run` and
- * `ViewDefinition/{id}/$viewdefinition-run`. The view is checked before anything runs; its rows
+ * Also under the names HFS and Pathling shipped first: `ViewDefinition/$viewdefinition-run`,
+ * `ViewDefinition/{id}/$viewdefinition-run`, and `$sqlquery-run` (system, `Library`, `Library/{id}`). The view is checked before anything runs; its rows
  * come from inline `resource` parts or from the store at one snapshot (scoped by patient, group
  * and `_since` as `$export` scopes them). The first page is evaluated before the status is sent,
  * so an evaluation error there is a 422; one found later can only cut the stream short.
@@ -65,12 +65,13 @@ export function viewRunRouter(deps: { store: ResourceStore; sqlLimits?: EngineLi
   const run = async (ctx: AppContext) => {
     requireSomeRead(ctx);
     const parts = ctx.method === 'POST' ? partsFromBody(await readJsonBody(ctx, RUN_BODY_LIMIT)) : partsFromQuery(ctx.query);
-    const request = parseViewRunRequest(parts, ctx.params.id);
+    const request = parseViewRunRequest(parts, ctx.params.id === undefined ? undefined : { id: ctx.params.id, type: ctx.path.includes('/Library/') ? 'Library' : 'ViewDefinition' });
     const store = deps.store.forTenant(ctx.state.tenant);
     const raw = await viewOf(ctx, store, request.subject);
     if (raw.resourceType === 'Library') return runSqlSubject(ctx, store, raw, request, deps.sqlLimits ?? DEFAULT_SQL_LIMITS);
     if (request.parameters) throw OperationOutcomeError.invalid('parameters bind a SQLQuery\'s placeholders; a ViewDefinition takes none', 'parameters');
     if (request.context) throw OperationOutcomeError.invalid('context gives a SQL subject its tables; a ViewDefinition needs none', 'context');
+    if (request.format === 'fhir') throw OperationOutcomeError.invalid('_format=fhir types the columns of a SQL result; a ViewDefinition runs as json, ndjson, csv or parquet', '_format');
     const view = compileView(raw);
     requirePermission(ctx, view.resource, 'r');
 
@@ -92,7 +93,7 @@ export function viewRunRouter(deps: { store: ResourceStore; sqlLimits?: EngineLi
       })().catch((err: unknown) => parquet.destroy(err as Error));
       return;
     }
-    const encoder = rowEncoder(request.format as Exclude<typeof request.format, 'parquet'>, view.columns, { header: request.header });
+    const encoder = rowEncoder(request.format as Exclude<typeof request.format, 'parquet' | 'fhir'>, view.columns, { header: request.header });
     let index = 0;
     const encode = (rows: ViewRow[]) => rows.map((row) => encoder.row(row, index++)).join('');
     ctx.type = encoder.contentType;
@@ -105,7 +106,8 @@ export function viewRunRouter(deps: { store: ResourceStore; sqlLimits?: EngineLi
     );
   };
 
-  for (const path of ['/$sql-run', '/ViewDefinition/$viewdefinition-run', '/ViewDefinition/:id/$viewdefinition-run']) {
+  // $sql-run, and the names clients shipped before SQL on FHIR settled on it.
+  for (const path of ['/$sql-run', '/ViewDefinition/$viewdefinition-run', '/ViewDefinition/:id/$viewdefinition-run', '/$sqlquery-run', '/Library/$sqlquery-run', '/Library/:id/$sqlquery-run']) {
     router.get(path, access.token, run);
     router.post(path, access.token, run);
   }
