@@ -49,11 +49,24 @@ export function buildCapabilityStatement(options: CapabilityOptions): Capability
       { name: 'viewdefinition-run', definition: `${SQL_ON_FHIR_OPERATION}/$viewdefinition-run` },
       ...(options.viewExport ? [{ name: 'viewdefinition-export', definition: `${SQL_ON_FHIR_OPERATION}/$viewdefinition-export` }] : []),
     ];
+    // SQLQuery and SQLView Libraries: run by id, or under the names clients shipped first.
+    let library = resources.find((r) => r.type === 'Library');
+    if (!library) resources.push((library = { type: 'Library' }));
+    library.operation = [
+      { name: 'sqlquery-run', definition: `${SQL_ON_FHIR_OPERATION}/$sqlquery-run` },
+      ...(options.viewExport ? [{ name: 'sqlquery-export', definition: `${SQL_ON_FHIR_OPERATION}/$sqlquery-export` }] : []),
+    ];
   }
+  // $sql-run and $sql-export take ViewDefinitions and SQLQuery / SQLView subjects alike.
   const systemOperations = [
     ...(options.bulkExport ? exportOperation('export') : []),
-    ...(options.viewOperations ? [{ name: 'sql-run', definition: `${SQL_ON_FHIR_OPERATION}/$sql-run` }] : []),
-    ...(options.viewOperations && options.viewExport ? [{ name: 'sql-export', definition: `${SQL_ON_FHIR_OPERATION}/$sql-export` }] : []),
+    ...(options.viewOperations ? [{ name: 'sql-run', definition: `${SQL_ON_FHIR_OPERATION}/$sql-run` }, { name: 'sqlquery-run', definition: `${SQL_ON_FHIR_OPERATION}/$sqlquery-run` }] : []),
+    ...(options.viewOperations && options.viewExport
+      ? [
+          { name: 'sql-export', definition: `${SQL_ON_FHIR_OPERATION}/$sql-export` },
+          { name: 'sqlquery-export', definition: `${SQL_ON_FHIR_OPERATION}/$sqlquery-export` },
+        ]
+      : []),
   ];
   return {
     resourceType: 'CapabilityStatement',

@@ -145,7 +145,7 @@ describe('system-level $export (local files)', () => {
       ...capability.rest[0].operation,
       ...capability.rest[0].resource.filter((r) => ['Patient', 'Group'].includes(r.type)).flatMap((r) => r.operation ?? []),
     ].filter((d) => d.definition.startsWith('http://hl7.org/fhir/uv/bulkdata/'));
-    expect(capability.rest[0].operation.map((o) => o.name)).toEqual(['export', 'sql-run', 'sql-export']);
+    expect(capability.rest[0].operation.map((o) => o.name)).toEqual(['export', 'sql-run', 'sqlquery-run', 'sql-export', 'sqlquery-export']);
     expect(definitions.map((d) => d.definition.split('/').pop()).sort()).toEqual(['export', 'group-export', 'patient-export']);
     for (const { name, definition } of definitions) {
       expect(name).toBe('export');

@@ -69,7 +69,19 @@ describe('$sql-run and stored ViewDefinitions', () => {
     expect(((await (await get('/ViewDefinition?resource=Patient')).json()) as { total: number }).total).toBe(0);
     const metadata = (await (await fetch(`${stack.fhir}/metadata`)).json()) as { rest: { resource: { type: string; operation?: { name: string }[] }[]; operation: { name: string }[] }[] };
     expect(metadata.rest[0].resource.find((r) => r.type === 'ViewDefinition')?.operation?.map((o) => o.name)).toEqual(['viewdefinition-run', 'viewdefinition-export']);
-    expect(metadata.rest[0].operation.map((o) => o.name)).toEqual(expect.arrayContaining(['sql-run', 'sql-export']));
+    expect(metadata.rest[0].operation.map((o) => o.name)).toEqual(expect.arrayContaining(['sql-run', 'sql-export', 'sqlquery-run', 'sqlquery-export']));
+    expect(metadata.rest[0].resource.find((r) => r.type === 'Library')?.operation?.map((o) => o.name)).toEqual(['sqlquery-run', 'sqlquery-export']);
+    // The definitions list the SQL forms: a Library subject, its parameters and context, fhir output.
+    for (const id of ['sql-run', 'sql-export']) {
+      const res = await fetch(`${stack.fhir}/OperationDefinition/${id}`);
+      expect(res.status).toBe(200);
+      const definition = (await res.json()) as { url: string; code: string; parameter: Array<{ name: string; documentation: string; part?: Array<{ name: string }> }> };
+      expect(definition).toMatchObject({ url: `http://sql-on-fhir.org/OperationDefinition/$${id}`, code: id });
+      const names = definition.parameter.flatMap((p) => [p.name, ...(p.part ?? []).map((q) => `${p.name}.${q.name}`)]);
+      expect(names).toEqual(expect.arrayContaining(['context', 'patient', 'group', '_since', ...(id === 'sql-run' ? ['subjectResource', 'parameters', '_limit'] : ['subject.subjectCanonical', 'subject.parameters', 'clientTrackingId'])]));
+      expect(JSON.stringify(definition)).toContain('SQLQuery');
+    }
+    expect(JSON.stringify(await (await fetch(`${stack.fhir}/OperationDefinition/sql-run`)).json())).toContain('fhir (a Parameters of typed rows');
   });
 
   it('refuses to store a view that cannot run: 400 for structure, 422 for FHIRPath, both as OperationOutcomes', async () => {
