@@ -14,9 +14,13 @@ const LIBRARY_TYPE_SYSTEMS = ['http://hl7.org/fhir/uv/sql-on-fhir/CodeSystem/Lib
 export const ENGINE_DIALECT = 'duckdb';
 const PARAMETER_TYPES: readonly SqlParameterType[] = ['string', 'integer', 'decimal', 'boolean', 'date', 'dateTime'];
 const LABEL = /^[A-Za-z][A-Za-z0-9_]*$/;
-/** DuckDB's reserved words (duckdb_keywords(), category reserved): not a table name. */
+/**
+ * Words DuckDB cannot take as a table name in `FROM` (its reserved keywords, and those of its
+ * type_function keywords the parser reads as syntax there, such as `join` or `glob`; checked
+ * against duckdb_keywords() of the shipped engine): not a label.
+ */
 const RESERVED = new Set(
-  'all analyse analyze and any array as asc asymmetric both case cast check collate column constraint create default deferrable desc describe distinct do else end except false fetch for foreign from group having in initially intersect into lambda lateral leading limit not null offset on only or order pivot pivot_longer pivot_wider placing primary qualify references returning select show some summarize symmetric table then to trailing true union unique unpivot using variadic when where window with'.split(' '),
+  'all analyse analyze and anti any array as asc asof asymmetric at authorization binary both by case cast check collate collation column concurrently constraint create cross default deferrable desc describe distinct do else end except false fetch for foreign freeze from full glob group having ilike in initially inner intersect into is isnull join lambda lateral leading left like limit natural not notnull null offset on only or order outer overlaps pivot pivot_longer pivot_wider placing positional primary qualify references returning right select semi show similar some summarize symmetric table tablesample then to trailing true union unique unpack unpivot using variadic verbose when where window with'.split(' '),
 );
 
 export interface SqlDependency {

@@ -78,10 +78,10 @@ describe('$sql-run with SQLQuery subjects', () => {
   });
   afterAll(() => stack.close());
 
-  describe('with small caps', () => {
+  describe('with small caps, as an attacker meets it', () => {
     let capped: ExportStack;
     beforeAll(async () => {
-      capped = await startExportStack({ sql: { run: { maxResultRows: 3, maxTableRows: 10 } } });
+      capped = await startExportStack({ sql: { run: { maxResultRows: 3, maxTableRows: 10, memoryLimit: '64MB', timeoutMs: 2_000 } } });
       await capped.store.write([...population, patientView, observationView].map((resource) => ({ op: 'put' as const, resource: resource as FhirResourceJson })));
     });
     afterAll(() => capped.close());
@@ -112,6 +112,57 @@ describe('$sql-run with SQLQuery subjects', () => {
       expect(res.status).toBe(413);
       expect(((await res.json()) as { issue: Array<{ diagnostics: string }> }).issue[0].diagnostics).toContain('SQL_MAX_TABLE_ROWS');
       expect((await runCapped('SELECT count(*) AS n FROM patients')).status).toBe(200); // the small table is fine
+    });
+
+    it('sees only the tenant\'s own rows, whatever the SQL tries', async () => {
+      const other = `sq${Date.now().toString(36)}`;
+      await capped.store.forTenant(other).write([patientView, { resourceType: 'Patient', id: 'other-tenant-patient', gender: 'unknown' }].map((resource) => ({ op: 'put' as const, resource: resource as FhirResourceJson })));
+      const ids = async (base: string) => {
+        const subject = library("SELECT id FROM patients WHERE id LIKE 'other-%' OR gender = 'unknown'", { parameter: [], relatedArtifact: [library('').relatedArtifact[0]] });
+        const res = await fetch(`${base}/$sql-run`, { method: 'POST', headers: { 'Content-Type': 'application/fhir+json' }, body: JSON.stringify({ resourceType: 'Parameters', parameter: [{ name: 'subjectResource', resource: subject }] }) });
+        expect(res.status).toBe(200);
+        return ((await res.json()) as Array<{ id: string }>).map((r) => r.id);
+      };
+      expect(await ids(capped.fhir)).toEqual([]);
+      expect(await ids(`${capped.url}/t/${other}/fhir`)).toEqual(['other-tenant-patient']);
+      // No way out of the engine to the store: no PostgreSQL scanner, no extension to load.
+      for (const sql of ["SELECT * FROM postgres_scan('host=127.0.0.1 dbname=postgres', 'public', 'resources')", "SELECT * FROM duckdb_extensions() WHERE loaded AND extension_name = 'postgres_scanner'"]) {
+        const res = await runCapped(sql);
+        expect([200, 400, 422]).toContain(res.status);
+        if (res.status === 200) expect(await res.json()).toEqual([]);
+      }
+    });
+
+    it('takes labels that collide with engine functions as the tables they name', async () => {
+      const patients = population.filter((r) => r.resourceType === 'Patient').length;
+      const relatedArtifact = ['range', 'read_csv', 'duckdb_tables'].map((label) => ({ type: 'depends-on', resource: patientView.url, label }));
+      const subject = library('SELECT (SELECT count(*) FROM range) AS a, (SELECT count(*) FROM read_csv) AS b, (SELECT count(*) FROM duckdb_tables) AS c', { parameter: [], relatedArtifact });
+      const res = await fetch(`${capped.fhir}/$sql-run`, { method: 'POST', headers: { 'Content-Type': 'application/fhir+json' }, body: JSON.stringify({ resourceType: 'Parameters', parameter: [{ name: 'subjectResource', resource: subject }] }) });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual([{ a: patients, b: patients, c: patients }]);
+      // Called as functions they are still the engine's, and still read no file.
+      const reader = library("SELECT * FROM read_csv('/etc/passwd')", { parameter: [], relatedArtifact });
+      const refused = await fetch(`${capped.fhir}/$sql-run`, { method: 'POST', headers: { 'Content-Type': 'application/fhir+json' }, body: JSON.stringify({ resourceType: 'Parameters', parameter: [{ name: 'subjectResource', resource: reader }] }) });
+      expect(refused.status).toBe(400);
+      // A word the engine's parser reads as syntax in FROM is no label: the Library is refused, naming it.
+      const syntax = library('SELECT * FROM glob', { parameter: [], relatedArtifact: [{ type: 'depends-on', resource: patientView.url, label: 'glob' }] });
+      const bad = await fetch(`${capped.fhir}/$sql-run`, { method: 'POST', headers: { 'Content-Type': 'application/fhir+json' }, body: JSON.stringify({ resourceType: 'Parameters', parameter: [{ name: 'subjectResource', resource: syntax }] }) });
+      expect(bad.status).toBe(400);
+      expect(((await bad.json()) as { issue: Array<{ expression: string[] }> }).issue[0].expression).toEqual(['subject.relatedArtifact[0].label']);
+    });
+
+    it('ends a cartesian blow-up at its memory limit and a runaway query at its time limit; the next request is served', async () => {
+      const blowUp = await runCapped('SELECT list(a.range + b.range) AS l FROM range(10000) a, range(10000) b');
+      expect(blowUp.status).toBe(413);
+      expect(((await blowUp.json()) as { issue: Array<{ code: string }> }).issue[0].code).toBe('too-costly');
+      const started = Date.now();
+      const runaway = await runCapped('WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) AS n FROM r');
+      expect(runaway.status).toBe(503);
+      expect(((await runaway.json()) as { issue: Array<{ code: string }> }).issue[0].code).toBe('timeout');
+      expect(Date.now() - started).toBeLessThan(10_000);
+      const next = await runCapped('SELECT count(*) AS n FROM patients');
+      expect(next.status).toBe(200);
+      expect(await next.json()).toEqual([{ n: population.filter((r) => r.resourceType === 'Patient').length }]);
     });
   });
 
