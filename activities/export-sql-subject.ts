@@ -6,6 +6,7 @@
  * engine refuses (a SQL error, a cap, the time or memory limit) fails the export with its
  * reason: the same query at the same snapshot would fail again.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Pool } from 'pg';
 import { VIEW_EVALUATION_FAILURE, type SqlSubjectInput, type SqlSubjectResult } from '../src/contracts/view-export';
@@ -27,6 +28,18 @@ function lasting(err: unknown): unknown {
 }
 
 export async function exportSqlSubject(deps: { pool: Pool; output: OutputStore; sqlLimits: EngineLimits }, input: SqlSubjectInput, signal: AbortSignal): Promise<SqlSubjectResult> {
+  const { subject, location } = input;
+  // The engine works on its own threads: the event loop (heartbeats, other activities) must stay free meanwhile.
+  const eventLoop = monitorEventLoopDelay({ resolution: 20 });
+  eventLoop.enable();
+  try {
+    return await run(deps, input, signal, eventLoop);
+  } finally {
+    eventLoop.disable();
+  }
+}
+
+async function run(deps: { pool: Pool; output: OutputStore; sqlLimits: EngineLimits }, input: SqlSubjectInput, signal: AbortSignal, eventLoop: { max: number }): Promise<SqlSubjectResult> {
   const { subject, location } = input;
   const resourcesOf = (resourceType: string) => streamSnapshotResources(deps.pool, { ...input.window, resourceType }, {});
   const result = await runResolvedSql(subject, resourcesOf, deps.sqlLimits, { signal }).catch((err: unknown) => Promise.reject(lasting(err)));
@@ -67,5 +80,5 @@ export async function exportSqlSubject(deps: { pool: Pool; output: OutputStore; 
     await chunks.return?.(undefined);
     throw signal.aborted ? signal.reason : lasting(err);
   }
-  return { name: subject.name, rows, tableRows: result.stats.tableRows, parts, timings: { materialiseMs: Math.round(result.stats.materialiseMs), sqlMs: Math.round(sqlMs), writeMs: Math.round(writeMs) } };
+  return { name: subject.name, rows, tableRows: result.stats.tableRows, parts, timings: { materialiseMs: Math.round(result.stats.materialiseMs), sqlMs: Math.round(sqlMs), writeMs: Math.round(writeMs), eventLoopMaxDelayMs: Math.round(eventLoop.max / 1e6) } };
 }

@@ -34,6 +34,8 @@ export interface BenchService {
   client: Client;
   /** The worker's peak RSS so far, in MB (VmHWM). */
   peakRssMb(): number;
+  /** The worker's RSS once it polled, before any work, in MB. */
+  idleRssMb: number;
 }
 
 export async function withBenchService<T>(options: BenchServiceOptions, work: (service: BenchService) => Promise<T>): Promise<T> {
@@ -54,6 +56,7 @@ export async function withBenchService<T>(options: BenchServiceOptions, work: (s
     });
     worker.once('exit', (code) => reject(new Error(`worker exited with ${code} before polling`)));
   });
+  const idleRssMb = rss(worker.pid!, 'VmRSS');
   const connection = await Connection.connect({ address: options.temporalAddress });
   const port = await findFreePort();
   const pool = createPool(options.databaseUrl, { max: 2 }); // the API checks Groups and views at kick-off
@@ -67,7 +70,7 @@ export async function withBenchService<T>(options: BenchServiceOptions, work: (s
   });
   const server = app.listen(port, '127.0.0.1');
   try {
-    return await work({ fhirBase: `http://127.0.0.1:${port}/t/${options.tenant}/fhir`, client, peakRssMb: () => peakRss(worker.pid!) });
+    return await work({ fhirBase: `http://127.0.0.1:${port}/t/${options.tenant}/fhir`, client, peakRssMb: () => peakRss(worker.pid!), idleRssMb });
   } finally {
     server.close();
     await connection.close();
@@ -88,8 +91,11 @@ export async function storedBytes(output: OutputStore, prefix: string): Promise<
 }
 
 /** Peak resident set size of a process in MB (VmHWM). */
-function peakRss(pid: number): number {
-  const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+const peakRss = (pid: number): number => rss(pid, 'VmHWM');
+
+/** A resident set size of a process from /proc, in MB. */
+function rss(pid: number, field: 'VmHWM' | 'VmRSS'): number {
+  const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return match ? Number(match[1]) / 1024 : NaN;
 }
 
@@ -123,4 +129,26 @@ export async function timedBulkExport(service: BenchServiceOptions, kickoff: str
     await service.output.deletePrefix(`${service.tenant}/${exportId}/`);
     return { resources: manifest.output.reduce((n, o) => n + o.count, 0), bytes, seconds, peakRssMb: peakRssMb() };
   });
+}
+
+/** Kicks off a `$sql-export` with these parameters, polls it to its 303 and reads its manifest; its export id. */
+export async function sqlExportDone(fhirBase: string, parameter: unknown[]): Promise<string> {
+  const kick = await fetch(`${fhirBase}/$sql-export`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/fhir+json', Prefer: 'respond-async' },
+    body: JSON.stringify({ resourceType: 'Parameters', parameter }),
+  });
+  if (kick.status !== 202) throw new Error(`$sql-export answered ${kick.status}: ${await kick.text()}`);
+  const statusUrl = kick.headers.get('content-location')!;
+  for (;;) {
+    const res = await fetch(statusUrl, { redirect: 'manual' });
+    if (res.status === 303) break;
+    if (res.status !== 202) throw new Error(`status ${res.status}: ${await res.text()}`);
+    await res.arrayBuffer();
+    await new Promise((resolve) => setTimeout(resolve, 1000)); // Retry-After: polling sooner is 429
+  }
+  const result = await fetch(`${statusUrl}/result`);
+  if (result.status !== 200) throw new Error(`result ${result.status}: ${await result.text()}`);
+  await result.arrayBuffer();
+  return statusUrl.split('/').pop()!;
 }

@@ -18,7 +18,7 @@ import { LocalOutputStore } from '../src/output/local-output-store';
 import { createPool } from '../src/store/database';
 import { startDevServer } from '../src/temporal/dev-server';
 import { keptStore, phases } from './export';
-import { exportSeconds, storedBytes, timedBulkExport, withBenchService } from './service';
+import { exportSeconds, sqlExportDone, storedBytes, timedBulkExport, withBenchService } from './service';
 
 export const FLAT_OBSERVATION_VIEW = {
   resourceType: 'ViewDefinition',
@@ -111,38 +111,14 @@ async function bulkExportOfObservations(service: Service): Promise<Row> {
 
 async function viewExport(service: Service, format: string, since?: string): Promise<Row> {
   return withBenchService(service, async ({ fhirBase, client, peakRssMb }) => {
-    let exportId = '';
-    let rows = 0;
-    {
-      const kick = await fetch(`${fhirBase}/$sql-export`, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/fhir+json', Prefer: 'respond-async' },
-        body: JSON.stringify({
-          resourceType: 'Parameters',
-          parameter: [
-            { name: 'subject', part: [{ name: 'name', valueString: 'observations' }, { name: 'subjectResource', resource: FLAT_OBSERVATION_VIEW }] },
-            { name: '_format', valueCode: format },
-            ...(since ? [{ name: '_since', valueInstant: since }] : []),
-          ],
-        }),
-      });
-      if (kick.status !== 202) throw new Error(`$sql-export answered ${kick.status}: ${await kick.text()}`);
-      const statusUrl = kick.headers.get('content-location')!;
-      exportId = statusUrl.split('/').pop()!;
-      for (;;) {
-        const res = await fetch(statusUrl, { redirect: 'manual' });
-        if (res.status === 303) break;
-        if (res.status !== 202) throw new Error(`status ${res.status}: ${await res.text()}`);
-        await res.arrayBuffer();
-        await new Promise((resolve) => setTimeout(resolve, 1000)); // Retry-After: polling sooner is 429
-      }
-      const result = await fetch(`${statusUrl}/result`);
-      if (result.status !== 200) throw new Error(`result ${result.status}: ${await result.text()}`);
-      await result.arrayBuffer();
-    }
+    const exportId = await sqlExportDone(fhirBase, [
+      { name: 'subject', part: [{ name: 'name', valueString: 'observations' }, { name: 'subjectResource', resource: FLAT_OBSERVATION_VIEW }] },
+      { name: '_format', valueCode: format },
+      ...(since ? [{ name: '_since', valueInstant: since }] : []),
+    ]);
     const seconds = await exportSeconds(client, exportId);
     const status = await client.workflow.getHandle(exportId).query<{ views: Record<string, { rows: number }> }>('viewExportStatus');
-    rows = status.views.observations.rows;
+    const rows = status.views.observations.rows;
     const label = `$sql-export ${format}${since ? ', half the rows (_since)' : ''}`;
     console.log(`  ${label}: ${await phases(client, exportId)}`);
     const bytes = await storedBytes(service.output, `${service.tenant}/${exportId}/`);

@@ -87,6 +87,7 @@ export async function viewExport(input: ViewExportInput): Promise<void> {
           const result = await exportSqlSubject.executeWithOptions({ summary: `SQL subject ${item.sql.name}` }, [{ location, window, limits, subject: item.sql, format: input.format, header: input.header }]);
           sqlResults.push(result);
           status.views[result.name].rows = result.rows;
+          status.views[result.name].sql = { tableRows: result.tableRows, timings: result.timings };
           status.partitionsDone++;
           setCurrentDetails(viewProgressDetails(status));
           return;

@@ -94,8 +94,15 @@ export interface SqlSubjectResult {
   /** Rows of each table the SQL read. */
   tableRows: Record<string, number>;
   parts: PartFile[];
-  /** Where the time went: making the tables, running the SQL, writing the rows. */
-  timings: { materialiseMs: number; sqlMs: number; writeMs: number };
+  /** Where the time went: making the tables, running the SQL, writing the rows; and the worst event-loop delay meanwhile. */
+  timings: SqlSubjectTimings;
+}
+
+export interface SqlSubjectTimings {
+  materialiseMs: number;
+  sqlMs: number;
+  writeMs: number;
+  eventLoopMaxDelayMs?: number;
 }
 
 export interface ViewPartitionResult {
@@ -115,6 +122,8 @@ export interface ViewProgress {
   read: number;
   rows: number;
   parts: PartFile[];
+  /** A SQL subject, once done: the rows of each table it read, and where its time went. */
+  sql?: { tableRows: Record<string, number>; timings: SqlSubjectTimings };
 }
 
 /** What the `viewExportStatus` query answers. */
