@@ -180,6 +180,15 @@ describe('$sql-run with SQLQuery subjects', () => {
     const stored = await fetch(`${stack.fhir}/Library`, { method: 'POST', headers: { ...all, 'Content-Type': 'application/fhir+json' }, body: JSON.stringify(library(COUNTS)) });
     expect(stored.status).toBe(201);
     const id = stored.headers.get('location')!.split('/Library/')[1].split('/')[0];
+    // Stored Libraries are found by url, name, version and type, like any resource.
+    const other = await fetch(`${stack.fhir}/Library`, { method: 'POST', headers: { ...all, 'Content-Type': 'application/fhir+json' }, body: JSON.stringify(library(COUNTS, { url: 'https://bulkflow.example/sql/other', name: 'other', version: '2', type: { coding: [{ system: SYSTEM, code: 'sql-view' }] } })) });
+    expect(other.status).toBe(201);
+    const found = async (query: string) => ((await (await fetch(`${stack.fhir}/Library?${query}`, { headers: all })).json()) as { entry?: Array<{ resource: { id: string; name: string } }> }).entry?.map((e) => e.resource.name) ?? [];
+    expect(await found(`url=${encodeURIComponent('https://bulkflow.example/sql/counts')}`)).toEqual(['counts']);
+    expect(await found('name=other')).toEqual(['other']);
+    expect(await found('version=2')).toEqual(['other']);
+    expect(await found(`type=${encodeURIComponent(`${SYSTEM}|sql-view`)}`)).toEqual(['other']);
+    expect((await found('type=sql-query')).sort()).toEqual(['counts']);
     const patient = population.find((r) => r.resourceType === 'Patient')!;
     const byReference = await run({ name: 'subjectReference', valueReference: { reference: `Library/${id}` } }, codeParameter(HEIGHT), { name: '_format', valueCode: 'csv' }, { name: 'patient', valueReference: { reference: `Patient/${patient.id}` } });
     expect(byReference.status).toBe(200);
