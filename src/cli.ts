@@ -111,7 +111,7 @@ ${Object.entries(commands)
   .map(([name, c]) => `  ${name.padEnd(10)}${c.summary}`)
   .join('\n')}
 
-Configuration comes from environment variables; see the README.`;
+Configuration comes from environment variables; see docs/configuration.md.`;
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...args] = argv;

@@ -1,6 +1,6 @@
 /**
  * The one place bulkflow reads its environment. Every variable, its default and its meaning is
- * listed here and in the README's configuration table; an invalid value stops the process at
+ * listed here and in docs/configuration.md; an invalid value stops the process at
  * start with a message that names the variable.
  */
 import path from 'node:path';

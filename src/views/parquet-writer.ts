@@ -1,6 +1,6 @@
 /**
  * View rows as one Parquet file written to a stream, with hyparquet-writer (chosen by measuring:
- * see the README's SQL on FHIR section): rows are buffered per row group (at most 4,096 rows or
+ * see docs/sql-on-fhir.md): rows are buffered per row group (at most 4,096 rows or
  * about 2 MiB of values), each row group is encoded and handed to the stream (waiting while it
  * is saturated), so memory holds one row group whatever the file's size. The waiting row group
  * is kept column by column in reused buffers (text as UTF-8 bytes, numbers in a Float64Array),

@@ -4,7 +4,7 @@
  * connections reset, 5% of answers held back past the client's request timeout), `FAULT_ROUNDS`
  * exports, each ending with every resource exactly once. The API process reads the files
  * straight from the emulator, so what is checked is what the workers wrote. Every process is
- * configured as the README says, with STORAGE_EMULATOR_HOST as `http://host:port`.
+ * configured as docs/operations.md says, with STORAGE_EMULATOR_HOST as `http://host:port`.
  */
 import { uniqueTenant } from '../support/database';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy';

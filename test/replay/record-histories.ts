@@ -1,7 +1,6 @@
 /**
  * Records one history of each workflow and branch that running exports depend on, as replay
- * fixtures (`npm run record-histories`, on the real stack; see the README's "Changing workflow
- * code"). `workflow-replay.test.ts` replays them against today's workflow code in `npm test`.
+ * fixtures (`npm run record-histories`, on the real stack; see docs/changing-workflow-code.md). `workflow-replay.test.ts` replays them against today's workflow code in `npm test`.
  * Record a new fixture when a workflow gains a branch; never re-record one to make replay pass:
  * a fixture that exists is kept (it is the history an earlier release wrote), so a run records
  * only the new ones.
