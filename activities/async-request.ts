@@ -1,7 +1,7 @@
 import type { Pool } from 'pg';
 import { readBundleRequest, runBatch, runTransaction } from '../src/fhir/bundle-processing';
 import { operationOutcome } from '../src/fhir/operation-outcome';
-import { httpStatusOf, OperationOutcomeError } from '../src/fhir/outcome-error';
+import { OperationOutcomeError } from '../src/fhir/outcome-error';
 import { asyncDirectory, asyncResponseKey, storedAsyncResponse } from '../src/output/file-keys';
 import { readText, writeText, type OutputStore } from '../src/output/output-store';
 import { answerTypeSearch } from '../src/search-runner/type-search';
@@ -35,7 +35,7 @@ export async function runAsyncRequest(deps: { pool: Pool; output: OutputStore },
     }
   } catch (err) {
     if (!(err instanceof OperationOutcomeError)) throw err;
-    httpStatus = httpStatusOf(err.code);
+    httpStatus = err.status;
     body = JSON.stringify(operationOutcome(...err.issues));
   }
   const responseKey = asyncResponseKey(input.tenant, input.requestId, httpStatus);

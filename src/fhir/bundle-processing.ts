@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { checkResource, FHIR_ID, InvalidResourceError, isKnownResourceType, type FhirResourceJson } from './resource-validation';
 import { operationOutcome } from './operation-outcome';
-import { httpStatusOf, OperationOutcomeError } from './outcome-error';
+import { OperationOutcomeError } from './outcome-error';
 import { rewriteReferences } from './references';
 import type { WriteOperation, WriteResult } from '../store/resource-store';
 
@@ -124,7 +124,7 @@ export async function runBatch(store: ResourceWriter, entries: Array<Record<stri
       entry.push(responseEntry(result, location));
     } catch (err) {
       if (!(err instanceof OperationOutcomeError)) throw err;
-      entry.push({ response: { status: `${httpStatusOf(err.code)}`, outcome: operationOutcome(...err.issues) } });
+      entry.push({ response: { status: `${err.status}`, outcome: operationOutcome(...err.issues) } });
     }
   }
   return { resourceType: 'Bundle', type: 'batch-response', entry };

@@ -1,8 +1,8 @@
 /**
- * What the domain throws when it refuses a request: the OperationOutcome issues to answer with
- * (Medplum's OperationOutcomeError has the same shape). The HTTP status follows from the issue
- * code, in one table (`httpStatusOf`), read by the error middleware and by the async-request
- * activity for its stored response. Pure: no HTTP here.
+ * The one error that refuses a request: the OperationOutcome issues to answer with (Medplum's
+ * OperationOutcomeError has the same shape) and the HTTP status, decided where the error is
+ * made: the issue code's usual status (one table), or an explicit one where the code's does not
+ * fit (415 for a media type). The error middleware turns it into a response, and only there.
  */
 import type { Issue, IssueCode } from './operation-outcome';
 
@@ -12,7 +12,15 @@ export class OperationOutcomeError extends Error {
   constructor(
     readonly code: IssueCode,
     diagnostics: string,
-    readonly options: { expression?: string[]; /** When a client may try again (throttled, transient). */ retryAfterSeconds?: number } = {},
+    readonly options: {
+      expression?: string[];
+      /** When a client may try again (throttled, transient). */
+      retryAfterSeconds?: number;
+      /** The HTTP status, where the issue code's usual one does not fit. */
+      status?: number;
+      /** Response headers the refusal needs (a 401's `WWW-Authenticate`). */
+      headers?: Record<string, string>;
+    } = {},
   ) {
     super(diagnostics);
     this.name = 'OperationOutcomeError';
@@ -26,6 +34,21 @@ export class OperationOutcomeError extends Error {
 
   static notFound(diagnostics: string): OperationOutcomeError {
     return new OperationOutcomeError('not-found', diagnostics);
+  }
+
+  /** The caller may not do this (403). */
+  static forbidden(diagnostics: string, parameter?: string): OperationOutcomeError {
+    return new OperationOutcomeError('forbidden', diagnostics, parameter ? { expression: [parameter] } : {});
+  }
+
+  /** Too many requests (429): try again after `retryAfterSeconds`. */
+  static throttled(diagnostics: string, retryAfterSeconds: number): OperationOutcomeError {
+    return new OperationOutcomeError('throttled', diagnostics, { retryAfterSeconds });
+  }
+
+  /** The HTTP status the refusal answers with. */
+  get status(): number {
+    return this.options.status ?? STATUS_OF_CODE[this.code];
   }
 
   /** Several problems reported at once; `code` (the status) is the first issue's. */
@@ -60,8 +83,3 @@ const STATUS_OF_CODE: Record<IssueCode, number> = {
   transient: 503,
   timeout: 503,
 };
-
-/** The HTTP status of a refusal with this issue code. */
-export function httpStatusOf(code: IssueCode): number {
-  return STATUS_OF_CODE[code];
-}

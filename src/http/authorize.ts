@@ -2,8 +2,8 @@
 import type { Context } from 'koa';
 import type { Permission } from '../auth/scopes';
 import type { AppState } from './app-state';
-import { HttpError } from './http-error';
 import { NO_SUCH_JOB } from './job-state';
+import { OperationOutcomeError } from '../fhir/outcome-error';
 
 type AppContext = Context & { state: AppState };
 
@@ -18,14 +18,14 @@ export function mayAccess(ctx: AppContext, type: string, permission: Permission)
 export function requirePermission(ctx: AppContext, type: string, permission: Permission): void {
   const caller = ctx.state.caller;
   if (caller && !caller.scopes.allows(type, permission)) {
-    throw new HttpError(403, 'forbidden', `The access token does not grant ${PERMISSION_NAMES[permission]} on ${type} (system/${type}.${permission})`);
+    throw new OperationOutcomeError('forbidden', `The access token does not grant ${PERMISSION_NAMES[permission]} on ${type} (system/${type}.${permission})`);
   }
 }
 
 /** 403 unless the caller may read some type (views read data: refused before their request is parsed). */
 export function requireSomeRead(ctx: AppContext): void {
   const caller = ctx.state.caller;
-  if (caller && !caller.scopes.readsAnything) throw new HttpError(403, 'forbidden', 'The access token grants read access to no resource type; running a view needs read on the type it reads');
+  if (caller && !caller.scopes.readsAnything) throw new OperationOutcomeError('forbidden', 'The access token grants read access to no resource type; running a view needs read on the type it reads');
 }
 
 /**
@@ -33,9 +33,9 @@ export function requireSomeRead(ctx: AppContext): void {
  * anyone else gets 404, not 403, so job ids do not leak.
  */
 export function requireJobAccess(ctx: AppContext, job: { owner?: string; tenant?: string }): void {
-  if (job.tenant !== undefined && job.tenant !== ctx.state.tenant) throw HttpError.notFound(NO_SUCH_JOB);
+  if (job.tenant !== undefined && job.tenant !== ctx.state.tenant) throw OperationOutcomeError.notFound(NO_SUCH_JOB);
   const caller = ctx.state.caller;
-  if (caller && job.owner !== caller.owner && !caller.scopes.admin) throw HttpError.notFound(NO_SUCH_JOB);
+  if (caller && job.owner !== caller.owner && !caller.scopes.admin) throw OperationOutcomeError.notFound(NO_SUCH_JOB);
 }
 
 /** The owner recorded on jobs this request starts. */

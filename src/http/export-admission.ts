@@ -9,7 +9,7 @@
 import type { Pool } from 'pg';
 import { exportStateKey, exportTenantKey } from '../temporal/search-attribute-registry';
 import type { TemporalGateway } from '../temporal/gateway';
-import { HttpError } from './http-error';
+import { OperationOutcomeError } from '../fhir/outcome-error';
 
 export interface AdmissionDeps {
   temporal: TemporalGateway;
@@ -83,7 +83,5 @@ export async function admitExport(deps: AdmissionDeps, tenant: string, exportId:
 
 async function refuseAtCap(deps: AdmissionDeps, tenant: string, running: number, cap: number): Promise<void> {
   if (running < cap) return;
-  throw new HttpError(429, 'throttled', `Tenant ${tenant} has ${running} exports running, the most allowed at once; retry when one has finished`, {
-    headers: { 'Retry-After': String(Math.max(deps.retryAfterSeconds, 10)) },
-  });
+  throw OperationOutcomeError.throttled(`Tenant ${tenant} has ${running} exports running, the most allowed at once; retry when one has finished`, Math.max(deps.retryAfterSeconds, 10));
 }

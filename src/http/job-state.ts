@@ -1,13 +1,12 @@
 /**
  * What a job (an export or an async request: one workflow each) looks like to a client polling
  * it: running (with its status query's answer, if a worker gave one in time), failed, or gone
- * (unknown, another workflow type, cancelled, expired: an HttpError 404). Only its owner (or an
+ * (unknown, another workflow type, cancelled, expired: a 404). Only its owner (or an
  * admin) may see it: the route checks `owner` against the caller, and answers 404 otherwise.
  */
 import { randomBytes } from 'node:crypto';
 import { ApplicationFailure, WorkflowNotFoundError, type QueryDefinition } from '@temporalio/client';
 import type { TemporalGateway } from '../temporal/gateway';
-import { HttpError } from './http-error';
 import { OperationOutcomeError } from '../fhir/outcome-error';
 import { BAD_RESOURCE_FAILURE, VIEW_EVALUATION_FAILURE } from '../contracts/failures';
 
@@ -43,26 +42,26 @@ function remember(runId: string, status: unknown): void {
 }
 
 export async function jobState<S>(temporal: TemporalGateway, id: string, workflowType: string, query: QueryDefinition<S>): Promise<JobState<S>> {
-  if (!JOB_ID.test(id)) throw HttpError.notFound(NO_SUCH_JOB);
+  if (!JOB_ID.test(id)) throw OperationOutcomeError.notFound(NO_SUCH_JOB);
   let description;
   try {
     description = await temporal.describe(id);
   } catch (err) {
-    if (err instanceof WorkflowNotFoundError) throw HttpError.notFound(NO_SUCH_JOB);
+    if (err instanceof WorkflowNotFoundError) throw OperationOutcomeError.notFound(NO_SUCH_JOB);
     throw err;
   }
-  if (description.type !== workflowType) throw HttpError.notFound(NO_SUCH_JOB);
+  if (description.type !== workflowType) throw OperationOutcomeError.notFound(NO_SUCH_JOB);
   const memo = (key: string) => (typeof description.memo?.[key] === 'string' ? (description.memo[key] as string) : undefined);
   const [owner, tenant, outputPrefix] = [memo('owner'), memo('tenant'), memo('outputPrefix')];
   switch (description.status.name) {
     case 'RUNNING':
       // DELETE is final at once, even before a worker has carried out the cancellation.
-      if (description.raw.workflowExtendedInfo?.cancelRequested) throw HttpError.notFound(NO_SUCH_JOB);
+      if (description.raw.workflowExtendedInfo?.cancelRequested) throw OperationOutcomeError.notFound(NO_SUCH_JOB);
       break;
     case 'CANCELLED':
     case 'TERMINATED':
     case 'COMPLETED': // expired: its results were deleted
-      throw HttpError.notFound(NO_SUCH_JOB);
+      throw OperationOutcomeError.notFound(NO_SUCH_JOB);
     default: {
       const cause = await failureCause(temporal, id, description.runId);
       return { kind: 'failed', owner, tenant, outputPrefix, reason: cause?.message ?? `the job ${description.status.name.toLowerCase()}`, failureType: cause?.type };
@@ -99,5 +98,5 @@ const CLIENT_FAILURES: ReadonlySet<string> = new Set([VIEW_EVALUATION_FAILURE, B
 /** The answer to a failed job: an OperationOutcome that names the cause. */
 export function failedJobError(state: { reason: string; failureType?: string }, what: 'export' | 'request'): Error {
   const diagnostics = `The ${what} failed: ${state.reason}`;
-  return state.failureType && CLIENT_FAILURES.has(state.failureType) ? new OperationOutcomeError('processing', diagnostics) : new HttpError(500, 'exception', diagnostics);
+  return state.failureType && CLIENT_FAILURES.has(state.failureType) ? new OperationOutcomeError('processing', diagnostics) : new OperationOutcomeError('exception', diagnostics);
 }

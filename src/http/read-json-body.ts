@@ -1,5 +1,5 @@
 import type { Context } from 'koa';
-import { HttpError } from './http-error';
+import { OperationOutcomeError } from '../fhir/outcome-error';
 
 const JSON_TYPES = ['application/fhir+json', 'application/json'];
 
@@ -7,13 +7,13 @@ const JSON_TYPES = ['application/fhir+json', 'application/json'];
 export async function readJsonBody(ctx: Context, limitBytes = 1_048_576): Promise<unknown> {
   const type = (ctx.get('Content-Type').split(';')[0] || '').trim().toLowerCase();
   if (!JSON_TYPES.includes(type)) {
-    throw new HttpError(415, 'not-supported', `Content-Type must be application/fhir+json or application/json, got ${JSON.stringify(type)}`);
+    throw new OperationOutcomeError('not-supported', `Content-Type must be application/fhir+json or application/json, got ${JSON.stringify(type)}`, { status: 415 });
   }
-  const text = await readBodyText(ctx, limitBytes, () => new HttpError(413, 'too-costly', `The request body is larger than ${limitBytes} bytes`));
+  const text = await readBodyText(ctx, limitBytes, () => new OperationOutcomeError('too-costly', `The request body is larger than ${limitBytes} bytes`));
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw new HttpError(400, 'structure', `The request body is not valid JSON: ${(err as Error).message}`);
+    throw new OperationOutcomeError('structure', `The request body is not valid JSON: ${(err as Error).message}`);
   }
 }
 

@@ -1,8 +1,8 @@
 import { createApp } from '../../src/http/app';
-import { HttpError } from '../../src/http/http-error';
 import { access, newRouter } from '../../src/http/access';
 import { createLogger } from '../../src/log';
 import { listen } from '../support/http';
+import { OperationOutcomeError } from '../../src/fhir/outcome-error';
 
 describe('HTTP error handling', () => {
   const logLines: string[] = [];
@@ -11,7 +11,7 @@ describe('HTTP error handling', () => {
     throw new Error('database password is hunter2');
   });
   failing.get('/refused', access.public, () => {
-    throw HttpError.badRequest('The _since parameter is not a FHIR instant', '_since');
+    throw OperationOutcomeError.invalid('The _since parameter is not a FHIR instant', '_since');
   });
   failing.post('/echo', access.public, (ctx) => {
     ctx.body = { ok: true };

@@ -1,5 +1,5 @@
 import { checkAccept, parametersFromBody, parametersFromQuery, parseInstant, parseKickoffParameters, parsePrefer } from '../../src/fhir/kickoff-parameters';
-import { httpStatusOf, OperationOutcomeError } from '../../src/fhir/outcome-error';
+import { OperationOutcomeError } from '../../src/fhir/outcome-error';
 
 const params = (entries: Record<string, string[]>) => new Map(Object.entries(entries));
 
@@ -8,7 +8,7 @@ function refusal(fn: () => unknown): OperationOutcomeError & { status: number } 
   try {
     fn();
   } catch (err) {
-    if (err instanceof OperationOutcomeError) return Object.assign(err, { status: httpStatusOf(err.code) });
+    if (err instanceof OperationOutcomeError) return err;
     throw err;
   }
   throw new Error('expected an OperationOutcomeError');

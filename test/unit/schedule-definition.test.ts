@@ -1,11 +1,11 @@
-import { httpStatusOf, OperationOutcomeError } from '../../src/fhir/outcome-error';
+import { OperationOutcomeError } from '../../src/fhir/outcome-error';
 import { checkScheduleDefinition, durationSeconds, scheduledRequestPath } from '../../src/schedules/schedule-definition';
 
 const fieldOf = (body: unknown): string | undefined => {
   try {
     checkScheduleDefinition(body);
   } catch (err) {
-    if (err instanceof OperationOutcomeError && httpStatusOf(err.code) === 400) return err.issues[0].expression?.[0] ?? '(none)';
+    if (err instanceof OperationOutcomeError && err.status === 400) return err.issues[0].expression?.[0] ?? '(none)';
     throw err;
   }
   return undefined;

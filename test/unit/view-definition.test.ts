@@ -1,6 +1,5 @@
 /** The ViewDefinition runner on cases of its own: structure, evaluation, and every refusal. */
 import { OperationOutcomeError } from '../../src/fhir/outcome-error';
-import { httpStatusOf } from '../../src/fhir/outcome-error';
 import { rowObject, viewRows } from '../../src/views/run-view';
 import { compileView } from '../../src/views/view-definition';
 import { csvLine, rowEncoder } from '../../src/views/row-formats';
@@ -141,7 +140,7 @@ describe('ViewDefinition runner', () => {
 
   it('reports every structural problem in one 400 OperationOutcome, naming each path', () => {
     const error = refusal({ select: [{ column: [{ name: '1bad', path: 'id' }, { path: 'x' }], forEach: 'a', repeat: ['b'] }], where: {} });
-    expect(httpStatusOf(error.code)).toBe(400);
+    expect(error.status).toBe(400);
     const at = error.issues.map((i) => i.expression?.[0]);
     expect(at).toEqual(expect.arrayContaining(['resource', 'select[0]', 'select[0].column[0].name', 'select[0].column[1].name', 'where']));
     expect(refusal({ resource: 'Patient', select: [{ column: [{ name: 'a', path: 'id' }] }, { column: [{ name: 'a', path: 'gender' }] }] }).issues[0].diagnostics).toMatch(/a is used twice/);
@@ -151,11 +150,11 @@ describe('ViewDefinition runner', () => {
 
   it('refuses unparsable FHIRPath, unknown constants and mismatched unionAll branches with 422', () => {
     const parse = refusal({ resource: 'Patient', select: [{ column: [{ name: 'a', path: 'name.(' }] }] });
-    expect(httpStatusOf(parse.code)).toBe(422);
+    expect(parse.status).toBe(422);
     expect(parse.issues[0].expression).toEqual(['select[0].column[0].path']);
     expect(refusal({ resource: 'Patient', select: [{ forEach: 'name.where(use = %nope)', column: [{ name: 'a', path: 'family' }] }] }).issues[0].diagnostics).toMatch(/%nope/);
     const union = refusal({ resource: 'Patient', select: [{ unionAll: [{ column: [{ name: 'a', path: 'id' }] }, { column: [{ name: 'b', path: 'id' }] }] }] });
-    expect(httpStatusOf(union.code)).toBe(422);
+    expect(union.status).toBe(422);
     expect(union.issues[0].expression).toEqual(['select[0].unionAll[1]']);
   });
 

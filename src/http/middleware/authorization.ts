@@ -2,7 +2,7 @@ import type { Middleware } from 'koa';
 import { InvalidTokenError, type AccessTokens, type Caller } from '../../auth/access-tokens';
 import type { AccessLevel } from '../access';
 import type { AppState } from '../app-state';
-import { HttpError } from '../http-error';
+import { OperationOutcomeError } from '../../fhir/outcome-error';
 
 const REALM = 'Bearer realm="bulkflow"';
 
@@ -20,9 +20,9 @@ export function authorization(tokens: AccessTokens | undefined, defaultTenant: s
       const caller = (ctx.state.caller ??= await verifiedCaller(tokens, ctx.get('Authorization')));
       // A token is valid in its own tenant (an operator's admin token in every one).
       if ((caller.tenant ?? defaultTenant) !== ctx.state.tenant && !caller.scopes.admin) {
-        throw new HttpError(403, 'forbidden', `The access token is not valid for tenant ${ctx.state.tenant}`);
+        throw new OperationOutcomeError('forbidden', `The access token is not valid for tenant ${ctx.state.tenant}`);
       }
-      if (level === 'admin' && !caller.scopes.admin) throw new HttpError(403, 'forbidden', 'This needs an admin token (scope bulkflow/admin)');
+      if (level === 'admin' && !caller.scopes.admin) throw new OperationOutcomeError('forbidden', 'This needs an admin token (scope bulkflow/admin)');
     };
     return next();
   };
@@ -30,13 +30,13 @@ export function authorization(tokens: AccessTokens | undefined, defaultTenant: s
 
 async function verifiedCaller(tokens: AccessTokens, authorizationHeader: string): Promise<Caller> {
   const match = /^Bearer\s+(\S+)\s*$/i.exec(authorizationHeader);
-  if (!match) throw new HttpError(401, 'login', 'An access token is required (Authorization: Bearer)', { headers: { 'WWW-Authenticate': REALM } });
+  if (!match) throw new OperationOutcomeError('login', 'An access token is required (Authorization: Bearer)', { headers: { 'WWW-Authenticate': REALM } });
   try {
     return await tokens.verify(match[1]);
   } catch (err) {
     if (!(err instanceof InvalidTokenError)) throw err;
     const description = err.message.replace(/"/g, "'");
-    throw new HttpError(401, err.expired ? 'expired' : 'login', `Invalid access token: ${err.message}`, {
+    throw new OperationOutcomeError(err.expired ? 'expired' : 'login', `Invalid access token: ${err.message}`, {
       headers: { 'WWW-Authenticate': `${REALM}, error="invalid_token", error_description="${description}"` },
     });
   }

@@ -1,7 +1,6 @@
 import type { Middleware } from 'koa';
 import { operationOutcome, type Issue, type IssueCode } from '../../fhir/operation-outcome';
-import { HttpError } from '../http-error';
-import { httpStatusOf, OperationOutcomeError } from '../../fhir/outcome-error';
+import { OperationOutcomeError } from '../../fhir/outcome-error';
 import type { AppState } from '../app-state';
 
 export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
@@ -27,7 +26,7 @@ function emptyErrorDiagnostics(status: number, method: string, path: string): st
 }
 
 /**
- * Every error leaves as a FHIR OperationOutcome with the right status: HttpErrors as they are,
+ * Every error leaves as a FHIR OperationOutcome with the right status: the domain's refusals with theirs,
  * Koa's own 4xx (bad JSON, ...) with their message, anything else as a 500 whose details
  * stay in the log. Error statuses set without a body (unmatched route: 404, wrong method: 405) get one too.
  */
@@ -43,14 +42,11 @@ export function operationOutcomeErrors(): Middleware<AppState> {
       issues = [{ code: codeForStatus(status), diagnostics: emptyErrorDiagnostics(status, ctx.method, ctx.path) }];
     } catch (err) {
       if (err instanceof OperationOutcomeError) {
-        // The domain's refusals: the status follows from the issue code, here and only here.
-        status = httpStatusOf(err.code);
-        issues = err.issues;
-        if (err.options.retryAfterSeconds !== undefined) ctx.set('Retry-After', String(err.options.retryAfterSeconds));
-      } else if (err instanceof HttpError) {
+        // The domain's refusals, each with the status decided where it was made.
         status = err.status;
         issues = err.issues;
-        ctx.set(err.headers);
+        if (err.options.retryAfterSeconds !== undefined) ctx.set('Retry-After', String(err.options.retryAfterSeconds));
+        if (err.options.headers) ctx.set(err.options.headers);
       } else {
         const e = err as { status?: unknown; expose?: unknown; message?: unknown; headers?: Record<string, string> };
         const known = typeof e.status === 'number' && e.status >= 400 && e.status < 500 && e.expose === true;

@@ -16,10 +16,10 @@ import { asyncRequest, asyncStatusQuery } from '../../../workflows/async-request
 import type { AsyncRequestInput, AsyncRequestStatus } from '../../contracts/async-request';
 import { access, newRouter } from '../access';
 import type { AppState } from '../app-state';
-import { HttpError } from '../http-error';
 import { jobState, failedJobError } from '../job-state';
 import { ownerOf, requireJobAccess } from '../authorize';
 import { FHIR_JSON } from '../middleware/operation-outcome-errors';
+import { OperationOutcomeError } from '../../fhir/outcome-error';
 
 export interface AsyncRequestsDependencies {
   temporal: TemporalGateway;
@@ -143,9 +143,9 @@ export class AsyncRequests {
       const state = await this.state(ctx, ctx.params.id);
       if (state.kind === 'failed') throw failedJobError(state, 'request');
       const status = state.status;
-      if (!status || status.phase !== 'completed') throw HttpError.notFound('The request has no result yet');
+      if (!status || status.phase !== 'completed') throw OperationOutcomeError.notFound('The request has no result yet');
       const body = await readText(this.deps.output, status.responseKey!);
-      if (body === undefined) throw HttpError.notFound('The result has expired');
+      if (body === undefined) throw OperationOutcomeError.notFound('The result has expired');
       const code = status.httpStatus!;
       ctx.status = 200;
       ctx.set('Expires', new Date(status.expiresAt!).toUTCString());

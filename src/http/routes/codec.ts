@@ -10,8 +10,8 @@ import type { Context } from 'koa';
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import { access, newRouter } from '../access';
 import type { AppState } from '../app-state';
-import { HttpError } from '../http-error';
 import { readJsonBody } from '../read-json-body';
+import { OperationOutcomeError } from '../../fhir/outcome-error';
 
 export const CODEC_PATH = '/codec';
 
@@ -24,12 +24,12 @@ const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 function fromJson(body: unknown): Payload[] {
   const payloads = (body as { payloads?: unknown } | null)?.payloads;
-  if (!Array.isArray(payloads)) throw HttpError.badRequest('The body must be {"payloads": [...]}', 'payloads');
+  if (!Array.isArray(payloads)) throw OperationOutcomeError.invalid('The body must be {"payloads": [...]}', 'payloads');
   return payloads.map((item: JsonPayload, i) => {
     const metadata = item?.metadata ?? {};
     const values = [...Object.values(metadata), item?.data ?? ''];
     if (typeof metadata !== 'object' || values.some((v) => typeof v !== 'string' || !BASE64.test(v))) {
-      throw HttpError.badRequest(`payloads[${i}] must have base64 metadata values and data`, `payloads[${i}]`);
+      throw OperationOutcomeError.invalid(`payloads[${i}] must have base64 metadata values and data`, `payloads[${i}]`);
     }
     return { metadata: Object.fromEntries(Object.entries(metadata).map(([k, v]) => [k, Buffer.from(v, 'base64')])), data: Buffer.from(item.data ?? '', 'base64') };
   });
@@ -69,7 +69,7 @@ export function codecRouter(deps: { codec: PayloadCodec; corsOrigins: readonly s
       try {
         result = operation === 'decode' ? await deps.codec.decode(payloads) : await deps.codec.encode(payloads);
       } catch (err) {
-        throw new HttpError(422, 'processing', `The payloads could not be ${operation}d: ${(err as Error).message}`);
+        throw new OperationOutcomeError('processing', `The payloads could not be ${operation}d: ${(err as Error).message}`);
       }
       ctx.type = 'application/json';
       ctx.body = toJson(result);

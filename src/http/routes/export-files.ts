@@ -3,10 +3,10 @@ import type Router from '@koa/router';
 import { exportFileKey } from '../../output/file-keys';
 import { access, newRouter } from '../access';
 import type { AppState } from '../app-state';
-import { HttpError } from '../http-error';
 import { failedJobError } from '../job-state';
 import { sendFile } from '../send-file';
 import { exportState, type BulkExportRouteDependencies } from './bulk-export';
+import { OperationOutcomeError } from '../../fhir/outcome-error';
 
 const FILE_NAME = /^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.ndjson$/;
 
@@ -15,11 +15,11 @@ export function exportFilesRouter(deps: BulkExportRouteDependencies): Router<App
 
   router.get('/bulkfiles/:id/:file', access.token, async (ctx) => {
     const { id, file } = ctx.params;
-    if (!FILE_NAME.test(file)) throw HttpError.notFound('No such file');
+    if (!FILE_NAME.test(file)) throw OperationOutcomeError.notFound('No such file');
     const state = await exportState(deps, ctx, id);
     if (state.kind === 'failed') throw failedJobError(state, 'export');
     const stream = await deps.output.openReader(exportFileKey({ tenant: ctx.state.tenant, exportId: id, outputPrefix: state.outputPrefix }, file));
-    if (!stream) throw HttpError.notFound('No such file');
+    if (!stream) throw OperationOutcomeError.notFound('No such file');
     sendFile(ctx, stream, file, 'application/fhir+ndjson');
   });
 

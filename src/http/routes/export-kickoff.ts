@@ -18,13 +18,13 @@ import type { ExportInput, ExportLevel } from '../../contracts/bulk-export';
 import { exportStartOptions } from '../../../workflows/visibility';
 import { access, newRouter } from '../access';
 import type { AppState } from '../app-state';
-import { HttpError } from '../http-error';
 import { ownerOf } from '../authorize';
 import { FHIR_JSON } from '../middleware/operation-outcome-errors';
 import { readJsonBody } from '../read-json-body';
 import { newJobId } from '../job-state';
 import type { BulkExportRouteDependencies } from './bulk-export';
 import { admitExport } from '../export-admission';
+import { OperationOutcomeError } from '../../fhir/outcome-error';
 
 /**
  * With authorization on, an export reads only types the token grants read access to: a
@@ -35,7 +35,7 @@ function typesTheCallerMayRead(scopes: Scopes, request: KickoffRequest, handling
   if (request.types) {
     const denied = request.types.filter((t) => !scopes.canRead(t));
     if (denied.length > 0 && handling === 'strict') {
-      throw new HttpError(403, 'forbidden', `The access token does not grant read access to ${denied.join(', ')} (send Prefer: handling=lenient to have them left out)`, {
+      throw new OperationOutcomeError('forbidden', `The access token does not grant read access to ${denied.join(', ')} (send Prefer: handling=lenient to have them left out)`, {
         expression: ['_type'],
       });
     }
@@ -43,13 +43,13 @@ function typesTheCallerMayRead(scopes: Scopes, request: KickoffRequest, handling
       request.lenientIssues.push({ severity: 'warning', code: 'forbidden', diagnostics: `${type} is not granted by the access token; left out`, expression: ['_type'] });
     }
     const granted = request.types.filter((t) => scopes.canRead(t));
-    if (granted.length === 0) throw new HttpError(403, 'forbidden', 'The access token grants read access to none of the requested types', { expression: ['_type'] });
+    if (granted.length === 0) throw new OperationOutcomeError('forbidden', 'The access token grants read access to none of the requested types', { expression: ['_type'] });
     return granted;
   }
   if (scopes.readsEverything) return undefined;
   const exportable = new Set(level === 'system' ? r4ResourceTypes() : patientLevelTypes());
   const granted = scopes.readableTypes().filter((t) => exportable.has(t));
-  if (granted.length === 0) throw new HttpError(403, 'forbidden', 'The access token grants read access to no type this export could hold');
+  if (granted.length === 0) throw new OperationOutcomeError('forbidden', 'The access token grants read access to no type this export could hold');
   return granted;
 }
 
@@ -61,7 +61,7 @@ function provenanceTheCallerMayRead(scopes: Scopes, request: KickoffRequest, han
   if (!request.associatedProvenance || scopes.canRead('Provenance')) return request.associatedProvenance;
   const diagnostics = 'The access token does not grant read access to Provenance, which includeAssociatedData adds';
   if (handling === 'strict') {
-    throw new HttpError(403, 'forbidden', `${diagnostics} (send Prefer: handling=lenient to have them left out)`, { expression: ['includeAssociatedData'] });
+    throw new OperationOutcomeError('forbidden', `${diagnostics} (send Prefer: handling=lenient to have them left out)`, { expression: ['includeAssociatedData'] });
   }
   request.lenientIssues.push({ severity: 'warning', code: 'forbidden', diagnostics: `${diagnostics}; left out`, expression: ['includeAssociatedData'] });
   return undefined;
@@ -76,7 +76,7 @@ export function exportKickoffRouter(deps: BulkExportRouteDependencies): Router<A
     // Up to 16 MB: a cohort's `patient` list runs to tens of thousands of references (kept in the store, not in history).
     const raw = ctx.method === 'POST' ? parametersFromBody(await readJsonBody(ctx, 16 * 1024 ** 2)) : parametersFromQuery(ctx.query);
     if (ctx.method === 'GET' && raw.has('patient')) {
-      throw HttpError.badRequest('The patient parameter is accepted only in a POST Parameters body', 'patient');
+      throw OperationOutcomeError.invalid('The patient parameter is accepted only in a POST Parameters body', 'patient');
     }
     const request = parseKickoffParameters(raw, handling, level);
     if (ctx.state.caller) {
@@ -124,12 +124,12 @@ export function exportKickoffRouter(deps: BulkExportRouteDependencies): Router<A
 
   /** The Group to export must exist (404 otherwise). */
   const checkGroup = async (store: ResourceStore | undefined, id: string): Promise<string> => {
-    if (!FHIR_ID.test(id)) throw HttpError.notFound(`Group/${id} is not known`);
+    if (!FHIR_ID.test(id)) throw OperationOutcomeError.notFound(`Group/${id} is not known`);
     const group = store ? await store.read('Group', id) : undefined;
-    if (!group || group.deleted) throw HttpError.notFound(`Group/${id} is not known`);
+    if (!group || group.deleted) throw OperationOutcomeError.notFound(`Group/${id} is not known`);
     const cycle = await store!.groupCycle(id);
     if (cycle) {
-      throw new HttpError(400, 'business-rule', `Group/${id} contains itself through nested Groups: ${cycle.map((g) => `Group/${g}`).join(' → ')}`);
+      throw new OperationOutcomeError('business-rule', `Group/${id} contains itself through nested Groups: ${cycle.map((g) => `Group/${g}`).join(' → ')}`);
     }
     return id;
   };
@@ -138,12 +138,12 @@ export function exportKickoffRouter(deps: BulkExportRouteDependencies): Router<A
   const checkPatients = async (store: ResourceStore | undefined, patients: string[], groupId: string | undefined): Promise<void> => {
     const known = store ? await store.existingIds('Patient', patients) : new Set<string>();
     const unknown = patients.filter((p) => !known.has(p));
-    if (unknown.length > 0) throw HttpError.badRequest(`patient names unknown patients: ${unknown.map((p) => `Patient/${p}`).join(', ')}`, 'patient');
+    if (unknown.length > 0) throw OperationOutcomeError.invalid(`patient names unknown patients: ${unknown.map((p) => `Patient/${p}`).join(', ')}`, 'patient');
     if (groupId && store) {
       const members = await store.groupPatientsAmong(groupId, patients);
       const outside = patients.filter((p) => !members.has(p));
       if (outside.length > 0) {
-        throw HttpError.badRequest(`patient names patients who are not members of Group/${groupId}: ${outside.map((p) => `Patient/${p}`).join(', ')}`, 'patient');
+        throw OperationOutcomeError.invalid(`patient names patients who are not members of Group/${groupId}: ${outside.map((p) => `Patient/${p}`).join(', ')}`, 'patient');
       }
     }
   };

@@ -10,11 +10,11 @@ import { operationOutcome } from '../../fhir/operation-outcome';
 import type { ExportStatus } from '../../contracts/bulk-export';
 import { access, newRouter } from '../access';
 import type { AppState } from '../app-state';
-import { HttpError } from '../http-error';
 import { failedJobError } from '../job-state';
 import { PollThrottle } from '../poll-throttle';
 import { FHIR_JSON } from '../middleware/operation-outcome-errors';
 import { exportState, type BulkExportRouteDependencies } from './bulk-export';
+import { OperationOutcomeError } from '../../fhir/outcome-error';
 
 export function exportStatusRouter(deps: BulkExportRouteDependencies): Router<AppState> {
   const router = newRouter();
@@ -49,10 +49,10 @@ export function exportStatusRouter(deps: BulkExportRouteDependencies): Router<Ap
   /** allowPartialManifests: the requested page, 'not-yet' while it is filling. */
   const pageOf = (ctx: Context & { state: AppState }, status: ExportStatus) => {
     const page = ctx.query.page === undefined ? 1 : Number(ctx.query.page);
-    if (!Number.isInteger(page) || page < 1) throw HttpError.badRequest('page must be a whole number from 1', 'page');
+    if (!Number.isInteger(page) || page < 1) throw OperationOutcomeError.invalid('page must be a whole number from 1', 'page');
     const statusUrl = `${ctx.state.fhirBaseUrl}/bulkstatus/${ctx.params.id}`;
     const answer = manifestPage(status, page, fileUrl(ctx), (n) => `${statusUrl}?page=${n}`);
-    if (answer === 'no-such-page') throw HttpError.notFound(`The manifest has no page ${page}`);
+    if (answer === 'no-such-page') throw OperationOutcomeError.notFound(`The manifest has no page ${page}`);
     return answer;
   };
   // The URL names job and file; the tenant is the request's, a scheduled run's prefix is in its memo.
@@ -85,9 +85,7 @@ export function exportStatusRouter(deps: BulkExportRouteDependencies): Router<Ap
       return answerManifest(ctx, status, buildManifest(status, fileUrl(ctx)));
     }
     if (wait > 0) {
-      throw new HttpError(429, 'throttled', `Polled too soon: wait ${wait} s (Retry-After) between status requests`, {
-        headers: { 'Retry-After': String(wait) },
-      });
+      throw OperationOutcomeError.throttled(`Polled too soon: wait ${wait} s (Retry-After) between status requests`, wait);
     }
     const retryAfter = status ? retryAfterSeconds(status, deps.retryAfterSeconds, deps.retryAfterMaxSeconds ?? deps.retryAfterSeconds) : deps.retryAfterSeconds;
     throttle.told(ctx.params.id, client, retryAfter);
@@ -102,7 +100,7 @@ export function exportStatusRouter(deps: BulkExportRouteDependencies): Router<Ap
     const state = await exportState(deps, ctx, ctx.params.id);
     if (state.kind === 'failed') throw failedJobError(state, 'export');
     const status = state.status;
-    if (!status || status.phase !== 'completed') throw HttpError.notFound('The export has no result yet');
+    if (!status || status.phase !== 'completed') throw OperationOutcomeError.notFound('The export has no result yet');
     const paged = status.manifestPageFiles ? pageOf(ctx, status) : undefined;
     await answerManifest(ctx, status, paged && paged !== 'not-yet' ? paged.manifest : buildManifest(status, fileUrl(ctx)));
   });

@@ -5,8 +5,8 @@ import { sqlOperationDefinition } from '../../fhir/sql-operation-definitions';
 import { smartConfiguration, tokenEndpointFor } from './token';
 import { access, newRouter } from '../access';
 import type { AppState } from '../app-state';
-import { HttpError } from '../http-error';
 import { FHIR_JSON } from '../middleware/operation-outcome-errors';
+import { OperationOutcomeError } from '../../fhir/outcome-error';
 
 /** `GET [base]/metadata`: the CapabilityStatement; `GET [base]/OperationDefinition/{id}`: the `$export`, `$sql-run` and `$sql-export` definitions. */
 export function metadataRouter(options: Omit<CapabilityOptions, 'fhirBaseUrl' | 'tokenEndpoint'> & { smart?: boolean; fhirBasePath?: string }): Router<AppState> {
@@ -29,7 +29,7 @@ export function metadataRouter(options: Omit<CapabilityOptions, 'fhirBaseUrl' | 
   }
   router.get('/OperationDefinition/:id', access.public, (ctx) => {
     const definition = (options.bulkExport ? operationDefinition(ctx.params.id) : undefined) ?? (options.viewOperations ? sqlOperationDefinition(ctx.params.id) : undefined);
-    if (!definition) throw HttpError.notFound(`OperationDefinition/${ctx.params.id} is not known`);
+    if (!definition) throw OperationOutcomeError.notFound(`OperationDefinition/${ctx.params.id} is not known`);
     ctx.type = FHIR_JSON;
     ctx.body = definition;
   });

@@ -10,13 +10,13 @@ import { etag, knownType, readBundleRequest, runBatch, runTransaction, validId, 
 import type { ResourceStore, WriteResult } from '../../store/resource-store';
 import { access, newRouter } from '../access';
 import type { AppState } from '../app-state';
-import { HttpError } from '../http-error';
 import { prefersAsync, type AsyncRequests } from './async-requests';
 import { requirePermission } from '../authorize';
 import { FHIR_JSON } from '../middleware/operation-outcome-errors';
 import { readJsonBody } from '../read-json-body';
 import { compileView } from '../../views/view-definition';
 import { DEFAULT_MAX_RESOURCE_BYTES } from '../../config';
+import { OperationOutcomeError } from '../../fhir/outcome-error';
 
 export interface ResourceRoutesDependencies {
   store: ResourceStore;
@@ -44,8 +44,8 @@ export function resourceRouter(deps: ResourceRoutesDependencies): Router<AppStat
   router.get('/:type/:id', access.token, async (ctx) => {
     requirePermission(ctx, knownType(ctx.params.type), 'r');
     const stored = await store(ctx).read(knownType(ctx.params.type), validId(ctx.params.id));
-    if (!stored) throw HttpError.notFound(`${ctx.params.type}/${ctx.params.id} is not known`);
-    if (stored.deleted) throw new HttpError(410, 'deleted', `${ctx.params.type}/${ctx.params.id} was deleted`);
+    if (!stored) throw OperationOutcomeError.notFound(`${ctx.params.type}/${ctx.params.id} is not known`);
+    if (stored.deleted) throw new OperationOutcomeError('deleted', `${ctx.params.type}/${ctx.params.id} was deleted`);
     ctx.set('ETag', etag(stored.versionId));
     ctx.set('Last-Modified', new Date(stored.lastUpdated).toUTCString());
     ctx.type = FHIR_JSON;
@@ -57,8 +57,8 @@ export function resourceRouter(deps: ResourceRoutesDependencies): Router<AppStat
     requirePermission(ctx, type, 'u');
     const id = validId(ctx.params.id);
     const resource = validResource(await readJsonBody(ctx, maxBodyBytes));
-    if (resource.resourceType !== type) throw HttpError.badRequest(`The body is a ${resource.resourceType}, the URL names ${type}`);
-    if (resource.id !== undefined && resource.id !== id) throw HttpError.badRequest(`The body's id ${resource.id} differs from the URL's ${id}`);
+    if (resource.resourceType !== type) throw OperationOutcomeError.invalid(`The body is a ${resource.resourceType}, the URL names ${type}`);
+    if (resource.id !== undefined && resource.id !== id) throw OperationOutcomeError.invalid(`The body's id ${resource.id} differs from the URL's ${id}`);
     if (type === 'ViewDefinition') compileView(resource); // a view that cannot run is refused (400/422)
     const [result] = await store(ctx).write([{ op: 'put', resource: { ...resource, id } }]);
     answerWrite(ctx, result);
@@ -68,7 +68,7 @@ export function resourceRouter(deps: ResourceRoutesDependencies): Router<AppStat
     const type = knownType(ctx.params.type);
     requirePermission(ctx, type, 'c');
     const resource = validResource(await readJsonBody(ctx, maxBodyBytes));
-    if (resource.resourceType !== type) throw HttpError.badRequest(`The body is a ${resource.resourceType}, the URL names ${type}`);
+    if (resource.resourceType !== type) throw OperationOutcomeError.invalid(`The body is a ${resource.resourceType}, the URL names ${type}`);
     if (type === 'ViewDefinition') compileView(resource);
     // The server assigns the id of a created resource.
     const [result] = await store(ctx).write([{ op: 'put', resource: { ...resource, id: randomUUID() } }]);

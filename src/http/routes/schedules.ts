@@ -25,8 +25,8 @@ import type { ScheduledExportInput } from '../../contracts/scheduled-export';
 import { access, newRouter } from '../access';
 import type { AppState } from '../app-state';
 import { ownerOf } from '../authorize';
-import { HttpError } from '../http-error';
 import { readJsonBody } from '../read-json-body';
+import { OperationOutcomeError } from '../../fhir/outcome-error';
 
 export interface ScheduleRoutesDependencies {
   temporal: TemporalGateway;
@@ -50,11 +50,11 @@ export function scheduleRouter(deps: ScheduleRoutesDependencies): Router<AppStat
 
   /** The Temporal Schedule of `id` in the caller's tenant (404 when there is none). */
   const describe = async (ctx: AppContext, id: string): Promise<ScheduleDescription> => {
-    if (!SCHEDULE_ID.test(id)) throw HttpError.notFound(`No schedule ${JSON.stringify(id)}`);
+    if (!SCHEDULE_ID.test(id)) throw OperationOutcomeError.notFound(`No schedule ${JSON.stringify(id)}`);
     try {
       return await deps.temporal.guarded(() => deps.temporal.client.schedule.getHandle(temporalScheduleId(ctx.state.tenant, id)).describe());
     } catch (err) {
-      if (err instanceof ScheduleNotFoundError) throw HttpError.notFound(`No schedule ${id}`);
+      if (err instanceof ScheduleNotFoundError) throw OperationOutcomeError.notFound(`No schedule ${id}`);
       throw err;
     }
   };
@@ -65,7 +65,7 @@ export function scheduleRouter(deps: ScheduleRoutesDependencies): Router<AppStat
     const { definition, request, retentionMs } = checkScheduleDefinition(body, id);
     if (definition.group) {
       const group = await deps.store.forTenant(ctx.state.tenant).read('Group', definition.group);
-      if (!group || group.deleted) throw HttpError.badRequest(`Group/${definition.group} is not known`, 'group');
+      if (!group || group.deleted) throw OperationOutcomeError.invalid(`Group/${definition.group} is not known`, 'group');
     }
     const tenant = ctx.state.tenant;
     const input: ScheduledExportInput = {
@@ -146,7 +146,7 @@ export function scheduleRouter(deps: ScheduleRoutesDependencies): Router<AppStat
     try {
       await deps.temporal.guarded(() => deps.temporal.client.schedule.create(create));
     } catch (err) {
-      if (err instanceof ScheduleAlreadyRunning) throw new HttpError(409, 'duplicate', `Schedule ${options.definition.id} already exists; PUT /admin/schedules/${options.definition.id} changes it`);
+      if (err instanceof ScheduleAlreadyRunning) throw new OperationOutcomeError('duplicate', `Schedule ${options.definition.id} already exists; PUT /admin/schedules/${options.definition.id} changes it`);
       throw err;
     }
     ctx.status = 201;
@@ -167,7 +167,7 @@ export function scheduleRouter(deps: ScheduleRoutesDependencies): Router<AppStat
       try {
         schedules.push(await view(ctx, await describe(ctx, id), false));
       } catch (err) {
-        if (!(err instanceof HttpError && err.status === 404)) throw err; // deleted meanwhile
+        if (!(err instanceof OperationOutcomeError && err.status === 404)) throw err; // deleted meanwhile
       }
     }
     ctx.body = { schedules };
@@ -199,7 +199,7 @@ export function scheduleRouter(deps: ScheduleRoutesDependencies): Router<AppStat
   const note = async (ctx: AppContext) => {
     const body = ctx.request.length || ctx.get('Transfer-Encoding') ? await readJsonBody(ctx) : {}; // the body is optional
     const text = (body as { note?: unknown }).note;
-    if (text !== undefined && typeof text !== 'string') throw HttpError.badRequest('note must be a string', 'note');
+    if (text !== undefined && typeof text !== 'string') throw OperationOutcomeError.invalid('note must be a string', 'note');
     return text;
   };
 
@@ -221,7 +221,7 @@ export function scheduleRouter(deps: ScheduleRoutesDependencies): Router<AppStat
   router.post('/:id/trigger', access.admin, async (ctx) => {
     const before = await describe(ctx, ctx.params.id);
     if (before.info.runningActions.length > 0) {
-      throw new HttpError(409, 'conflict', `Schedule ${ctx.params.id} has a run going (${before.info.runningActions[0].workflow.workflowId}); a trigger would be skipped`);
+      throw new OperationOutcomeError('conflict', `Schedule ${ctx.params.id} has a run going (${before.info.runningActions[0].workflow.workflowId}); a trigger would be skipped`);
     }
     await deps.temporal.guarded(() => handle(ctx, ctx.params.id).trigger(ScheduleOverlapPolicy.SKIP));
     ctx.status = 202;

@@ -25,7 +25,6 @@ import { viewExportStartOptions } from '../../../workflows/visibility';
 import { access, newRouter } from '../access';
 import type { AppState } from '../app-state';
 import { ownerOf, requireJobAccess, requirePermission, requireSomeRead } from '../authorize';
-import { HttpError } from '../http-error';
 import { jobState, newJobId, failedJobError } from '../job-state';
 import { PollThrottle } from '../poll-throttle';
 import { readJsonBody } from '../read-json-body';
@@ -100,17 +99,17 @@ export function viewExportRouter(deps: BulkExportRouteDependencies & { store: Re
 
   const kickOff = async (ctx: AppContext) => {
     requireSomeRead(ctx);
-    if (!/respond-async/i.test(ctx.get('Prefer'))) throw HttpError.badRequest('$sql-export runs asynchronously: send Prefer: respond-async');
+    if (!/respond-async/i.test(ctx.get('Prefer'))) throw OperationOutcomeError.invalid('$sql-export runs asynchronously: send Prefer: respond-async');
     const request = parseViewExportRequest(await readJsonBody(ctx, 8 * 1024 * 1024));
     const store = deps.store.forTenant(ctx.state.tenant);
     if (request.groupId) {
       const group = await store.read('Group', request.groupId);
-      if (!group || group.deleted) throw HttpError.notFound(`Group/${request.groupId} is not known`);
+      if (!group || group.deleted) throw OperationOutcomeError.notFound(`Group/${request.groupId} is not known`);
     }
     if (request.patientIds) {
       const known = await store.existingIds('Patient', request.patientIds);
       const unknown = request.patientIds.filter((p) => !known.has(p));
-      if (unknown.length > 0) throw HttpError.badRequest(`patient names unknown patients: ${unknown.map((p) => `Patient/${p}`).join(', ')}`, 'patient');
+      if (unknown.length > 0) throw OperationOutcomeError.invalid(`patient names unknown patients: ${unknown.map((p) => `Patient/${p}`).join(', ')}`, 'patient');
     }
     const { views, sqlSubjects } = await checkedSubjects(ctx, request);
     const tenant = ctx.state.tenant;
@@ -161,7 +160,7 @@ export function viewExportRouter(deps: BulkExportRouteDependencies & { store: Re
       ctx.body = '';
       return;
     }
-    if (wait > 0) throw new HttpError(429, 'throttled', `Polled too soon: wait ${wait} s (Retry-After) between status requests`, { headers: { 'Retry-After': String(wait) } });
+    if (wait > 0) throw OperationOutcomeError.throttled(`Polled too soon: wait ${wait} s (Retry-After) between status requests`, wait);
     throttle.told(ctx.params.id, client, deps.retryAfterSeconds);
     ctx.status = 202;
     ctx.set('Retry-After', String(deps.retryAfterSeconds));
@@ -175,7 +174,7 @@ export function viewExportRouter(deps: BulkExportRouteDependencies & { store: Re
     // A view that could not be evaluated is the client's 422, anything else 500 (job-state.ts).
     if (found.kind === 'failed') throw failedJobError(found, 'export');
     const status = found.status;
-    if (!status || status.phase !== 'completed') throw HttpError.notFound('The export has no result yet; poll its status URL');
+    if (!status || status.phase !== 'completed') throw OperationOutcomeError.notFound('The export has no result yet; poll its status URL');
     const sign = async (key: string) => (signed ? deps.output.signedUrl!(key, deps.signedUrlTtlSeconds!) : `${statusUrl(ctx, ctx.params.id)}/files/${key.split('/').pop()}`);
     const urls = new Map<string, string>();
     for (const view of Object.values(status.views)) for (const part of view.parts) urls.set(part.key, await sign(part.key));
@@ -187,11 +186,11 @@ export function viewExportRouter(deps: BulkExportRouteDependencies & { store: Re
 
   router.get('/sql-export/:id/files/:file', access.token, async (ctx) => {
     const { id, file } = ctx.params;
-    if (!FILE_NAME.test(file)) throw HttpError.notFound('No such file');
+    if (!FILE_NAME.test(file)) throw OperationOutcomeError.notFound('No such file');
     const found = await state(ctx, id);
     if (found.kind === 'failed') throw failedJobError(found, 'export');
     const stream = await deps.output.openReader(exportFileKey({ tenant: ctx.state.tenant, exportId: id }, file));
-    if (!stream) throw HttpError.notFound('No such file');
+    if (!stream) throw OperationOutcomeError.notFound('No such file');
     sendFile(ctx, stream, file, CONTENT_TYPES[file.split('.').pop()!]);
   });
 
