@@ -15,7 +15,7 @@ import type { OutputStore } from '../src/output/output-store';
 import { findFreePort } from '../src/process/free-port';
 import { createPool } from '../src/store/database';
 import { ResourceStore } from '../src/store/resource-store';
-import { eventSeconds, phases } from './export';
+import { eventSeconds, phases } from './history';
 
 const cli = path.resolve(__dirname, '..', 'src', 'cli.js');
 

@@ -18,7 +18,8 @@ import { loadConfig } from '../src/config';
 import type { SqlSubjectTimings } from '../src/contracts/view-export';
 import { LocalOutputStore } from '../src/output/local-output-store';
 import { startDevServer } from '../src/temporal/dev-server';
-import { keptStore, phases } from './export';
+import { keptStore } from './export';
+import { phases } from './history';
 import { exportSeconds, sqlExportDone, withBenchService } from './service';
 import { FLAT_OBSERVATION_VIEW } from './views';
 

@@ -17,7 +17,8 @@ import path from 'node:path';
 import { LocalOutputStore } from '../src/output/local-output-store';
 import { createPool } from '../src/store/database';
 import { startDevServer } from '../src/temporal/dev-server';
-import { keptStore, phases } from './export';
+import { keptStore } from './export';
+import { phases } from './history';
 import { exportSeconds, sqlExportDone, storedBytes, timedBulkExport, withBenchService } from './service';
 
 export const FLAT_OBSERVATION_VIEW = {

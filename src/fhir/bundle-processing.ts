@@ -7,7 +7,19 @@ import { checkResource, FHIR_ID, InvalidResourceError, isKnownResourceType, type
 import { operationOutcome } from './operation-outcome';
 import { OperationOutcomeError } from './outcome-error';
 import { rewriteReferences } from './references';
-import type { WriteOperation, WriteResult } from '../store/resource-store';
+
+/** A write a Bundle entry asks for (the store's write operations include these). */
+export type WriteOperation = { op: 'put'; resource: FhirResourceJson } | { op: 'delete'; resourceType: string; id: string };
+
+/** What the writer reports per operation (the store's write results have this shape). */
+export interface WriteResult {
+  resourceType: string;
+  id: string;
+  outcome: 'created' | 'updated' | 'unchanged' | 'deleted' | 'not-found';
+  versionId?: string;
+  lastUpdated?: string;
+  body?: string;
+}
 
 /** What running a Bundle needs of a store: its writes (one transaction per call). */
 export interface ResourceWriter {

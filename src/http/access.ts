@@ -8,13 +8,10 @@
  */
 import Router from '@koa/router';
 import type { Middleware } from 'koa';
-import type { AppState } from './app-state';
+import type { AccessLevel, AppState } from './app-state';
 
 /** `public`: anyone (discovery, the token endpoint); `token`: a verified caller of the tenant; `admin`: an operator token. */
-export type AccessLevel = 'public' | 'token' | 'admin';
-
-/** The request's check against a level; the authorization middleware leaves it on `ctx.state`. */
-export type Authorize = (level: AccessLevel) => Promise<void>;
+export type { AccessLevel, Authorize } from './app-state';
 
 /** `shared`: the same for every caller (discovery), a cache may keep it; `no-store`: never kept. */
 export type CachePolicy = 'shared' | 'no-store';

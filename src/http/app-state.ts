@@ -1,6 +1,11 @@
 import type { Caller } from '../auth/access-tokens';
 import type { Logger } from '../log';
-import type { Authorize } from './access';
+
+/** Who may call a route (access.ts declares one per route). */
+export type AccessLevel = 'public' | 'token' | 'admin';
+
+/** The request's check against a level; the authorization middleware leaves it on `ctx.state`. */
+export type Authorize = (level: AccessLevel) => Promise<void>;
 
 /** Request-scoped data that middleware leaves on `ctx.state`. */
 export interface AppState {

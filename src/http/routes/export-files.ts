@@ -5,7 +5,7 @@ import { access, newRouter } from '../access';
 import type { AppState } from '../app-state';
 import { failedJobError } from '../job-state';
 import { sendFile } from '../send-file';
-import { exportState, type BulkExportRouteDependencies } from './bulk-export';
+import { exportState, type BulkExportRouteDependencies } from './export-jobs';
 import { OperationOutcomeError } from '../../fhir/outcome-error';
 
 const FILE_NAME = /^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.ndjson$/;

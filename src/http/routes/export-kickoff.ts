@@ -22,7 +22,7 @@ import { ownerOf } from '../authorize';
 import { FHIR_JSON } from '../middleware/operation-outcome-errors';
 import { readJsonBody } from '../read-json-body';
 import { newJobId } from '../job-state';
-import type { BulkExportRouteDependencies } from './bulk-export';
+import type { BulkExportRouteDependencies } from './export-jobs';
 import { admitExport } from '../export-admission';
 import { OperationOutcomeError } from '../../fhir/outcome-error';
 

@@ -13,7 +13,7 @@ import type { AppState } from '../app-state';
 import { failedJobError } from '../job-state';
 import { PollThrottle } from '../poll-throttle';
 import { FHIR_JSON } from '../middleware/operation-outcome-errors';
-import { exportState, type BulkExportRouteDependencies } from './bulk-export';
+import { exportState, type BulkExportRouteDependencies } from './export-jobs';
 import { OperationOutcomeError } from '../../fhir/outcome-error';
 
 export function exportStatusRouter(deps: BulkExportRouteDependencies): Router<AppState> {

@@ -32,7 +32,7 @@ import { FHIR_JSON } from '../middleware/operation-outcome-errors';
 import { operationOutcome } from '../../fhir/operation-outcome';
 import { storedByCanonical, viewOf } from '../view-subjects';
 import { sendFile } from '../send-file';
-import type { BulkExportRouteDependencies } from './bulk-export';
+import type { BulkExportRouteDependencies } from './export-jobs';
 import { admitExport } from '../export-admission';
 
 type AppContext = Context & { state: AppState };
