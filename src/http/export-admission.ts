@@ -10,6 +10,8 @@ import type { Pool } from 'pg';
 import { exportStateKey, exportTenantKey } from '../temporal/search-attribute-registry';
 import type { TemporalGateway } from '../temporal/gateway';
 import { OperationOutcomeError } from '../fhir/outcome-error';
+import { lockTenantAdmissions, recentAdmissions, recordAdmission } from '../store/export-admissions';
+import { withTransaction } from '../store/transaction';
 
 export interface AdmissionDeps {
   temporal: TemporalGateway;
@@ -17,8 +19,6 @@ export interface AdmissionDeps {
   maxRunningExports?: number;
   retryAfterSeconds: number;
 }
-
-const RECENT = "interval '1 minute'";
 
 /**
  * A tenant's visibility count, reused for this long by the next kick-offs of this process. The
@@ -52,33 +52,20 @@ export async function admitExport(deps: AdmissionDeps, tenant: string, exportId:
     await start();
     return;
   }
-  const db = await deps.pool.connect();
-  try {
-    await db.query('BEGIN');
-    await db.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`bulkflow export admission ${tenant}`]);
+  await withTransaction(deps.pool, async (db) => {
+    await lockTenantAdmissions(db, tenant);
     const listed = await listedRunning(deps, tenant, query);
-    const { rows } = await db.query<{ export_id: string }>(
-      `SELECT export_id FROM export_admissions WHERE tenant = $1 AND admitted_at > now() - ${RECENT} - make_interval(secs => $2)`,
-      [tenant, (listed.ageMs + 1000) / 1000], // a second more: the count's age is measured on this process's clock
-    );
+    const recent = await recentAdmissions(db, tenant, (listed.ageMs + 1000) / 1000); // a second more: the count's age is measured on this process's clock
     // Cheap first: listed plus recently admitted is an upper bound (some are both, or done).
-    const upperBound = listed.running + rows.length;
-    if (upperBound >= cap) {
+    if (listed.running + recent.length >= cap) {
       const listedNow = new Set(await deps.temporal.listWorkflowIds(query, cap));
       let running = listedNow.size;
-      for (const { export_id: id } of rows) if (running < cap && !listedNow.has(id) && (await deps.temporal.isRunningExport(id))) running++;
+      for (const id of recent) if (running < cap && !listedNow.has(id) && (await deps.temporal.isRunningExport(id))) running++;
       await refuseAtCap(deps, tenant, running, cap);
     }
     await start();
-    await db.query('INSERT INTO export_admissions (tenant, export_id) VALUES ($1, $2)', [tenant, exportId]);
-    await db.query(`DELETE FROM export_admissions WHERE tenant = $1 AND admitted_at < now() - interval '5 minutes'`, [tenant]);
-    await db.query('COMMIT');
-  } catch (err) {
-    await db.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    db.release();
-  }
+    await recordAdmission(db, tenant, exportId);
+  });
 }
 
 async function refuseAtCap(deps: AdmissionDeps, tenant: string, running: number, cap: number): Promise<void> {

@@ -1,5 +1,6 @@
 import type { Pool } from 'pg';
 import { migrations as allMigrations, type Migration } from './migrations';
+import { inTransaction } from './transaction';
 
 // Any fixed 64-bit key; taken while migrating so two processes starting at once take turns.
 const MIGRATION_LOCK_KEY = 7_311_201_466_512_001n;
@@ -17,13 +18,12 @@ export async function migrate(pool: Pool, migrations: Migration[] = allMigration
       const done: number[] = [];
       for (const migration of [...migrations].sort((a, b) => a.version - b.version)) {
         if (applied.has(migration.version)) continue;
-        await client.query('BEGIN');
         try {
-          await client.query(migration.sql);
-          await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [migration.version, migration.name]);
-          await client.query('COMMIT');
+          await inTransaction(client, async () => {
+            await client.query(migration.sql);
+            await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [migration.version, migration.name]);
+          });
         } catch (err) {
-          await client.query('ROLLBACK');
           throw new Error(`migration ${migration.version} (${migration.name}) failed: ${(err as Error).message}`);
         }
         done.push(migration.version);

@@ -13,6 +13,7 @@ import type { ExportWindow } from '../contracts/export-window';
 import { instant, literal } from './sql';
 
 import type { ProvenanceSelection } from '../contracts/bulk-export';
+import { withTransaction } from './transaction';
 
 export interface SelectionRequest {
   exportId: string;
@@ -26,9 +27,7 @@ export interface SelectionRequest {
 
 /** Replaces the export's recorded selection (a retried plan has a new transactionTime). */
 export async function recordSelection(pool: Pool, request: SelectionRequest): Promise<void> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+  await withTransaction(pool, async (client) => {
     // A recording reads a whole selection at once, where hash and merge joins are linear
     // whatever the row estimates; a nested loop, chosen on a store with no statistics, rescans
     // per row (see snapshot-scope.ts). So this transaction plans joins without them (its
@@ -42,13 +41,7 @@ export async function recordSelection(pool: Pool, request: SelectionRequest): Pr
       await client.query(referencedSql(request.exportId, tenant, patients, transactionTime, request.referencedTypes));
     }
     if (request.provenance) await recordProvenance(client, request, patients);
-    await client.query('COMMIT');
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 async function recordProvenance(client: PoolClient, request: SelectionRequest, selectedPatients: string[] | undefined): Promise<void> {

@@ -7,6 +7,7 @@ import type { Pool, PoolClient } from 'pg';
 import { checkResource, type FhirResourceJson } from '../fhir/resource-validation';
 import { sameContent } from './same-content';
 import { prepareResource, renderBody, type PreparedResource } from './prepared-resource';
+import { withTransaction } from './transaction';
 import { streamSnapshot, type StreamedRow } from './snapshot-stream';
 import { groupCycleSql, groupPatientsSql } from './snapshot-scope';
 
@@ -79,24 +80,17 @@ export class ResourceStore {
   /** Runs `work` in one database transaction: all its writes commit together or not at all. */
   async transaction<T>(work: (tx: StoreTransaction) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      const client = await this.pool.connect();
       try {
-        await client.query('BEGIN');
-        await client.query('SELECT pg_advisory_xact_lock_shared($1)', [WRITE_STAMP_LOCK_KEY]);
-        const { rows } = await client.query<{ stamp: Date }>(
-          "SELECT date_trunc('milliseconds', clock_timestamp()) AS stamp",
-        );
-        const stamp = rows[0].stamp;
-        const result = await work({ write: (operations) => applyWrites(client, this.tenant, stamp, operations) });
-        await client.query('COMMIT');
-        return result;
+        return await withTransaction(this.pool, async (client) => {
+          await client.query('SELECT pg_advisory_xact_lock_shared($1)', [WRITE_STAMP_LOCK_KEY]);
+          const { rows } = await client.query<{ stamp: Date }>("SELECT date_trunc('milliseconds', clock_timestamp()) AS stamp");
+          const stamp = rows[0].stamp;
+          return work({ write: (operations) => applyWrites(client, this.tenant, stamp, operations) });
+        });
       } catch (err) {
-        await client.query('ROLLBACK').catch(() => undefined);
         // Two writers created the same new resource at once: the loser retries and sees the winner.
         if ((err as { code?: string }).code === '23505' && attempt < 3) continue;
         throw err;
-      } finally {
-        client.release();
       }
     }
   }
@@ -177,20 +171,12 @@ export class ResourceStore {
    * until the clock has passed the returned millisecond).
    */
   async snapshotTime(): Promise<string> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
+    return withTransaction(this.pool, async (client) => {
       await client.query('SELECT pg_advisory_xact_lock($1)', [WRITE_STAMP_LOCK_KEY]);
       const { rows } = await client.query<{ t: Date }>("SELECT date_trunc('milliseconds', clock_timestamp()) AS t");
       await client.query('SELECT pg_sleep(0.002)');
-      await client.query('COMMIT');
       return rows[0].t.toISOString();
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
   }
 }
 

@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Pool } from 'pg';
+import { withTransaction } from './transaction';
 
 export type RunState = 'running' | 'completed' | 'superseded' | 'failed' | 'cancelled';
 
@@ -45,16 +46,13 @@ export class ScheduleLedger {
    * `_since` = the watermark, or `start` when the schedule has never completed a run.
    */
   async beginRun(run: { tenant: string; scheduleId: string; workflowId: string; runId: string; start?: string }): Promise<RunStart> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
+    return withTransaction(this.pool, async (client) => {
       await client.query('INSERT INTO export_schedules (tenant, schedule_id) VALUES ($1, $2) ON CONFLICT DO NOTHING', [run.tenant, run.scheduleId]);
       const { rows: existing } = await client.query<{ export_id: string; since: Date | null; watermark: Date | null }>(
         'SELECT export_id, since, watermark FROM schedule_runs WHERE tenant = $1 AND run_id = $2',
         [run.tenant, run.runId],
       );
       if (existing.length > 0) {
-        await client.query('COMMIT');
         return { exportId: existing[0].export_id, since: iso(existing[0].since), watermark: iso(existing[0].watermark) };
       }
       const { rows } = await client.query<{ watermark: Date | null }>('SELECT watermark FROM export_schedules WHERE tenant = $1 AND schedule_id = $2 FOR UPDATE', [
@@ -68,14 +66,8 @@ export class ScheduleLedger {
         `INSERT INTO schedule_runs (tenant, schedule_id, run_id, workflow_id, export_id, watermark, since, state) VALUES ($1, $2, $3, $4, $5, $6, $7, 'running')`,
         [run.tenant, run.scheduleId, run.runId, run.workflowId, exportId, watermark ?? null, since ?? null],
       );
-      await client.query('COMMIT');
       return { exportId, watermark, since };
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   /**
@@ -91,12 +83,10 @@ export class ScheduleLedger {
     transactionTime: string;
     manifest: unknown;
   }): Promise<'completed' | 'superseded'> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
+    return withTransaction(this.pool, async (client) => {
       const { rows: current } = await client.query<{ state: RunState }>('SELECT state FROM schedule_runs WHERE tenant = $1 AND export_id = $2', [run.tenant, run.exportId]);
       if (current[0] && current[0].state !== 'running') {
-        await client.query('COMMIT'); // a retried activity: already recorded
+        // A retried activity: already recorded.
         return current[0].state === 'completed' ? 'completed' : 'superseded';
       }
       const manifest = JSON.stringify(run.manifest);
@@ -110,14 +100,8 @@ export class ScheduleLedger {
         `UPDATE schedule_runs SET state = $3, transaction_time = $4, manifest = $5, finished_at = now() WHERE tenant = $1 AND export_id = $2`,
         [run.tenant, run.exportId, state, run.transactionTime, manifest],
       );
-      await client.query('COMMIT');
       return state;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   /** Records a run that ended without output (failed or cancelled); the watermark stays. */

@@ -280,6 +280,24 @@ describe('$sql-export', () => {
     expect(((await res.json()) as { resourceType: string }).resourceType).toBe('OperationOutcome');
   });
 
+  it('checks group and patient as $export does: a patient outside the Group, or a Group that contains itself, is refused before any job starts', async () => {
+    const [member, outsider] = population.filter((r) => r.resourceType === 'Patient');
+    await stack.store.write([
+      { op: 'put', resource: { resourceType: 'Group', id: 'one-member', type: 'person', actual: true, member: [{ entity: { reference: `Patient/${member.id}` } }] } as FhirResourceJson },
+      { op: 'put', resource: { resourceType: 'Group', id: 'loop', type: 'person', actual: true, member: [{ entity: { reference: 'Group/loop' } }] } as FhirResourceJson },
+    ]);
+    const scoped = (...extra: unknown[]) => kickOff(parameters(subject('o', observationView), { name: 'group', valueReference: { reference: 'Group/one-member' } }, ...extra));
+    const outside = await scoped({ name: 'patient', valueReference: { reference: `Patient/${outsider.id}` } });
+    expect(outside.status).toBe(400);
+    expect(((await outside.json()) as { issue: Array<{ diagnostics: string }> }).issue[0].diagnostics).toContain(`Patient/${outsider.id}`);
+    const inside = await scoped({ name: 'patient', valueReference: { reference: `Patient/${member.id}` } });
+    expect(inside.status).toBe(202);
+    await fetch(inside.headers.get('content-location')!, { method: 'DELETE' });
+    const loop = await kickOff(parameters(subject('o', observationView), { name: 'group', valueReference: { reference: 'Group/loop' } }));
+    expect(loop.status).toBe(400);
+    expect(((await loop.json()) as { issue: Array<{ code: string }> }).issue[0].code).toBe('business-rule');
+  });
+
   it('completes after its worker is killed with SIGKILL and restarted, every row exactly once', async () => {
     const taskQueue = `${stack.taskQueue}-crash`;
     const startWorkerProcess = () => {

@@ -11,8 +11,6 @@ import { r4ResourceTypes } from '../../fhir/definitions';
 import { checkAccept, parametersFromBody, parametersFromQuery, parseKickoffParameters, parsePrefer, type Handling, type KickoffRequest } from '../../fhir/kickoff-parameters';
 import { patientLevelTypes } from '../../fhir/patient-compartment';
 import { operationOutcome } from '../../fhir/operation-outcome';
-import type { ResourceStore } from '../../store/resource-store';
-import { FHIR_ID } from '../../fhir/resource-validation';
 import { bulkExport } from '../../../workflows/bulk-export';
 import type { ExportInput, ExportLevel } from '../../contracts/bulk-export';
 import { exportStartOptions } from '../../../workflows/visibility';
@@ -24,6 +22,7 @@ import { readJsonBody } from '../read-json-body';
 import { newJobId } from '../job-state';
 import type { BulkExportRouteDependencies } from './export-jobs';
 import { admitExport } from '../export-admission';
+import { checkExportScope } from '../export-scope';
 import { OperationOutcomeError } from '../../fhir/outcome-error';
 
 /**
@@ -85,8 +84,8 @@ export function exportKickoffRouter(deps: BulkExportRouteDependencies): Router<A
     }
     const tenant = ctx.state.tenant;
     const store = deps.store?.forTenant(tenant);
-    const groupId = level === 'group' ? await checkGroup(store, ctx.params.id) : undefined;
-    if (request.patients) await checkPatients(store, request.patients, groupId);
+    const groupId = level === 'group' ? ctx.params.id : undefined;
+    await checkExportScope(store, { groupId, patientIds: request.patients });
     const exportId = newJobId();
     // A patient list is kept once in the store, not in every partition's workflow input.
     const patientList = request.patients && store ? await keepPatientList(store.pool, tenant, exportId, request.patients) : undefined;
@@ -120,32 +119,6 @@ export function exportKickoffRouter(deps: BulkExportRouteDependencies): Router<A
     ctx.set('Content-Location', `${ctx.state.fhirBaseUrl}/bulkstatus/${exportId}`);
     ctx.type = FHIR_JSON;
     ctx.body = operationOutcome({ severity: 'information', code: 'informational', diagnostics: `Export ${exportId} started` });
-  };
-
-  /** The Group to export must exist (404 otherwise). */
-  const checkGroup = async (store: ResourceStore | undefined, id: string): Promise<string> => {
-    if (!FHIR_ID.test(id)) throw OperationOutcomeError.notFound(`Group/${id} is not known`);
-    const group = store ? await store.read('Group', id) : undefined;
-    if (!group || group.deleted) throw OperationOutcomeError.notFound(`Group/${id} is not known`);
-    const cycle = await store!.groupCycle(id);
-    if (cycle) {
-      throw new OperationOutcomeError('business-rule', `Group/${id} contains itself through nested Groups: ${cycle.map((g) => `Group/${g}`).join(' → ')}`);
-    }
-    return id;
-  };
-
-  /** Every `patient` must be a stored Patient and, for a Group export, an active member. */
-  const checkPatients = async (store: ResourceStore | undefined, patients: string[], groupId: string | undefined): Promise<void> => {
-    const known = store ? await store.existingIds('Patient', patients) : new Set<string>();
-    const unknown = patients.filter((p) => !known.has(p));
-    if (unknown.length > 0) throw OperationOutcomeError.invalid(`patient names unknown patients: ${unknown.map((p) => `Patient/${p}`).join(', ')}`, 'patient');
-    if (groupId && store) {
-      const members = await store.groupPatientsAmong(groupId, patients);
-      const outside = patients.filter((p) => !members.has(p));
-      if (outside.length > 0) {
-        throw OperationOutcomeError.invalid(`patient names patients who are not members of Group/${groupId}: ${outside.map((p) => `Patient/${p}`).join(', ')}`, 'patient');
-      }
-    }
   };
 
   for (const [path, level] of [['/$export', 'system'], ['/Patient/$export', 'patient'], ['/Group/:id/$export', 'group']] as const) {

@@ -33,6 +33,7 @@ import { operationOutcome } from '../../fhir/operation-outcome';
 import { storedByCanonical, viewOf } from '../view-subjects';
 import { sendFile } from '../send-file';
 import type { BulkExportRouteDependencies } from './export-jobs';
+import { checkExportScope } from '../export-scope';
 import { admitExport } from '../export-admission';
 
 type AppContext = Context & { state: AppState };
@@ -102,15 +103,7 @@ export function viewExportRouter(deps: BulkExportRouteDependencies & { store: Re
     if (!/respond-async/i.test(ctx.get('Prefer'))) throw OperationOutcomeError.invalid('$sql-export runs asynchronously: send Prefer: respond-async');
     const request = parseViewExportRequest(await readJsonBody(ctx, 8 * 1024 * 1024));
     const store = deps.store.forTenant(ctx.state.tenant);
-    if (request.groupId) {
-      const group = await store.read('Group', request.groupId);
-      if (!group || group.deleted) throw OperationOutcomeError.notFound(`Group/${request.groupId} is not known`);
-    }
-    if (request.patientIds) {
-      const known = await store.existingIds('Patient', request.patientIds);
-      const unknown = request.patientIds.filter((p) => !known.has(p));
-      if (unknown.length > 0) throw OperationOutcomeError.invalid(`patient names unknown patients: ${unknown.map((p) => `Patient/${p}`).join(', ')}`, 'patient');
-    }
+    await checkExportScope(store, { groupId: request.groupId, patientIds: request.patientIds });
     const { views, sqlSubjects } = await checkedSubjects(ctx, request);
     const tenant = ctx.state.tenant;
     const exportId = newJobId();
