@@ -3,6 +3,9 @@
 # server itself and its SQL schema tool, GCS emulator, kustomize) into .tools/bin, and the Temporal server's
 # PostgreSQL schema files into .tools/temporal-schema. Binaries are built once per version into a per-user cache and linked, so a
 # fresh clone reuses them. Idempotent: a tool already at the pinned version is skipped.
+# With arguments, only those: `temporal` (the CLI and its dev server: all `npm start` needs),
+# `temporal-server` (the server, its SQL tool and schema), `fake-gcs-server`, `kustomize`.
+# bulkflow builds a missing one the first time a command needs it (src/process/find-binary.ts).
 set -euo pipefail
 
 TEMPORAL_CLI_VERSION=v1.5.1
@@ -41,12 +44,20 @@ install_tool() {
   echo "install-tools: $name $version -> $bin_dir/$name"
 }
 
-install_tool temporal github.com/temporalio/cli/cmd/temporal "$TEMPORAL_CLI_VERSION"
-install_tool fake-gcs-server github.com/fsouza/fake-gcs-server "$FAKE_GCS_VERSION"
+wanted=("$@")
+[ ${#wanted[@]} -gt 0 ] || wanted=(temporal fake-gcs-server temporal-server kustomize)
+want() { local w; for w in "${wanted[@]}"; do [ "$w" = "$1" ] && return 0; done; return 1; }
+for w in "${wanted[@]}"; do
+  case $w in temporal | fake-gcs-server | temporal-server | kustomize) ;; *) echo "install-tools: unknown tool $w" >&2; exit 2 ;; esac
+done
+
+if want temporal; then install_tool temporal github.com/temporalio/cli/cmd/temporal "$TEMPORAL_CLI_VERSION"; fi
+if want fake-gcs-server; then install_tool fake-gcs-server github.com/fsouza/fake-gcs-server "$FAKE_GCS_VERSION"; fi
+# Renders deploy/k8s in the tests (what `kubectl kustomize` does), without a cluster.
+if want kustomize; then install_tool kustomize sigs.k8s.io/kustomize/kustomize/v5 "$KUSTOMIZE_VERSION"; fi
+want temporal-server || exit 0
 install_tool temporal-server go.temporal.io/server/cmd/server "$TEMPORAL_SERVER_VERSION" server
 install_tool temporal-sql-tool go.temporal.io/server/cmd/tools/sql "$TEMPORAL_SERVER_VERSION" sql
-# Renders deploy/k8s in the tests (what `kubectl kustomize` does), without a cluster.
-install_tool kustomize sigs.k8s.io/kustomize/kustomize/v5 "$KUSTOMIZE_VERSION"
 
 # The server's PostgreSQL schema ships in its module: keep a copy beside the binaries.
 schema="$cache_dir/temporal-schema-$TEMPORAL_SERVER_VERSION"
