@@ -252,6 +252,15 @@ describe('SMART Backend Services authorization', () => {
         body: JSON.stringify({ resourceType: 'Patient', id: 'new-one' }),
       });
       expect(write.status).toBe(403);
+      // Refused means nothing was written: no version of it, a DELETE and a transaction refused alike.
+      expect(await stack.store.read('Patient', 'new-one')).toBeUndefined();
+      const before = (await stack.store.read('Patient', patientId))!;
+      expect((await fetch(`${stack.fhir}/Patient/${patientId}`, { method: 'DELETE', headers: bearer(patientsOnly) })).status).toBe(403);
+      const bundle = { resourceType: 'Bundle', type: 'transaction', entry: [{ request: { method: 'PUT', url: 'Patient/new-two' }, resource: { resourceType: 'Patient', id: 'new-two' } }] };
+      expect((await fetch(stack.fhir, { method: 'POST', headers: { ...bearer(patientsOnly), 'Content-Type': 'application/fhir+json' }, body: JSON.stringify(bundle) })).status).toBe(403);
+      expect(await stack.store.read('Patient', 'new-two')).toBeUndefined();
+      const after = (await stack.store.read('Patient', patientId))!;
+      expect({ deleted: after.deleted, versionId: after.versionId }).toEqual({ deleted: before.deleted, versionId: before.versionId });
     });
 
     it('lets only admin tokens manage schedules: 401 without a token, 403 without bulkflow/admin', async () => {

@@ -9,6 +9,7 @@ import { migratedPool } from '../support/database';
 import { exportSearchAttributeKeys } from '../../src/temporal/search-attribute-registry';
 import { testEnvironment } from '../harness/environment';
 import { probeExportPlan } from '../fixtures/probe-workflows';
+import { ResourceStore } from '../../src/store/resource-store';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 
@@ -38,13 +39,19 @@ describe('Temporal dev server', () => {
       workflowsPath: require.resolve('../fixtures/probe-workflows'),
       activities: createActivities({ pool, output: new LocalOutputStore(os.tmpdir()) }),
     });
+    // A tenant of its own: 25 Patients and 10 Observations, planned in partitions of about 10.
+    const tenant = `probe-${randomUUID().slice(0, 8)}`;
+    await new ResourceStore(pool, tenant).write([
+      ...Array.from({ length: 25 }, (_, i) => ({ op: 'put' as const, resource: { resourceType: 'Patient', id: `p${i}` } })),
+      ...Array.from({ length: 10 }, (_, i) => ({ op: 'put' as const, resource: { resourceType: 'Observation', id: `o${i}`, status: 'final', code: { text: 'x' } } })),
+    ]);
     const before = Date.now();
-    const result = await worker.runUntil(
-      client.workflow.execute(probeExportPlan, { taskQueue, workflowId: `probe-${randomUUID()}`, args: [`probe-${randomUUID()}`] }),
-    );
+    const result = await worker.runUntil(client.workflow.execute(probeExportPlan, { taskQueue, workflowId: `probe-${randomUUID()}`, args: [tenant, 10] }));
     await nativeConnection.close();
 
-    expect(result.partitions).toBe(0); // a tenant with no data
+    expect(result.totals).toEqual({ Patient: 25, Observation: 10 });
+    expect(result.partitionsPerType.Patient).toBeGreaterThanOrEqual(2); // the plan cut the larger type
+    expect(Object.keys(result.partitionsPerType).sort()).toEqual(['Observation', 'Patient']);
     const databaseTime = Date.parse(result.transactionTime);
     expect(Number.isNaN(databaseTime)).toBe(false);
     expect(databaseTime).toBeGreaterThanOrEqual(before - 5_000);
