@@ -206,6 +206,35 @@ describe('$sql-export', () => {
     expect(Object.values(rows.patients[0])).not.toContain('gender');
   });
 
+  it('exports the rows written out here by hand, in NDJSON and CSV: forEachOrNull, where, absent values', async () => {
+    await stack.store.write(
+      [
+        { resourceType: 'Device', id: 'd1', status: 'active', lotNumber: 'L1', deviceName: [{ name: 'Pump A', type: 'user-friendly-name' }, { name: 'PA-1', type: 'model-name' }] },
+        { resourceType: 'Device', id: 'd2', status: 'inactive', deviceName: [{ name: 'Meter, "digital"', type: 'user-friendly-name' }] },
+        { resourceType: 'Device', id: 'd3', status: 'active' },
+        { resourceType: 'Device', id: 'd4', status: 'entered-in-error', lotNumber: 'L4' },
+      ].map((resource) => ({ op: 'put' as const, resource: resource as FhirResourceJson })),
+    );
+    const devices = {
+      resourceType: 'ViewDefinition',
+      name: 'devices',
+      resource: 'Device',
+      where: [{ path: "status != 'entered-in-error'" }],
+      select: [{ column: [{ name: 'id', path: 'getResourceKey()' }, { name: 'lot', path: 'lotNumber' }] }, { forEachOrNull: 'deviceName', column: [{ name: 'name', path: 'name' }, { name: 'kind', path: 'type' }] }],
+    };
+    const expected = [
+      { id: 'd1', lot: 'L1', name: 'Pump A', kind: 'user-friendly-name' },
+      { id: 'd1', lot: 'L1', name: 'PA-1', kind: 'model-name' },
+      { id: 'd2', lot: null, name: 'Meter, "digital"', kind: 'user-friendly-name' },
+      { id: 'd3', lot: null, name: null, kind: null },
+    ];
+    const ndjson = await kickOff(parameters(subject('devices', devices), { name: '_format', valueCode: 'ndjson' }));
+    expect(canonical((await downloaded((await completed(ndjson.headers.get('content-location')!)).body, 'ndjson')).devices)).toEqual(canonical(expected));
+    const csv = await kickOff(parameters(subject('devices', devices), { name: '_format', valueCode: 'csv' }));
+    const csvRows = (await downloaded((await completed(csv.headers.get('content-location')!)).body, 'csv')).devices;
+    expect(canonical(csvRows)).toEqual(canonical(expected.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v ?? ''])))));
+  });
+
   it('scopes by patient, group and _since as $export does', async () => {
     const patient = population.find((r) => r.resourceType === 'Patient')!;
     const groupId = population.find((r) => r.resourceType === 'Group')!.id!;
@@ -213,8 +242,16 @@ describe('$sql-export', () => {
     const one = await kickOff(parameters(subject('observations', observationView), { name: 'patient', valueReference: { reference: `Patient/${patient.id}` } }));
     expect(canonical((await downloaded((await completed(one.headers.get('content-location')!)).body, 'ndjson')).observations)).toEqual(canonical(expectedRows(observationView, mine)));
 
-    const group = await kickOff(parameters(subject('observations', observationView), { name: 'group', valueReference: { reference: `Group/${groupId}` } }));
-    expect((await downloaded((await completed(group.headers.get('content-location')!)).body, 'ndjson')).observations).toHaveLength(expectedRows(observationView, population).length);
+    // A Group of some patients (not all): exactly their observations' rows.
+    const members = population.filter((r) => r.resourceType === 'Patient').slice(0, 3).map((p) => p.id!);
+    await stack.store.write([{ op: 'put', resource: { resourceType: 'Group', id: 'three-patients', type: 'person', actual: true, member: members.map((m) => ({ entity: { reference: `Patient/${m}` } })) } as FhirResourceJson }]);
+    const ofMembers = population.filter((r) => r.resourceType === 'Observation' && members.includes((r.subject as { reference: string }).reference.split('/')[1]));
+    const group = await kickOff(parameters(subject('observations', observationView), { name: 'group', valueReference: { reference: 'Group/three-patients' } }));
+    const groupRows = (await downloaded((await completed(group.headers.get('content-location')!)).body, 'ndjson')).observations;
+    expect(canonical(groupRows)).toEqual(canonical(expectedRows(observationView, ofMembers)));
+    expect(groupRows.length).toBeLessThan(expectedRows(observationView, population).length);
+    const everyone = await kickOff(parameters(subject('observations', observationView), { name: 'group', valueReference: { reference: `Group/${groupId}` } }));
+    expect((await downloaded((await completed(everyone.headers.get('content-location')!)).body, 'ndjson')).observations).toHaveLength(expectedRows(observationView, population).length);
 
     const before = new Date().toISOString();
     await new Promise((resolve) => setTimeout(resolve, 20)); // the write's stamp comes strictly after it

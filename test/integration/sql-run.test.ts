@@ -114,6 +114,12 @@ describe('$sql-run and stored ViewDefinitions', () => {
     const mine = await run({ name: 'patient', valueReference: { reference: `Patient/${patient}` } });
     expect(mine.map((r) => r.id).sort()).toEqual(observationsOf(patient).map((o) => o.id).sort());
     expect(new Set(mine.map((r) => r.patient))).toEqual(new Set([patient]));
+    // A Group of some patients (not all): exactly their observations, by id.
+    const members = population.filter((r) => r.resourceType === 'Patient').slice(0, 2).map((p) => p.id!);
+    await stack.store.write([{ op: 'put', resource: { resourceType: 'Group', id: 'two-patients', type: 'person', actual: true, member: members.map((m) => ({ entity: { reference: `Patient/${m}` } })) } as FhirResourceJson }]);
+    const inGroup = await run({ name: 'group', valueReference: { reference: 'Group/two-patients' } });
+    expect(inGroup.map((r) => r.id).sort()).toEqual(members.flatMap((m) => observationsOf(m)).map((o) => o.id).sort());
+    expect(inGroup.length).toBeLessThan(observationsOf().length);
     expect((await run({ name: 'group', valueReference: { reference: `Group/${groupId}` } })).length).toBe(observationsOf().length);
     expect(await run({ name: '_limit', valueInteger: 3 })).toHaveLength(3);
 
