@@ -1,5 +1,5 @@
 /**
- * The `bulkExport` and `viewExport` workflows alone: the production worker (its bundle, both task
+ * The `bulkExport`, `viewExport` and `scheduledExport` workflows alone: the production worker (its bundle, both task
  * queues) on the test harness's Temporal server, every activity a stub that records its calls.
  * No store, no files: each case runs in well under a second, so a change to workflow logic gets
  * its answer here; the full-stack tests keep one end-to-end case per feature.
@@ -14,6 +14,8 @@ import type { ExportInput, ExportPartitionInput, ExportPartitionResult, ExportPl
 import type { SqlSubjectInput, ViewExportInput, ViewExportStatus, ViewPartitionInput } from '../../src/contracts/view-export';
 import { createExportWorker, type ExportWorker } from '../../src/temporal/worker';
 import { bulkExport, statusQuery } from '../../workflows/bulk-export';
+import { scheduledExport } from '../../workflows/scheduled-export';
+import type { ScheduledExportInput } from '../../src/contracts/scheduled-export';
 import { viewExport, viewExportStatusQuery } from '../../workflows/view-export';
 import { exportStartOptions, viewExportStartOptions } from '../../workflows/visibility';
 import { testEnvironment } from '../harness/environment';
@@ -29,6 +31,8 @@ interface Script {
   mostAtOnce: number;
 }
 const scripts = new Map<string, Script>();
+/** A scheduled run's ledger: what beginRun answers, and what completeRun's compare-and-set decides. */
+const runs = new Map<string, { start: { exportId: string; since?: string; watermark?: string }; outcome: 'completed' | 'superseded'; calls: Array<{ name: string; input: unknown }> }>();
 const scriptOf = (input: unknown) => scripts.get((input as { exportId?: string; location?: { exportId: string } }).exportId ?? (input as { location: { exportId: string } }).location.exportId)!;
 
 /** Waits, heartbeating, until the activity is cancelled (a stub that never finishes on its own). */
@@ -91,6 +95,23 @@ describe('export workflows with stubbed activities', () => {
       exportViewPartition: async (input: ViewPartitionInput) => {
         record('exportViewPartition', input);
         return { view: input.view.name, partition: input.partition.partition, resources: 10, parts: [{ type: input.view.name, key: `${input.view.name}-${input.partition.partition}`, count: 3, bytes: 30 }] };
+      },
+      beginScheduledRun: async (input: { scheduleId: string }) => {
+        const run = runs.get(input.scheduleId)!;
+        run.calls.push({ name: 'beginScheduledRun', input });
+        scripts.set(run.start.exportId, { calls: [], running: 0, mostAtOnce: 0, plan: async () => ({ transactionTime: '2026-02-02T00:00:00.000Z', totals: { Patient: 3 }, deletedTotals: {}, partitions: [partitionOf('Patient', 0)] }) });
+        return run.start;
+      },
+      completeScheduledRun: async (input: { scheduleId: string; watermark?: string }) => {
+        const run = runs.get(input.scheduleId)!;
+        run.calls.push({ name: 'completeScheduledRun', input });
+        return { state: run.outcome, manifest: { transactionTime: '2026-02-02T00:00:00.000Z', output: [] } };
+      },
+      endScheduledRun: async (input: { exportId: string }) => {
+        for (const run of runs.values()) if (run.start.exportId === input.exportId) run.calls.push({ name: 'endScheduledRun', input });
+      },
+      postWebhook: async (input: { body: { scheduleId: string } }) => {
+        runs.get(input.body.scheduleId)!.calls.push({ name: 'postWebhook', input });
       },
       exportSqlSubject: async (input: SqlSubjectInput) => {
         record('exportSqlSubject', input);
@@ -255,5 +276,35 @@ describe('export workflows with stubbed activities', () => {
     expect(status!.views.counts.sql).toEqual({ tableRows: { obs: 20 }, timings: { materialiseMs: 1, sqlMs: 1, writeMs: 1 } });
     expect(status!.partitionsTotal).toBe(5);
     await handle.cancel();
+  });
+
+  it.each(['completed', 'superseded'] as const)('carries a scheduled run from its watermark to its compare-and-set (%s): the export reads from the watermark, only a completed run posts its webhook', async (outcome) => {
+    const scheduleId = `s-${randomUUID().slice(0, 8)}`;
+    const exportId = randomUUID().replace(/-/g, '').slice(0, 22);
+    const watermark = '2026-01-15T00:00:00.000Z';
+    runs.set(scheduleId, { start: { exportId, since: watermark, watermark }, outcome, calls: [] });
+    const input: ScheduledExportInput = {
+      scheduleId,
+      tenant: 'wf',
+      owner: 'test',
+      request: 'http://x/fhir/$export?_type=Patient',
+      export: { level: 'system', window: { tenant: 'wf' }, types: ['Patient'], lenientIssues: [], tuning },
+      outputPrefix: `schedules/${scheduleId}`,
+      fhirBaseUrl: 'http://x/fhir',
+      webhookUrl: 'http://hooks.example/done',
+      definition: { id: scheduleId, every: '1h' } as never,
+    };
+    const result = await client.workflow.execute(scheduledExport, { taskQueue, workflowId: `${scheduleId}-run`, args: [input] });
+    const calls = runs.get(scheduleId)!.calls;
+    expect(result).toEqual({ exportId, since: watermark, transactionTime: '2026-02-02T00:00:00.000Z', state: outcome });
+    const export_ = (named(scripts.get(exportId)!, 'planExport')[0].input as { window: { since?: string } }).window;
+    expect(export_.since).toBe(watermark); // the run exports from where the chain stands
+    const complete = calls.find((c) => c.name === 'completeScheduledRun')!.input as { watermark?: string; exportId: string };
+    expect(complete).toMatchObject({ watermark, exportId }); // the compare-and-set names the watermark it started from
+    await until(() => outcome === 'superseded' || calls.some((c) => c.name === 'postWebhook'));
+    if (outcome === 'superseded') await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(calls.filter((c) => c.name === 'postWebhook')).toHaveLength(outcome === 'completed' ? 1 : 0);
+    expect(calls.some((c) => c.name === 'endScheduledRun')).toBe(false);
+    await client.workflow.getHandle(exportId).cancel(); // the export outlives its run until it expires
   });
 });
