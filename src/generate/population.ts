@@ -116,14 +116,18 @@ export function* generatePopulation(options: PopulationOptions): Generator<FhirR
   };
 }
 
-function* patientRecord(
-  rng: SeededRandom,
-  patientId: string,
-  orgId: string,
-  locationId: string,
-  staff: string[],
-): Generator<FhirResourceJson> {
-  const subject = ref('Patient', patientId);
+/** What one patient's resources share. */
+interface PatientContext {
+  rng: SeededRandom;
+  subject: { reference: string };
+  orgId: string;
+  locationId: string;
+  staff: string[];
+}
+
+/** One patient and their record: allergies, chronic conditions, then encounters with what happened in each. */
+function* patientRecord(rng: SeededRandom, patientId: string, orgId: string, locationId: string, staff: string[]): Generator<FhirResourceJson> {
+  const patient: PatientContext = { rng, subject: ref('Patient', patientId), orgId, locationId, staff };
   const gender = rng.pick(['female', 'male']);
   const birth = ANCHOR - rng.int(1, 90) * 365 * DAY - rng.int(0, 364) * DAY;
   const [city, zip] = rng.pick(CITIES);
@@ -140,7 +144,12 @@ function* patientRecord(
     generalPractitioner: [ref('Practitioner', staff[0])],
     managingOrganization: ref('Organization', orgId),
   };
+  yield* allergies(patient, birth);
+  yield* chronicConditions(patient);
+  for (let e = rng.int(12, 28); e > 0; e--) yield* encounterRecord(patient);
+}
 
+function* allergies({ rng, subject }: PatientContext, birth: number): Generator<FhirResourceJson> {
   for (let a = rng.int(0, 2); a > 0; a--) {
     const [snomed, display] = rng.pick(ALLERGIES);
     yield {
@@ -156,7 +165,9 @@ function* patientRecord(
       recordedDate: new Date(birth + rng.int(1, 20) * 365 * DAY).toISOString(),
     };
   }
+}
 
+function* chronicConditions({ rng, subject }: PatientContext): Generator<FhirResourceJson> {
   const chronic = new Set<number>();
   for (let c = rng.int(0, 3); c > 0; c--) chronic.add(rng.int(0, CHRONIC.length - 1));
   for (const index of chronic) {
@@ -173,137 +184,150 @@ function* patientRecord(
       recordedDate: new Date(ANCHOR - rng.int(1, 399) * DAY).toISOString(),
     };
   }
+}
 
-  const encounters = rng.int(12, 28);
-  for (let e = 0; e < encounters; e++) {
-    const start = ANCHOR - rng.int(1, 3650) * DAY + rng.int(8, 17) * 3_600_000;
-    const end = start + rng.int(15, 90) * 60_000;
-    const startIso = new Date(start).toISOString();
-    const endIso = new Date(end).toISOString();
-    const encounterId = rng.uuid();
-    const encounter = ref('Encounter', encounterId);
-    const practitioner = ref('Practitioner', rng.pick(staff));
-    const [typeCode, typeDisplay, klass] = rng.pick(ENCOUNTER_TYPES);
-    yield {
-      resourceType: 'Encounter',
-      id: encounterId,
-      status: 'finished',
-      class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: klass },
-      type: [code(SNOMED, typeCode, typeDisplay)],
-      subject,
-      participant: [{ individual: practitioner }],
-      period: { start: startIso, end: endIso },
-      location: [{ location: ref('Location', locationId) }],
-      serviceProvider: ref('Organization', orgId),
-    };
+/** One visit's resources, each drawn in a fixed order (the seed's output depends on it). */
+interface Visit extends PatientContext {
+  start: number;
+  startIso: string;
+  endIso: string;
+  encounter: { reference: string };
+  practitioner: { reference: string };
+}
 
-    const vitalSigns = [code('http://terminology.hl7.org/CodeSystem/observation-category', 'vital-signs', 'vital signs')];
-    for (const [loinc, display, unit, mean, sd] of VITALS) {
-      yield observation(rng, loinc, display, unit, rng.normal(mean, sd), subject, encounter, startIso, vitalSigns);
-    }
-    yield {
-      resourceType: 'Observation',
-      id: rng.uuid(),
-      status: 'final',
-      category: vitalSigns,
-      code: code(LOINC, '85354-9', 'Blood pressure panel with all children optional'),
-      subject,
-      encounter,
-      effectiveDateTime: startIso,
-      issued: startIso,
-      component: [
-        { code: code(LOINC, '8480-6', 'Systolic blood pressure'), valueQuantity: quantity(rng.normal(122, 12), 'mm[Hg]') },
-        { code: code(LOINC, '8462-4', 'Diastolic blood pressure'), valueQuantity: quantity(rng.normal(79, 8), 'mm[Hg]') },
-      ],
-    };
+/** An encounter, its vital signs, and what else happened there: labs, a diagnosis, prescriptions, procedures, a vaccination. */
+function* encounterRecord(patient: PatientContext): Generator<FhirResourceJson> {
+  const { rng, subject, orgId, locationId, staff } = patient;
+  const start = ANCHOR - rng.int(1, 3650) * DAY + rng.int(8, 17) * 3_600_000;
+  const end = start + rng.int(15, 90) * 60_000;
+  const encounterId = rng.uuid();
+  const visit: Visit = { ...patient, start, startIso: new Date(start).toISOString(), endIso: new Date(end).toISOString(), encounter: ref('Encounter', encounterId), practitioner: ref('Practitioner', rng.pick(staff)) };
+  const [typeCode, typeDisplay, klass] = rng.pick(ENCOUNTER_TYPES);
+  yield {
+    resourceType: 'Encounter',
+    id: encounterId,
+    status: 'finished',
+    class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: klass },
+    type: [code(SNOMED, typeCode, typeDisplay)],
+    subject,
+    participant: [{ individual: visit.practitioner }],
+    period: { start: visit.startIso, end: visit.endIso },
+    location: [{ location: ref('Location', locationId) }],
+    serviceProvider: ref('Organization', orgId),
+  };
+  yield* vitalSigns(visit);
+  if (rng.chance(0.33)) yield* labPanel(visit);
+  if (rng.chance(0.25)) yield acuteCondition(visit);
+  for (let m = rng.int(0, 2); m > 0; m--) yield medicationRequest(visit);
+  for (let p = rng.int(0, 2); p > 0; p--) yield procedure(visit);
+  if (rng.chance(0.3)) yield immunization(visit);
+}
 
-    if (rng.chance(0.33)) {
-      const laboratory = [code('http://terminology.hl7.org/CodeSystem/observation-category', 'laboratory', 'laboratory')];
-      const results: Array<{ reference: string }> = [];
-      for (const [loinc, display, unit, mean, sd] of LABS) {
-        const lab = observation(rng, loinc, display, unit, rng.normal(mean, sd), subject, encounter, endIso, laboratory);
-        results.push(ref('Observation', lab.id!));
-        yield lab;
-      }
-      yield {
-        resourceType: 'DiagnosticReport',
-        id: rng.uuid(),
-        status: 'final',
-        category: [code('http://terminology.hl7.org/CodeSystem/v2-0074', 'LAB', 'Laboratory')],
-        code: code(LOINC, '24323-8', 'Comprehensive metabolic 2000 panel - Serum or Plasma'),
-        subject,
-        encounter,
-        effectiveDateTime: endIso,
-        issued: endIso,
-        performer: [practitioner],
-        result: results,
-      };
-    }
+function* vitalSigns({ rng, subject, encounter, startIso }: Visit): Generator<FhirResourceJson> {
+  const category = [code('http://terminology.hl7.org/CodeSystem/observation-category', 'vital-signs', 'vital signs')];
+  for (const [loinc, display, unit, mean, sd] of VITALS) yield observation(rng, loinc, display, unit, rng.normal(mean, sd), subject, encounter, startIso, category);
+  yield {
+    resourceType: 'Observation',
+    id: rng.uuid(),
+    status: 'final',
+    category,
+    code: code(LOINC, '85354-9', 'Blood pressure panel with all children optional'),
+    subject,
+    encounter,
+    effectiveDateTime: startIso,
+    issued: startIso,
+    component: [
+      { code: code(LOINC, '8480-6', 'Systolic blood pressure'), valueQuantity: quantity(rng.normal(122, 12), 'mm[Hg]') },
+      { code: code(LOINC, '8462-4', 'Diastolic blood pressure'), valueQuantity: quantity(rng.normal(79, 8), 'mm[Hg]') },
+    ],
+  };
+}
 
-    if (rng.chance(0.25)) {
-      const [snomed, display] = rng.pick(ACUTE);
-      yield {
-        resourceType: 'Condition',
-        id: rng.uuid(),
-        clinicalStatus: code('http://terminology.hl7.org/CodeSystem/condition-clinical', 'resolved', 'Resolved'),
-        verificationStatus: code('http://terminology.hl7.org/CodeSystem/condition-ver-status', 'confirmed', 'Confirmed'),
-        category: [code('http://terminology.hl7.org/CodeSystem/condition-category', 'encounter-diagnosis', 'Encounter Diagnosis')],
-        code: code(SNOMED, snomed, display),
-        subject,
-        encounter,
-        onsetDateTime: startIso,
-        abatementDateTime: new Date(start + rng.int(5, 20) * DAY).toISOString(),
-        recordedDate: startIso,
-      };
-    }
-
-    for (let m = rng.int(0, 2); m > 0; m--) {
-      const [rxnorm, display] = rng.pick(MEDICATIONS);
-      yield {
-        resourceType: 'MedicationRequest',
-        id: rng.uuid(),
-        status: rng.pick(['active', 'completed', 'stopped']),
-        intent: 'order',
-        medicationCodeableConcept: code(RXNORM, rxnorm, display),
-        subject,
-        encounter,
-        authoredOn: startIso,
-        requester: practitioner,
-        dosageInstruction: [{ sequence: 1, timing: { repeat: { frequency: 1, period: 1, periodUnit: 'd' } }, asNeededBoolean: false }],
-      };
-    }
-
-    for (let p = rng.int(0, 2); p > 0; p--) {
-      const [snomed, display] = rng.pick(PROCEDURES);
-      yield {
-        resourceType: 'Procedure',
-        id: rng.uuid(),
-        status: 'completed',
-        code: code(SNOMED, snomed, display),
-        subject,
-        encounter,
-        performedPeriod: { start: startIso, end: endIso },
-        performer: [{ actor: practitioner }],
-        location: ref('Location', locationId),
-      };
-    }
-
-    if (rng.chance(0.3)) {
-      const [cvx, display] = rng.pick(VACCINES);
-      yield {
-        resourceType: 'Immunization',
-        id: rng.uuid(),
-        status: 'completed',
-        vaccineCode: code(CVX, cvx, display),
-        patient: subject,
-        encounter,
-        occurrenceDateTime: startIso,
-        primarySource: true,
-        location: ref('Location', locationId),
-        performer: [{ actor: practitioner }],
-      };
-    }
+function* labPanel({ rng, subject, encounter, endIso, practitioner }: Visit): Generator<FhirResourceJson> {
+  const laboratory = [code('http://terminology.hl7.org/CodeSystem/observation-category', 'laboratory', 'laboratory')];
+  const results: Array<{ reference: string }> = [];
+  for (const [loinc, display, unit, mean, sd] of LABS) {
+    const lab = observation(rng, loinc, display, unit, rng.normal(mean, sd), subject, encounter, endIso, laboratory);
+    results.push(ref('Observation', lab.id!));
+    yield lab;
   }
+  yield {
+    resourceType: 'DiagnosticReport',
+    id: rng.uuid(),
+    status: 'final',
+    category: [code('http://terminology.hl7.org/CodeSystem/v2-0074', 'LAB', 'Laboratory')],
+    code: code(LOINC, '24323-8', 'Comprehensive metabolic 2000 panel - Serum or Plasma'),
+    subject,
+    encounter,
+    effectiveDateTime: endIso,
+    issued: endIso,
+    performer: [practitioner],
+    result: results,
+  };
+}
+
+function acuteCondition({ rng, subject, encounter, start, startIso }: Visit): FhirResourceJson {
+  const [snomed, display] = rng.pick(ACUTE);
+  return {
+    resourceType: 'Condition',
+    id: rng.uuid(),
+    clinicalStatus: code('http://terminology.hl7.org/CodeSystem/condition-clinical', 'resolved', 'Resolved'),
+    verificationStatus: code('http://terminology.hl7.org/CodeSystem/condition-ver-status', 'confirmed', 'Confirmed'),
+    category: [code('http://terminology.hl7.org/CodeSystem/condition-category', 'encounter-diagnosis', 'Encounter Diagnosis')],
+    code: code(SNOMED, snomed, display),
+    subject,
+    encounter,
+    onsetDateTime: startIso,
+    abatementDateTime: new Date(start + rng.int(5, 20) * DAY).toISOString(),
+    recordedDate: startIso,
+  };
+}
+
+function medicationRequest({ rng, subject, encounter, startIso, practitioner }: Visit): FhirResourceJson {
+  const [rxnorm, display] = rng.pick(MEDICATIONS);
+  return {
+    resourceType: 'MedicationRequest',
+    id: rng.uuid(),
+    status: rng.pick(['active', 'completed', 'stopped']),
+    intent: 'order',
+    medicationCodeableConcept: code(RXNORM, rxnorm, display),
+    subject,
+    encounter,
+    authoredOn: startIso,
+    requester: practitioner,
+    dosageInstruction: [{ sequence: 1, timing: { repeat: { frequency: 1, period: 1, periodUnit: 'd' } }, asNeededBoolean: false }],
+  };
+}
+
+function procedure({ rng, subject, encounter, startIso, endIso, practitioner, locationId }: Visit): FhirResourceJson {
+  const [snomed, display] = rng.pick(PROCEDURES);
+  return {
+    resourceType: 'Procedure',
+    id: rng.uuid(),
+    status: 'completed',
+    code: code(SNOMED, snomed, display),
+    subject,
+    encounter,
+    performedPeriod: { start: startIso, end: endIso },
+    performer: [{ actor: practitioner }],
+    location: ref('Location', locationId),
+  };
+}
+
+function immunization({ rng, subject, encounter, startIso, practitioner, locationId }: Visit): FhirResourceJson {
+  const [cvx, display] = rng.pick(VACCINES);
+  return {
+    resourceType: 'Immunization',
+    id: rng.uuid(),
+    status: 'completed',
+    vaccineCode: code(CVX, cvx, display),
+    patient: subject,
+    encounter,
+    occurrenceDateTime: startIso,
+    primarySource: true,
+    location: ref('Location', locationId),
+    performer: [{ actor: practitioner }],
+  };
 }
 
 function quantity(value: number, unit: string) {
