@@ -10,7 +10,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection, NamespaceNotFoundError, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
-import { dropDatabase } from '../../src/store/database';
+import { createPool, dropDatabase } from '../../src/store/database';
 import { findFreePort, findFreePortIn } from '../../src/process/free-port';
 import { kickoffHeaders, pollUntilDone } from '../support/export-stack';
 import { testEnvironment } from '../harness/environment';
@@ -155,6 +155,16 @@ describe('bulkflow dev', () => {
       const description = await connection.workflowService.describeWorkflowExecution({ namespace: 'default', execution: { workflowId } });
       await connection.close();
       expect(description.workflowExecutionInfo?.type?.name).toBe('bulkExport');
+      // And that server keeps it in PostgreSQL: the export's execution is a row of its persistence database.
+      const persistence = new URL(storeUrl);
+      persistence.pathname = `/${storeName}_temporal`;
+      const pool = createPool(persistence.toString(), { max: 1 });
+      try {
+        const { rows } = await pool.query<{ n: string }>('SELECT count(*) AS n FROM current_executions WHERE workflow_id = $1', [workflowId]);
+        expect(Number(rows[0].n)).toBe(1);
+      } finally {
+        await pool.end();
+      }
       dev.child.kill('SIGINT');
       expect(await exitOf(dev.child)).toBe(0);
       expect(await portIsOpen(Number(serverEnv.DEV_TEMPORAL_PORT))).toBe(false);

@@ -27,8 +27,12 @@ describe('export liveness', () => {
     held?.release();
     held = undefined;
   }
-  const waitingStatements = async () =>
-    (await stack.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()")).rows[0].n;
+  /** Statements waiting on the test's lock (not on any other: other test files share the server). */
+  const waitingStatements = async () => {
+    const holder = held && (held as unknown as { processID: number }).processID;
+    if (!holder) return 0;
+    return (await stack.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))', [holder])).rows[0].n;
+  };
 
   beforeAll(async () => {
     stack = await startExportStack({ asyncSyncWaitMs: 0, settings: { heartbeatTimeoutMs: 3_000, partitionSize: 1, maxParallelPartitions: 8 } });
