@@ -1,6 +1,7 @@
 /** DOWNLOADS_REQUIRE_TOKEN=false with GCS: the manifest lists V4 signed URLs that download without a token. */
 import { generatePopulation } from '../../src/generate/population';
-import { kickOff, pollUntilDone, startExportStack, type ExportStack } from '../support/export-stack';
+import { kickOff, pollUntilDone, startExportStack, testServiceAccountPublicKey, type ExportStack } from '../support/export-stack';
+import { verifiesV4Signature } from '../support/gcs-signature';
 
 describe('$export with signed download URLs (GCS emulator)', () => {
   let stack: ExportStack;
@@ -22,6 +23,11 @@ describe('$export with signed download URLs (GCS emulator)', () => {
       expect(url.searchParams.get('X-Goog-Algorithm')).toBe('GOOG4-RSA-SHA256');
       expect(url.searchParams.get('X-Goog-Expires')).toBe('120');
       expect(url.pathname).not.toContain('/fhir/bulkfiles/');
+      // The emulator serves any URL: check the signature as Cloud Storage would, and that it covers the object.
+      expect(verifiesV4Signature(item.url, testServiceAccountPublicKey())).toBe(true);
+      const other = new URL(item.url);
+      other.pathname = other.pathname.replace(/[^/]+$/, 'Observation-0000-0000.ndjson');
+      expect(verifiesV4Signature(other.toString(), testServiceAccountPublicKey())).toBe(false);
       const res = await fetch(url);
       expect(res.status).toBe(200);
       // Served by the bucket, not bulkflow: the object's metadata keeps shared caches away.

@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
 import { Storage } from '@google-cloud/storage';
 import { Client, Connection } from '@temporalio/client';
 import { decodeOptionalFailureToOptionalError } from '@temporalio/common/lib/internal-non-workflow';
@@ -305,7 +305,16 @@ export async function downloadDeleted(manifest: CompletedExport['manifest']): Pr
 }
 
 /** A service-account key made for the test: what signs V4 URLs (the emulator does not check them). */
+/** One key pair per test process: tests verify signed URLs with its public half. */
+let serviceAccountKeys: ReturnType<typeof generateKeyPairSync> | undefined;
+
 export function testServiceAccount(): { client_email: string; private_key: string } {
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  return { client_email: 'bulkflow-test@example.iam.gserviceaccount.com', private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };
+  serviceAccountKeys ??= generateKeyPairSync('rsa', { modulusLength: 2048 });
+  return { client_email: 'bulkflow-test@example.iam.gserviceaccount.com', private_key: serviceAccountKeys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };
+}
+
+/** The public half of testServiceAccount()'s key: what Cloud Storage checks signed URLs with. */
+export function testServiceAccountPublicKey(): KeyObject {
+  testServiceAccount();
+  return serviceAccountKeys!.publicKey;
 }
