@@ -10,10 +10,11 @@
  * ends with every resource exactly once.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, statfsSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statfsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ensureDatabase } from '../../src/store/database';
+import { statusQuery } from '../../workflows/bulk-export';
 import { startTemporalServer, type TemporalServer } from '../../src/temporal/temporal-server';
 import { downloadAll, kickoffHeaders, pollUntilDone, failureMessage } from '../support/export-stack';
 import { startPrivatePostgres, type PrivatePostgres } from '../support/private-postgres';
@@ -98,16 +99,27 @@ describe('two API and three worker processes on the Temporal server, under fault
     const [other, first] = topology.apis;
     const kick = await fetch(`${first.fhir}/$export`, { headers: kickoffHeaders });
     const statusUrl = kick.headers.get('content-location')!;
+    const exportId = statusUrl.split('/').pop()!;
+    const handle = topology.client.workflow.getHandle(exportId);
+    await until(async () => (await handle.query(statusQuery)).partitionsDone >= 1, 'some files written'); // something to delete
     expect((await fetch(topology.onApi(statusUrl, other), { method: 'DELETE' })).status).toBe(202);
     expect((await fetch(topology.onApi(statusUrl, other))).status).toBe(404);
     expect((await fetch(statusUrl)).status).toBe(404);
+    // The cancel reached the workflow, whichever API took it, and the files went with it.
+    await until(async () => (await handle.describe()).status.name === 'CANCELLED', 'the export to end cancelled');
+    const directory = path.join(outputDir, topology.tenant, exportId);
+    await until(async () => !existsSync(directory) || readdirSync(directory).length === 0, 'its files to be deleted');
   });
 
   it.each(FAULT_ROUNDS)('ends with every resource exactly once when one of three workers is killed with SIGKILL mid-export (round %i)', async () => {
     await faults.round('SIGKILL of one worker of three', async () => {
       const statusUrl = await topology.kickOffPartWay(topology.apis[0]);
-      topology.workers[0].child.kill('SIGKILL');
+      const victim = await topology.busyWorker(statusUrl); // one holding a partition now, not an idle one
+      victim.child.kill('SIGKILL');
       await topology.expectExactlyOnce(topology.onApi(statusUrl, topology.apis[1]));
+      // The victim's partition ran again elsewhere.
+      const events = (await topology.client.workflow.getHandle(statusUrl.split('/').pop()!).fetchHistory()).events ?? [];
+      expect(events.some((e) => (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1)).toBe(true);
     });
   });
 
@@ -142,8 +154,10 @@ describe('two API and three worker processes on the Temporal server, under fault
       // Killed once the first kick-off was answered, with the others still in flight (they take turns per tenant).
       await Promise.race([accepted, new Promise((resolve) => setTimeout(resolve, 10_000))]);
       victim.proc.child.kill('SIGKILL');
-      const received = (await Promise.all(answers)).filter((a): a is string => a !== undefined && !a.startsWith('status'));
+      const all = await Promise.all(answers);
+      const received = all.filter((a): a is string => a !== undefined && !a.startsWith('status'));
       expect(received.length).toBeGreaterThan(0);
+      expect(all.filter((a) => a === undefined).length).toBeGreaterThan(0); // the kill landed mid-burst: some requests lost their answer
       for (const statusUrl of received) {
         const status = await fetch(topology.onApi(statusUrl, other));
         expect([200, 202]).toContain(status.status); // known to the other API process: a real export

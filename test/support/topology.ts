@@ -61,6 +61,11 @@ export class Topology {
   private connection!: Connection;
   private readonly baseEnv: Record<string, string>;
 
+  /** The tenant whose data and exports the topology's processes serve. */
+  get tenant(): string {
+    return this.options.tenant;
+  }
+
   constructor(private readonly options: TopologyOptions) {
     this.baseEnv = {
       TEMPORAL_ADDRESS: options.temporal.address,
@@ -147,6 +152,22 @@ export class Topology {
       return status.partitionsDone >= 1 && status.partitionsDone < status.partitionsTotal;
     }, 'the export to be part way');
     return statusUrl;
+  }
+
+  /**
+   * A worker running one of the export's partitions now (Temporal names it by `<pid>@<host>`): the
+   * victim whose death the export must survive, never an idle one.
+   */
+  async busyWorker(statusUrl: string): Promise<Proc> {
+    const handle = this.client.workflow.getHandle(statusUrl.split('/').pop()!);
+    let busy: Proc | undefined;
+    await until(async () => {
+      const pending = (await handle.describe()).raw.pendingActivities ?? [];
+      const identities = pending.filter((a) => String(a.state) === '2' || String(a.state).includes('STARTED')).map((a) => a.lastWorkerIdentity ?? '');
+      busy = this.workers.find((w) => !dead(w) && identities.some((id) => id.startsWith(`${w.child.pid}@`)));
+      return busy !== undefined;
+    }, 'a worker running a partition of the export');
+    return busy!;
   }
 
   /** The export completes with the store's (type, id, versionId) set, each once; then it is deleted (its files with it). */
