@@ -111,7 +111,12 @@ export async function exportSeconds(client: Client, workflowId: string): Promise
  * resources, bytes, seconds (from its workflow history) and the worker's peak RSS. Its files are
  * deleted afterwards.
  */
-export async function timedBulkExport(service: BenchServiceOptions, kickoff: string): Promise<{ resources: number; bytes: number; seconds: number; peakRssMb: number }> {
+export async function timedBulkExport(
+  service: BenchServiceOptions,
+  kickoff: string,
+  /** Runs over the export's files (their key prefix) before they are deleted. */
+  withFiles?: (prefix: string) => Promise<void>,
+): Promise<{ resources: number; bytes: number; seconds: number; peakRssMb: number }> {
   return withBenchService(service, async ({ fhirBase, client, peakRssMb }) => {
     const kick = await fetch(`${fhirBase}${kickoff}`, { headers: { Accept: 'application/fhir+json', Prefer: 'respond-async' } });
     if (kick.status !== 202) throw new Error(`${kickoff} answered ${kick.status}: ${await kick.text()}`);
@@ -126,6 +131,7 @@ export async function timedBulkExport(service: BenchServiceOptions, kickoff: str
     const seconds = await exportSeconds(client, exportId);
     console.log(`  ${kickoff}: ${await phases(client, exportId)}`);
     const bytes = await storedBytes(service.output, `${service.tenant}/${exportId}/`);
+    await withFiles?.(`${service.tenant}/${exportId}/`);
     await service.output.deletePrefix(`${service.tenant}/${exportId}/`);
     return { resources: manifest.output.reduce((n, o) => n + o.count, 0), bytes, seconds, peakRssMb: peakRssMb() };
   });

@@ -1,0 +1,24 @@
+/**
+ * The user's way round bulkflow, as its own process: DuckDB over the NDJSON files of an `$export`,
+ * the view's columns written by hand in SQL, to a Parquet file. `node duckdb-flatten.js <sql>
+ * <out.parquet>`; prints `{ seconds, rows, peakRssMb }` (its own peak RSS, read before it exits).
+ */
+import { readFileSync } from 'node:fs';
+import { DuckDBInstance } from '@duckdb/node-api';
+
+async function main(): Promise<void> {
+  const [select, out] = process.argv.slice(2);
+  const started = performance.now();
+  const db = await DuckDBInstance.create(':memory:', { threads: '2' });
+  const connection = await db.connect();
+  await connection.run(`COPY (${select}) TO '${out.replaceAll("'", "''")}' (FORMAT parquet)`);
+  const seconds = (performance.now() - started) / 1000;
+  const rows = Number((await connection.runAndReadAll(`SELECT count(*) FROM read_parquet('${out.replaceAll("'", "''")}')`)).getRows()[0][0]);
+  const peakRssMb = Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? NaN) / 1024;
+  console.log(JSON.stringify({ seconds, rows, peakRssMb }));
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
