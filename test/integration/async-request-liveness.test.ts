@@ -5,19 +5,26 @@
 import type { PoolClient } from 'pg';
 import { generatePopulation } from '../../src/generate/population';
 import { startExportStack, type ExportStack } from '../support/export-stack';
+import { privateDatabase } from '../support/database';
 import { waitFor } from '../support/wait';
 
 const HEARTBEAT_TIMEOUT_MS = 3_000;
 
 describe('async requests stay alive through a slow query and honour cancellation', () => {
   let stack: ExportStack;
+  // Its own database: the test locks the resource table, which would hold up the files running beside it.
+  let database: Awaited<ReturnType<typeof privateDatabase>>;
 
   beforeAll(async () => {
-    stack = await startExportStack({ asyncSyncWaitMs: 0, settings: { heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS } });
+    database = await privateDatabase('asyncliveness');
+    stack = await startExportStack({ pool: database.pool, asyncSyncWaitMs: 0, settings: { heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS } });
     await stack.store.write([...generatePopulation({ patients: 3, seed: 30 })].map((resource) => ({ op: 'put' as const, resource })));
     await stack.startWorker();
   });
-  afterAll(() => stack.close());
+  afterAll(async () => {
+    await stack.close();
+    await database.drop();
+  });
 
   /** Holds an exclusive lock on the resource table until released: every read of it waits. */
   let holder: number | undefined;

@@ -8,10 +8,13 @@ import type { PoolClient } from 'pg';
 import { Context } from '@temporalio/activity';
 import { generatePopulation } from '../../src/generate/population';
 import { kickOff, startExportStack, type ExportStack } from '../support/export-stack';
+import { privateDatabase } from '../support/database';
 import { waitFor } from '../support/wait';
 
 describe('export liveness', () => {
   let stack: ExportStack;
+  // Its own database: the test locks the resource table, which would hold up the files running beside it.
+  let database: Awaited<ReturnType<typeof privateDatabase>>;
   let lockNextPartition = false;
   let held: PoolClient | undefined;
   const holding: string[] = [];
@@ -35,7 +38,8 @@ describe('export liveness', () => {
   };
 
   beforeAll(async () => {
-    stack = await startExportStack({ asyncSyncWaitMs: 0, settings: { heartbeatTimeoutMs: 3_000, partitionSize: 1, maxParallelPartitions: 8 } });
+    database = await privateDatabase('liveness');
+    stack = await startExportStack({ pool: database.pool, asyncSyncWaitMs: 0, settings: { heartbeatTimeoutMs: 3_000, partitionSize: 1, maxParallelPartitions: 8 } });
     await stack.store.write([...generatePopulation({ patients: 6, seed: 505 })].map((resource) => ({ op: 'put' as const, resource })));
     await stack.startWorker((real) => ({
       ...real,
@@ -59,7 +63,10 @@ describe('export liveness', () => {
     }));
   });
   afterEach(() => unlock());
-  afterAll(() => stack.close());
+  afterAll(async () => {
+    await stack.close();
+    await database.drop();
+  });
 
   /** DELETEs the export and waits for its workflow to end cancelled; the milliseconds it took. */
   async function cancelAndTime(statusUrl: string): Promise<number> {

@@ -155,19 +155,29 @@ export class Topology {
   }
 
   /**
-   * A worker running one of the export's partitions now (Temporal names it by `<pid>@<host>`): the
-   * victim whose death the export must survive, never an idle one.
+   * A worker running one of the export's partitions now (Temporal names it by `<pid>@<host>`), and
+   * the activity it holds: the victim whose death the export must survive, never an idle one.
    */
-  async busyWorker(statusUrl: string): Promise<Proc> {
+  async busyWorker(statusUrl: string): Promise<{ worker: Proc; activityId: string }> {
     const handle = this.client.workflow.getHandle(statusUrl.split('/').pop()!);
-    let busy: Proc | undefined;
+    let busy: { worker: Proc; activityId: string } | undefined;
     await until(async () => {
       const pending = (await handle.describe()).raw.pendingActivities ?? [];
-      const identities = pending.filter((a) => String(a.state) === '2' || String(a.state).includes('STARTED')).map((a) => a.lastWorkerIdentity ?? '');
-      busy = this.workers.find((w) => !dead(w) && identities.some((id) => id.startsWith(`${w.child.pid}@`)));
+      for (const activity of pending.filter((a) => String(a.state) === '2' || String(a.state).includes('STARTED'))) {
+        const worker = this.workers.find((w) => !dead(w) && (activity.lastWorkerIdentity ?? '').startsWith(`${w.child.pid}@`));
+        if (worker) busy = { worker, activityId: activity.activityId ?? '' };
+      }
       return busy !== undefined;
     }, 'a worker running a partition of the export');
     return busy!;
+  }
+
+  /** Whether the activity ran again after its first attempt (a retry elsewhere: its worker's death mattered). */
+  async ranAgain(statusUrl: string, activityId: string): Promise<boolean> {
+    const events = (await this.client.workflow.getHandle(statusUrl.split('/').pop()!).fetchHistory()).events ?? [];
+    const scheduled = events.find((e) => e.activityTaskScheduledEventAttributes?.activityId === activityId);
+    if (!scheduled) return false;
+    return events.some((e) => String(e.activityTaskStartedEventAttributes?.scheduledEventId) === String(scheduled.eventId) && (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1);
   }
 
   /** The export completes with the store's (type, id, versionId) set, each once; then it is deleted (its files with it). */
