@@ -7,15 +7,15 @@
  * with its OperationOutcome. Parquet takes its column types from the result's; `fhir` types
  * each value by its SQL type (a nested value has none: 422).
  */
-import { PassThrough, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { Context } from 'koa';
 import { OperationOutcomeError } from '../fhir/outcome-error';
 import type { ResourceStore } from '../store/resource-store';
 import { streamSnapshotResources } from '../store/snapshot-stream';
 import { SqlRefused, type EngineLimits } from '../sql/engine-types';
 import { fhirRowsEncoder, writerColumns } from '../sql/result-columns';
-import { contextByCanonical, resolveSqlSubject, runResolvedSql, typesRead } from '../sql/sql-subject';
-import { ParquetRowWriter } from '../views/parquet-writer';
+import { contextByCanonical, refuseUnusedContext, resolveSqlSubject, runResolvedSql, typesRead } from '../sql/sql-subject';
+import { parquetStream } from '../views/parquet-writer';
 import { rowEncoder } from '../views/row-formats';
 import type { ViewRunRequest } from '../views/run-request';
 import type { AppState } from './app-state';
@@ -33,8 +33,7 @@ export async function runSqlSubject(ctx: AppContext, store: ResourceStore, libra
   const context = contextByCanonical(request.context);
   const used = new Set<Json>();
   const subject = await resolveSqlSubject(library, { parameters: request.parameters, context, used }, (type, url, version) => storedByCanonical(ctx, store, type, url, version));
-  const unused = (request.context ?? []).filter((resource) => !used.has(resource));
-  if (unused.length > 0) throw OperationOutcomeError.invalid(`context ${unused.map((r) => String(r.url)).join(', ')} matches no table of the query`, 'context');
+  refuseUnusedContext(request.context, used);
   for (const type of typesRead(subject)) requirePermission(ctx, type, 'r');
 
   // Every table at one snapshot. Without a _limit under the cap, the engine holds the result
@@ -69,15 +68,13 @@ export async function runSqlSubject(ctx: AppContext, store: ResourceStore, libra
   ctx.status = 200;
 
   if (!encoder) {
-    const parquet = new PassThrough();
-    const writer = new ParquetRowWriter(parquet, writerColumns(result.columns));
     ctx.type = 'application/vnd.apache.parquet';
-    ctx.body = parquet;
-    void (async () => {
-      for (let next = first; !next.done; next = await rows.next()) await writer.add(next.value);
-      await writer.finish();
-      parquet.end();
-    })().catch((err: unknown) => parquet.destroy(err as Error));
+    ctx.body = parquetStream(
+      writerColumns(result.columns),
+      (async function* () {
+        for (let next = first; !next.done; next = await rows.next()) yield next.value;
+      })(),
+    );
     return;
   }
   let index = 0;

@@ -9,7 +9,7 @@ import type { Context } from 'koa';
 import type { ExportedSqlSubject, ExportedView } from '../contracts/view-export';
 import { OperationOutcomeError } from '../fhir/outcome-error';
 import { DEFAULT_SQL_EXPORT_LIMITS, type EngineLimits } from '../sql/engine-types';
-import { checkResolvedSql, contextByCanonical, resolveSqlSubject, typesRead } from '../sql/sql-subject';
+import { checkResolvedSql, contextByCanonical, refuseUnusedContext, resolveSqlSubject, typesRead } from '../sql/sql-subject';
 import type { ResourceStore } from '../store/resource-store';
 import type { ViewExportRequest } from '../views/export-request';
 import { parquetColumns } from '../views/parquet-columns';
@@ -61,7 +61,6 @@ export async function checkedSubjects(ctx: AppContext, store: ResourceStore, req
     if (request.format === 'parquet') await within(i, () => parquetColumns(view.columns)); // every column's type has a Parquet type
     views.push({ name: outputName, definition, resource: view.resource });
   }
-  const unused = (request.context ?? []).filter((resource) => !used.has(resource));
-  if (unused.length > 0) throw OperationOutcomeError.invalid(`context ${unused.map((r) => String(r.url)).join(', ')} matches no table of a SQL subject`, 'context');
+  refuseUnusedContext(request.context, used);
   return { views, sqlSubjects };
 }

@@ -39,6 +39,12 @@ export function contextByCanonical(context: readonly Json[] | undefined): Map<st
   return byCanonical;
 }
 
+/** A `context` resource that no SQL subject's table took is a mistake of the caller's (400). */
+export function refuseUnusedContext(context: readonly Json[] | undefined, used: ReadonlySet<Json>): void {
+  const unused = (context ?? []).filter((resource) => !used.has(resource));
+  if (unused.length > 0) throw OperationOutcomeError.invalid(`context ${unused.map((r) => String(r.url)).join(', ')} matches no table of a SQL subject`, 'context');
+}
+
 /**
  * The subject resolved; `used` collects the context resources it took, so the caller can refuse
  * a context that serves no subject (400). A table found nowhere is 404 (dependencies.ts).

@@ -7,7 +7,7 @@
  * not as JS values: values held across many young-generation collections are promoted, and
  * promoted garbage grew the heap by about 100 MB before the old generation was collected.
  */
-import type { Writable } from 'node:stream';
+import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { ByteWriter, ParquetWriter } from 'hyparquet-writer';
 import { roomIn } from '../streams/room-in';
 import { parquetColumns, type ParquetColumn } from './parquet-columns';
@@ -234,4 +234,20 @@ export class ParquetRowWriter {
     await this.parquet.finish();
     return this.bytesOut.offset;
   }
+}
+
+/**
+ * Rows as one Parquet file, streamed: the columns are checked now (a column without a Parquet
+ * type throws before anything is sent), the rows are written as they come, and an error while
+ * writing ends the stream with it.
+ */
+export function parquetStream(columns: ViewColumn[], batches: AsyncIterable<ViewRow[]>): Readable {
+  const out = new PassThrough();
+  const writer = new ParquetRowWriter(out, columns);
+  void (async () => {
+    for await (const rows of batches) await writer.add(rows);
+    await writer.finish();
+    out.end();
+  })().catch((err: unknown) => out.destroy(err as Error));
+  return out;
 }

@@ -7,12 +7,13 @@
  * and `_since` as `$export` scopes them). The first page is evaluated before the status is sent,
  * so an evaluation error there is a 422; one found later can only cut the stream short.
  */
-import { PassThrough, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import type { ResourceStore } from '../../store/resource-store';
 import { streamSnapshotResources } from '../../store/snapshot-stream';
-import { ParquetRowWriter } from '../../views/parquet-writer';
+import { parquetStream } from '../../views/parquet-writer';
+import { parquetColumns } from '../../views/parquet-columns';
 import { rowEncoder } from '../../views/row-formats';
 import { partsFromBody, partsFromQuery, parseViewRunRequest, type ViewRunRequest } from '../../views/run-request';
 import { viewRows, type ViewRow } from '../../views/run-view';
@@ -75,22 +76,20 @@ export function viewRunRouter(deps: { store: ResourceStore; sqlLimits?: EngineLi
     const view = compileView(raw);
     requirePermission(ctx, view.resource, 'r');
 
-    const parquet = request.format === 'parquet' ? new PassThrough() : undefined;
-    const parquetWriter = parquet && new ParquetRowWriter(parquet, view.columns); // a column without a Parquet type: 400 now
+    if (request.format === 'parquet') parquetColumns(view.columns); // a column without a Parquet type: 400 now
     const batches = rowBatches(view, resourceBatches(store, view, request), request.limit);
     const first = await batches.next(); // evaluation errors in the first page still get their 422
     ctx.status = 200;
-    if (parquet && parquetWriter) {
+    if (request.format === 'parquet') {
       ctx.type = 'application/vnd.apache.parquet';
-      ctx.body = parquet;
-      void (async () => {
-        if (!first.done) {
-          await parquetWriter.add(first.value);
-          for await (const rows of batches) await parquetWriter.add(rows);
-        }
-        await parquetWriter.finish();
-        parquet.end();
-      })().catch((err: unknown) => parquet.destroy(err as Error));
+      ctx.body = parquetStream(
+        view.columns,
+        (async function* () {
+          if (first.done) return;
+          yield first.value;
+          yield* batches;
+        })(),
+      );
       return;
     }
     const encoder = rowEncoder(request.format as Exclude<typeof request.format, 'parquet' | 'fhir'>, view.columns, { header: request.header });
