@@ -35,17 +35,20 @@ export async function flattenByHand(view: string, ndjsonDir: string, out: string
   return JSON.parse(stdout.trim().split('\n').pop()!) as { seconds: number; rows: number; peakRssMb: number };
 }
 
-/** Rows in one set of Parquet files and not the other, both ways (0: the same rows, as multisets, values compared as text). */
-export async function rowsDiffering(ours: string[], theirs: string): Promise<number> {
+/** The file reader of a format, as DuckDB names it (Parquet, else NDJSON). */
+export const readerOf = (file: string) => (file.endsWith('.parquet') ? 'read_parquet' : 'read_ndjson_auto');
+
+/**
+ * Rows in one set of files and not the other, both ways (0: the same rows, as multisets, values
+ * compared as text), both in the format of `theirs`; `columns` in the view's order.
+ */
+export async function rowsDiffering(ours: string[], theirs: string, columns: string[]): Promise<number> {
   const db = await DuckDBInstance.create(':memory:');
   const connection = await db.connect();
   const list = (files: string[]) => `[${files.map((f) => `'${f.replaceAll("'", "''")}'`).join(', ')}]`;
-  const asText = async (from: string) => {
-    const columns = (await connection.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet(${from})`)).getRowObjectsJson().map((c) => `CAST("${String(c.column_name)}" AS VARCHAR) AS "${String(c.column_name)}"`);
-    return `SELECT ${columns.join(', ')} FROM read_parquet(${from})`;
-  };
-  const a = await asText(list(ours));
-  const b = await asText(list([theirs]));
+  const asText = (from: string) => `SELECT ${columns.map((c) => `CAST("${c}" AS VARCHAR) AS "${c}"`).join(', ')} FROM ${readerOf(theirs)}(${from})`;
+  const a = asText(list(ours));
+  const b = asText(list([theirs]));
   const result = await connection.runAndReadAll(`SELECT (SELECT count(*) FROM (${a} EXCEPT ALL ${b})) + (SELECT count(*) FROM (${b} EXCEPT ALL ${a}))`);
   const differing = Number(result.getRows()[0][0]);
   connection.closeSync();

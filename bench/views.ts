@@ -167,6 +167,7 @@ async function viewExport(service: Service, format: string, since?: string, view
 /** One round of one view: bulkflow's `$sql-export` to Parquet against `$export` plus DuckDB by hand. */
 interface HandMadeRun {
   view: string;
+  format: string;
   rows: number;
   bulkflow: Row;
   exported: Row;
@@ -182,26 +183,27 @@ async function againstHandMade(service: Service, outputDir: string, tmp: string,
   const rounds: HandMadeRun[][] = [];
   for (let i = 0; i < repeat; i++) {
     const round: HandMadeRun[] = [];
-    for (const view of [FLAT_OBSERVATION_VIEW, OBSERVATION_CODINGS_VIEW]) {
+    for (const [view, format] of [FLAT_OBSERVATION_VIEW, OBSERVATION_CODINGS_VIEW].flatMap((v) => ['parquet', 'ndjson'].map((f) => [v, f] as const))) {
       const ours: string[] = [];
-      const bulkflow = await viewExport(service, 'parquet', undefined, view, async (keys) => {
+      const bulkflow = await viewExport(service, format, undefined, view, async (keys) => {
         for (const key of keys) {
           const copy = path.join(tmp, `${view.name}-ours-${i}-${path.basename(key)}`);
           copyFileSync(path.join(outputDir, key), copy);
           ours.push(copy);
         }
       });
-      const theirs = path.join(tmp, `${view.name}-theirs-${i}.parquet`);
+      const theirs = path.join(tmp, `${view.name}-theirs-${i}.${format}`);
       let flatten: HandMadeRun['flatten'] | undefined;
       const { resources, ...exportRun } = await timedBulkExport(service, '/$export?_type=Observation', async (prefix) => {
         flatten = await flattenByHand(view.name, path.join(outputDir, prefix), theirs);
       });
       if (i === 0) {
-        const differing = await rowsDiffering(ours, theirs);
-        if (differing !== 0 || flatten!.rows !== bulkflow.rows) throw new Error(`${view.name}: the hand-made rows differ from bulkflow's (${differing} rows in one and not the other; ${flatten!.rows} against ${bulkflow.rows})`);
-        console.log(`  ${view.name}: the hand-made rows equal bulkflow's (${bulkflow.rows} rows)`);
+        const columns = view.select.flatMap((s) => s.column.map((c) => c.name));
+        const differing = await rowsDiffering(ours, theirs, columns);
+        if (differing !== 0 || flatten!.rows !== bulkflow.rows) throw new Error(`${view.name} ${format}: the hand-made rows differ from bulkflow's (${differing} rows in one and not the other; ${flatten!.rows} against ${bulkflow.rows})`);
+        console.log(`  ${view.name} ${format}: the hand-made rows equal bulkflow's (${bulkflow.rows} rows)`);
       }
-      round.push({ view: view.name, rows: bulkflow.rows, bulkflow, exported: { label: '$export', rows: resources, ...exportRun }, flatten: flatten! });
+      round.push({ view: view.name, format, rows: bulkflow.rows, bulkflow, exported: { label: '$export', rows: resources, ...exportRun }, flatten: flatten! });
       for (const file of [...ours, theirs]) rmSync(file, { force: true });
     }
     rounds.push(round);
@@ -212,8 +214,8 @@ async function againstHandMade(service: Service, outputDir: string, tmp: string,
 function printHandMade(label: string, repeat: number, rounds: HandMadeRun[][]): void {
   const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
   console.log('');
-  console.log(`store: ${label}; $sql-export to Parquet against the user's alternative ($export _type=Observation, then DuckDB by hand to Parquet, two threads), same rows checked; the median of ${repeat} rounds, the highest peak RSS`);
-  console.log(`${'view'.padEnd(22)} ${'rows'.padStart(9)} ${'bulkflow s'.padStart(11)} ${'rows/s'.padStart(8)} ${'$export s'.padStart(10)} ${'DuckDB s'.padStart(9)} ${'alt. s'.padStart(7)} ${'rows/s'.padStart(8)} ${'bulkflow/alt.'.padStart(14)} ${'RSS: worker'.padStart(12)} ${'export worker'.padStart(14)} ${'DuckDB'.padStart(8)}`);
+  console.log(`store: ${label}; $sql-export against the user's alternative ($export _type=Observation, then DuckDB by hand to the same format, two threads), same rows checked; the median of ${repeat} rounds, the highest peak RSS`);
+  console.log(`${'view, format'.padEnd(30)} ${'rows'.padStart(9)} ${'bulkflow s'.padStart(11)} ${'rows/s'.padStart(8)} ${'$export s'.padStart(10)} ${'DuckDB s'.padStart(9)} ${'alt. s'.padStart(7)} ${'rows/s'.padStart(8)} ${'bulkflow/alt.'.padStart(14)} ${'RSS: worker'.padStart(12)} ${'export worker'.padStart(14)} ${'DuckDB'.padStart(8)}`);
   rounds[0].forEach((first, k) => {
     const runs = rounds.map((round) => round[k]);
     const ours = median(runs.map((r) => r.bulkflow.seconds));
@@ -223,7 +225,7 @@ function printHandMade(label: string, repeat: number, rounds: HandMadeRun[][]): 
     const ratio = median(runs.map((r) => (r.exported.seconds + r.flatten.seconds) / r.bulkflow.seconds));
     const peak = (pick: (r: HandMadeRun) => number) => `${Math.max(...runs.map(pick)).toFixed(0)} MB`;
     console.log(
-      `${first.view.padEnd(22)} ${String(first.rows).padStart(9)} ${ours.toFixed(1).padStart(11)} ${(first.rows / ours).toFixed(0).padStart(8)} ${exported.toFixed(1).padStart(10)} ${flattened.toFixed(1).padStart(9)} ${theirs.toFixed(1).padStart(7)} ${(first.rows / theirs).toFixed(0).padStart(8)} ${`${ratio.toFixed(2)}x`.padStart(14)} ${peak((r) => r.bulkflow.peakRssMb).padStart(12)} ${peak((r) => r.exported.peakRssMb).padStart(14)} ${peak((r) => r.flatten.peakRssMb).padStart(8)}`,
+      `${`${first.view}, ${first.format}`.padEnd(30)} ${String(first.rows).padStart(9)} ${ours.toFixed(1).padStart(11)} ${(first.rows / ours).toFixed(0).padStart(8)} ${exported.toFixed(1).padStart(10)} ${flattened.toFixed(1).padStart(9)} ${theirs.toFixed(1).padStart(7)} ${(first.rows / theirs).toFixed(0).padStart(8)} ${`${ratio.toFixed(2)}x`.padStart(14)} ${peak((r) => r.bulkflow.peakRssMb).padStart(12)} ${peak((r) => r.exported.peakRssMb).padStart(14)} ${peak((r) => r.flatten.peakRssMb).padStart(8)}`,
     );
   });
 }

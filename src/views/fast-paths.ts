@@ -12,14 +12,26 @@ import { referenceParts } from './references';
 
 type Evaluate = (node: unknown, rowIndex: number) => unknown[];
 
-type Step =
-  | { kind: 'member'; name: string }
+/** What a member's values are in JSON, by its FHIR type. */
+type JsonKind = 'string' | 'number' | 'boolean' | 'object';
+
+export type Step =
+  | { kind: 'member'; name: string; extensions: string; json: JsonKind; otherChoices?: string[] }
   | { kind: 'first' }
   | { kind: 'exists' }
   | { kind: 'resourceKey' }
   | { kind: 'referenceKey'; type?: string };
 
 const IDENTIFIER = /^[a-z][A-Za-z0-9_]*$/;
+
+const NUMBERS = new Set(['integer', 'positiveInt', 'unsignedInt', 'decimal', 'System.Integer', 'System.Decimal']);
+/** A FHIR type's JSON: primitives by name (System.* are the engine's own), every other type an object. */
+function jsonKind(type: string | undefined): JsonKind {
+  if (type === undefined) return 'object';
+  if (type === 'boolean' || type === 'System.Boolean') return 'boolean';
+  if (NUMBERS.has(type)) return 'number';
+  return /^[a-z]/.test(type) || type.startsWith('System.') ? 'string' : 'object';
+}
 const TYPE = /^[A-Za-z][A-Za-z0-9]*$/;
 
 /** The type behind a path: a complex datatype names itself, backbone elements keep their path. */
@@ -32,6 +44,11 @@ function typeAt(model: Model, path: string): string {
 
 /** The steps of `expression` from `baseType`, or undefined when it is not in the subset. */
 function parse(expression: string, baseType: string, model: Model): Step[] | undefined {
+  return parseTyped(expression, baseType, model)?.steps;
+}
+
+/** The steps of `expression` from `baseType` and the type they end on (a backbone element keeps its path), or undefined when it is not in the subset. */
+export function parseTyped(expression: string, baseType: string, model: Model): { steps: Step[]; type: string } | undefined {
   const choices = (model as unknown as { choiceTypePaths: Record<string, string[]> }).choiceTypePaths;
   const parts = expression.trim().split('.');
   const steps: Step[] = [];
@@ -54,22 +71,34 @@ function parse(expression: string, baseType: string, model: Model): Step[] | und
         const wanted = ofType[1];
         const suffix = wanted[0].toUpperCase() + wanted.slice(1);
         if (!choice.includes(suffix)) return undefined; // a type this element cannot have: leave it to the engine
-        steps.push({ kind: 'member', name: `${part}${suffix}` });
+        // The choice's other types: a resource holding one of them beside this one is left to the engine, which takes one.
+        const otherChoices = choice.filter((c) => c !== suffix).flatMap((c) => [`${part}${c}`, `_${part}${c}`]);
+        steps.push({ kind: 'member', name: `${part}${suffix}`, extensions: `_${part}${suffix}`, json: jsonKind(wanted), otherChoices });
         at = /^[A-Z]/.test(wanted) ? wanted : `${path}${suffix}`;
         i++;
       } else {
         if (!(model as unknown as { path2Type: Record<string, string> }).path2Type[path] && !(model as unknown as { pathsDefinedElsewhere: Record<string, string> }).pathsDefinedElsewhere[path]) return undefined; // unknown element
-        steps.push({ kind: 'member', name: part });
+        steps.push({ kind: 'member', name: part, extensions: `_${part}`, json: jsonKind((model as unknown as { path2Type: Record<string, string> }).path2Type[path]) });
         at = typeAt(model, path);
       }
     } else return undefined;
   }
-  return steps.length > 0 ? steps : undefined;
+  return steps.length > 0 ? { steps, type: at } : undefined;
 }
 
-/** The array's elements without null entries (the array itself when it has none, as nearly always). */
+/**
+ * Data the fast paths do not answer for: a null inside an array, a member with its `_member`
+ * sibling (a primitive's extensions, which give the engine nodes without values), a value not of
+ * its type's JSON kind, two types of one choice element. Valid FHIR has
+ * them only for primitives with extensions; the engine answers for such a resource instead
+ * (run-view.ts), so a fast path never guesses how it would.
+ */
+export class IrregularData extends Error {}
+const IRREGULAR = new IrregularData('data the fast paths leave to the engine');
+
+/** The array's elements, which must all be present. */
 function present(values: unknown[]): unknown[] {
-  for (const v of values) if (v === null || v === undefined) return values.filter((c) => c !== null && c !== undefined);
+  for (const v of values) if (v === null || v === undefined) throw IRREGULAR;
   return values;
 }
 
@@ -87,6 +116,26 @@ const referenceKey = (value: unknown, type: string | undefined): string | undefi
   return parts && (type === undefined || type === parts.type) ? parts.id : undefined;
 };
 
+/** Whether a value is what its FHIR type has in JSON. */
+const fits = (value: unknown, json: JsonKind): boolean => (json === 'object' ? typeof value === 'object' && value !== null && !Array.isArray(value) : typeof value === json);
+
+/**
+ * A member of a node (undefined when the node is not an object). Throws IrregularData for a
+ * member with extensions, or one whose value (or an item of it) is not of its type's JSON kind.
+ */
+function memberOf(node: unknown, step: { name: string; extensions: string; json: JsonKind; otherChoices?: string[] }): unknown {
+  if (node === null || typeof node !== 'object') return undefined;
+  const object = node as Record<string, unknown>;
+  if (object[step.extensions] !== undefined) throw IRREGULAR;
+  const value = object[step.name];
+  if (value === undefined) return undefined;
+  if (step.otherChoices) for (const other of step.otherChoices) if (object[other] !== undefined) throw IRREGULAR;
+  if (Array.isArray(value)) {
+    for (const item of value) if (!fits(item, step.json)) throw IRREGULAR;
+  } else if (!fits(value, step.json)) throw IRREGULAR;
+  return value;
+}
+
 /** The steps applied to `node`: one value (undefined or null for none), or a List. */
 function walk(steps: Step[], node: unknown): unknown {
   let one: unknown = node;
@@ -95,15 +144,15 @@ function walk(steps: Step[], node: unknown): unknown {
     switch (step.kind) {
       case 'member': {
         if (many === undefined) {
-          const child = one !== null && typeof one === 'object' ? (one as Record<string, unknown>)[step.name] : undefined;
+          const child = memberOf(one, step);
           if (Array.isArray(child)) many = present(child);
           else one = child;
         } else {
           const next: unknown[] = [];
           for (const v of many) {
-            const child = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[step.name] : undefined;
+            const child = memberOf(v, step);
             if (Array.isArray(child)) {
-              for (const c of child) if (c !== null && c !== undefined) next.push(c);
+              for (const c of present(child)) next.push(c);
             } else if (child !== undefined && child !== null) next.push(child);
           }
           many = next;

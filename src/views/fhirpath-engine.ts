@@ -7,7 +7,7 @@
  * Loaded with `require`: the package's ESM and CommonJS copies do not mix. Pure.
  */
 import type { Model, UserInvocationTable } from 'fhirpath';
-import { compileFastPath } from './fast-paths';
+import { compileFastPath, parseTyped, type Step } from './fast-paths';
 import { referenceParts } from './references';
 const fhirpath = require('fhirpath') as typeof import('fhirpath');
 const r4 = require('fhirpath/fhir-context/r4') as Model;
@@ -182,6 +182,9 @@ export function compileExpression(expression: string, keepTypes: boolean, baseTy
   if (fast) return Object.assign(fast, { plain: true });
   return (node, rowIndex) => compiled(node as never, { rowIndex }) as unknown[];
 }
+
+/** The member steps of an expression in the fast paths' subset, read from `baseType` nodes with the R4 model, and the type they end on; undefined outside the subset. */
+export const typedSteps = (expression: string, baseType: string): { steps: Step[]; type: string } | undefined => parseTyped(expression, baseType, r4);
 
 /** Plain JSON values out of engine results (typed quantities, dates and nodes to their data). */
 export const plainValues = (values: unknown[]): unknown[] => fhirpath.resolveInternalTypes(values.map(dataOf)) as unknown[];

@@ -5,7 +5,7 @@
  * name the column and the resource. Pure.
  */
 import { OperationOutcomeError } from '../fhir/outcome-error';
-import { SEVERAL } from './fast-paths';
+import { IrregularData, SEVERAL } from './fast-paths';
 import { plainValues } from './fhirpath-engine';
 import type { CompiledSelect, CompiledView } from './view-definition';
 
@@ -88,8 +88,20 @@ function passes(view: CompiledView, resource: Record<string, unknown>): boolean 
   return true;
 }
 
-/** The rows one resource yields (none when it is of another type or fails `where`). */
+/**
+ * The rows one resource yields (none when it is of another type or fails `where`). A resource
+ * whose data the fast paths leave to the engine (fast-paths.ts) is evaluated by the engine alone.
+ */
 export function viewRows(view: CompiledView, resource: Record<string, unknown>): ViewRow[] {
+  try {
+    return rows(view, resource);
+  } catch (err) {
+    if (err instanceof IrregularData && view.engine) return rows(view.engine(), resource);
+    throw err;
+  }
+}
+
+function rows(view: CompiledView, resource: Record<string, unknown>): ViewRow[] {
   if (resource.resourceType !== view.resource || !passes(view, resource)) return [];
   // A flat view's one row, without building and joining a row per select.
   if (view.flat) return [view.flat.map((column) => columnValue(column, resource, 0, resource))];

@@ -7,7 +7,7 @@
 import { OperationOutcomeError } from '../fhir/outcome-error';
 import type { Issue } from '../fhir/operation-outcome';
 import { isKnownResourceType } from '../fhir/resource-validation';
-import { compileExpression, substituteConstants, type Evaluate } from './fhirpath-engine';
+import { compileExpression, substituteConstants, typedSteps, type Evaluate } from './fhirpath-engine';
 
 export interface ViewColumn {
   name: string;
@@ -38,6 +38,8 @@ export interface CompiledView {
   root: CompiledSelect;
   /** A view without forEach, forEachOrNull, repeat or unionAll gives one row per resource: its columns in row order. */
   flat?: CompiledSelect['columns'];
+  /** The same view on the engine alone, for a resource whose data the fast paths leave to it (compiled when first needed). */
+  engine?: () => CompiledView;
 }
 
 /** Every column of a select tree that never iterates or branches, in row order; undefined otherwise. */
@@ -50,6 +52,32 @@ function flatColumns(select: CompiledSelect): CompiledSelect['columns'] | undefi
     columns.push(...inner);
   }
   return columns;
+}
+
+/**
+ * The type of the nodes a `forEach` or `forEachOrNull` reaches, when the iteration and all it
+ * holds (columns, nested selects and unionAll branches, at any depth) are member chains the
+ * fast paths evaluate on plain JSON (fast-paths.ts); undefined leaves the select to the engine,
+ * which hands typed nodes to what is inside. All or nothing: an expression the fast paths cannot
+ * take needs the engine's typed nodes, so one such expression keeps the whole select on it.
+ */
+function plainIterationType(raw: Record<string, unknown>, kind: string | undefined, baseType: string | undefined): string | undefined {
+  if (!baseType || (kind !== 'forEach' && kind !== 'forEachOrNull') || typeof raw[kind] !== 'string') return undefined;
+  const parsed = typedSteps(raw[kind] as string, baseType);
+  if (!parsed || parsed.steps.some((step) => step.kind !== 'member' && step.kind !== 'first')) return undefined;
+  return plainSelect(raw, parsed.type) ? parsed.type : undefined;
+}
+
+function plainSelect(raw: Record<string, unknown>, type: string): boolean {
+  const columns = raw.column === undefined ? [] : raw.column;
+  if (!Array.isArray(columns) || !columns.every((c) => isObject(c) && typeof c.path === 'string' && typedSteps(c.path, type) !== undefined)) return false;
+  const nested = [raw.select ?? [], raw.unionAll ?? []];
+  if (!nested.every(Array.isArray)) return false;
+  return (nested as unknown[][]).flat().every((n) => {
+    if (!isObject(n) || n.repeat !== undefined) return false;
+    const kind = (['forEach', 'forEachOrNull'] as const).find((k) => n[k] !== undefined);
+    return kind ? plainIterationType(n, kind, type) !== undefined : plainSelect(n, type);
+  });
 }
 
 const COLUMN_NAME = /^[A-Za-z][A-Za-z0-9_]*$/;
@@ -99,6 +127,8 @@ class Checker {
   readonly issues: Issue[] = [];
   readonly constants = new Map<string, string>();
 
+  constructor(readonly fastPaths: boolean) {}
+
   structure(diagnostics: string, at: string): void {
     this.issues.push({ severity: 'error', code: 'structure', diagnostics, expression: [at] });
   }
@@ -116,7 +146,7 @@ class Checker {
     const { expression, unknown } = substituteConstants(path, this.constants);
     for (const name of unknown) this.processing(`${at} uses %${name}, which is not a constant of this view`, at);
     try {
-      return compileExpression(expression, keepTypes, baseType);
+      return compileExpression(expression, keepTypes, this.fastPaths ? baseType : undefined);
     } catch (err) {
       this.processing(`${at} is not valid FHIRPath (${JSON.stringify(path)}): ${(err as Error).message.split('\n')[0]}`, at);
       return undefined;
@@ -179,14 +209,18 @@ class Checker {
         const evaluate = paths.map((p, i) => this.expression(p, `${at}.repeat[${i}]`, true));
         if (evaluate.every(Boolean)) node.iterate = { kind, paths: paths as string[], evaluate: evaluate as Evaluate[] };
       }
-    } else if (kind) {
-      const evaluate = this.expression(raw[kind], `${at}.${kind}`, true);
+    }
+    // What the select's columns read: the resource's type outside iterations, the iterated type where the fast paths take all of it.
+    const plainType = this.fastPaths ? plainIterationType(raw, kind, baseType) : undefined;
+    const innerType = kind ? plainType : baseType;
+    if (kind && kind !== 'repeat') {
+      const evaluate = this.expression(raw[kind], `${at}.${kind}`, plainType === undefined, plainType && baseType);
       if (evaluate) node.iterate = { kind, paths: [raw[kind] as string], evaluate: [evaluate] };
     }
     if (raw.column !== undefined) {
       if (!Array.isArray(raw.column)) this.structure(`${at}.column must be an array`, `${at}.column`);
       else raw.column.forEach((c, i) => {
-        const column = this.column(c, `${at}.column[${i}]`, kind ? undefined : baseType);
+        const column = this.column(c, `${at}.column[${i}]`, innerType);
         if (column) node.columns.push(column);
       });
     }
@@ -197,7 +231,7 @@ class Checker {
         continue;
       }
       // The view's own `select` is the root: its selects are named `select[i]`, not `.select[i]`.
-      (raw[key] as unknown[]).forEach((s, i) => node[key === 'select' ? 'selects' : 'unionAll'].push(this.select(s, `${at ? `${at}.` : ''}${key}[${i}]`, kind ? undefined : baseType)));
+      (raw[key] as unknown[]).forEach((s, i) => node[key === 'select' ? 'selects' : 'unionAll'].push(this.select(s, `${at ? `${at}.` : ''}${key}[${i}]`, innerType)));
     }
     if (node.unionAll.length > 0) {
       const names = (s: CompiledSelect) => s.width.map((c) => c.name).join(', ');
@@ -211,9 +245,13 @@ class Checker {
   }
 }
 
-/** Checks and compiles a ViewDefinition; throws one OperationOutcomeError listing every problem. */
-export function compileView(raw: unknown): CompiledView {
-  const check = new Checker();
+/**
+ * Checks and compiles a ViewDefinition; throws one OperationOutcomeError listing every problem.
+ * `fastPaths: false` evaluates every expression with the FHIRPath engine alone (the reference
+ * the fast paths are tested against).
+ */
+export function compileView(raw: unknown, options: { fastPaths?: boolean } = {}): CompiledView {
+  const check = new Checker(options.fastPaths ?? true);
   if (!isObject(raw)) throw OperationOutcomeError.ofIssues([{ severity: 'error', code: 'structure', diagnostics: 'A ViewDefinition must be a JSON object' }]);
   if (raw.resourceType !== undefined && raw.resourceType !== 'ViewDefinition') check.structure(`resourceType must be ViewDefinition, not ${JSON.stringify(raw.resourceType)}`, 'resourceType');
   if (typeof raw.resource !== 'string' || raw.resource === '') check.structure('resource must name the FHIR resource type the view reads', 'resource');
@@ -241,5 +279,14 @@ export function compileView(raw: unknown): CompiledView {
     const ordered = [...check.issues.filter((i) => i.code === 'structure'), ...check.issues.filter((i) => i.code !== 'structure')];
     throw OperationOutcomeError.ofIssues(ordered);
   }
-  return { name: typeof raw.name === 'string' ? raw.name : undefined, resource: raw.resource as string, columns: root.width, where, root, flat: flatColumns(root) };
+  let engine: CompiledView | undefined;
+  return {
+    name: typeof raw.name === 'string' ? raw.name : undefined,
+    resource: raw.resource as string,
+    columns: root.width,
+    where,
+    root,
+    flat: flatColumns(root),
+    engine: check.fastPaths ? () => (engine ??= compileView(raw, { fastPaths: false })) : undefined,
+  };
 }

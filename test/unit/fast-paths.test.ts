@@ -61,7 +61,7 @@ describe('FHIRPath fast paths', () => {
     expect(compileFastPath(expression, type, r4)).toBeUndefined();
   });
 
-  it('is not used without a known base type (inside forEach, the engine keeps node types)', () => {
+  it('is not used without a known base type (a forEach whose contents the engine needs hands its nodes typed)', () => {
     expect(compileFastPath('family', undefined, r4)).toBeUndefined();
   });
 });
