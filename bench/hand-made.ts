@@ -36,7 +36,7 @@ export async function flattenByHand(view: string, ndjsonDir: string, out: string
 }
 
 /** The file reader of a format, as DuckDB names it (Parquet, else NDJSON). */
-export const readerOf = (file: string) => (file.endsWith('.parquet') ? 'read_parquet' : 'read_ndjson_auto');
+const readerOf = (file: string) => (file.endsWith('.parquet') ? 'read_parquet' : 'read_ndjson_auto');
 
 /**
  * Rows in one set of files and not the other, both ways (0: the same rows, as multisets, values

@@ -50,6 +50,7 @@ function parse(expression: string, baseType: string, model: Model): Step[] | und
 /** The steps of `expression` from `baseType` and the type they end on (a backbone element keeps its path), or undefined when it is not in the subset. */
 export function parseTyped(expression: string, baseType: string, model: Model): { steps: Step[]; type: string } | undefined {
   const choices = (model as unknown as { choiceTypePaths: Record<string, string[]> }).choiceTypePaths;
+  const { path2Type, pathsDefinedElsewhere } = model as unknown as { path2Type: Record<string, string>; pathsDefinedElsewhere: Record<string, string> };
   const parts = expression.trim().split('.');
   const steps: Step[] = [];
   let at = baseType;
@@ -77,8 +78,8 @@ export function parseTyped(expression: string, baseType: string, model: Model): 
         at = /^[A-Z]/.test(wanted) ? wanted : `${path}${suffix}`;
         i++;
       } else {
-        if (!(model as unknown as { path2Type: Record<string, string> }).path2Type[path] && !(model as unknown as { pathsDefinedElsewhere: Record<string, string> }).pathsDefinedElsewhere[path]) return undefined; // unknown element
-        steps.push({ kind: 'member', name: part, extensions: `_${part}`, json: jsonKind((model as unknown as { path2Type: Record<string, string> }).path2Type[path]) });
+        if (!path2Type[path] && !pathsDefinedElsewhere[path]) return undefined; // unknown element
+        steps.push({ kind: 'member', name: part, extensions: `_${part}`, json: jsonKind(path2Type[path]) });
         at = typeAt(model, path);
       }
     } else return undefined;
@@ -89,8 +90,8 @@ export function parseTyped(expression: string, baseType: string, model: Model): 
 /**
  * Data the fast paths do not answer for: a null inside an array, a member with its `_member`
  * sibling (a primitive's extensions, which give the engine nodes without values), a value not of
- * its type's JSON kind, two types of one choice element. Valid FHIR has
- * them only for primitives with extensions; the engine answers for such a resource instead
+ * its type's JSON kind, two types of one choice element. Valid FHIR has the first two only for
+ * primitives with extensions, the others never; the engine answers for such a resource instead
  * (run-view.ts), so a fast path never guesses how it would.
  */
 export class IrregularData extends Error {}
