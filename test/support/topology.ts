@@ -155,29 +155,27 @@ export class Topology {
   }
 
   /**
-   * A worker running one of the export's partitions now (Temporal names it by `<pid>@<host>`), and
-   * the activity it holds: the victim whose death the export must survive, never an idle one.
+   * A worker running partitions of the export now (Temporal names it by `<pid>@<host>`), and every
+   * activity it holds: the victim whose death the export must survive, never an idle one.
    */
-  async busyWorker(statusUrl: string): Promise<{ worker: Proc; activityId: string }> {
+  async busyWorker(statusUrl: string): Promise<{ worker: Proc; activityIds: string[] }> {
     const handle = this.client.workflow.getHandle(statusUrl.split('/').pop()!);
-    let busy: { worker: Proc; activityId: string } | undefined;
+    let busy: { worker: Proc; activityIds: string[] } | undefined;
     await until(async () => {
       const pending = (await handle.describe()).raw.pendingActivities ?? [];
-      for (const activity of pending.filter((a) => String(a.state) === '2' || String(a.state).includes('STARTED'))) {
-        const worker = this.workers.find((w) => !dead(w) && (activity.lastWorkerIdentity ?? '').startsWith(`${w.child.pid}@`));
-        if (worker) busy = { worker, activityId: activity.activityId ?? '' };
-      }
+      const started = pending.filter((a) => String(a.state) === '2' || String(a.state).includes('STARTED'));
+      const worker = this.workers.find((w) => !dead(w) && started.some((a) => (a.lastWorkerIdentity ?? '').startsWith(`${w.child.pid}@`)));
+      if (worker) busy = { worker, activityIds: started.filter((a) => (a.lastWorkerIdentity ?? '').startsWith(`${worker.child.pid}@`)).map((a) => a.activityId ?? '') };
       return busy !== undefined;
     }, 'a worker running a partition of the export');
     return busy!;
   }
 
-  /** Whether the activity ran again after its first attempt (a retry elsewhere: its worker's death mattered). */
-  async ranAgain(statusUrl: string, activityId: string): Promise<boolean> {
+  /** Whether any of the activities ran again after its first attempt (a retry elsewhere: its worker's death mattered). */
+  async ranAgain(statusUrl: string, activityIds: string[]): Promise<boolean> {
     const events = (await this.client.workflow.getHandle(statusUrl.split('/').pop()!).fetchHistory()).events ?? [];
-    const scheduled = events.find((e) => e.activityTaskScheduledEventAttributes?.activityId === activityId);
-    if (!scheduled) return false;
-    return events.some((e) => String(e.activityTaskStartedEventAttributes?.scheduledEventId) === String(scheduled.eventId) && (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1);
+    const scheduled = new Set(events.filter((e) => activityIds.includes(e.activityTaskScheduledEventAttributes?.activityId ?? '')).map((e) => String(e.eventId)));
+    return events.some((e) => scheduled.has(String(e.activityTaskStartedEventAttributes?.scheduledEventId)) && (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1);
   }
 
   /** The export completes with the store's (type, id, versionId) set, each once; then it is deleted (its files with it). */
