@@ -19,6 +19,7 @@ import { runAsyncRequest } from './async-request';
 import { cancellableQueries, heartbeating } from './liveness';
 import { withPermanentFailures } from './failures';
 import { scheduledRunActivities } from './scheduled-runs';
+import { lakeRunActivities } from './lake-runs';
 
 export interface ActivityDependencies {
   pool: Pool;
@@ -37,6 +38,7 @@ export function createActivities(deps: ActivityDependencies) {
 
   return withPermanentFailures({
     ...scheduledRunActivities(deps),
+    ...lakeRunActivities(deps),
 
     /**
      * Fixes the export's transactionTime (every write stamped at or before it has committed)

@@ -10,6 +10,8 @@ export type ExportOutcome = 'completed' | 'failed' | 'cancelled';
 export interface ExportMetricsSinks extends Sinks {
   exportMetrics: {
     finished(kind: 'bulk' | 'view', level: string, tenant: string, outcome: ExportOutcome): void;
+    /** A lake schedule's run ended: its rows and bytes (0 unless completed). */
+    lakeRun(tenant: string, scheduleId: string, outcome: ExportOutcome, rows: number, bytes: number): void;
   };
 }
 

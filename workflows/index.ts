@@ -3,3 +3,4 @@ export { bulkExport, statusQuery, exportFinishedSignal } from './bulk-export';
 export { asyncRequest, asyncStatusQuery } from './async-request';
 export { scheduledExport, deliverWebhook } from './scheduled-export';
 export { viewExport, viewExportStatusQuery } from './view-export';
+export { scheduledViewExport } from './scheduled-view-export';

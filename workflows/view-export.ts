@@ -31,7 +31,7 @@ const quick = controlActivities();
  * until they expire, then delete them. Cancellation deletes them at once. An input without SQL
  * subjects (every earlier one) schedules exactly what it did before.
  */
-export async function viewExport(input: ViewExportInput): Promise<void> {
+export async function viewExport(input: ViewExportInput): Promise<ViewExportStatus | undefined> {
   const sqlSubjects = input.sqlSubjects ?? [];
   const status: ViewExportStatus = {
     exportId: input.exportId,
@@ -48,7 +48,7 @@ export async function viewExport(input: ViewExportInput): Promise<void> {
     partitionsTotal: 0,
   };
   setHandler(viewExportStatusQuery, () => status);
-  const location = { tenant: input.window.tenant, exportId: input.exportId };
+  const location = { tenant: input.window.tenant, exportId: input.exportId, ...(input.outputPrefix ? { outputPrefix: input.outputPrefix } : {}) };
   const endsCleanly = patched(FAILURES_END_CLEANLY);
   const { exportViewPartition, exportSqlSubject } = partitionActivities(input.tuning.heartbeatTimeoutMs);
   const { planViewExport } = planningActivities(input.tuning.heartbeatTimeoutMs);
@@ -121,9 +121,12 @@ export async function viewExport(input: ViewExportInput): Promise<void> {
     setCurrentDetails(viewProgressDetails(status));
     upsertMemo({ rowsPerView: Object.fromEntries(Object.entries(status.views).map(([name, v]) => [name, v.rows])), transactionTime: status.transactionTime, expiresAt: status.expiresAt });
     exportMetrics.finished('view', input.level, location.tenant, 'completed');
+    // A lake run takes the files over: they are its tables' now, not this export's to expire.
+    if (input.handOver) return status;
 
     await condition(() => false, input.tuning.retentionMs);
     await quick.deleteExportFiles(location);
+    return undefined;
   } catch (err) {
     upsertSearchAttributes([{ key: exportStateKey, value: isCancellation(err) ? 'cancelled' : 'failed' }]);
     if (status.phase !== 'completed') exportMetrics.finished('view', input.level, location.tenant, isCancellation(err) ? 'cancelled' : 'failed');

@@ -21,6 +21,14 @@ export interface ScheduleDefinition {
   /** How long each run's files are kept after it completes. */
   retention?: string;
   webhook?: string;
+  /** A lake schedule: the subjects of a `$sql-export` kick-off (a Parameters resource) whose tables its runs keep current. */
+  sqlExport?: Record<string, unknown>;
+  /** A lake schedule's prefix in the output store (under the tenant). */
+  destination?: string;
+  /** A lake schedule's views: `incremental` (the default) or `full` every run. */
+  mode?: 'incremental' | 'full';
+  /** A lake schedule: every Nth run rewrites the incremental tables in full. */
+  fullEvery?: number;
 }
 
 /** What every run of a bulkflow schedule starts from (the Temporal Schedule's action argument). */

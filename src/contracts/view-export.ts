@@ -46,6 +46,10 @@ export interface ViewExportInput {
   /** CSV: a header row in every part. */
   header: boolean;
   tuning: ExportTuning;
+  /** Files under `<tenant>/<outputPrefix>/<exportId>/` (a lake schedule's staging; absent: `<tenant>/<exportId>/`). */
+  outputPrefix?: string;
+  /** Return the status once the files are complete, and leave them to the caller (a lake run moves them into its tables). */
+  handOver?: boolean;
 }
 
 export interface PlanViewExportInput {

@@ -114,6 +114,7 @@ export function createApp(deps: AppDependencies): BulkflowApp {
           store: deps.store,
           ledger: new ScheduleLedger(deps.store.pool),
           fhirBasePath: deps.config.fhirBasePath,
+          sqlLimits: deps.config.sql?.export,
         })
       : undefined;
 

@@ -24,10 +24,12 @@ type AppContext = Context & { state: AppState };
 const VIEW_NAME = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
 
 /** Every subject resolved, named and checked before anything starts: views as ViewDefinitions, SQL subjects with their tables and parameters. */
-export async function checkedSubjects(ctx: AppContext, store: ResourceStore, request: ViewExportRequest, sqlLimits: EngineLimits = DEFAULT_SQL_EXPORT_LIMITS): Promise<{ views: ExportedView[]; sqlSubjects: ExportedSqlSubject[] }> {
+export async function checkedSubjects(ctx: AppContext, store: ResourceStore, request: ViewExportRequest, sqlLimits: EngineLimits = DEFAULT_SQL_EXPORT_LIMITS): Promise<{ views: ExportedView[]; sqlSubjects: ExportedSqlSubject[]; names: string[]; definitions: Record<string, unknown>[] }> {
   const views: ExportedView[] = [];
   const sqlSubjects: ExportedSqlSubject[] = [];
   const names = new Set<string>();
+  /** Each subject's resource, in the request's order (its output name is `[...names][i]`). */
+  const definitions: Record<string, unknown>[] = [];
   const context = contextByCanonical(request.context);
   const used = new Set<Record<string, unknown>>();
   /** Names the subject the problems of `work` belong to. */
@@ -47,6 +49,7 @@ export async function checkedSubjects(ctx: AppContext, store: ResourceStore, req
     }
     if (names.has(outputName)) throw OperationOutcomeError.invalid(`Two subjects are named ${outputName}; each output needs its own name`, `subject[${i}].name`);
     names.add(outputName);
+    definitions.push(definition);
     if (definition.resourceType === 'Library') {
       const resolved = await within(i, () => resolveSqlSubject(definition, { parameters, context, used }, (type, url, version) => storedByCanonical(ctx, store, type, url, version)));
       for (const type of typesRead(resolved)) requirePermission(ctx, type, 'r');
@@ -62,5 +65,5 @@ export async function checkedSubjects(ctx: AppContext, store: ResourceStore, req
     views.push({ name: outputName, definition, resource: view.resource });
   }
   refuseUnusedContext(request.context, used);
-  return { views, sqlSubjects };
+  return { views, sqlSubjects, names: [...names], definitions };
 }

@@ -6,6 +6,7 @@
 import type { Context } from 'koa';
 import { OperationOutcomeError } from '../fhir/outcome-error';
 import type { ResourceStore } from '../store/resource-store';
+import { findByCanonical } from '../store/stored-canonical';
 import type { ViewSubject } from '../views/run-request';
 import type { AppState } from './app-state';
 import { mayAccess, requirePermission } from './authorize';
@@ -38,13 +39,5 @@ export async function viewOf(ctx: AppContext, store: ResourceStore, subject: Vie
  */
 export async function storedByCanonical(ctx: AppContext, store: ResourceStore, type: 'ViewDefinition' | 'Library', url: string, version?: string): Promise<Json | undefined> {
   requirePermission(ctx, type, 'r');
-  const matches: Json[] = [];
-  for await (const rows of store.currentResources(type, await store.snapshotTime())) {
-    for (const row of rows) {
-      const resource = JSON.parse(row.body.toString('utf8')) as Json;
-      if (resource.url === url && (version === undefined || resource.version === version)) matches.push(resource);
-    }
-  }
-  if (matches.length > 1) throw OperationOutcomeError.invalid(`${matches.length} resources of type ${type} have the canonical ${url}; add |version`, 'subjectCanonical');
-  return matches[0];
+  return findByCanonical(store, type, url, version);
 }

@@ -21,6 +21,9 @@ export interface WorkerMetrics {
   resourcesExported: Counter<'kind'>;
   bytesExported: Counter<'kind'>;
   exportsFinished: Counter<'kind' | 'level' | 'tenant' | 'outcome'>;
+  lakeRuns: Counter<'tenant' | 'schedule' | 'outcome'>;
+  lakeRows: Counter<'tenant' | 'schedule'>;
+  lakeBytes: Counter<'tenant' | 'schedule'>;
 }
 
 /** A registry with the process's own metrics (CPU, memory, event loop lag) on it. */
@@ -64,6 +67,9 @@ export function workerMetrics(registry: Registry = new Registry()): WorkerMetric
       labelNames: ['kind', 'level', 'tenant', 'outcome'],
       registers: [registry],
     }),
+    lakeRuns: new Counter({ name: 'bulkflow_lake_runs_total', help: 'Runs of lake schedules (recurring view exports) that ended, by tenant, schedule and outcome', labelNames: ['tenant', 'schedule', 'outcome'], registers: [registry] }),
+    lakeRows: new Counter({ name: 'bulkflow_lake_rows_total', help: 'Rows the completed runs of lake schedules added to their tables, by tenant and schedule', labelNames: ['tenant', 'schedule'], registers: [registry] }),
+    lakeBytes: new Counter({ name: 'bulkflow_lake_bytes_total', help: 'Bytes the completed runs of lake schedules added to their tables, by tenant and schedule', labelNames: ['tenant', 'schedule'], registers: [registry] }),
   };
 }
 

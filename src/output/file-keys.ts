@@ -53,3 +53,38 @@ export function storedAsyncResponse(keys: string[]): { responseKey: string; http
   }
   return undefined;
 }
+
+/*
+ * A lake schedule's layout under `<tenant>/<destination>/`: one folder per table, one
+ * `run=<run>` folder per run in it (Hive-style), `_latest` per table, `_runs/<run>.json` per run,
+ * and `_staging/` where a run's files are written before they move into their tables.
+ */
+
+/** A run's name: its snapshot, compact and sortable (`20261205T061530.123Z`). */
+export const lakeRunName = (snapshot: string) => new Date(snapshot).toISOString().replace(/[-:]/g, '');
+
+/** Where a lake run's exports write before their files move into the tables (an output prefix under the tenant). */
+export const lakeStagingPrefix = (destination: string) => `${destination}/_staging`;
+
+/** A staged deletions file of one table, in the run's staging `folder`. */
+export const lakeStagedDeletedKey = (tenant: string, destination: string, folder: string, subject: string, extension: string) =>
+  `${tenant}/${lakeStagingPrefix(destination)}/${folder}/${subject}.${extension}`;
+
+/** A table's folder of one run. */
+export const lakeRunFolder = (tenant: string, destination: string, subject: string, run: string) => `${tenant}/${destination}/${subject}/run=${run}/`;
+
+/** A table's part `n` of one run: `part-NNNNN.<ext>`. */
+export const lakePartKey = (tenant: string, destination: string, subject: string, run: string, n: number, extension: string) =>
+  `${lakeRunFolder(tenant, destination, subject, run)}part-${String(n).padStart(5, '0')}.${extension}`;
+
+/** The keys whose earlier rows a reader drops before adding the run's. */
+export const lakeDeletedKey = (tenant: string, destination: string, subject: string, run: string, extension: string) => `${lakeRunFolder(tenant, destination, subject, run)}deleted.${extension}`;
+
+/** A table's pointer to its newest complete run and the full run a reader starts from. */
+export const lakeLatestKey = (tenant: string, destination: string, subject: string) => `${tenant}/${destination}/${subject}/_latest`;
+
+/** A run's manifest, written last. */
+export const lakeManifestKey = (tenant: string, destination: string, run: string) => `${tenant}/${destination}/_runs/${run}.json`;
+
+/** A key under the destination, as a run manifest lists it. */
+export const lakeRelativeKey = (tenant: string, destination: string, key: string) => key.slice(`${tenant}/${destination}/`.length);

@@ -53,6 +53,15 @@ export class GcsOutputStore implements OutputStore {
     return exists ? file.createReadStream() : undefined;
   }
 
+  async move(from: string, to: string): Promise<void> {
+    const target = this.file(to);
+    try {
+      await this.file(from).move(target);
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== 404 || !(await target.exists())[0]) throw err;
+    }
+  }
+
   async list(prefix: string): Promise<string[]> {
     assertSafeKey(prefix);
     const [files] = await this.storage.bucket(this.bucketName).getFiles({ prefix: this.prefix + prefix }).catch(bucketGone(this.bucketName));

@@ -42,6 +42,17 @@ export class LocalOutputStore implements OutputStore {
     return createReadStream(file);
   }
 
+  async move(from: string, to: string): Promise<void> {
+    const source = this.pathOf(from);
+    const target = this.pathOf(to);
+    await mkdir(path.dirname(target), { recursive: true });
+    try {
+      await rename(source, target);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || !(await stat(target).catch(() => undefined))) throw err;
+    }
+  }
+
   async list(prefix: string): Promise<string[]> {
     const dir = this.pathOf(prefix.replace(/\/$/, ''));
     try {

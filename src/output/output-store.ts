@@ -11,6 +11,11 @@ export interface OutputStore {
   openReader(key: string): Promise<Readable | undefined>;
   /** Deletes every file under `prefix` (e.g. `<exportId>/`); returns how many. */
   deletePrefix(prefix: string): Promise<number>;
+  /**
+   * Gives a complete file a new key (a lake run's staged part into its table). Done again after
+   * it happened (a retried activity), it finds `to` there and does nothing; neither there throws.
+   */
+  move(from: string, to: string): Promise<void>;
   /** The keys under `prefix`, for tests and cleanup checks. */
   list(prefix: string): Promise<string[]>;
   /** A URL that downloads the file without a token until it expires (GCS V4 signed URLs only). */
@@ -27,7 +32,7 @@ export class OutputUnavailableError extends Error {
 }
 
 export function assertSafeKey(key: string): void {
-  if (!/^[A-Za-z0-9_-]+(\/[A-Za-z0-9_.-]+)*\/?$/.test(key) || key.split('/').some((s) => s === '.' || s === '..')) {
+  if (!/^[A-Za-z0-9_-]+(\/[A-Za-z0-9_.=-]+)*\/?$/.test(key) || key.split('/').some((s) => s === '.' || s === '..')) {
     throw new Error(`unsafe output key: ${JSON.stringify(key)}`);
   }
 }

@@ -8,6 +8,7 @@ import { parseInstant, parseKickoffParameters, type KickoffRequest, type RawPara
 import { FHIR_ID } from '../fhir/resource-validation';
 import type { ExportLevel } from '../contracts/bulk-export';
 import type { ScheduleDefinition } from '../contracts/scheduled-export';
+import { parseViewExportRequest, type ViewExportRequest } from '../views/export-request';
 
 export const SCHEDULE_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const DURATION = /^(\d+)(s|m|h|d)$/;
@@ -18,11 +19,13 @@ const SCHEDULE_PARAMETERS = new Set(['_type', '_typeFilter', '_elements', '_outp
 
 /** The definition as stored in the schedule's memo and returned by the API (normalized). */
 
-export interface CheckedSchedule {
-  definition: ScheduleDefinition;
-  request: KickoffRequest;
-  retentionMs?: number;
-}
+export type CheckedSchedule =
+  | { kind: 'export'; definition: ScheduleDefinition; request: KickoffRequest; retentionMs?: number }
+  | { kind: 'lake'; definition: ScheduleDefinition; viewRequest: ViewExportRequest; retentionMs?: number };
+
+/** Fields of an `$export` schedule that a lake schedule (sqlExport) has no use for, and the reverse. */
+const EXPORT_ONLY = ['level', 'group', 'parameters', 'outputPrefix'];
+const LAKE_ONLY = ['destination', 'mode', 'fullEvery'];
 
 const bad = (message: string, field: string) => OperationOutcomeError.invalid(message, field);
 
@@ -74,7 +77,7 @@ function parametersOf(value: unknown): Record<string, string[]> {
 export function checkScheduleDefinition(body: unknown, id?: string): CheckedSchedule {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw OperationOutcomeError.invalid('The body must be a JSON object describing the schedule');
   const b = body as Record<string, unknown>;
-  const known = new Set(['id', 'every', 'cron', 'timeZone', 'level', 'group', 'parameters', 'start', 'outputPrefix', 'retention', 'webhook', 'paused', 'note']);
+  const known = new Set(['id', 'every', 'cron', 'timeZone', 'level', 'group', 'parameters', 'start', 'outputPrefix', 'retention', 'webhook', 'paused', 'note', 'sqlExport', ...LAKE_ONLY]);
   for (const field of Object.keys(b)) if (!known.has(field)) throw bad(`Unknown field ${field} (fields: ${[...known].join(', ')})`, field);
 
   const scheduleId = id ?? text(b, 'id');
@@ -92,6 +95,17 @@ export function checkScheduleDefinition(body: unknown, id?: string): CheckedSche
     if (!cron) throw bad('timeZone applies to cron schedules only', 'timeZone');
     checkTimeZone(timeZone);
   }
+
+  const startText = text(b, 'start');
+  const start = startText ? parseInstant(startText, 'start') : undefined;
+  const retention = text(b, 'retention');
+  const retentionMs = retention ? durationSeconds(retention, 'retention') * 1000 : undefined;
+  const webhook = text(b, 'webhook');
+  if (webhook) checkWebhook(webhook);
+  if (b.paused !== undefined && typeof b.paused !== 'boolean') throw bad('paused must be true or false', 'paused');
+  const timing = { id: scheduleId, every, cron, timeZone, start, retention, webhook };
+  if (b.sqlExport !== undefined) return { kind: 'lake', ...checkLakeFields(b, timing), retentionMs };
+  for (const field of LAKE_ONLY) if (b[field] !== undefined) throw bad(`${field} belongs to a schedule of view exports (sqlExport)`, field);
 
   const level = (text(b, 'level') ?? 'system') as ExportLevel;
   if (!['system', 'patient', 'group'].includes(level)) throw bad(`level must be system, patient or group, got ${JSON.stringify(level)}`, 'level');
@@ -111,29 +125,61 @@ export function checkScheduleDefinition(body: unknown, id?: string): CheckedSche
     throw err;
   }
 
-  const startText = text(b, 'start');
-  const start = startText ? parseInstant(startText, 'start') : undefined;
   const outputPrefix = text(b, 'outputPrefix') ?? `schedules/${scheduleId}`;
   if (!PREFIX.test(outputPrefix) || outputPrefix.length > 200) throw bad('outputPrefix must be path segments of A-Z, a-z, 0-9, _ and - separated by /', 'outputPrefix');
-  const retention = text(b, 'retention');
-  const retentionMs = retention ? durationSeconds(retention, 'retention') * 1000 : undefined;
-  const webhook = text(b, 'webhook');
-  if (webhook) {
-    let url: URL | undefined;
-    try {
-      url = new URL(webhook);
-    } catch {
-      url = undefined;
-    }
-    if (!url || !['http:', 'https:'].includes(url.protocol)) throw bad(`webhook must be an http(s) URL, got ${JSON.stringify(webhook)}`, 'webhook');
-  }
-  if (b.paused !== undefined && typeof b.paused !== 'boolean') throw bad('paused must be true or false', 'paused');
-
   return {
-    definition: { id: scheduleId, every, cron, timeZone, level, group, parameters, start, outputPrefix, retention, webhook },
+    kind: 'export',
+    definition: { ...timing, level, group, parameters, outputPrefix },
     request,
     retentionMs,
   };
+}
+
+function checkWebhook(webhook: string): void {
+  let url: URL | undefined;
+  try {
+    url = new URL(webhook);
+  } catch {
+    url = undefined;
+  }
+  if (!url || !['http:', 'https:'].includes(url.protocol)) throw bad(`webhook must be an http(s) URL, got ${JSON.stringify(webhook)}`, 'webhook');
+}
+
+/**
+ * A lake schedule's own fields: `sqlExport` read exactly as a `$sql-export` kick-off body
+ * (Parquet unless it names `_format`; no `_since`: the chain sets it), `destination`, `mode`,
+ * `fullEvery`. Incremental views of a Group or patient list are refused: a patient who leaves
+ * would leave rows no run removes.
+ */
+function checkLakeFields(b: Record<string, unknown>, timing: Pick<ScheduleDefinition, 'id' | 'every' | 'cron' | 'timeZone' | 'start' | 'retention' | 'webhook'>) {
+  for (const field of EXPORT_ONLY) if (b[field] !== undefined) throw bad(`${field} belongs to a schedule of $export runs; a schedule of view exports (sqlExport) takes patient and group inside sqlExport`, field);
+  if (timing.start) throw bad('start belongs to a schedule of $export runs: a schedule of view exports makes its tables whole on its first run', 'start');
+  const sqlExport = b.sqlExport as Record<string, unknown>;
+  let viewRequest: ViewExportRequest;
+  try {
+    viewRequest = parseViewExportRequest(sqlExport);
+  } catch (err) {
+    if (err instanceof OperationOutcomeError) for (const issue of err.issues) issue.expression = (issue.expression ?? ['']).map((e) => `sqlExport${e ? `.${e}` : ''}`);
+    throw err;
+  }
+  const parts = (sqlExport.parameter ?? []) as Array<{ name?: unknown }>;
+  if (!parts.some((p) => p?.name === '_format')) viewRequest.format = 'parquet';
+  if (viewRequest.since) throw bad('sqlExport._since is set by the schedule (each run exports what changed since the last); use start for the first run', 'sqlExport._since');
+  if (viewRequest.clientTrackingId) throw bad('sqlExport.clientTrackingId names one kick-off; a schedule has runs', 'sqlExport.clientTrackingId');
+  const destination = text(b, 'destination') ?? `lake/${timing.id}`;
+  if (!PREFIX.test(destination) || destination.length > 200) throw bad('destination must be path segments of A-Z, a-z, 0-9, _ and - separated by /', 'destination');
+  const mode = text(b, 'mode') ?? 'incremental';
+  if (mode !== 'incremental' && mode !== 'full') throw bad(`mode must be incremental or full, got ${JSON.stringify(mode)}`, 'mode');
+  if (mode === 'incremental' && (viewRequest.groupId || viewRequest.patientIds)) {
+    throw bad('Incremental view tables of a group or patients are not supported (a patient who leaves would leave rows no run removes); use mode full', 'mode');
+  }
+  const fullEvery = b.fullEvery;
+  if (fullEvery !== undefined) {
+    if (typeof fullEvery !== 'number' || !Number.isInteger(fullEvery) || fullEvery < 1 || fullEvery > 10_000) throw bad('fullEvery must be a whole number of runs from 1 to 10000', 'fullEvery');
+    if (mode === 'full') throw bad('fullEvery applies to mode incremental (mode full rewrites every run)', 'fullEvery');
+  }
+  const definition: ScheduleDefinition = { ...timing, level: 'system', parameters: {}, outputPrefix: destination, sqlExport, destination, mode, ...(fullEvery !== undefined ? { fullEvery } : {}) };
+  return { definition, viewRequest };
 }
 
 /** The kick-off request a schedule's runs stand for, as a path and query under the FHIR base. */

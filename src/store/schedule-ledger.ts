@@ -124,6 +124,12 @@ export class ScheduleLedger {
     return { watermark: iso(row.watermark), watermarkExportId: row.watermark_export_id ?? undefined, latestManifest: row.latest_manifest ?? undefined };
   }
 
+  /** How many runs of the schedule completed (a lake schedule's `fullEvery` counts them). */
+  async completedRuns(tenant: string, scheduleId: string): Promise<number> {
+    const { rows } = await this.pool.query<{ n: string }>(`SELECT count(*) AS n FROM schedule_runs WHERE tenant = $1 AND schedule_id = $2 AND state = 'completed'`, [tenant, scheduleId]);
+    return Number(rows[0].n);
+  }
+
   /** The newest runs first. */
   async runs(tenant: string, scheduleId: string, limit: number): Promise<ScheduledRun[]> {
     const { rows } = await this.pool.query<{

@@ -123,6 +123,14 @@ function exportMetricsSinks(metrics: WorkerMetrics | undefined): InjectedSinks<E
         fn: (_info, kind, level, tenant, outcome) => metrics?.exportsFinished.inc({ kind, level, tenant, outcome }),
         callDuringReplay: false,
       },
+      lakeRun: {
+        fn: (_info, tenant, schedule, outcome, rows, bytes) => {
+          metrics?.lakeRuns.inc({ tenant, schedule, outcome });
+          metrics?.lakeRows.inc({ tenant, schedule }, rows);
+          metrics?.lakeBytes.inc({ tenant, schedule }, bytes);
+        },
+        callDuringReplay: false,
+      },
     },
   };
 }

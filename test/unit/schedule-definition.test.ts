@@ -13,7 +13,7 @@ const fieldOf = (body: unknown): string | undefined => {
 
 describe('checkScheduleDefinition', () => {
   it('normalizes a full definition and parses its kick-off parameters', () => {
-    const { definition, request, retentionMs } = checkScheduleDefinition({
+    const checked = checkScheduleDefinition({
       id: 'nightly',
       cron: '0 2 * * *',
       timeZone: 'Europe/Berlin',
@@ -24,6 +24,8 @@ describe('checkScheduleDefinition', () => {
       retention: '7d',
       webhook: 'https://hooks.example.org/bulk',
     });
+    if (checked.kind !== 'export') throw new Error('an $export schedule');
+    const { definition, request, retentionMs } = checked;
     expect(definition).toEqual({
       id: 'nightly',
       every: undefined,

@@ -12,6 +12,7 @@ import { SCHEDULE_ID } from '../../schedules/schedule-definition';
 import type { ResourceStore } from '../../store/resource-store';
 import type { ScheduleLedger } from '../../store/schedule-ledger';
 import type { TemporalGateway } from '../../temporal/gateway';
+import type { EngineLimits } from '../../sql/engine-types';
 import type { ScheduledExportInput } from '../../contracts/scheduled-export';
 import { access, newRouter } from '../access';
 import type { AppState } from '../app-state';
@@ -26,6 +27,8 @@ export interface ScheduleRoutesDependencies {
   store: ResourceStore;
   ledger: ScheduleLedger;
   fhirBasePath: string;
+  /** The SQL engine's limits a lake schedule's SQL subjects are checked against. */
+  sqlLimits?: EngineLimits;
 }
 
 type AppContext = Context & { state: AppState };

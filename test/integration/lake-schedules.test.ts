@@ -1,0 +1,267 @@
+/**
+ * Recurring view exports into a lake, end to end on the real stack: a schedule of two views
+ * (one stored and named by reference, one inline with a `forEach`) runs while a writer creates,
+ * updates and deletes Observations. The tables are read back with DuckDB's own Parquet reader
+ * and Hive partitioning (not bulkflow's code): the runs, applied in order (a full run replaces the
+ * table; an incremental run drops the keys in its deleted file and the keys of its rows, then
+ * adds its rows), give row for row what a one-off `$sql-export` of the same views gives at the
+ * same data. Then a periodic full run prunes the folders it superseded, and a changed or deleted
+ * stored view fails its run with the reason.
+ */
+import { readdirSync, readFileSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
+import type { ResourceStore } from '../../src/store/resource-store';
+import { startExportStack, type ExportStack } from '../support/export-stack';
+import { waitFor } from '../support/wait';
+
+type Row = Record<string, unknown>;
+interface RunView {
+  state: string;
+  reason?: string;
+  transactionTime?: string;
+  manifest?: { run: string; subjects: Record<string, { mode: string; fullBecause?: string; rows: number; files: Array<{ key: string; rows: number; bytes: number }>; deleted?: { key: string; rows: number } }> };
+}
+
+const json = { 'Content-Type': 'application/json' };
+const KEY = 'lake_resource_key'; // the column the schedule adds to a view without a getResourceKey() column (docs/lake.md)
+
+/** A stored view: Observation id, status and value (one row per resource). */
+const flatView = {
+  resourceType: 'ViewDefinition',
+  id: 'lake-flat',
+  name: 'obs_flat',
+  resource: 'Observation',
+  status: 'active',
+  select: [{ column: [{ name: 'id', path: 'getResourceKey()' }, { name: 'status', path: 'status' }, { name: 'value', path: "value.ofType(Quantity).value", type: 'decimal' }] }],
+};
+/** Inline: one row per coding (zero, one or two per Observation), so an update can change how many rows a resource has. */
+const codingView = {
+  resourceType: 'ViewDefinition',
+  name: 'obs_codings',
+  resource: 'Observation',
+  status: 'active',
+  select: [{ column: [{ name: 'patient', path: 'subject.getReferenceKey(Patient)' }] }, { forEach: 'code.coding', column: [{ name: 'system', path: 'system' }, { name: 'code', path: 'code' }] }],
+};
+/** The same view as the schedule exports it, the key column added by hand, as the docs say. */
+const codingViewKeyed = { ...codingView, select: [{ column: [{ name: KEY, path: 'getResourceKey()' }] }, ...codingView.select] };
+
+const sqlExport = (flat: unknown, codings: unknown) => ({
+  resourceType: 'Parameters',
+  parameter: [
+    { name: 'subject', part: [{ name: 'name', valueString: 'obs_flat' }, flat] },
+    { name: 'subject', part: [{ name: 'name', valueString: 'obs_codings' }, codings] },
+  ],
+});
+
+function observation(n: number, patient: string, codings: number) {
+  return {
+    resourceType: 'Observation',
+    id: `o-${n}`,
+    status: n % 2 ? 'final' : 'amended',
+    code: { coding: Array.from({ length: codings }, (_, i) => ({ system: 'http://loinc.org', code: `${n}-${i}` })) },
+    subject: { reference: `Patient/${patient}` },
+    valueQuantity: { value: n, unit: '/min' },
+  };
+}
+
+/** Creates, updates (to another number of codings) and deletes Observations until stopped. */
+function startWriter(store: ResourceStore, from: number) {
+  let stopped = false;
+  const live: number[] = [];
+  const done = { created: 0, updated: 0, deleted: 0 };
+  let n = from;
+  const loop = (async () => {
+    while (!stopped) {
+      n++;
+      const ops: Parameters<ResourceStore['write']>[0] = [{ op: 'put', resource: observation(n, `p-${n % 4}`, n % 3) }];
+      if (live.length > 3 && n % 3 === 0) {
+        const target = live[n % live.length];
+        ops.push({ op: 'put', resource: { ...observation(target, `p-${target % 4}`, (n + 1) % 3), valueQuantity: { value: n * 10, unit: '/min' } } });
+        done.updated++;
+      }
+      if (live.length > 5 && n % 4 === 0) {
+        ops.push({ op: 'delete', resourceType: 'Observation', id: `o-${live.splice(n % live.length, 1)[0]}` });
+        done.deleted++;
+      }
+      await store.write(ops);
+      live.push(n);
+      done.created++;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  })();
+  return {
+    done,
+    async stop() {
+      stopped = true;
+      await loop;
+    },
+  };
+}
+
+describe('recurring view exports into a lake', () => {
+  let stack: ExportStack;
+  let db: DuckDBInstance;
+  let lakeDir: string;
+
+  const admin = (method: string, p: string, body?: unknown) => fetch(`${stack.url}/admin/schedules${p}`, { method, headers: json, body: body === undefined ? undefined : JSON.stringify(body) });
+  const runs = async (id: string): Promise<RunView[]> => {
+    const res = await admin('GET', `/${id}`);
+    return ((await res.json()) as { runs: RunView[] }).runs;
+  };
+  /** Triggers a run and waits for its workflow to end; returns it (newest first in the API). */
+  const runOnce = async (id: string): Promise<RunView> => {
+    const before = (await runs(id)).length;
+    await waitFor(async () => ((await (await admin('GET', `/${id}`)).json()) as { running: string[] }).running.length === 0, 60_000, 'no run going');
+    const triggered = await admin('POST', `/${id}/trigger`);
+    expect(triggered.status).toBe(202);
+    await waitFor(async () => {
+      const all = await runs(id);
+      return all.length > before && all[0].state !== 'running';
+    }, 120_000, 'the triggered run to end');
+    // Recorded first, then its files moved and the superseded folders pruned: the workflow's end.
+    await waitFor(async () => ((await (await admin('GET', `/${id}`)).json()) as { running: string[] }).running.length === 0, 60_000, 'the run to finish');
+    return (await runs(id))[0];
+  };
+
+  /** Every row of a table, by run, through DuckDB's Hive-partitioned Parquet reader; and each run's deleted keys. */
+  async function readTable(subject: string): Promise<{ rows: Map<string, Row[]>; deleted: Map<string, string[]>; key: string }> {
+    const connection = await db.connect();
+    const root = path.join(lakeDir, subject);
+    const rows = new Map<string, Row[]>();
+    const deleted = new Map<string, string[]>();
+    const hive = "hive_partitioning = true, hive_types = {'run': VARCHAR}";
+    const parts = await connection.runAndReadAll(`SELECT * FROM read_parquet('${root}/*/part-*.parquet', ${hive})`);
+    for (const row of parts.getRowObjectsJson() as Row[]) {
+      const { run, ...rest } = row;
+      rows.set(String(run), [...(rows.get(String(run)) ?? []), rest]);
+    }
+    const key = subject === 'obs_flat' ? 'id' : KEY;
+    if (readdirSync(root).some((d) => existsSync(path.join(root, d, 'deleted.parquet')))) {
+      const gone = await connection.runAndReadAll(`SELECT * FROM read_parquet('${root}/*/deleted.parquet', ${hive})`);
+      for (const row of gone.getRowObjectsJson() as Row[]) deleted.set(String(row.run), [...(deleted.get(String(row.run)) ?? []), String(row[key])]);
+    }
+    connection.closeSync();
+    return { rows, deleted, key };
+  }
+
+  /** The table as the run manifests under `_runs/` say to apply it, from the first listed run. */
+  async function applyRuns(subject: string): Promise<Row[]> {
+    const { rows, deleted, key } = await readTable(subject);
+    const manifests = readdirSync(path.join(lakeDir, '_runs')).sort().map((f) => JSON.parse(readFileSync(path.join(lakeDir, '_runs', f), 'utf8')) as NonNullable<RunView['manifest']>);
+    let table: Row[] = [];
+    for (const manifest of manifests) {
+      const run = manifest.subjects[subject];
+      const added = rows.get(manifest.run) ?? [];
+      expect(added.length).toBe(run.rows); // the files hold what the manifest says
+      if (run.mode === 'full' || run.fullBecause) {
+        table = [...added];
+        continue;
+      }
+      const drop = new Set([...(deleted.get(manifest.run) ?? []), ...added.map((r) => String(r[key]))]);
+      table = [...table.filter((r) => !drop.has(String(r[key]))), ...added];
+    }
+    return table;
+  }
+
+  /** What a one-off `$sql-export` of these views gives now, read by the same reader. */
+  async function oneOff(views: Array<[string, unknown]>): Promise<Map<string, Row[]>> {
+    const body = { resourceType: 'Parameters', parameter: [{ name: '_format', valueCode: 'parquet' }, ...views.map(([name, resource]) => ({ name: 'subject', part: [{ name: 'name', valueString: name }, { name: 'subjectResource', resource }] }))] };
+    const kick = await fetch(`${stack.fhir}/$sql-export`, { method: 'POST', headers: { 'Content-Type': 'application/fhir+json', Prefer: 'respond-async' }, body: JSON.stringify(body) });
+    expect(kick.status).toBe(202);
+    const statusUrl = kick.headers.get('content-location')!;
+    await waitFor(async () => (await fetch(statusUrl, { redirect: 'manual' })).status === 303, 60_000, 'the one-off export');
+    const exportId = statusUrl.split('/').pop()!;
+    const connection = await db.connect();
+    const out = new Map<string, Row[]>();
+    for (const [name] of views) {
+      const files = readdirSync(path.join(stack.outputDir!, stack.store.tenant, exportId)).filter((f) => f.startsWith(`${name}-`));
+      const list = files.map((f) => `'${path.join(stack.outputDir!, stack.store.tenant, exportId, f)}'`).join(', ');
+      out.set(name, files.length ? ((await connection.runAndReadAll(`SELECT * FROM read_parquet([${list}])`)).getRowObjectsJson() as Row[]) : []);
+    }
+    connection.closeSync();
+    return out;
+  }
+
+  /** Rows as a sorted multiset of their JSON, columns in name order. */
+  const multiset = (rows: Row[]) => rows.map((r) => JSON.stringify(Object.fromEntries(Object.entries(r).sort(([a], [b]) => a.localeCompare(b))))).sort();
+
+  beforeAll(async () => {
+    stack = await startExportStack({ settings: { partitionSize: 150, maxPartResources: 60, maxParallelPartitions: 2 } });
+    const seed = Array.from({ length: 240 }, (_, i) => observation(i, `p-${i % 4}`, i % 3));
+    await stack.store.write([...seed.map((resource) => ({ op: 'put' as const, resource })), { op: 'put', resource: flatView }]);
+    await stack.startWorker();
+    db = await DuckDBInstance.create(':memory:');
+    lakeDir = path.join(stack.outputDir!, stack.store.tenant, 'lake', 'obs');
+  }, 120_000);
+  afterAll(async () => {
+    await admin('DELETE', '/obs');
+    db?.closeSync();
+    await stack?.close();
+  });
+
+  it('keeps each view a table that, applied run by run, is row for row a one-off $sql-export, through five incremental runs, a full run and its pruning', async () => {
+    const definition = {
+      id: 'obs',
+      cron: '0 0 1 1 *', // yearly: triggers run it here
+      destination: 'lake/obs',
+      fullEvery: 6,
+      sqlExport: sqlExport({ name: 'subjectReference', valueReference: { reference: 'ViewDefinition/lake-flat' } }, { name: 'subjectResource', resource: codingView }),
+    };
+    const created = await admin('POST', '', definition);
+    expect([created.status, created.status === 201 ? '' : await created.text()]).toEqual([201, '']);
+
+    // Run 1 (full: the tables' first), then five incremental runs while the writer writes.
+    const writer = startWriter(stack.store, 1000);
+    const chain: RunView[] = [];
+    try {
+      for (let i = 0; i < 6; i++) {
+        chain.push(await runOnce('obs'));
+        if (i === 4) await writer.stop(); // the last run of the chain sees the data the one-off sees
+      }
+    } finally {
+      await writer.stop();
+    }
+    expect(chain.map((r) => r.state)).toEqual(Array(6).fill('completed'));
+    expect(writer.done.updated).toBeGreaterThan(0);
+    expect(writer.done.deleted).toBeGreaterThan(0);
+    expect(chain.map((r) => r.manifest!.subjects.obs_codings.fullBecause ?? 'incremental')).toEqual(['first', ...Array(5).fill('incremental')]);
+    // Incremental runs carry deletions, and hold only the changes.
+    expect(chain.slice(1).some((r) => (r.manifest!.subjects.obs_flat.deleted?.rows ?? 0) > 0)).toBe(true);
+    expect(Math.max(...chain.slice(1).map((r) => r.manifest!.subjects.obs_flat.rows))).toBeLessThan(chain[0].manifest!.subjects.obs_flat.rows);
+
+    const expected = await oneOff([['obs_flat', flatView], ['obs_codings', codingViewKeyed]]);
+    expect(expected.get('obs_flat')!.length).toBeGreaterThan(240);
+    for (const subject of ['obs_flat', 'obs_codings']) expect(multiset(await applyRuns(subject))).toEqual(multiset(expected.get(subject)!));
+
+    // The layout: Hive folders of part-NNNNN files, _latest naming the newest run and the full run to start from.
+    const last = chain.at(-1)!.manifest!;
+    expect(readdirSync(path.join(lakeDir, 'obs_flat')).filter((d) => d.startsWith('run=')).length).toBe(6);
+    expect(last.subjects.obs_flat.files.every((f) => /^obs_flat\/run=\d{8}T\d{6}\.\d{3}Z\/part-\d{5}\.parquet$/.test(f.key))).toBe(true);
+    expect(JSON.parse(readFileSync(path.join(lakeDir, 'obs_flat', '_latest'), 'utf8'))).toEqual({ run: last.run, fullRun: chain[0].manifest!.run });
+    expect(existsSync(path.join(lakeDir, '_staging')) ? readdirSync(path.join(lakeDir, '_staging')) : []).toEqual([]);
+
+    // Run 7 is full (fullEvery 6): the tables are rewritten, and the folders before it removed once it is complete.
+    await stack.store.write([{ op: 'delete', resourceType: 'Observation', id: 'o-3' }]);
+    const full = await runOnce('obs');
+    expect(full.state).toBe('completed');
+    expect(full.manifest!.subjects.obs_flat.fullBecause).toBe('fullEvery');
+    expect(readdirSync(path.join(lakeDir, 'obs_flat')).filter((d) => d.startsWith('run='))).toEqual([`run=${full.manifest!.run}`]);
+    const again = await oneOff([['obs_flat', flatView], ['obs_codings', codingViewKeyed]]);
+    const { rows } = await readTable('obs_flat');
+    expect(multiset(rows.get(full.manifest!.run)!)).toEqual(multiset(again.get('obs_flat')!));
+  }, 600_000);
+
+  it('fails a run clearly when a stored view changed or was deleted since the schedule was made, and the watermark stays', async () => {
+    const changed = { ...flatView, select: [{ column: [...flatView.select[0].column, { name: 'unit', path: 'value.ofType(Quantity).unit' }] }] };
+    await stack.store.write([{ op: 'put', resource: changed }]);
+    const failed = await runOnce('obs');
+    expect(failed.state).toBe('failed');
+    expect(failed.reason).toMatch(/obs_flat: ViewDefinition\/lake-flat changed since the schedule was made; PUT the schedule/);
+    await stack.store.write([{ op: 'delete', resourceType: 'ViewDefinition', id: 'lake-flat' }]);
+    const gone = await runOnce('obs');
+    expect(gone.reason).toMatch(/obs_flat: ViewDefinition\/lake-flat was deleted since the schedule was made/);
+    const schedule = (await (await admin('GET', '/obs')).json()) as { watermark: string; runs: RunView[] };
+    expect(schedule.watermark).toBe(schedule.runs.find((r) => r.state === 'completed')!.transactionTime);
+  }, 300_000);
+});
