@@ -28,6 +28,11 @@ export interface ActivityDependencies {
   sqlLimits?: EngineLimits;
 }
 
+/** Each activity of `activities` run while heartbeating on a timer (liveness.ts). */
+function beatingAll<T extends Record<string, (input: never) => Promise<unknown>>>(activities: T): T {
+  return Object.fromEntries(Object.entries(activities).map(([name, run]) => [name, (input: never) => heartbeating(() => run(input))])) as T;
+}
+
 /** Activity implementations, built from injected dependencies so tests pass real ones. */
 export function createActivities(deps: ActivityDependencies) {
   /**
@@ -38,7 +43,8 @@ export function createActivities(deps: ActivityDependencies) {
 
   return withPermanentFailures({
     ...scheduledRunActivities(deps),
-    ...lakeRunActivities(deps),
+    // A lake run's file work beats on a timer: a worker that dies mid-commit is noticed within the heartbeat timeout.
+    ...beatingAll(lakeRunActivities(deps)),
 
     /**
      * Fixes the export's transactionTime (every write stamped at or before it has committed)

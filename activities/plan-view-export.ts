@@ -8,7 +8,8 @@ import { ResourceStore } from '../src/store/resource-store';
 import { capPartitions, planPartitions } from '../src/store/snapshot-planner';
 
 export async function planViewExport(pool: Pool, input: PlanViewExportInput): Promise<ViewExportPlan> {
-  const window = atSnapshot(input.window, await new ResourceStore(pool, input.window.tenant).snapshotTime());
+  // A given snapshot was handed out by snapshotTime() before: every write stamped up to it has committed.
+  const window = atSnapshot(input.window, input.transactionTime ?? (await new ResourceStore(pool, input.window.tenant).snapshotTime()));
   const totals: Record<string, number> = {};
   const planned: Array<{ type: string; bounds: PlannedPartition['after'][] }> = [];
   for (const type of input.types) {

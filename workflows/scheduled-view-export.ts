@@ -1,6 +1,6 @@
 import { ApplicationFailure, CancellationScope, executeChild, isCancellation, ParentClosePolicy, proxyActivities, setCurrentDetails, startChild, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { fullBecause, type LakeSubject, type ScheduledViewExportInput } from '../src/contracts/lake-export';
+import { fullBecause, lakeRunName, type LakeSubject, type ScheduledViewExportInput } from '../src/contracts/lake-export';
 import type { ScheduledRunResult } from '../src/contracts/scheduled-export';
 import type { ViewExportInput, ViewExportStatus } from '../src/contracts/view-export';
 import { exportMetrics } from './export-metrics';
@@ -12,26 +12,22 @@ const ledger = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 });
-// Moving a run's files and listing folders grows with the run: longer, and still retried.
-const files = proxyActivities<Activities>({
-  startToCloseTimeout: '30 minutes',
-  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
-});
-
-/** The run's name: its snapshot, compact (file-keys.ts's lakeRunName; workflows cannot import it). */
-const runName = (snapshot: string) => new Date(snapshot).toISOString().replace(/[-:]/g, '');
+/** A run's file work grows with the run: long, but heartbeating, so a dead worker's attempt is retried within the heartbeat timeout. */
+const fileActivities = (heartbeatTimeoutMs: number) =>
+  proxyActivities<Activities>({ startToCloseTimeout: '1 hour', heartbeatTimeout: heartbeatTimeoutMs, retry: { initialInterval: '1 second', maximumInterval: '30 seconds' } });
 
 /**
  * One run of a lake schedule (the action of its Temporal Schedule): each subject's table gets a
  * `run=<snapshot>` folder. Tables due a full run (SQL subjects, `mode: full`, a table's first
  * run, a changed view, every `fullEvery`th run) are exported whole first; then the incremental
- * views with `_since` = the watermark, plus each one's deletions. The watermark moves to the
- * last export's snapshot (compare-and-set), the staged files move into the tables, the run
+ * views with `_since` = the watermark at the same snapshot, plus each one's deletions. The
+ * watermark moves to that snapshot (compare-and-set), the staged files move into the tables, the run
  * manifest is written last, and tables that ran full drop the run folders they superseded.
  */
 export async function scheduledViewExport(input: ScheduledViewExportInput): Promise<ScheduledRunResult> {
   const { tenant, scheduleId, destination } = input;
   const { workflowId, runId } = workflowInfo();
+  const files = fileActivities(input.tuning.heartbeatTimeoutMs);
   const run = await ledger.beginScheduledRun({ tenant, scheduleId, workflowId, runId });
   const staged = [`${run.exportId}-full`, `${run.exportId}-inc`, `${run.exportId}-deleted`];
   try {
@@ -42,10 +38,10 @@ export async function scheduledViewExport(input: ScheduledViewExportInput): Prom
     const incremental = input.subjects.filter((s) => why.get(s.name) === undefined);
     setCurrentDetails(`Lake run of schedule ${scheduleId}: ${input.subjects.map((s) => `${s.name} (${why.get(s.name) ? 'full' : 'incremental'})`).join(', ')}`);
 
-    // Full tables first, then the incremental ones: the watermark is the later snapshot, so no change falls between.
+    // Both exports at one snapshot, the run's: every table reaches it, and the watermark moves to it.
     const fullStatus = full.length > 0 ? await exportOf(input, full, `${run.exportId}-full`) : undefined;
-    const incStatus = incremental.length > 0 ? await exportOf(input, incremental, `${run.exportId}-inc`, run.watermark) : undefined;
-    const snapshot = (incStatus ?? fullStatus)!.transactionTime!;
+    const incStatus = incremental.length > 0 ? await exportOf(input, incremental, `${run.exportId}-inc`, run.watermark, fullStatus?.transactionTime) : undefined;
+    const snapshot = (fullStatus ?? incStatus)!.transactionTime!;
     const subjects = [];
     for (const subject of input.subjects) {
       const status = why.get(subject.name) ? fullStatus! : incStatus!;
@@ -64,7 +60,7 @@ export async function scheduledViewExport(input: ScheduledViewExportInput): Prom
         digest: subject.digest,
       });
     }
-    const { state, manifest } = await files.completeLakeRun({ tenant, scheduleId, exportId: run.exportId, watermark: run.watermark, destination, run: runName(snapshot), snapshot, format: input.format, subjects, staged });
+    const { state, manifest } = await files.completeLakeRun({ tenant, scheduleId, exportId: run.exportId, watermark: run.watermark, destination, run: lakeRunName(snapshot), snapshot, format: input.format, subjects, staged });
     if (state === 'completed') {
       if (full.length > 0) await files.pruneLakeRuns({ tenant, destination, subjects: full.map((s) => s.name), retentionMs: input.retentionMs, now: new Date().toISOString() });
       const rows = Object.values(manifest.subjects).reduce((n, s) => n + s.rows, 0);
@@ -93,7 +89,7 @@ export async function scheduledViewExport(input: ScheduledViewExportInput): Prom
 }
 
 /** A `$sql-export` of `subjects` into the run's staging folder, waited for; `since` makes it incremental. */
-async function exportOf(input: ScheduledViewExportInput, subjects: LakeSubject[], exportId: string, since?: string): Promise<ViewExportStatus> {
+async function exportOf(input: ScheduledViewExportInput, subjects: LakeSubject[], exportId: string, since?: string, transactionTime?: string): Promise<ViewExportStatus> {
   const views = subjects.flatMap((s) => (s.view ? [s.view] : []));
   const sqlSubjects = subjects.flatMap((s) => (s.sql ? [s.sql] : []));
   const exportInput: ViewExportInput = {
@@ -109,6 +105,7 @@ async function exportOf(input: ScheduledViewExportInput, subjects: LakeSubject[]
     tuning: input.tuning,
     outputPrefix: `${input.destination}/_staging`,
     handOver: true,
+    ...(transactionTime ? { transactionTime } : {}),
   };
   const status = await executeChild(viewExport, { workflowId: exportId, args: [exportInput], ...viewExportStartOptions(exportInput) });
   return status!;

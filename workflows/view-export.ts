@@ -63,6 +63,7 @@ export async function viewExport(input: ViewExportInput): Promise<ViewExportStat
       // Each partition's input repeats its view: the largest bounds how many there may be (history-budget.ts).
       maxPartitions: maxPartitionsFor(Math.max(0, ...input.views.map((v) => JSON.stringify(v).length))),
       viewsPerType: Object.fromEntries(types.map((t) => [t, input.views.filter((v) => v.resource === t).length])),
+      ...(input.transactionTime ? { transactionTime: input.transactionTime } : {}),
     });
     status.transactionTime = plan.transactionTime;
     const window = atSnapshot(input.window, plan.transactionTime);

@@ -8,6 +8,9 @@ import type { CompartmentFilter } from './export-window';
 import type { ScheduleDefinition } from './scheduled-export';
 import type { ExportedSqlSubject, ExportedView, ViewFormat } from './view-export';
 
+/** A run's name (its folder `run=<name>`): its snapshot, compact and sortable (`20261205T061530.123Z`). */
+export const lakeRunName = (snapshot: string) => new Date(snapshot).toISOString().replace(/[-:]/g, '');
+
 /** The column every incremental table's rows carry: the id of the resource they came from. */
 export const LAKE_KEY_COLUMN = 'lake_resource_key';
 

@@ -50,6 +50,8 @@ export interface ViewExportInput {
   outputPrefix?: string;
   /** Return the status once the files are complete, and leave them to the caller (a lake run moves them into its tables). */
   handOver?: boolean;
+  /** Export at this snapshot instead of a new one (a lake run's second export, so all its tables share one). */
+  transactionTime?: string;
 }
 
 export interface PlanViewExportInput {
@@ -62,6 +64,8 @@ export interface PlanViewExportInput {
   maxPartitions?: number;
   /** How many views read each type (weights of the cap). */
   viewsPerType?: Record<string, number>;
+  /** The snapshot to plan at (absent: a new one). */
+  transactionTime?: string;
 }
 
 export interface ViewExportPlan {

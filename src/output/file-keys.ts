@@ -60,9 +60,6 @@ export function storedAsyncResponse(keys: string[]): { responseKey: string; http
  * and `_staging/` where a run's files are written before they move into their tables.
  */
 
-/** A run's name: its snapshot, compact and sortable (`20261205T061530.123Z`). */
-export const lakeRunName = (snapshot: string) => new Date(snapshot).toISOString().replace(/[-:]/g, '');
-
 /** Where a lake run's exports write before their files move into the tables (an output prefix under the tenant). */
 export const lakeStagingPrefix = (destination: string) => `${destination}/_staging`;
 

@@ -14,13 +14,15 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import type { ResourceStore } from '../../src/store/resource-store';
 import { startExportStack, type ExportStack } from '../support/export-stack';
 import { waitFor } from '../support/wait';
+import { applyRuns, multiset, readParquet, readTable, type LakeManifestView, type Row } from '../support/lake-reader';
 
-type Row = Record<string, unknown>;
 interface RunView {
+  startedAt: string;
+  workflowId: string;
   state: string;
   reason?: string;
   transactionTime?: string;
-  manifest?: { run: string; subjects: Record<string, { mode: string; fullBecause?: string; rows: number; files: Array<{ key: string; rows: number; bytes: number }>; deleted?: { key: string; rows: number } }> };
+  manifest?: LakeManifestView;
 }
 
 const json = { 'Content-Type': 'application/json' };
@@ -111,58 +113,19 @@ describe('recurring view exports into a lake', () => {
   };
   /** Triggers a run and waits for its workflow to end; returns it (newest first in the API). */
   const runOnce = async (id: string): Promise<RunView> => {
-    const before = (await runs(id)).length;
+    const before = (await runs(id))[0]?.startedAt; // the API lists the newest runs, ten at most
     await waitFor(async () => ((await (await admin('GET', `/${id}`)).json()) as { running: string[] }).running.length === 0, 60_000, 'no run going');
     const triggered = await admin('POST', `/${id}/trigger`);
     expect(triggered.status).toBe(202);
     await waitFor(async () => {
-      const all = await runs(id);
-      return all.length > before && all[0].state !== 'running';
+      const newest = (await runs(id))[0];
+      return newest.startedAt !== before && newest.state !== 'running';
     }, 120_000, 'the triggered run to end');
     // Recorded first, then its files moved and the superseded folders pruned: the workflow's end.
-    await waitFor(async () => ((await (await admin('GET', `/${id}`)).json()) as { running: string[] }).running.length === 0, 60_000, 'the run to finish');
-    return (await runs(id))[0];
+    const run = (await runs(id))[0];
+    await stack.client.workflow.getHandle(run.workflowId).result().catch(() => undefined);
+    return run;
   };
-
-  /** Every row of a table, by run, through DuckDB's Hive-partitioned Parquet reader; and each run's deleted keys. */
-  async function readTable(subject: string): Promise<{ rows: Map<string, Row[]>; deleted: Map<string, string[]>; key: string }> {
-    const connection = await db.connect();
-    const root = path.join(lakeDir, subject);
-    const rows = new Map<string, Row[]>();
-    const deleted = new Map<string, string[]>();
-    const hive = "hive_partitioning = true, hive_types = {'run': VARCHAR}";
-    const parts = await connection.runAndReadAll(`SELECT * FROM read_parquet('${root}/*/part-*.parquet', ${hive})`);
-    for (const row of parts.getRowObjectsJson() as Row[]) {
-      const { run, ...rest } = row;
-      rows.set(String(run), [...(rows.get(String(run)) ?? []), rest]);
-    }
-    const key = subject === 'obs_flat' ? 'id' : KEY;
-    if (readdirSync(root).some((d) => existsSync(path.join(root, d, 'deleted.parquet')))) {
-      const gone = await connection.runAndReadAll(`SELECT * FROM read_parquet('${root}/*/deleted.parquet', ${hive})`);
-      for (const row of gone.getRowObjectsJson() as Row[]) deleted.set(String(row.run), [...(deleted.get(String(row.run)) ?? []), String(row[key])]);
-    }
-    connection.closeSync();
-    return { rows, deleted, key };
-  }
-
-  /** The table as the run manifests under `_runs/` say to apply it, from the first listed run. */
-  async function applyRuns(subject: string): Promise<Row[]> {
-    const { rows, deleted, key } = await readTable(subject);
-    const manifests = readdirSync(path.join(lakeDir, '_runs')).sort().map((f) => JSON.parse(readFileSync(path.join(lakeDir, '_runs', f), 'utf8')) as NonNullable<RunView['manifest']>);
-    let table: Row[] = [];
-    for (const manifest of manifests) {
-      const run = manifest.subjects[subject];
-      const added = rows.get(manifest.run) ?? [];
-      expect(added.length).toBe(run.rows); // the files hold what the manifest says
-      if (run.mode === 'full' || run.fullBecause) {
-        table = [...added];
-        continue;
-      }
-      const drop = new Set([...(deleted.get(manifest.run) ?? []), ...added.map((r) => String(r[key]))]);
-      table = [...table.filter((r) => !drop.has(String(r[key]))), ...added];
-    }
-    return table;
-  }
 
   /** What a one-off `$sql-export` of these views gives now, read by the same reader. */
   async function oneOff(views: Array<[string, unknown]>): Promise<Map<string, Row[]>> {
@@ -172,19 +135,11 @@ describe('recurring view exports into a lake', () => {
     const statusUrl = kick.headers.get('content-location')!;
     await waitFor(async () => (await fetch(statusUrl, { redirect: 'manual' })).status === 303, 60_000, 'the one-off export');
     const exportId = statusUrl.split('/').pop()!;
-    const connection = await db.connect();
     const out = new Map<string, Row[]>();
-    for (const [name] of views) {
-      const files = readdirSync(path.join(stack.outputDir!, stack.store.tenant, exportId)).filter((f) => f.startsWith(`${name}-`));
-      const list = files.map((f) => `'${path.join(stack.outputDir!, stack.store.tenant, exportId, f)}'`).join(', ');
-      out.set(name, files.length ? ((await connection.runAndReadAll(`SELECT * FROM read_parquet([${list}])`)).getRowObjectsJson() as Row[]) : []);
-    }
-    connection.closeSync();
+    const dir = path.join(stack.outputDir!, stack.store.tenant, exportId);
+    for (const [name] of views) out.set(name, await readParquet(db, readdirSync(dir).filter((f) => f.startsWith(`${name}-`)).map((f) => path.join(dir, f))));
     return out;
   }
-
-  /** Rows as a sorted multiset of their JSON, columns in name order. */
-  const multiset = (rows: Row[]) => rows.map((r) => JSON.stringify(Object.fromEntries(Object.entries(r).sort(([a], [b]) => a.localeCompare(b))))).sort();
 
   beforeAll(async () => {
     stack = await startExportStack({ settings: { partitionSize: 150, maxPartResources: 60, maxParallelPartitions: 2 } });
@@ -232,7 +187,7 @@ describe('recurring view exports into a lake', () => {
 
     const expected = await oneOff([['obs_flat', flatView], ['obs_codings', codingViewKeyed]]);
     expect(expected.get('obs_flat')!.length).toBeGreaterThan(240);
-    for (const subject of ['obs_flat', 'obs_codings']) expect(multiset(await applyRuns(subject))).toEqual(multiset(expected.get(subject)!));
+    for (const [subject, key] of [['obs_flat', 'id'], ['obs_codings', KEY]]) expect(multiset(await applyRuns(db, lakeDir, subject, key))).toEqual(multiset(expected.get(subject)!));
 
     // The layout: Hive folders of part-NNNNN files, _latest naming the newest run and the full run to start from.
     const last = chain.at(-1)!.manifest!;
@@ -248,8 +203,27 @@ describe('recurring view exports into a lake', () => {
     expect(full.manifest!.subjects.obs_flat.fullBecause).toBe('fullEvery');
     expect(readdirSync(path.join(lakeDir, 'obs_flat')).filter((d) => d.startsWith('run='))).toEqual([`run=${full.manifest!.run}`]);
     const again = await oneOff([['obs_flat', flatView], ['obs_codings', codingViewKeyed]]);
-    const { rows } = await readTable('obs_flat');
+    const { rows } = await readTable(db, path.join(lakeDir, 'obs_flat'), 'id');
     expect(multiset(rows.get(full.manifest!.run)!)).toEqual(multiset(again.get('obs_flat')!));
+
+    // A PUT that changes one view: that table's next run is full, the other's incremental, both at
+    // one snapshot (the watermark), so the run after it misses nothing written meanwhile.
+    const codingView2 = { ...codingView, select: [codingView.select[0], { forEach: 'code.coding', column: [...codingView.select[1].column!, { name: 'code_again', path: 'code' }] }] };
+    const updated = await admin('PUT', '/obs', { ...definition, id: undefined, sqlExport: sqlExport({ name: 'subjectReference', valueReference: { reference: 'ViewDefinition/lake-flat' } }, { name: 'subjectResource', resource: codingView2 }) });
+    expect(updated.status).toBe(200);
+    const later = startWriter(stack.store, 5000);
+    let mixed: RunView;
+    try {
+      mixed = await runOnce('obs');
+      await runOnce('obs');
+    } finally {
+      await later.stop();
+    }
+    expect([mixed.manifest!.subjects.obs_codings.fullBecause, mixed.manifest!.subjects.obs_flat.fullBecause]).toEqual(['changed', undefined]);
+    expect(mixed.manifest!.subjects.obs_codings.snapshot).toBe(mixed.manifest!.subjects.obs_flat.snapshot);
+    await runOnce('obs');
+    const third = await oneOff([['obs_flat', flatView], ['obs_codings', { ...codingView2, select: [{ column: [{ name: KEY, path: 'getResourceKey()' }] }, ...codingView2.select] }]]);
+    for (const [subject, key] of [['obs_flat', 'id'], ['obs_codings', KEY]]) expect(multiset(await applyRuns(db, lakeDir, subject, key))).toEqual(multiset(third.get(subject)!));
   }, 600_000);
 
   it('fails a run clearly when a stored view changed or was deleted since the schedule was made, and the watermark stays', async () => {
