@@ -1,13 +1,14 @@
-/** `npm run bench -- <import|export|views|sql|api|large|lake> [options]`: prints figures and ratios against a baseline of the same run. */
+/** `npm run bench -- <import|export|views|sql|sql-run|api|large|lake> [options]`: prints figures and ratios against a baseline of the same run. */
 import { benchApi } from './api';
 import { benchExport } from './export';
 import { benchImport } from './import';
 import { benchLake } from './lake';
 import { benchLarge } from './large';
 import { benchSql } from './sql';
+import { benchSqlRun } from './sql-run';
 import { benchViews } from './views';
 
-const benches: Record<string, (args: string[]) => Promise<void>> = { import: benchImport, export: benchExport, views: benchViews, sql: benchSql, api: benchApi, large: benchLarge, lake: benchLake };
+const benches: Record<string, (args: string[]) => Promise<void>> = { import: benchImport, export: benchExport, views: benchViews, sql: benchSql, api: benchApi, large: benchLarge, lake: benchLake, 'sql-run': benchSqlRun };
 
 async function main(): Promise<void> {
   const [name = 'import', ...args] = process.argv.slice(2);

@@ -9,6 +9,8 @@
  * stored view fails its run with the reason.
  */
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import type { ResourceStore } from '../../src/store/resource-store';
@@ -156,8 +158,20 @@ describe('recurring view exports into a lake', () => {
   });
 
   it('keeps each view a table that, applied run by run, is row for row a one-off $sql-export, through five incremental runs, a full run and its pruning', async () => {
+    // The webhook receives each completed run's manifest.
+    const hooked: Array<{ exportId: string; manifest: LakeManifestView }> = [];
+    const receiver = createServer((req, res) => {
+      let text = '';
+      req.on('data', (chunk) => (text += chunk));
+      req.on('end', () => {
+        hooked.push(JSON.parse(text));
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
     const definition = {
       id: 'obs',
+      webhook: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/lake`,
       cron: '0 0 1 1 *', // yearly: triggers run it here
       destination: 'lake/obs',
       fullEvery: 6,
@@ -205,6 +219,9 @@ describe('recurring view exports into a lake', () => {
     const again = await oneOff([['obs_flat', flatView], ['obs_codings', codingViewKeyed]]);
     const { rows } = await readTable(db, path.join(lakeDir, 'obs_flat'), 'id');
     expect(multiset(rows.get(full.manifest!.run)!)).toEqual(multiset(again.get('obs_flat')!));
+    await waitFor(async () => hooked.length >= 7, 30_000, 'a webhook delivery per run');
+    expect(hooked.map((h) => h.manifest.run).sort()).toEqual([...chain, full].map((r) => r.manifest!.run).sort());
+    expect(hooked.find((h) => h.manifest.run === full.manifest!.run)!.manifest).toEqual(full.manifest);
 
     // A PUT that changes one view: that table's next run is full, the other's incremental, both at
     // one snapshot (the watermark), so the run after it misses nothing written meanwhile.
@@ -224,6 +241,8 @@ describe('recurring view exports into a lake', () => {
     await runOnce('obs');
     const third = await oneOff([['obs_flat', flatView], ['obs_codings', { ...codingView2, select: [{ column: [{ name: KEY, path: 'getResourceKey()' }] }, ...codingView2.select] }]]);
     for (const [subject, key] of [['obs_flat', 'id'], ['obs_codings', KEY]]) expect(multiset(await applyRuns(db, lakeDir, subject, key))).toEqual(multiset(third.get(subject)!));
+    await waitFor(async () => hooked.length >= 10, 30_000, 'the later runs\' webhook deliveries');
+    receiver.close();
   }, 600_000);
 
   it('fails a run clearly when a stored view changed or was deleted since the schedule was made, and the watermark stays', async () => {
