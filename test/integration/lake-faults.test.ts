@@ -66,7 +66,15 @@ describe('lake schedule runs under faults', () => {
   let changes = 0;
 
   const admin = (p = '') => `${topology.apis[0].fhir.replace(/\/fhir$/, '')}/admin/schedules${p}`;
-  const schedule = async () => (await (await fetch(admin('/lake'))).json()) as { runs: RunView[]; running: string[] };
+  /** The schedule's read answer; a 503 (the API waiting on Temporal or the store in trouble) is retried. */
+  const schedule = async (): Promise<{ runs: RunView[]; running: string[] }> => {
+    for (;;) {
+      const res = await fetch(admin('/lake')).catch(() => undefined);
+      if (res?.status === 200) return (await res.json()) as { runs: RunView[]; running: string[] };
+      if (res && res.status !== 503 && res.status !== 500) throw new Error(`GET the schedule answered ${res.status}: ${await res.text()}`);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  };
 
   /** Creates, updates (to another number of codings and value) and deletes Observations of the population. */
   async function change(): Promise<void> {

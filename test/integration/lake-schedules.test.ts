@@ -109,14 +109,20 @@ describe('recurring view exports into a lake', () => {
   let lakeDir: string;
 
   const admin = (method: string, p: string, body?: unknown) => fetch(`${stack.url}/admin/schedules${p}`, { method, headers: json, body: body === undefined ? undefined : JSON.stringify(body) });
-  const runs = async (id: string): Promise<RunView[]> => {
-    const res = await admin('GET', `/${id}`);
-    return ((await res.json()) as { runs: RunView[] }).runs;
+  /** The schedule's read answer; a 503 (Temporal slower than the API waits, under a loaded machine) is retried as its Retry-After asks. */
+  const read = async (id: string): Promise<{ runs: RunView[]; running: string[]; watermark?: string }> => {
+    for (;;) {
+      const res = await admin('GET', `/${id}`);
+      if (res.status === 200) return (await res.json()) as { runs: RunView[]; running: string[]; watermark?: string };
+      if (res.status !== 503) throw new Error(`GET schedule ${id} answered ${res.status}: ${await res.text()}`);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
   };
+  const runs = async (id: string): Promise<RunView[]> => (await read(id)).runs;
   /** Triggers a run and waits for its workflow to end; returns it (newest first in the API). */
   const runOnce = async (id: string): Promise<RunView> => {
     const before = (await runs(id))[0]?.startedAt; // the API lists the newest runs, ten at most
-    await waitFor(async () => ((await (await admin('GET', `/${id}`)).json()) as { running: string[] }).running.length === 0, 60_000, 'no run going');
+    await waitFor(async () => (await read(id)).running.length === 0, 60_000, 'no run going');
     const triggered = await admin('POST', `/${id}/trigger`);
     expect(triggered.status).toBe(202);
     await waitFor(async () => {
@@ -130,8 +136,15 @@ describe('recurring view exports into a lake', () => {
   };
 
   /** What a one-off `$sql-export` of these views gives now, read by the same reader. */
-  async function oneOff(views: Array<[string, unknown]>): Promise<Map<string, Row[]>> {
-    const body = { resourceType: 'Parameters', parameter: [{ name: '_format', valueCode: 'parquet' }, ...views.map(([name, resource]) => ({ name: 'subject', part: [{ name: 'name', valueString: name }, { name: 'subjectResource', resource }] }))] };
+  async function oneOff(views: Array<[string, unknown]>, context: unknown[] = []): Promise<Map<string, Row[]>> {
+    const body = {
+      resourceType: 'Parameters',
+      parameter: [
+        { name: '_format', valueCode: 'parquet' },
+        ...views.map(([name, resource]) => ({ name: 'subject', part: [{ name: 'name', valueString: name }, { name: 'subjectResource', resource }] })),
+        ...context.map((resource) => ({ name: 'context', resource })),
+      ],
+    };
     const kick = await fetch(`${stack.fhir}/$sql-export`, { method: 'POST', headers: { 'Content-Type': 'application/fhir+json', Prefer: 'respond-async' }, body: JSON.stringify(body) });
     expect(kick.status).toBe(202);
     const statusUrl = kick.headers.get('content-location')!;
@@ -245,6 +258,51 @@ describe('recurring view exports into a lake', () => {
     receiver.close();
   }, 600_000);
 
+  it('rewrites a SQL subject whole on every run, beside an incremental view, and the table is the one-off result', async () => {
+    const statusView = { resourceType: 'ViewDefinition', url: 'https://bulkflow.example/views/lake-status', name: 'obs_status', resource: 'Observation', status: 'active', select: [{ column: [{ name: 'status', path: 'status' }] }] };
+    const counts = {
+      resourceType: 'Library',
+      url: 'https://bulkflow.example/sql/lake-counts',
+      name: 'counts',
+      status: 'active',
+      type: { coding: [{ system: 'http://hl7.org/fhir/uv/sql-on-fhir/CodeSystem/LibraryTypesCodes', code: 'sql-query' }] },
+      content: [{ contentType: 'application/sql', data: Buffer.from('SELECT status, count(*) AS n FROM s GROUP BY ALL').toString('base64') }],
+      relatedArtifact: [{ type: 'depends-on', resource: statusView.url, label: 's' }],
+    };
+    const body = {
+      id: 'sql',
+      cron: '0 0 1 1 *',
+      destination: 'lake/sql',
+      sqlExport: {
+        resourceType: 'Parameters',
+        parameter: [
+          { name: 'subject', part: [{ name: 'name', valueString: 'counts' }, { name: 'subjectResource', resource: counts }] },
+          { name: 'subject', part: [{ name: 'name', valueString: 'obs_status' }, { name: 'subjectResource', resource: statusView }] },
+          { name: 'context', resource: statusView },
+        ],
+      },
+    };
+    const created = await admin('POST', '', body);
+    expect([created.status, created.status === 201 ? '' : await created.text()]).toEqual([201, '']);
+    const first = await runOnce('sql');
+    await stack.store.write([{ op: 'put', resource: observation(9001, 'p-1', 1) }, { op: 'delete', resourceType: 'Observation', id: 'o-5' }]);
+    const second = await runOnce('sql');
+    expect([first.state, second.state]).toEqual(['completed', 'completed']);
+    expect([first.manifest!.subjects.counts.fullBecause, second.manifest!.subjects.counts.fullBecause]).toEqual(['first', 'sql']);
+    expect(second.manifest!.subjects.obs_status.fullBecause).toBeUndefined();
+    expect(second.manifest!.subjects.obs_status.snapshot).toBe(second.manifest!.subjects.counts.snapshot);
+
+    const dir = path.join(stack.outputDir!, stack.store.tenant, 'lake', 'sql');
+    expect(JSON.parse(readFileSync(path.join(dir, 'counts', '_latest'), 'utf8'))).toEqual({ run: second.manifest!.run, fullRun: second.manifest!.run });
+    // The first run's folder went when the second, full, was complete.
+    expect(readdirSync(path.join(dir, 'counts')).filter((d) => d.startsWith('run='))).toEqual([`run=${second.manifest!.run}`]);
+    const expected = await oneOff([['counts', counts], ['obs_status', { ...statusView, select: [{ column: [{ name: KEY, path: 'getResourceKey()' }] }, ...statusView.select] }]], [statusView]);
+    const { rows } = await readTable(db, path.join(dir, 'counts'), 'status');
+    expect(multiset(rows.get(second.manifest!.run)!)).toEqual(multiset(expected.get('counts')!));
+    expect(multiset(await applyRuns(db, dir, 'obs_status', KEY))).toEqual(multiset(expected.get('obs_status')!));
+    await admin('DELETE', '/sql');
+  }, 300_000);
+
   it('fails a run clearly when a stored view changed or was deleted since the schedule was made, and the watermark stays', async () => {
     const changed = { ...flatView, select: [{ column: [...flatView.select[0].column, { name: 'unit', path: 'value.ofType(Quantity).unit' }] }] };
     await stack.store.write([{ op: 'put', resource: changed }]);
@@ -254,7 +312,7 @@ describe('recurring view exports into a lake', () => {
     await stack.store.write([{ op: 'delete', resourceType: 'ViewDefinition', id: 'lake-flat' }]);
     const gone = await runOnce('obs');
     expect(gone.reason).toMatch(/obs_flat: ViewDefinition\/lake-flat was deleted since the schedule was made/);
-    const schedule = (await (await admin('GET', '/obs')).json()) as { watermark: string; runs: RunView[] };
+    const schedule = await read('obs');
     expect(schedule.watermark).toBe(schedule.runs.find((r) => r.state === 'completed')!.transactionTime);
   }, 300_000);
 });
