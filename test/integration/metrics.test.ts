@@ -3,7 +3,7 @@
  * before and after a real export: the API's request counts and latency by route and status,
  * the exports it started by kind, level and tenant; the worker's activity runs and the
  * resources and bytes it exported, the Temporal SDK's own metrics beside them; the worker's
- * `/healthz` and `/readyz`.
+ * `/healthz` and `/readyz`; a lake schedule's runs, rows and bytes.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -100,6 +100,28 @@ describe('metrics of the API and the worker processes', () => {
     const worker = await scrape(workerMetrics);
     expect(sample(worker, 'bulkflow_exports_finished_total', cancelled)).toBe(1);
     expect(sample(worker, 'bulkflow_exports_finished_total', { ...cancelled, outcome: 'completed' })).toBe(0);
+  });
+
+  it('counts a lake schedule\'s runs, rows and bytes by schedule', async () => {
+    const admin = `${topology.apis[0].fhir.replace(/\/fhir$/, '')}/admin/schedules`;
+    const view = { resourceType: 'ViewDefinition', name: 'obs', resource: 'Observation', status: 'active', select: [{ column: [{ name: 'id', path: 'getResourceKey()' }] }] };
+    const created = await fetch(admin, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ id: 'metered', cron: '0 0 1 1 *', sqlExport: { resourceType: 'Parameters', parameter: [{ name: 'subject', part: [{ name: 'subjectResource', resource: view }] }] } }),
+    });
+    expect(created.status).toBe(201);
+    expect((await fetch(`${admin}/metered/trigger`, { method: 'POST' })).status).toBe(202);
+    const labels = { tenant, schedule: 'metered' };
+    const deadline = Date.now() + 60_000;
+    while (sample(await scrape(workerMetrics), 'bulkflow_lake_runs_total', { ...labels, outcome: 'completed' }) < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    const worker = await scrape(workerMetrics);
+    const run = ((await (await fetch(`${admin}/metered`)).json()) as { runs: Array<{ manifest: { subjects: Record<string, { rows: number; bytes: number }> } }> }).runs[0];
+    expect(sample(worker, 'bulkflow_lake_runs_total', { ...labels, outcome: 'completed' })).toBe(1);
+    expect(run.manifest.subjects.obs.rows).toBeGreaterThan(0);
+    expect(sample(worker, 'bulkflow_lake_rows_total', labels)).toBe(run.manifest.subjects.obs.rows);
+    expect(sample(worker, 'bulkflow_lake_bytes_total', labels)).toBe(run.manifest.subjects.obs.bytes);
+    await fetch(`${admin}/metered`, { method: 'DELETE' });
   });
 
   it('answers /healthz and /readyz on the worker\'s metrics port, and 404 elsewhere', async () => {

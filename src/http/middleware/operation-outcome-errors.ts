@@ -2,6 +2,10 @@ import type { Middleware } from 'koa';
 import { operationOutcome, type Issue, type IssueCode } from '../../fhir/operation-outcome';
 import { OperationOutcomeError } from '../../fhir/outcome-error';
 import type { AppState } from '../app-state';
+import { isStoreUnavailable } from '../../store/unavailable';
+
+/** Retry-After of the 503 a client gets while the store cannot be reached. */
+export const STORE_RETRY_AFTER_SECONDS = 5;
 
 export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 
@@ -27,8 +31,8 @@ function emptyErrorDiagnostics(status: number, method: string, path: string): st
 
 /**
  * Every error leaves as a FHIR OperationOutcome with the right status: the domain's refusals with theirs,
- * Koa's own 4xx (bad JSON, ...) with their message, anything else as a 500 whose details
- * stay in the log. Error statuses set without a body (unmatched route: 404, wrong method: 405) get one too.
+ * Koa's own 4xx (bad JSON, ...) with their message, the store out of reach as a 503 with
+ * Retry-After, anything else as a 500 whose details stay in the log. Error statuses set without a body (unmatched route: 404, wrong method: 405) get one too.
  */
 export function operationOutcomeErrors(): Middleware<AppState> {
   return async (ctx, next) => {
@@ -47,6 +51,12 @@ export function operationOutcomeErrors(): Middleware<AppState> {
         issues = err.issues;
         if (err.options.retryAfterSeconds !== undefined) ctx.set('Retry-After', String(err.options.retryAfterSeconds));
         if (err.options.headers) ctx.set(err.options.headers);
+      } else if (isStoreUnavailable(err)) {
+        // PostgreSQL down or restarting: the client may come back, as from a Temporal outage.
+        status = 503;
+        issues = [{ severity: 'error', code: 'transient', diagnostics: 'The resource store is unavailable; retry later' }];
+        ctx.set('Retry-After', String(STORE_RETRY_AFTER_SECONDS));
+        ctx.state.log?.warn('store unavailable', { err: String((err as Error).message) });
       } else {
         const e = err as { status?: unknown; expose?: unknown; message?: unknown; headers?: Record<string, string> };
         const known = typeof e.status === 'number' && e.status >= 400 && e.status < 500 && e.expose === true;
