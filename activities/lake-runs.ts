@@ -17,7 +17,7 @@ import {
   lakeRelativeKey,
   lakeRunFolder,
   lakeStagedDeletedKey,
-  lakeStagingPrefix,
+  lakeStagingFolder,
   VIEW_FILE_EXTENSIONS,
 } from '../src/output/file-keys';
 import { readText, writeText, type OutputStore } from '../src/output/output-store';
@@ -57,6 +57,9 @@ export interface CompleteLakeRunInput {
 
 export function lakeRunActivities(deps: { pool: Pool; output: OutputStore }) {
   const ledger = new ScheduleLedger(deps.pool);
+  const dropStaged = async (run: { tenant: string; destination: string; staged: string[] }) => {
+    for (const folder of run.staged) await deps.output.deletePrefix(lakeStagingFolder(run.tenant, run.destination, folder));
+  };
   return {
     /** How many runs of the schedule completed, and the newest one's manifest (a lake run's, if it was one). */
     async lakeHistory(input: { tenant: string; scheduleId: string }): Promise<{ completedRuns: number; previous?: LakeRunManifest }> {
@@ -86,14 +89,16 @@ export function lakeRunActivities(deps: { pool: Pool; output: OutputStore }) {
      * there are none.
      */
     async writeLakeDeletions(input: { tenant: string; destination: string; stagingFolder: string; subject: string; type: string; keyColumn: string; since: string; snapshot: string; format: ViewFormat }): Promise<PartFile | undefined> {
-      const { rows } = await deps.pool.query<{ id: string }>(
-        `SELECT DISTINCT id FROM resource_versions
+      // A range of the snapshot index (the window's changes), deduplicated and ordered here: with
+      // DISTINCT and ORDER BY id a store never analyzed is read along its primary key, the whole type.
+      const { rows: changed } = await deps.pool.query<{ id: string }>(
+        `SELECT id FROM resource_versions
           WHERE tenant = $1 AND resource_type = $2 AND ${SNAPSHOT_INDEX_PREDICATE}
             AND resource_versions.last_updated > $3::timestamptz AND resource_versions.last_updated <= $4::timestamptz
-            AND (version_id > 1 OR deleted)
-          ORDER BY id`,
+            AND (version_id > 1 OR deleted)`,
         [input.tenant, input.type, input.since, input.snapshot],
       );
+      const rows = [...new Set(changed.map((r) => r.id))].sort().map((id) => ({ id }));
       if (rows.length === 0) return undefined;
       const parts: PartFile[] = [];
       const writer = rowParts({
@@ -163,13 +168,13 @@ export function lakeRunActivities(deps: { pool: Pool; output: OutputStore }) {
         }
         await writeText(deps.output, lakeManifestKey(tenant, destination, run), JSON.stringify(manifest, null, 2));
       }
-      for (const folder of input.staged) await deps.output.deletePrefix(`${tenant}/${lakeStagingPrefix(destination)}/${folder}/`);
+      await dropStaged(input);
       return { state, manifest };
     },
 
     /** Drops a failed or cancelled run's staged files. */
     async dropLakeStaging(input: { tenant: string; destination: string; staged: string[] }): Promise<void> {
-      for (const folder of input.staged) await deps.output.deletePrefix(`${input.tenant}/${lakeStagingPrefix(input.destination)}/${folder}/`);
+      await dropStaged(input);
     },
 
     /**

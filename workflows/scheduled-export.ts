@@ -107,7 +107,7 @@ export async function deliverWebhook(input: ScheduleWebhookInput): Promise<void>
 }
 
 /** The innermost message of a failure chain (child → activity → application failure). */
-function rootCause(err: unknown): string {
+export function rootCause(err: unknown): string {
   let at = err;
   while (at instanceof Error && at.cause instanceof Error) at = at.cause;
   return at instanceof Error ? at.message : String(at);

@@ -4,7 +4,7 @@ import { fullBecause, lakeRunName, type LakeSubject, type ScheduledViewExportInp
 import type { ScheduledRunResult } from '../src/contracts/scheduled-export';
 import type { ViewExportInput, ViewExportStatus } from '../src/contracts/view-export';
 import { exportMetrics } from './export-metrics';
-import { deliverWebhook } from './scheduled-export';
+import { deliverWebhook, rootCause } from './scheduled-export';
 import { viewExport } from './view-export';
 import { viewExportStartOptions } from './visibility';
 
@@ -109,11 +109,4 @@ async function exportOf(input: ScheduledViewExportInput, subjects: LakeSubject[]
   };
   const status = await executeChild(viewExport, { workflowId: exportId, args: [exportInput], ...viewExportStartOptions(exportInput) });
   return status!;
-}
-
-/** The innermost message of a failure chain (child → activity → application failure). */
-function rootCause(err: unknown): string {
-  let at = err;
-  while (at instanceof Error && at.cause instanceof Error) at = at.cause;
-  return at instanceof Error ? at.message : String(at);
 }

@@ -63,9 +63,12 @@ export function storedAsyncResponse(keys: string[]): { responseKey: string; http
 /** Where a lake run's exports write before their files move into the tables (an output prefix under the tenant). */
 export const lakeStagingPrefix = (destination: string) => `${destination}/_staging`;
 
+/** One of a run's staging folders (its exports' and its deletions'). */
+export const lakeStagingFolder = (tenant: string, destination: string, folder: string) => `${tenant}/${lakeStagingPrefix(destination)}/${folder}/`;
+
 /** A staged deletions file of one table, in the run's staging `folder`. */
 export const lakeStagedDeletedKey = (tenant: string, destination: string, folder: string, subject: string, extension: string) =>
-  `${tenant}/${lakeStagingPrefix(destination)}/${folder}/${subject}.${extension}`;
+  `${lakeStagingFolder(tenant, destination, folder)}${subject}.${extension}`;
 
 /** A table's folder of one run. */
 export const lakeRunFolder = (tenant: string, destination: string, subject: string, run: string) => `${tenant}/${destination}/${subject}/run=${run}/`;
