@@ -228,6 +228,8 @@ describe('recurring incremental exports on Temporal Schedules', () => {
     // A failed run leaves the watermark where it was.
     await stack.store.write([{ op: 'put', resource: { resourceType: 'Observation', id: 'after-first', status: 'final', code: { text: 'x' }, subject: { reference: `Patient/${patientIds[0]}` } } }]);
     failExports = true;
+    // The run is recorded before its workflow ends (the webhook child, the return): a trigger meanwhile is a 409.
+    await waitFor(async () => (await read(stack, 'manual')).running.length === 0, 30_000, 'the first run to end');
     expect((await admin(stack, 'POST', '/manual/trigger')).status).toBe(202);
     await waitFor(async () => ((await read(stack, 'manual')).runs ?? []).some((r) => r.state === 'failed'), 60_000, 'the failed run');
     failExports = false;
