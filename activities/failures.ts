@@ -7,6 +7,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { BAD_RESOURCE_FAILURE, OUTPUT_UNAVAILABLE_FAILURE } from '../src/contracts/failures';
 import { UnreadableResourceError } from '../src/store/stored-body';
 import { OutputUnavailableError } from '../src/output/output-store';
+import { ProviderRefusal } from '../src/bulk-submit/provider-requests';
 
 /** Node's file-system codes that stay true on retry: no permission, a read-only file system. */
 const LASTING_FS_CODES = new Set(['EACCES', 'EPERM', 'EROFS']);
@@ -14,6 +15,7 @@ const LASTING_FS_CODES = new Set(['EACCES', 'EPERM', 'EROFS']);
 export function permanentFailure(err: unknown): unknown {
   if (err instanceof ApplicationFailure) return err;
   if (err instanceof UnreadableResourceError) return ApplicationFailure.nonRetryable(err.message, BAD_RESOURCE_FAILURE);
+  if (err instanceof ProviderRefusal) return ApplicationFailure.nonRetryable(err.message, 'ProviderRefusal');
   if (err instanceof OutputUnavailableError) return ApplicationFailure.nonRetryable(err.message, OUTPUT_UNAVAILABLE_FAILURE);
   const { code, message } = (err ?? {}) as { code?: unknown; message?: unknown };
   // GCS: the worker's account may not write to the bucket.

@@ -20,12 +20,16 @@ import { cancellableQueries, heartbeating } from './liveness';
 import { withPermanentFailures } from './failures';
 import { scheduledRunActivities } from './scheduled-runs';
 import { lakeRunActivities } from './lake-runs';
+import { submissionActivities } from './bulk-submission';
+import type { Submitters } from '../src/bulk-submit/submitters';
 
 export interface ActivityDependencies {
   pool: Pool;
   output: OutputStore;
   /** The SQL engine's limits for an export's SQL subjects (SQL_* settings). */
   sqlLimits?: EngineLimits;
+  /** Providers `$bulk-submit` accepts (BULK_SUBMITTERS_FILE); absent: none. */
+  submitters?: Submitters;
 }
 
 /** Each activity of `activities` run while heartbeating on a timer (liveness.ts). */
@@ -45,6 +49,7 @@ export function createActivities(deps: ActivityDependencies) {
     ...scheduledRunActivities(deps),
     // A lake run's file work beats on a timer: a worker that dies mid-commit is noticed within the heartbeat timeout.
     ...beatingAll(lakeRunActivities(deps)),
+    ...submissionActivities(deps),
 
     /**
      * Fixes the export's transactionTime (every write stamped at or before it has committed)

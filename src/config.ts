@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { ExportTuning } from './contracts/bulk-export';
 import { parseProxyEntry } from './http/trusted-proxies';
 import type { PayloadKey } from './temporal/payload-codec';
+import { loadSubmitters, SubmitterError, type Submitter } from './bulk-submit/submitters';
 import { DEFAULT_SQL_EXPORT_LIMITS, DEFAULT_SQL_LIMITS, type EngineLimits } from './sql/engine-types';
 
 /** The largest REST write (a resource, or a batch or transaction Bundle): a DocumentReference with an inline attachment runs to tens of MB. */
@@ -93,6 +94,8 @@ export interface Config {
   sql: { run: EngineLimits; export: EngineLimits };
   /** How long a `Prefer: respond-async` request may take and still be answered synchronously. */
   asyncSyncWaitMs: number;
+  /** `$bulk-submit` and `$import`: the providers each tenant accepts (BULK_SUBMITTERS_FILE), and files one submission loads at once. */
+  bulkSubmit: { submitters: Submitter[]; maxParallelFiles: number };
   /** A request header that names the tenant (besides the `/t/{tenant}` path prefix). */
   tenantHeader: string | undefined;
   /** Running exports one tenant may have at once (finished ones do not count). */
@@ -296,6 +299,7 @@ export function loadConfig(env: Env = process.env): Config {
     exportResultPattern: oneOf(env, 'EXPORT_RESULT_PATTERN', ['manifest', 'see-other'] as const, 'manifest'),
     asyncSyncWaitMs: integer(env, 'ASYNC_SYNC_WAIT_MS', 1000, 0, 60_000),
     sql: sqlLimits(env),
+    bulkSubmit: { submitters: submitters(env, 'BULK_SUBMITTERS_FILE'), maxParallelFiles: integer(env, 'BULK_SUBMIT_PARALLEL_FILES', 4, 1, 64) },
     tenantHeader: text(env, 'TENANT_HEADER'),
     tenantMaxRunningExports: integer(env, 'TENANT_MAX_RUNNING_EXPORTS', 10, 1, 10_000),
     maxResourceBytes: integer(env, 'MAX_RESOURCE_BYTES', DEFAULT_MAX_RESOURCE_BYTES, 1024, 512 * 1024 ** 2),
@@ -314,6 +318,17 @@ export function loadConfig(env: Env = process.env): Config {
 }
 
 /** The SQL engine's limits: `$sql-run` answers while the client waits, an export's SQL subject may run long and big. */
+function submitters(env: Env, name: string): Submitter[] {
+  const file = text(env, name);
+  if (file === undefined) return [];
+  try {
+    return loadSubmitters(file);
+  } catch (err) {
+    if (err instanceof SubmitterError) throw new ConfigError(name, err.message);
+    throw err;
+  }
+}
+
 function sqlLimits(env: Env): { run: EngineLimits; export: EngineLimits } {
   const shared = {
     threads: integer(env, 'SQL_THREADS', DEFAULT_SQL_LIMITS.threads, 1, 64),

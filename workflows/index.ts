@@ -4,3 +4,4 @@ export { asyncRequest, asyncStatusQuery } from './async-request';
 export { scheduledExport, deliverWebhook } from './scheduled-export';
 export { viewExport, viewExportStatusQuery } from './view-export';
 export { scheduledViewExport } from './scheduled-view-export';
+export { bulkSubmission, submissionStatusQuery, submitManifestSignal, closeSubmissionSignal } from './bulk-submission';

@@ -1,3 +1,4 @@
+import { Submitters } from '../bulk-submit/submitters';
 import { NativeConnection } from '@temporalio/worker';
 import { Connection } from '@temporalio/client';
 import type { Config } from '../config';
@@ -43,7 +44,7 @@ export async function runWorker(config: Config, temporalAddress: string, log: Lo
   const connection = await NativeConnection.connect(temporalConnectionOptions(temporalAddress, config.temporalTls));
   const metrics = workerMetrics();
   const payloadKeys = await loadPayloadKeys(pool, config.temporalPayloadKeys);
-  const worker = await createExportWorker({ connection, config, dependencies: { pool, output: createOutputStore(config), sqlLimits: config.sql.export }, payloadKeys, metrics });
+  const worker = await createExportWorker({ connection, config, dependencies: { pool, output: createOutputStore(config), sqlLimits: config.sql.export, submitters: new Submitters(config.bulkSubmit.submitters) }, payloadKeys, metrics });
   log.info('worker polling', { address: temporalAddress, taskQueue: config.temporalTaskQueue, partitionTaskQueue: partitionTaskQueue(config.temporalTaskQueue) });
   const done = worker.run().finally(async () => {
     await connection.close();

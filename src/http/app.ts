@@ -20,6 +20,8 @@ import { viewRunRouter } from './routes/view-run';
 import { viewExportRouter } from './routes/view-export';
 import { healthRouter } from './routes/health';
 import { AsyncRequests } from './routes/async-requests';
+import { bulkSubmitRouter } from './routes/bulk-submit';
+import { Submitters } from '../bulk-submit/submitters';
 import { scheduleRouter } from './routes/schedules';
 import { ScheduleLedger } from '../store/schedule-ledger';
 import type { AccessTokens } from '../auth/access-tokens';
@@ -36,7 +38,7 @@ import { softwareVersion } from '../version';
 import { TemporalGateway } from '../temporal/gateway';
 
 export interface AppDependencies {
-  config: Pick<Config, 'baseUrl' | 'fhirBasePath'> & Partial<Pick<Config, 'tenantHeader' | 'trustedProxies' | 'tokenAudiences' | 'maxResourceBytes' | 'sql'>>;
+  config: Pick<Config, 'baseUrl' | 'fhirBasePath'> & Partial<Pick<Config, 'tenantHeader' | 'trustedProxies' | 'tokenAudiences' | 'maxResourceBytes' | 'sql' | 'bulkSubmit'>>;
   log: Logger;
   /** The $export endpoints; absent in apps that only serve metadata (tests of middleware). */
   bulkExport?: Omit<BulkExportDependencies, 'fhirBasePath' | 'store'>;
@@ -97,6 +99,21 @@ export function createApp(deps: AppDependencies): BulkflowApp {
           bulkExportRouter({ ...deps.bulkExport, temporal: temporal!, store: deps.store, fhirBasePath: deps.config.fhirBasePath }),
           ...(deps.store ? [viewExportRouter({ ...deps.bulkExport, temporal: temporal!, store: deps.store, fhirBasePath: deps.config.fhirBasePath, sqlLimits: deps.config.sql?.export })] : []),
           ...(asyncRequests ? [asyncRequests.router()] : []),
+          ...(deps.store
+            ? [
+                bulkSubmitRouter({
+                  temporal: temporal!,
+                  taskQueue: deps.bulkExport.taskQueue,
+                  output: deps.bulkExport.output,
+                  submitters: new Submitters(deps.config.bulkSubmit?.submitters ?? []),
+                  retentionMs: deps.bulkExport.exportSettings.retentionMs,
+                  heartbeatTimeoutMs: deps.bulkExport.exportSettings.heartbeatTimeoutMs,
+                  maxParallelFiles: deps.config.bulkSubmit?.maxParallelFiles ?? 4,
+                  retryAfterSeconds: deps.bulkExport.retryAfterSeconds,
+                  pageSize: deps.bulkExport.exportSettings.manifestPageFiles,
+                }),
+              ]
+            : []),
         ]
       : []),
     ...(deps.fhirRouters ?? []),

@@ -88,3 +88,9 @@ export const lakeManifestKey = (tenant: string, destination: string, run: string
 
 /** A key under the destination, as a run manifest lists it. */
 export const lakeRelativeKey = (tenant: string, destination: string, key: string) => key.slice(`${tenant}/${destination}/`.length);
+
+/** A `$bulk-submit` submission's directory: `<tenant>/submission-<jobId>/`. */
+export const submissionDirectory = (tenant: string, jobId: string) => `${tenant}/submission-${jobId}/`;
+
+/** The OperationOutcomes of one submitted file's problems (manifest and file by their index in the submission). */
+export const submissionIssuesKey = (tenant: string, jobId: string, manifest: number, file: number) => `${submissionDirectory(tenant, jobId)}issues-${manifest}-${file}.ndjson`;

@@ -3,6 +3,7 @@
  * running the real workflow and activities on its own task queue, the Koa API on a free port,
  * and a local or fake-gcs-server output store.
  */
+import { Submitters, type Submitter } from '../../src/bulk-submit/submitters';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -100,6 +101,8 @@ export async function startExportStack(
     payloadKeys?: PayloadKey[];
     /** The API's client sends payloads in clear, as releases before payload encryption did. */
     unencryptedClient?: boolean;
+    /** Providers `$bulk-submit` accepts (BULK_SUBMITTERS_FILE's entries). */
+    submitters?: Submitter[];
   } = {},
 ): Promise<ExportStack> {
   const pool = options.pool ?? (await migratedPool(8));
@@ -132,7 +135,7 @@ export async function startExportStack(
     : undefined;
   const sqlLimits = { run: { ...DEFAULT_SQL_LIMITS, ...options.sql?.run }, export: { ...DEFAULT_SQL_EXPORT_LIMITS, ...options.sql?.export } };
   const app = createApp({
-    config: { baseUrl, fhirBasePath: '/fhir', tenantHeader: options.tenantHeader, trustedProxies: options.trustedProxies, maxResourceBytes: options.maxResourceBytes, sql: sqlLimits },
+    config: { baseUrl, fhirBasePath: '/fhir', tenantHeader: options.tenantHeader, trustedProxies: options.trustedProxies, maxResourceBytes: options.maxResourceBytes, sql: sqlLimits, bulkSubmit: { submitters: options.submitters ?? [], maxParallelFiles: 4 } },
     auth,
     codec: { codec: new EncryptionCodec(payloadKeys), corsOrigins: options.codecCorsOrigins ?? [] },
     log: createLogger('warn'),
@@ -171,7 +174,7 @@ export async function startExportStack(
       const worker = await createExportWorker({
         connection: nativeConnection,
         config: { temporalNamespace: testEnvironment.temporalNamespace, temporalTaskQueue: taskQueue, workerMaxConcurrentActivities: 4 },
-        dependencies: { pool, output, sqlLimits: sqlLimits.export },
+        dependencies: { pool, output, sqlLimits: sqlLimits.export, submitters: new Submitters(options.submitters ?? []) },
         payloadKeys: workerOptions.unencrypted ? 'unencrypted' : payloadKeys,
         workflowBundleCodePath: workerOptions.workflowBundleCodePath,
         wrapActivities: wrap,

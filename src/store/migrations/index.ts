@@ -362,4 +362,21 @@ CREATE TABLE export_patient_lists (
 );
 `,
   },
+  {
+    version: 16,
+    name: 'submitted resources by manifest',
+    sql: `
+-- The resources each manifest of a $bulk-submit submission loaded (or kept), by the manifest's
+-- index in the submission: what a replacing manifest no longer carries is deleted from the store.
+-- Forgotten when the submission's status expires.
+CREATE TABLE submission_resources (
+  tenant text COLLATE "C" NOT NULL,
+  job_id text COLLATE "C" NOT NULL,
+  manifest integer NOT NULL,
+  resource_type text COLLATE "C" NOT NULL,
+  id text COLLATE "C" NOT NULL,
+  PRIMARY KEY (tenant, job_id, manifest, resource_type, id)
+);
+`,
+  },
 ];
