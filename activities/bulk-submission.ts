@@ -71,7 +71,7 @@ export function submissionActivities(deps: SubmissionDependencies) {
           recordKeys: async (type, ids) => {
             await deps.pool.query(
               `INSERT INTO submission_resources (tenant, job_id, manifest, resource_type, id)
-               SELECT $1, $2, $3, $4, unnest($5::text[]) ON CONFLICT DO NOTHING`,
+               SELECT $1, $2, $3, $4, unnest($5::text[])`,
               [input.tenant, input.jobId, input.manifestIndex, type, ids],
             );
           },
@@ -92,7 +92,7 @@ export function submissionActivities(deps: SubmissionDependencies) {
         const earlier = (Context.current().info.heartbeatDetails as { removed?: number } | undefined)?.removed;
         const store = new ResourceStore(deps.pool, input.tenant);
         const { rows } = await deps.pool.query<{ resource_type: string; id: string }>(
-          `SELECT resource_type, id FROM submission_resources r
+          `SELECT DISTINCT resource_type, id FROM submission_resources r
             WHERE tenant = $1 AND job_id = $2 AND manifest = $3
               AND NOT EXISTS (SELECT 1 FROM submission_resources o
                                WHERE o.tenant = r.tenant AND o.job_id = r.job_id AND o.manifest <> r.manifest

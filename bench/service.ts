@@ -8,7 +8,7 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { loadPayloadKeys } from '../src/temporal/payload-keys';
 import { encryptingDataConverter } from '../src/temporal/data-converter';
-import { loadConfig } from '../src/config';
+import { loadConfig, type Config } from '../src/config';
 import { createApp } from '../src/http/app';
 import { createLogger } from '../src/log';
 import type { OutputStore } from '../src/output/output-store';
@@ -26,6 +26,8 @@ export interface BenchServiceOptions {
   /** The worker's output settings (OUTPUT_BACKEND, ...). */
   env: Record<string, string>;
   output: OutputStore;
+  /** The receiving side's settings (the worker reads them from `env`: BULK_SUBMITTERS_FILE). */
+  bulkSubmit?: Config['bulkSubmit'];
 }
 
 export interface BenchService {
@@ -63,7 +65,7 @@ export async function withBenchService<T>(options: BenchServiceOptions, work: (s
   // The worker encrypts with the store's payload key: the API side reads with the same.
   const client = new Client({ connection, dataConverter: encryptingDataConverter(await loadPayloadKeys(pool, undefined)) });
   const app = createApp({
-    config: { baseUrl: `http://127.0.0.1:${port}`, fhirBasePath: '/fhir' },
+    config: { baseUrl: `http://127.0.0.1:${port}`, fhirBasePath: '/fhir', ...(options.bulkSubmit ? { bulkSubmit: options.bulkSubmit } : {}) },
     log: createLogger('warn'),
     store: new ResourceStore(pool, options.tenant),
     bulkExport: { client, taskQueue, output: options.output, exportSettings: settings, retryAfterSeconds: 1 },

@@ -40,6 +40,7 @@ export async function bulkExport(received: ExportInput): Promise<void> {
     exportId: input.exportId,
     phase: 'planning',
     request: input.request,
+    ...(input.manifestShape === 'stu4' ? { manifestShape: input.manifestShape } : {}),
     startedAt: new Date().toISOString(),
     types: {},
     deletedTypes: {},

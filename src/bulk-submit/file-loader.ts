@@ -33,7 +33,7 @@ export interface FileToLoad {
 }
 
 export interface LoaderHooks {
-  /** Records the keys a batch wrote or kept (for a later replacing manifest); called before the batch's offset is committed. */
+  /** Records the keys a batch wrote or kept (for a later replacing manifest); done before the batch's offset is committed. */
   recordKeys(type: string, ids: string[]): Promise<void>;
   /** A batch is committed: the progress to resume from. */
   committed(progress: LoadProgress): void;
@@ -180,19 +180,23 @@ async function loadFrom(store: ResourceStore, file: FileToLoad, progress: LoadPr
   return progress;
 }
 
-/** Writes a batch (in `merge`, only resources the store does not hold); records its keys first. */
+/** Writes a batch (in `merge`, only resources the store does not hold) and records its keys. */
 async function writeBatch(store: ResourceStore, file: FileToLoad, ops: WriteOperation[], hooks: LoaderHooks): Promise<{ written: number; unchanged: number; kept: number }> {
   if (ops.length === 0) return { written: 0, unchanged: 0, kept: 0 };
   const ids = ops.map((op) => (op.op === 'put-prepared' ? op.prepared.id : ''));
-  await hooks.recordKeys(file.type, ids);
-  let toWrite = ops;
-  let kept = 0;
-  if (file.mode === 'merge') {
+  const write = async () => {
+    if (file.mode !== 'merge') return { results: await store.write(ops), kept: 0 };
     const held = await store.existingIds(file.type, ids);
-    toWrite = ops.filter((op) => op.op === 'put-prepared' && !held.has(op.prepared.id));
-    kept = ops.length - toWrite.length;
-  }
-  const results = toWrite.length > 0 ? await store.write(toWrite) : [];
+    const toWrite = ops.filter((op) => op.op === 'put-prepared' && !held.has(op.prepared.id));
+    return { results: toWrite.length > 0 ? await store.write(toWrite) : [], kept: ops.length - toWrite.length };
+  };
+  // Keys and resources on two connections at once: the batch counts as committed (its offset
+  // reported) only once both are, so a failure of either writes the batch again, which changes nothing.
+  // Both settle before a failure surfaces: a retry never writes beside a write still running.
+  const [recorded, wrote] = await Promise.allSettled([hooks.recordKeys(file.type, ids), write()]);
+  if (recorded.status === 'rejected') throw recorded.reason;
+  if (wrote.status === 'rejected') throw wrote.reason;
+  const { results, kept } = wrote.value;
   let written = 0;
   let unchanged = 0;
   for (const r of results) {

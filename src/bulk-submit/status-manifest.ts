@@ -86,7 +86,7 @@ export function statusManifest(status: SubmissionStatus, outcomes: OutcomeFile[]
     requiresAccessToken: true,
     outputFormat: 'application/fhir+ndjson',
     output: [],
-    outcome: items.map((o) => ({ type: 'OperationOutcome', url: o.url, manifestUrl: o.manifestUrl, fileSize: Buffer.byteLength(o.text), countSeverity: o.countSeverity })),
+    outcome: items.map((o) => ({ url: o.url, manifestUrl: o.manifestUrl, fileSize: Buffer.byteLength(o.text), countSeverity: o.countSeverity })),
     ...(more ? { link: [{ relation: 'next', url: pageUrl(page + 1) }] } : {}),
   };
 }

@@ -50,6 +50,8 @@ export interface ExportInput {
   lenientIssues: OperationOutcomeIssueJson[];
   /** `Prefer: handling=lenient`: a resource that cannot be exported is left out and reported, not fatal. */
   lenient?: boolean;
+  /** Kicked off as `$export-v4`: the status URL serves the STU4 manifest (absent: the v2 manifest). */
+  manifestShape?: ManifestShape;
   /** The bulkflow schedule that started this export, if one did. */
   scheduleId?: string;
   /** Files go under `<tenant>/<outputPrefix>/<exportId>/` (scheduled runs), else `<tenant>/<exportId>/`. */
@@ -160,11 +162,16 @@ export interface TypeProgress {
   exported: number;
 }
 
+/** The manifest a client gets: `v2` (IG v2.0.0, with STU3's additions when asked for) or `stu4` (the 4.0.0 ballot). */
+export type ManifestShape = 'v2' | 'stu4';
+
 /** What the `status` query answers. */
 export interface ExportStatus {
   exportId: string;
   phase: ExportPhase;
   request: string;
+  /** Absent for v2 (and for exports started before STU4 was served). */
+  manifestShape?: ManifestShape;
   transactionTime?: string;
   /** `organizeOutputBy`: output files hold blocks per resource of this type. */
   organizedBy?: 'Patient';

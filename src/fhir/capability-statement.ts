@@ -1,5 +1,6 @@
 import type { CapabilityStatement, CapabilityStatementRestResource } from '@medplum/fhirtypes';
 import { supportedSearchParameters } from './search/parameters';
+import { bulkSubmitOperationIds, bulkSubmitOperationUrl } from './bulk-submit-operation-definitions';
 
 export interface CapabilityOptions {
   /** Absolute URL of the FHIR base, e.g. https://bulk.example.org/fhir */
@@ -15,6 +16,8 @@ export interface CapabilityOptions {
   viewOperations?: boolean;
   /** Whether `$sql-export` (and `ViewDefinition/$viewdefinition-export`) is served. */
   viewExport?: boolean;
+  /** Whether the receiving side is served: `$bulk-submit`, `$bulk-submit-status`, `$import`. */
+  bulkSubmit?: boolean;
   /** With SMART Backend Services authorization on: the token endpoint. */
   tokenEndpoint?: string;
 }
@@ -25,7 +28,11 @@ const SQL_ON_FHIR_OPERATION = 'http://sql-on-fhir.org/OperationDefinition';
 
 /** The R4 CapabilityStatement served at `[base]/metadata`. */
 export function buildCapabilityStatement(options: CapabilityOptions): CapabilityStatement {
-  const exportOperation = (definition: string) => [{ name: 'export', definition: `${OPERATION_DEFINITION}/${definition}` }];
+  // v2 (with STU3's parameters) as `export`; the STU4 ballot's as `export-v4`, as its export.md shows for two versions at one endpoint.
+  const exportOperation = (definition: string) => [
+    { name: 'export', definition: `${OPERATION_DEFINITION}/${definition}` },
+    { name: 'export-v4', definition: `${OPERATION_DEFINITION}/${definition}|4.0.0` },
+  ];
   const resources: CapabilityStatementRestResource[] = (options.resourceTypes ?? []).map((type) => ({
     type: type as CapabilityStatementRestResource['type'],
     interaction: (['read', 'create', 'update', 'delete', 'search-type'] as const).map((code) => ({ code })),
@@ -60,6 +67,7 @@ export function buildCapabilityStatement(options: CapabilityOptions): Capability
   // $sql-run and $sql-export take ViewDefinitions and SQLQuery / SQLView subjects alike.
   const systemOperations = [
     ...(options.bulkExport ? exportOperation('export') : []),
+    ...(options.bulkSubmit ? bulkSubmitOperationIds.map((id) => ({ name: id, definition: bulkSubmitOperationUrl(id, options.fhirBaseUrl) })) : []),
     ...(options.viewOperations ? [{ name: 'sql-run', definition: `${SQL_ON_FHIR_OPERATION}/$sql-run` }, { name: 'sqlquery-run', definition: `${SQL_ON_FHIR_OPERATION}/$sqlquery-run` }] : []),
     ...(options.viewOperations && options.viewExport
       ? [

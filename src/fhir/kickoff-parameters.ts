@@ -1,6 +1,7 @@
 /**
- * Kick-off parameters of `$export` (Bulk Data IG v2.0.0), from a GET query or a POST
- * Parameters body, checked into one request. Pure: no I/O.
+ * Kick-off parameters of `$export` (Bulk Data IG v2.0.0 and STU3) and `$export-v4` (the STU4
+ * ballot: POST only, a repeated parameter per value, `includeAssociatedData` a Coding), from a
+ * GET query or a POST Parameters body, checked into one request. Pure: no I/O.
  */
 import { OperationOutcomeError } from './outcome-error';
 import type { ElementsSelection, TypeFilters } from '../contracts/bulk-export';
@@ -36,6 +37,16 @@ export interface KickoffRequest {
 /** Every value of every parameter, as strings, in the order given. */
 export type RawParameters = Map<string, string[]>;
 
+/**
+ * `v2`: repeated parameters and comma-delimited values are one list (v2.0.0 and STU3). `stu4`:
+ * each value is one item; STU4 removed comma-delimited values, so a comma where one item is
+ * expected is refused rather than read two ways.
+ */
+export type KickoffDialect = 'v2' | 'stu4';
+
+/** The code system of `includeAssociatedData` (a Coding in STU4). */
+export const INCLUDE_ASSOCIATED_DATA_SYSTEM = 'http://hl7.org/fhir/uv/bulkdata/CodeSystem/include-associated-data';
+
 const NDJSON_FORMATS = new Set(['application/fhir+ndjson', 'application/ndjson', 'ndjson']);
 const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 
@@ -70,9 +81,14 @@ export function checkAccept(header: string | undefined): void {
   }
 }
 
-/** The values of a comma-list parameter that may also repeat, joined as the IG says. */
-function commaList(values: string[]): string[] {
-  return values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
+/** The values of a list parameter: under v2 repeats and comma lists joined, as the IG says; under STU4 one item per value. */
+function listValues(name: string, values: string[], dialect: KickoffDialect): string[] {
+  if (dialect === 'v2') return values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
+  const joined = values.find((v) => v.includes(','));
+  if (joined !== undefined) {
+    throw OperationOutcomeError.invalid(`${name} holds one value per parameter in $export-v4 (STU4 has no comma-delimited lists): repeat ${name} for each of ${JSON.stringify(joined)}`, name);
+  }
+  return values.map((v) => v.trim()).filter(Boolean);
 }
 
 function single(params: RawParameters, name: string): string | undefined {
@@ -82,8 +98,9 @@ function single(params: RawParameters, name: string): string | undefined {
   return values[0];
 }
 
-export function parseKickoffParameters(params: RawParameters, handling: Handling, level: 'system' | 'patient' | 'group'): KickoffRequest {
+export function parseKickoffParameters(params: RawParameters, handling: Handling, level: 'system' | 'patient' | 'group', dialect: KickoffDialect = 'v2'): KickoffRequest {
   const lenientIssues: Issue[] = [];
+  const commaList = (name: string) => listValues(name, params.get(name) ?? [], dialect);
   const refuseOrIgnore = (name: string, diagnostics: string) => {
     if (handling === 'strict') {
       throw new OperationOutcomeError('not-supported', `${diagnostics} (send Prefer: handling=lenient to have it ignored)`, { expression: [name] });
@@ -109,7 +126,7 @@ export function parseKickoffParameters(params: RawParameters, handling: Handling
 
   let types: string[] | undefined;
   if (params.has('_type')) {
-    types = [...new Set(commaList(params.get('_type')!))];
+    types = [...new Set(commaList('_type'))];
     const unknown = types.filter((t) => !isKnownResourceType(t));
     if (unknown.length > 0) throw OperationOutcomeError.invalid(`_type names unknown resource types: ${unknown.join(', ')}`, '_type');
     if (types.length === 0) throw OperationOutcomeError.invalid('_type is empty', '_type');
@@ -129,7 +146,7 @@ export function parseKickoffParameters(params: RawParameters, handling: Handling
 
   let patients: string[] | undefined;
   if (params.has('patient')) {
-    patients = [...new Set(commaList(params.get('patient')!))].map((reference) => {
+    patients = [...new Set(commaList('patient'))].map((reference) => {
       const match = /^(?:.*\/)?Patient\/([A-Za-z0-9\-.]{1,64})$/.exec(reference);
       if (!match) throw OperationOutcomeError.invalid(`patient must be a reference to a Patient (Patient/<id>), got ${JSON.stringify(reference)}`, 'patient');
       return match[1];
@@ -139,7 +156,7 @@ export function parseKickoffParameters(params: RawParameters, handling: Handling
   let elements: ElementsSelection | undefined;
   if (params.has('_elements')) {
     const exportable = types ?? (level === 'system' ? [...r4ResourceTypes()] : patientLevelTypes());
-    const parsed = parseElements(commaList(params.get('_elements')!), exportable);
+    const parsed = parseElements(commaList('_elements'), exportable);
     for (const problem of parsed.problems) refuseOrIgnore('_elements', `_elements value ${JSON.stringify(problem.value)}: ${problem.reason}`);
     const { all, byType } = parsed.selection;
     if (all.length > 0 || Object.keys(byType).length > 0) elements = parsed.selection;
@@ -148,7 +165,8 @@ export function parseKickoffParameters(params: RawParameters, handling: Handling
   let typeFilters: TypeFilters | undefined;
   if (params.has('_typeFilter')) {
     const exportable = new Set(patientLevelTypes());
-    for (const text of splitTypeFilterValues(params.get('_typeFilter')!)) {
+    const filters = params.get('_typeFilter')!;
+    for (const text of dialect === 'v2' ? splitTypeFilterValues(filters) : filters.map((f) => f.trim()).filter(Boolean)) {
       try {
         const { type, query } = checkTypeFilter(text);
         if (types && !types.includes(type)) throw new SearchQueryError(`${type} is not among the exported types (_type)`);
@@ -163,7 +181,7 @@ export function parseKickoffParameters(params: RawParameters, handling: Handling
 
   // Several values: the least restrictive wins (the IG's rule for conflicts).
   let associatedProvenance: KickoffRequest['associatedProvenance'];
-  for (const value of commaList(params.get('includeAssociatedData') ?? [])) {
+  for (const value of commaList('includeAssociatedData')) {
     if (value === 'RelevantProvenanceResources') associatedProvenance = 'relevant';
     else if (value === 'LatestProvenanceResources') associatedProvenance ??= 'latest';
     else refuseOrIgnore('includeAssociatedData', `includeAssociatedData ${JSON.stringify(value)} is not supported (LatestProvenanceResources and RelevantProvenanceResources are)`);
@@ -216,6 +234,10 @@ export function parametersFromBody(body: unknown): RawParameters {
     if (typeof value === 'string' || typeof value === 'boolean' || typeof value === 'number') text = String(value);
     else if (value && typeof value === 'object' && typeof (value as { reference?: unknown }).reference === 'string') {
       text = (value as { reference: string }).reference;
+    } else if (valueKey === 'valueCoding' && value && typeof value === 'object' && typeof (value as { code?: unknown }).code === 'string') {
+      // includeAssociatedData is a Coding in STU4; a code of another system is kept whole, so it is refused as unsupported.
+      const { system, code } = value as { system?: unknown; code: string };
+      text = system === undefined || system === INCLUDE_ASSOCIATED_DATA_SYSTEM ? code : `${String(system)}|${code}`;
     }
     if (text === undefined) throw OperationOutcomeError.invalid(`Parameters.parameter[${i}] (${name}) has no usable value[x]`, name);
     params.set(name, [...(params.get(name) ?? []), text]);

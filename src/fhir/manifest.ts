@@ -8,6 +8,8 @@ export interface ManifestItem {
   count: number;
   /** Blocks: the last block of this file goes on in that file. */
   continuesInFile?: string;
+  /** Bytes (STU4 manifests only). */
+  fileSize?: number;
 }
 
 export interface BulkManifest {
@@ -23,6 +25,23 @@ export interface BulkManifest {
   link?: Array<{ relation: 'next'; url: string }>;
 }
 
+/** The STU4 ballot's manifest (the BulkDataManifest logical model): `error` is `outcome`, `request` is gone, the model is named. */
+export interface Stu4Manifest extends Omit<BulkManifest, 'error' | 'request'> {
+  manifestType: typeof BULK_DATA_MANIFEST;
+  outputFormat: 'application/fhir+ndjson';
+  outcome: ManifestItem[];
+}
+
+export const BULK_DATA_MANIFEST = 'http://hl7.org/fhir/uv/bulkdata/StructureDefinition/BulkDataManifest';
+
+/** A v2 manifest (built with file sizes) in the STU4 shape. bulkflow writes no manifest extensions, so none change form. */
+export function asStu4Manifest(manifest: BulkManifest): Stu4Manifest {
+  const { error, deleted, request: _request, ...rest } = manifest;
+  // The model's `deleted` and `outcome` items have no `type`: their files' types are fixed (Bundle, OperationOutcome).
+  const untyped = (items: ManifestItem[]) => items.map(({ type: _type, ...item }) => item);
+  return { manifestType: BULK_DATA_MANIFEST, ...rest, outputFormat: 'application/fhir+ndjson', ...(deleted ? { deleted: untyped(deleted) } : {}), outcome: untyped(error) };
+}
+
 /** The API's download URL of a file key (`<tenant>/[<prefix>/]<export>/<file>`): `<base>/bulkfiles/<export>/<file>`. */
 export const downloadUrl = (fhirBaseUrl: string) => (key: string) => `${fhirBaseUrl}/bulkfiles/${downloadPath(key)}`;
 
@@ -36,11 +55,13 @@ export function buildManifest(
   fileUrl: (key: string) => string,
   options: { outputRange?: [number, number]; withRest?: boolean } = {},
 ): BulkManifest {
-  const item = (file: PartFile): ManifestItem => ({ type: file.type, url: fileUrl(file.key), count: file.count });
+  const sized = status.manifestShape === 'stu4';
+  const size = (file: PartFile) => (sized ? { fileSize: file.bytes } : {});
+  const item = (file: PartFile): ManifestItem => ({ type: file.type, url: fileUrl(file.key), count: file.count, ...size(file) });
   const [start, end] = options.outputRange ?? [0, status.output.length];
   const blockItem = (file: PartFile, i: number): ManifestItem => {
     const next = status.output[start + i + 1];
-    return { url: fileUrl(file.key), count: file.count, ...(file.continues && next ? { continuesInFile: fileUrl(next.key) } : {}) };
+    return { url: fileUrl(file.key), count: file.count, ...(file.continues && next ? { continuesInFile: fileUrl(next.key) } : {}), ...size(file) };
   };
   const output = status.output.slice(start, end);
   const withRest = options.withRest ?? true;

@@ -91,6 +91,7 @@ export function createApp(deps: AppDependencies): BulkflowApp {
       resourceTypes: deps.store ? [...r4ResourceTypes(), ...ADDITIONAL_RESOURCE_TYPES].sort() : [],
       viewOperations: deps.store !== undefined,
       viewExport: deps.store !== undefined && deps.bulkExport !== undefined,
+      bulkSubmit: deps.store !== undefined && deps.bulkExport !== undefined,
       smart: deps.auth !== undefined,
       fhirBasePath: deps.config.fhirBasePath,
     }),

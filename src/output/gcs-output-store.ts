@@ -1,4 +1,5 @@
 import type { Storage } from '@google-cloud/storage';
+import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { assertSafeKey, OutputUnavailableError, type OutputStore } from './output-store';
 
@@ -51,6 +52,18 @@ export class GcsOutputStore implements OutputStore {
     const file = this.file(key);
     const [exists] = await file.exists();
     return exists ? file.createReadStream() : undefined;
+  }
+
+  async openFrom(key: string, start: number) {
+    const file = this.file(key);
+    const [metadata] = await file.getMetadata().catch((err: { code?: unknown }) => {
+      if (err.code === 404) return [undefined];
+      throw err;
+    });
+    if (!metadata) return undefined;
+    const size = Number(metadata.size);
+    // GCS reads a range that starts at the end as an error: an empty stream says the same.
+    return { stream: start >= size ? Readable.from([]) : file.createReadStream({ start }), size };
   }
 
   async move(from: string, to: string): Promise<void> {

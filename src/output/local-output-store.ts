@@ -42,6 +42,13 @@ export class LocalOutputStore implements OutputStore {
     return createReadStream(file);
   }
 
+  async openFrom(key: string, start: number) {
+    const file = this.pathOf(key);
+    const info = await stat(file).catch(() => undefined);
+    if (!info?.isFile()) return undefined;
+    return { stream: createReadStream(file, { start: Math.min(start, info.size) }), size: info.size };
+  }
+
   async move(from: string, to: string): Promise<void> {
     const source = this.pathOf(from);
     const target = this.pathOf(to);

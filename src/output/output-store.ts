@@ -9,6 +9,8 @@ export interface OutputStore {
   createWriter(key: string): { stream: Writable; done: Promise<void> };
   /** The file's bytes, or undefined when there is no such file. */
   openReader(key: string): Promise<Readable | undefined>;
+  /** The file's bytes from `start` on, with the whole file's size (a download resumed with a range request); undefined when there is no such file. */
+  openFrom(key: string, start: number): Promise<{ stream: Readable; size: number } | undefined>;
   /** Deletes every file under `prefix` (e.g. `<exportId>/`); returns how many. */
   deletePrefix(prefix: string): Promise<number>;
   /**

@@ -12,7 +12,7 @@ import { generatePopulation } from '../../src/generate/population';
 import { submissionJobId } from '../../src/http/routes/bulk-submit';
 import { uniqueTenant } from '../support/database';
 import { kickOff, pollUntilDone, startExportStack, type ExportStack } from '../support/export-stack';
-import { awaitSubmission, storeContents, submit, submitBody, versionCount } from '../support/submissions';
+import { awaitSubmission, pollSubmission, storeContents, submit, submitBody, versionCount } from '../support/submissions';
 
 jest.setTimeout(180_000);
 
@@ -194,5 +194,52 @@ describe('$bulk-submit between two instances', () => {
     expect((await fetch(statusUrl)).status).toBe(202);
     expect((await fetch(statusUrl, { method: 'DELETE' })).status).toBe(202);
     expect((await fetch(statusUrl)).status).toBe(404);
+  });
+
+  /** `$import` (ping and pull) as a client calls it. */
+  const importFrom = (exportUrl: string, exportType?: string) =>
+    fetch(`${recipient.fhir}/$import`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/fhir+json' },
+      body: JSON.stringify({ resourceType: 'Parameters', parameter: [{ name: 'exportUrl', valueUrl: exportUrl }, ...(exportType ? [{ name: 'exportType', valueCode: exportType }] : [])] }),
+    });
+
+  it('imports by ping and pull (dynamic): runs the export at the provider, polls it, loads what it lists', async () => {
+    // Changed at the provider after every earlier copy: only a new export carries these.
+    const changed = (await provider.pool.query<{ body: string }>(`SELECT body FROM resource_versions WHERE tenant = $1 AND resource_type = 'Condition' AND superseded_at IS NULL AND NOT deleted ORDER BY id LIMIT 3`, [provider.store.tenant])).rows.map((r) => JSON.parse(r.body) as { id: string });
+    await provider.store.write(changed.map((c) => ({ op: 'put' as const, resource: { ...c, resourceType: 'Condition', clinicalStatus: { text: 'imported by ping and pull' } } as never })));
+    const res = await importFrom(`${provider.fhir}/$export?_type=Condition`);
+    expect(res.status).toBe(202);
+    const manifest = await pollSubmission(res.headers.get('content-location')!);
+    expect(manifest.outcome).toHaveLength(1);
+    expect(manifest.outcome[0].manifestUrl).toBe(`${provider.fhir}/$export?_type=Condition`);
+    const provided = await storeContents(provider.pool, provider.store.tenant);
+    const loaded = await storeContents(recipient.pool, recipientTenant);
+    const conditions = [...provided.keys()].filter((k) => k.startsWith('Condition/'));
+    expect(conditions.length).toBeGreaterThan(3);
+    expect(conditions.filter((k) => loaded.get(k) !== provided.get(k))).toEqual([]);
+    expect(changed.map((c) => loaded.get(`Condition/${c.id}`))).toEqual(changed.map(() => expect.stringContaining('imported by ping and pull')));
+  });
+
+  it('imports a static manifest by ping and pull', async () => {
+    const res = await importFrom(`${filesUrl}/manifest.json`, 'static');
+    expect(res.status).toBe(202);
+    const manifest = await pollSubmission(res.headers.get('content-location')!);
+    expect(manifest.outcome.map((o) => o.manifestUrl)).toEqual([`${filesUrl}/manifest.json`]);
+    const outcome = await (await fetch(manifest.outcome[0].url)).text();
+    expect(outcome).toContain('line 21 is not JSON');
+    const loaded = await storeContents(recipient.pool, recipientTenant);
+    expect(patients.filter((p) => !loaded.has(`Patient/${p.id}`))).toEqual([]);
+  });
+
+  it.each([
+    ['an exportUrl of no allowed provider', 'http://127.0.0.1:9/fhir/$export', undefined, 403, /not under a URL allowed/],
+    ['an unknown exportType', 'PROVIDER/$export', 'later', 400, /exportType must be dynamic or static/],
+    ['an exportUrl that is not http(s)', 'file:///etc/passwd', undefined, 400, /exportUrl/],
+  ])('refuses $import with %s', async (_name, url, type, status, message) => {
+    const res = await importFrom(url.replace('PROVIDER', provider.fhir), type);
+    const outcome = (await res.json()) as { resourceType: string; issue: Array<{ diagnostics: string }> };
+    expect([res.status, outcome.resourceType]).toEqual([status, 'OperationOutcome']);
+    expect(outcome.issue[0].diagnostics).toMatch(message);
   });
 });

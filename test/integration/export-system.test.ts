@@ -156,15 +156,25 @@ describe('system-level $export (local files)', () => {
       ...capability.rest[0].operation,
       ...capability.rest[0].resource.filter((r) => ['Patient', 'Group'].includes(r.type)).flatMap((r) => r.operation ?? []),
     ].filter((d) => d.definition.startsWith('http://hl7.org/fhir/uv/bulkdata/'));
-    expect(capability.rest[0].operation.map((o) => o.name)).toEqual(['export', 'sql-run', 'sqlquery-run', 'sql-export', 'sqlquery-export']);
-    expect(definitions.map((d) => d.definition.split('/').pop()).sort()).toEqual(['export', 'group-export', 'patient-export']);
-    for (const { name, definition } of definitions) {
-      expect(name).toBe('export');
+    expect(capability.rest[0].operation.map((o) => o.name)).toEqual(['export', 'export-v4', 'bulk-submit', 'bulk-submit-status', 'import', 'sql-run', 'sqlquery-run', 'sql-export', 'sqlquery-export']);
+    const exports = definitions.filter((d) => d.name === 'export');
+    expect(exports.map((d) => d.definition.split('/').pop()).sort()).toEqual(['export', 'group-export', 'patient-export']);
+    // The STU4 ballot's versions beside each, as `export-v4` (the IG's way to list two versions of one operation).
+    const v4 = definitions.filter((d) => d.name === 'export-v4').map((d) => d.definition);
+    expect(v4.sort()).toEqual(exports.map((d) => `${d.definition}|4.0.0`).sort());
+    for (const { definition } of exports) {
       const res = await fetch(`${stack.fhir}/OperationDefinition/${definition.split('/').pop()}`);
       expect(res.status).toBe(200);
       const served = (await res.json()) as { resourceType: string; url: string; code: string; parameter: Array<{ name: string }> };
       expect(served).toMatchObject({ resourceType: 'OperationDefinition', url: definition, code: 'export' });
       expect(served.parameter.map((p) => p.name)).toEqual(expect.arrayContaining(['_since', '_type', '_elements', '_typeFilter', '_outputFormat']));
+    }
+    // The receiving side's definitions are served too.
+    for (const id of ['bulk-submit', 'bulk-submit-status', 'import']) {
+      const listed = capability.rest[0].operation.find((o) => o.name === id)!;
+      const served = (await (await fetch(`${stack.fhir}/OperationDefinition/${id}`)).json()) as { url: string; code: string; parameter: Array<{ name: string }> };
+      expect([served.url, served.code]).toEqual([listed.definition, id]);
+      expect(served.parameter.map((p) => p.name)).toContain(id === 'import' ? 'exportUrl' : 'submissionId');
     }
     expect((await fetch(`${stack.fhir}/OperationDefinition/nope`)).status).toBe(404);
 

@@ -45,6 +45,11 @@ export async function awaitSubmission(fhir: string, submitter: SubmitOptions['su
   const kick = await fetch(`${fhir}/$bulk-submit-status?${query}`, { headers });
   if (kick.status !== 202) throw new Error(`$bulk-submit-status answered ${kick.status}: ${await kick.text()}`);
   const statusUrl = kick.headers.get('content-location')!;
+  return { statusUrl, manifest: await pollSubmission(statusUrl, timeoutMs, headers) };
+}
+
+/** Polls a submission's (or an import's) status URL until it answers its status manifest. */
+export async function pollSubmission(statusUrl: string, timeoutMs = 120_000, headers: Record<string, string> = {}): Promise<StatusManifest> {
   let manifest: StatusManifest | undefined;
   await waitFor(
     async () => {
@@ -54,14 +59,14 @@ export async function awaitSubmission(fhir: string, submitter: SubmitOptions['su
         manifest = (await res.json()) as StatusManifest;
         return true;
       }
-      await res.arrayBuffer();
-      if (res.status !== 202 && res.status !== 503) throw new Error(`the status answered ${res.status}`);
+      const body = await res.text();
+      if (res.status !== 202 && res.status !== 503) throw new Error(`the status answered ${res.status}: ${body}`);
       return false;
     },
     timeoutMs,
     'the submission to end',
   );
-  return { statusUrl, manifest: manifest! };
+  return manifest!;
 }
 
 /** Every current resource of a tenant as `Type/id` → its content without the store's meta (what a copy must hold). */

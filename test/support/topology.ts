@@ -84,7 +84,8 @@ export class Topology {
   async prepare(): Promise<void> {
     const pool = createPool(this.options.databaseUrl, { max: 2 });
     await migrate(pool);
-    const resources = [...generatePopulation({ patients: this.options.patients, seed: 61 })];
+    // None at all for 0 patients: a recipient's store starts empty.
+    const resources = this.options.patients > 0 ? [...generatePopulation({ patients: this.options.patients, seed: 61 })] : [];
     for (let i = 0; i < resources.length; i += 2000) {
       const written = await new ResourceStore(pool, this.options.tenant).write(resources.slice(i, i + 2000).map((resource) => ({ op: 'put' as const, resource })));
       for (const r of written) this.expected.add(`${r.resourceType}/${r.id}/${r.versionId}`);

@@ -23,6 +23,24 @@ describe('kick-off parameters', () => {
     ]);
   });
 
+  it('reads STU4 ($export-v4) lists one value per parameter and refuses a comma-delimited one, naming the parameter', () => {
+    expect(parseKickoffParameters(params({ _type: ['Patient', 'Observation'] }), 'strict', 'system', 'stu4').types).toEqual(['Patient', 'Observation']);
+    const err = refusal(() => parseKickoffParameters(params({ _type: ['Patient,Observation'] }), 'strict', 'system', 'stu4'));
+    expect([err.status, err.issues[0].expression, err.issues[0].diagnostics]).toEqual([400, ['_type'], expect.stringContaining('repeat _type')]);
+    // A _typeFilter value is one query, commas (search OR) and all.
+    const filters = parseKickoffParameters(params({ _typeFilter: ['Observation?status=final,amended'] }), 'strict', 'system', 'stu4').typeFilters;
+    expect(filters).toEqual({ Observation: ['status=final,amended'] });
+  });
+
+  it('reads includeAssociatedData as a Coding of the IG code system (STU4), and refuses a code of another system', () => {
+    const body = (valueCoding: object) => parametersFromBody({ resourceType: 'Parameters', parameter: [{ name: 'includeAssociatedData', valueCoding }] });
+    const coded = body({ system: 'http://hl7.org/fhir/uv/bulkdata/CodeSystem/include-associated-data', code: 'LatestProvenanceResources' });
+    expect(parseKickoffParameters(coded, 'strict', 'patient', 'stu4').associatedProvenance).toBe('latest');
+    expect(parseKickoffParameters(body({ code: 'RelevantProvenanceResources' }), 'strict', 'patient', 'stu4').associatedProvenance).toBe('relevant');
+    const other = refusal(() => parseKickoffParameters(body({ system: 'http://example.org/cs', code: 'LatestProvenanceResources' }), 'strict', 'patient', 'stu4'));
+    expect([other.status, other.issues[0].expression]).toEqual([400, ['includeAssociatedData']]);
+  });
+
   it.each([
     ['2024-01-31T12:00:00Z', '2024-01-31T12:00:00.000Z'],
     ['2024-01-31T12:00:00+01:00', '2024-01-31T11:00:00.000Z'],

@@ -1,4 +1,4 @@
-import { buildManifest, manifestPage, progressText, retryAfterSeconds } from '../../src/fhir/manifest';
+import { asStu4Manifest, buildManifest, manifestPage, progressText, retryAfterSeconds } from '../../src/fhir/manifest';
 import type { ExportStatus } from '../../src/contracts/bulk-export';
 
 const status: ExportStatus = {
@@ -24,6 +24,26 @@ describe('manifest', () => {
       output: [{ type: 'Patient', url: 'http://x/fhir/bulkfiles/job/Patient-0000-0000.ndjson', count: 3 }],
       error: [],
     });
+  });
+
+  it('serves an STU4 export its manifest: manifestType and outputFormat named, outcome for error, no request, file sizes, untyped deleted and outcome items', () => {
+    const stu4 = {
+      ...status,
+      manifestShape: 'stu4' as const,
+      deleted: [{ type: 'Bundle', key: 'job/d.ndjson', count: 2, bytes: 200 }],
+      error: [{ type: 'OperationOutcome', key: 'job/e.ndjson', count: 1, bytes: 90 }],
+    };
+    expect(asStu4Manifest(buildManifest(stu4, (key) => `http://x/${key}`))).toEqual({
+      manifestType: 'http://hl7.org/fhir/uv/bulkdata/StructureDefinition/BulkDataManifest',
+      transactionTime: '2024-01-01T00:00:00.000Z',
+      requiresAccessToken: true,
+      outputFormat: 'application/fhir+ndjson',
+      output: [{ type: 'Patient', url: 'http://x/job/Patient-0000-0000.ndjson', count: 3, fileSize: 30 }],
+      deleted: [{ url: 'http://x/job/d.ndjson', count: 2, fileSize: 200 }],
+      outcome: [{ url: 'http://x/job/e.ndjson', count: 1, fileSize: 90 }],
+    });
+    // The v2 manifest of the same export stays as it was: no sizes.
+    expect(buildManifest({ ...stu4, manifestShape: undefined }, (key) => key).output[0]).toEqual({ type: 'Patient', url: 'job/Patient-0000-0000.ndjson', count: 3 });
   });
 
   it('lists deletion files under deleted only when there are some', () => {

@@ -51,8 +51,8 @@ export function submissionJobId(tenant: string, submitter: SubmitterRef, submiss
 export function bulkSubmitRouter(deps: BulkSubmitDependencies): Router<AppState> {
   const router = newRouter();
   router.post('/$bulk-submit', access.token, (ctx) => submit(deps, ctx));
-  router.post('/$bulk-submit-status', access.token, async (ctx) => statusKickOff(deps, ctx, await readJsonBody(ctx)));
-  router.get('/$bulk-submit-status', access.token, (ctx) => statusKickOff(deps, ctx, statusQueryAsParameters(ctx.query)));
+  router.post('/$bulk-submit-status', access.token, (ctx) => statusKickOff(deps, ctx, () => readJsonBody(ctx)));
+  router.get('/$bulk-submit-status', access.token, (ctx) => statusKickOff(deps, ctx, () => statusQueryAsParameters(ctx.query)));
   router.get('/bulk-submit-status/:id', access.token, (ctx) => poll(deps, ctx));
   router.delete('/bulk-submit-status/:id', access.token, (ctx) => cancel(deps, ctx));
   router.get('/bulk-submit-status/:id/outcome/:manifest', access.token, (ctx) => outcome(deps, ctx));
@@ -129,8 +129,10 @@ async function submit(deps: BulkSubmitDependencies, ctx: AppContext): Promise<vo
 }
 
 /** `$bulk-submit-status`: 202 with the submission's status URL (the async pattern's kick-off). */
-async function statusKickOff(deps: BulkSubmitDependencies, ctx: AppContext, body: unknown): Promise<void> {
-  const { submitter, submissionId } = parseStatusParameters(body);
+async function statusKickOff(deps: BulkSubmitDependencies, ctx: AppContext, body: () => Promise<unknown> | unknown): Promise<void> {
+  // The provider asks about what it submitted: the same access as submitting, checked before anything is read.
+  requireWriteAll(ctx);
+  const { submitter, submissionId } = parseStatusParameters(await body());
   configuredSubmitter(deps, ctx, submitter);
   const jobId = submissionJobId(ctx.state.tenant, submitter, submissionId);
   await state(deps, ctx, jobId);
@@ -220,7 +222,8 @@ async function pingAndPull(deps: BulkSubmitDependencies, ctx: AppContext): Promi
     source: request.exportType === 'dynamic' ? 'export' : 'manifest',
     url: request.exportUrl,
     fileRequestHeaders: [],
-    oauthMetadataUrl: undefined,
+    // A provider whose client key is configured gets a token: its SMART configuration is at the FHIR base of the kick-off URL.
+    oauthMetadataUrl: submitter.client && request.exportType === 'dynamic' ? `${request.exportUrl.replace(/\/(?:Patient\/|Group\/[^/?]+\/)?\$export(?:[/?].*)?$/, '')}/.well-known/smart-configuration` : undefined,
     mode: request.mode,
     metadata: [],
   };

@@ -1,10 +1,10 @@
-/** `[base]/bulkfiles/{export}/{file}`: an export's files for its owner, gzipped when the client accepts it. */
+/** `[base]/bulkfiles/{export}/{file}`: an export's files for its owner, gzipped when the client accepts it, resumable by range otherwise. */
 import type Router from '@koa/router';
 import { exportFileKey } from '../../output/file-keys';
 import { access, newRouter } from '../access';
 import type { AppState } from '../app-state';
 import { failedJobError } from '../job-state';
-import { sendFile } from '../send-file';
+import { sendStoredFile } from '../send-file';
 import { exportState, type BulkExportRouteDependencies } from './export-jobs';
 import { OperationOutcomeError } from '../../fhir/outcome-error';
 
@@ -18,9 +18,7 @@ export function exportFilesRouter(deps: BulkExportRouteDependencies): Router<App
     if (!FILE_NAME.test(file)) throw OperationOutcomeError.notFound('No such file');
     const state = await exportState(deps, ctx, id);
     if (state.kind === 'failed') throw failedJobError(state, 'export');
-    const stream = await deps.output.openReader(exportFileKey({ tenant: ctx.state.tenant, exportId: id, outputPrefix: state.outputPrefix }, file));
-    if (!stream) throw OperationOutcomeError.notFound('No such file');
-    sendFile(ctx, stream, file, 'application/fhir+ndjson');
+    await sendStoredFile(ctx, deps.output, exportFileKey({ tenant: ctx.state.tenant, exportId: id, outputPrefix: state.outputPrefix }, file), file, 'application/fhir+ndjson');
   });
 
   return router;

@@ -1,14 +1,15 @@
 /**
- * `$export` kick-off at the three levels (GET and POST): parameters checked, narrowed to what the
- * token may read, the Group and patients checked, the tenant's cap enforced, then one
- * `bulkExport` workflow started whose id is the job id.
+ * `$export` kick-off at the three levels (GET and POST; IG v2.0.0 and STU3) and `$export-v4`
+ * (POST only; the STU4 ballot, whose manifest the status URL then serves): parameters checked,
+ * narrowed to what the token may read, the Group and patients checked, the tenant's cap
+ * enforced, then one `bulkExport` workflow started whose id is the job id.
  */
 import { forgetPatientList, keepPatientList } from '../../store/patient-lists';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import type { Scopes } from '../../auth/scopes';
 import { r4ResourceTypes } from '../../fhir/definitions';
-import { checkAccept, parametersFromBody, parametersFromQuery, parseKickoffParameters, parsePrefer, type Handling, type KickoffRequest } from '../../fhir/kickoff-parameters';
+import { checkAccept, parametersFromBody, parametersFromQuery, parseKickoffParameters, parsePrefer, type Handling, type KickoffDialect, type KickoffRequest } from '../../fhir/kickoff-parameters';
 import { patientLevelTypes } from '../../fhir/patient-compartment';
 import { operationOutcome } from '../../fhir/operation-outcome';
 import { bulkExport } from '../../../workflows/bulk-export';
@@ -69,7 +70,7 @@ function provenanceTheCallerMayRead(scopes: Scopes, request: KickoffRequest, han
 export function exportKickoffRouter(deps: BulkExportRouteDependencies): Router<AppState> {
   const router = newRouter();
 
-  const kickOff = (level: ExportLevel) => async (ctx: Context & { state: AppState }) => {
+  const kickOff = (level: ExportLevel, dialect: KickoffDialect) => async (ctx: Context & { state: AppState }) => {
     checkAccept(ctx.get('Accept') || undefined);
     const handling = parsePrefer(ctx.get('Prefer') || undefined);
     // Up to 16 MB: a cohort's `patient` list runs to tens of thousands of references (kept in the store, not in history).
@@ -77,7 +78,7 @@ export function exportKickoffRouter(deps: BulkExportRouteDependencies): Router<A
     if (ctx.method === 'GET' && raw.has('patient')) {
       throw OperationOutcomeError.invalid('The patient parameter is accepted only in a POST Parameters body', 'patient');
     }
-    const request = parseKickoffParameters(raw, handling, level);
+    const request = parseKickoffParameters(raw, handling, level, dialect);
     if (ctx.state.caller) {
       request.types = typesTheCallerMayRead(ctx.state.caller.scopes, request, handling, level);
       request.associatedProvenance = provenanceTheCallerMayRead(ctx.state.caller.scopes, request, handling);
@@ -106,6 +107,7 @@ export function exportKickoffRouter(deps: BulkExportRouteDependencies): Router<A
       allowPartialManifests: request.allowPartialManifests,
       lenientIssues: request.lenientIssues.map((i) => ({ severity: i.severity ?? 'warning', code: i.code, diagnostics: i.diagnostics, expression: i.expression })),
       ...(handling === 'lenient' ? { lenient: true } : {}),
+      ...(dialect === 'stu4' ? { manifestShape: 'stu4' as const } : {}),
       tuning: deps.exportSettings,
     };
     await admitExport({ ...deps, pool: deps.store?.pool }, tenant, exportId, () => deps.temporal.start(bulkExport, { taskQueue: deps.taskQueue, workflowId: exportId, args: [input], ...exportStartOptions(input) })).catch(
@@ -122,8 +124,14 @@ export function exportKickoffRouter(deps: BulkExportRouteDependencies): Router<A
   };
 
   for (const [path, level] of [['/$export', 'system'], ['/Patient/$export', 'patient'], ['/Group/:id/$export', 'group']] as const) {
-    router.get(path, access.token, kickOff(level));
-    router.post(path, access.token, kickOff(level));
+    router.get(path, access.token, kickOff(level, 'v2'));
+    router.post(path, access.token, kickOff(level, 'v2'));
+    // STU4 removed GET kick-off; the IG names a second version of an operation `export-v4` (export.md, "Data Provider Capability Documentation").
+    router.post(`${path}-v4`, access.token, kickOff(level, 'stu4'));
+    router.get(`${path}-v4`, access.token, (ctx) => {
+      ctx.set('Allow', 'POST');
+      throw new OperationOutcomeError('not-supported', 'The STU4 kick-off ($export-v4) is POST only, with a Parameters body; GET kick-off is $export', { status: 405 });
+    });
   }
 
   return router;

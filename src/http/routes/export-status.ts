@@ -5,7 +5,7 @@
  */
 import type Router from '@koa/router';
 import type { Context } from 'koa';
-import { buildManifest, downloadUrl, manifestPage, progressText, retryAfterSeconds, type BulkManifest, type ManifestItem } from '../../fhir/manifest';
+import { asStu4Manifest, buildManifest, downloadUrl, manifestPage, progressText, retryAfterSeconds, type BulkManifest, type ManifestItem } from '../../fhir/manifest';
 import { operationOutcome } from '../../fhir/operation-outcome';
 import type { ExportStatus } from '../../contracts/bulk-export';
 import { access, newRouter } from '../access';
@@ -27,7 +27,8 @@ export function exportStatusRouter(deps: BulkExportRouteDependencies): Router<Ap
     if (status.phase === 'completed') ctx.set('Expires', new Date(status.expiresAt!).toUTCString());
     else ctx.set('X-Progress', progressText(status));
     ctx.type = 'application/json; charset=utf-8';
-    ctx.body = signed ? await withSignedUrls(manifest) : manifest;
+    const listed = signed ? await withSignedUrls(manifest) : manifest;
+    ctx.body = status.manifestShape === 'stu4' ? asStu4Manifest(listed) : listed;
   };
 
   // DOWNLOADS_REQUIRE_TOKEN=false: manifests were built with file keys as URLs; each becomes a signed URL.

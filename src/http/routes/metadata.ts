@@ -1,6 +1,7 @@
 import type Router from '@koa/router';
 import { buildCapabilityStatement, type CapabilityOptions } from '../../fhir/capability-statement';
 import { operationDefinition } from '../../fhir/operation-definitions';
+import { bulkSubmitOperationDefinition } from '../../fhir/bulk-submit-operation-definitions';
 import { sqlOperationDefinition } from '../../fhir/sql-operation-definitions';
 import { smartConfiguration, tokenEndpointFor } from './token';
 import { access, newRouter } from '../access';
@@ -8,7 +9,7 @@ import type { AppState } from '../app-state';
 import { FHIR_JSON } from '../middleware/operation-outcome-errors';
 import { OperationOutcomeError } from '../../fhir/outcome-error';
 
-/** `GET [base]/metadata`: the CapabilityStatement; `GET [base]/OperationDefinition/{id}`: the `$export`, `$sql-run` and `$sql-export` definitions. */
+/** `GET [base]/metadata`: the CapabilityStatement; `GET [base]/OperationDefinition/{id}`: the `$export`, `$sql-run`, `$sql-export` and receiving-side definitions. */
 export function metadataRouter(options: Omit<CapabilityOptions, 'fhirBaseUrl' | 'tokenEndpoint'> & { smart?: boolean; fhirBasePath?: string }): Router<AppState> {
   // The token endpoint is at the origin, next to the FHIR base.
   const tokenEndpointOf = (fhirBaseUrl: string) => tokenEndpointFor(fhirBaseUrl, options.fhirBasePath ?? '');
@@ -28,7 +29,10 @@ export function metadataRouter(options: Omit<CapabilityOptions, 'fhirBaseUrl' | 
     });
   }
   router.get('/OperationDefinition/:id', access.public, (ctx) => {
-    const definition = (options.bulkExport ? operationDefinition(ctx.params.id) : undefined) ?? (options.viewOperations ? sqlOperationDefinition(ctx.params.id) : undefined);
+    const definition =
+      (options.bulkExport ? operationDefinition(ctx.params.id) : undefined) ??
+      (options.viewOperations ? sqlOperationDefinition(ctx.params.id) : undefined) ??
+      (options.bulkSubmit ? bulkSubmitOperationDefinition(ctx.params.id, ctx.state.fhirBaseUrl) : undefined);
     if (!definition) throw OperationOutcomeError.notFound(`OperationDefinition/${ctx.params.id} is not known`);
     ctx.type = FHIR_JSON;
     ctx.body = definition;

@@ -28,7 +28,7 @@ import { PollThrottle } from '../poll-throttle';
 import { readJsonBody } from '../read-json-body';
 import { FHIR_JSON } from '../middleware/operation-outcome-errors';
 import { operationOutcome } from '../../fhir/operation-outcome';
-import { sendFile } from '../send-file';
+import { sendStoredFile } from '../send-file';
 import type { BulkExportRouteDependencies } from './export-jobs';
 import { checkExportScope } from '../export-scope';
 import { admitExport } from '../export-admission';
@@ -148,9 +148,7 @@ async function file(deps: ViewExportDeps, ctx: AppContext): Promise<void> {
   if (!FILE_NAME.test(name)) throw OperationOutcomeError.notFound('No such file');
   const found = await state(deps, ctx, id);
   if (found.kind === 'failed') throw failedJobError(found, 'export');
-  const stream = await deps.output.openReader(exportFileKey({ tenant: ctx.state.tenant, exportId: id }, name));
-  if (!stream) throw OperationOutcomeError.notFound('No such file');
-  sendFile(ctx, stream, name, CONTENT_TYPES[name.split('.').pop()!]);
+  await sendStoredFile(ctx, deps.output, exportFileKey({ tenant: ctx.state.tenant, exportId: id }, name), name, CONTENT_TYPES[name.split('.').pop()!]);
 }
 
 /** DELETE: cancels the workflow, which deletes the files. */

@@ -379,4 +379,15 @@ CREATE TABLE submission_resources (
 );
 `,
   },
+  {
+    version: 17,
+    name: 'submitted resources without a unique key',
+    sql: `
+-- Every loaded batch records its keys before it commits: with a unique key that index cost about
+-- a sixth of a large submission's load. A key recorded twice (a retried batch) is harmless: the
+-- removal reads DISTINCT keys. The index serves the removal and the forgetting, by manifest.
+ALTER TABLE submission_resources DROP CONSTRAINT submission_resources_pkey;
+CREATE INDEX submission_resources_by_manifest ON submission_resources (job_id, manifest);
+`,
+  },
 ];
