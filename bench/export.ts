@@ -139,7 +139,8 @@ export async function keptStore(target: number): Promise<BenchStore> {
   }
 }
 
-async function currentCount(pool: Pool, tenant: string): Promise<number> {
+/** A tenant's current resources (not deleted). */
+export async function currentCount(pool: Pool, tenant: string): Promise<number> {
   const { rows } = await pool.query<{ n: string }>('SELECT count(*) AS n FROM resource_versions WHERE tenant = $1 AND superseded_at IS NULL AND NOT deleted', [tenant]);
   return Number(rows[0].n);
 }

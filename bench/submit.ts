@@ -19,7 +19,7 @@ import { DEFAULT_TENANT } from '../src/store/resource-store';
 import { startDevServer } from '../src/temporal/dev-server';
 import type { Submitter } from '../src/bulk-submit/submitters';
 import { submissionJobId } from '../src/http/routes/bulk-submit';
-import { keptStore } from './export';
+import { currentCount, keptStore } from './export';
 import { exportSeconds, withBenchService } from './service';
 import { benchDatabase, printTable, timed } from './support';
 
@@ -98,8 +98,8 @@ async function migrated(databaseUrl: string, work: (pool: Pool) => Promise<void>
 }
 
 async function expectCount(pool: Pool, tenant: string, expected: number, what: string): Promise<void> {
-  const { rows } = await pool.query<{ n: string }>('SELECT count(*) AS n FROM resource_versions WHERE tenant = $1 AND superseded_at IS NULL AND NOT deleted', [tenant]);
-  if (Number(rows[0].n) !== expected) throw new Error(`${what} left ${rows[0].n} resources, the export holds ${expected}`);
+  const count = await currentCount(pool, tenant);
+  if (count !== expected) throw new Error(`${what} left ${count} resources, the export holds ${expected}`);
 }
 
 /** A system-level export of the provider; its status URL (its manifest once complete). */

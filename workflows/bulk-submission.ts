@@ -7,8 +7,10 @@ import {
   type SubmissionInput,
   type SubmissionStatus,
   type SubmittedManifestStatus,
+  urlForDisplay,
 } from '../src/contracts/bulk-submit';
 import { MAX_ATTEMPTS } from './activity-options';
+import { rootCause } from './scheduled-export';
 
 export const submissionStatusQuery = defineQuery<SubmissionStatus>('submissionStatus');
 export const submitManifestSignal = defineSignal<[ManifestRequest]>(SUBMIT_MANIFEST_SIGNAL);
@@ -78,7 +80,7 @@ export async function bulkSubmission(input: SubmissionInput): Promise<void> {
           } catch (err) {
             if (isCancellation(err)) throw err;
             file.state = 'failed';
-            file.failure = rootMessage(err);
+            file.failure = rootCause(err);
           }
           showDetails(input, status);
         }
@@ -95,7 +97,7 @@ export async function bulkSubmission(input: SubmissionInput): Promise<void> {
     } catch (err) {
       if (isCancellation(err)) throw err;
       manifest.state = 'failed';
-      manifest.failure = rootMessage(err);
+      manifest.failure = rootCause(err);
     }
     showDetails(input, status);
   };
@@ -134,19 +136,13 @@ export async function bulkSubmission(input: SubmissionInput): Promise<void> {
   }
 }
 
-function rootMessage(err: unknown): string {
-  let cause = err as { message?: string; cause?: unknown } | undefined;
-  while (cause?.cause) cause = cause.cause as typeof cause;
-  return cause?.message ?? String(err);
-}
-
-/** The Temporal UI's summary of the submission: its manifests and files, with counts; no resource content. */
+/** The Temporal UI's summary of the submission: its manifests and files, with counts; no resource content, no URL queries. */
 function showDetails(input: SubmissionInput, status: SubmissionStatus): void {
   const lines = status.manifests.map((m) => {
     const files = m.files.filter((f) => f.state === 'done').length;
     const written = m.files.reduce((n, f) => n + (f.load?.written ?? 0), 0);
     const errors = m.files.reduce((n, f) => n + (f.load?.errors ?? 0) + (f.state === 'failed' ? 1 : 0), 0);
-    return `- ${m.url}: ${m.state}, ${files} of ${m.files.length} files, ${written} written, ${errors} errors${m.removed !== undefined ? `, ${m.removed} removed (replaces ${m.replacesManifestUrl})` : ''}`;
+    return `- ${urlForDisplay(m.url)}: ${m.state}, ${files} of ${m.files.length} files, ${written} written, ${errors} errors${m.removed !== undefined ? `, ${m.removed} removed (replaces ${urlForDisplay(m.replacesManifestUrl ?? '')})` : ''}`;
   });
   setCurrentDetails(`Submission ${input.submissionId} of ${input.submitter.system}|${input.submitter.value} (tenant ${input.tenant}): ${status.phase}\n${lines.join('\n')}`);
 }

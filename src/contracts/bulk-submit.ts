@@ -122,3 +122,12 @@ export interface SubmissionStatus {
 /** Names of the workflow's signals and query (defined in workflows/bulk-submission.ts). */
 export const SUBMIT_MANIFEST_SIGNAL = 'submitManifest';
 export const CLOSE_SUBMISSION_SIGNAL = 'closeSubmission';
+
+/**
+ * A provider's URL as the Temporal UI shows it (summaries, current details): without its query,
+ * which may hold search values about patients (`_typeFilter=Patient?name=...`).
+ */
+export function urlForDisplay(url: string): string {
+  const query = url.indexOf('?');
+  return query === -1 ? url : `${url.slice(0, query)}?…`;
+}

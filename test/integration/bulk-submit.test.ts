@@ -213,6 +213,12 @@ describe('$bulk-submit between two instances', () => {
     const manifest = await pollSubmission(res.headers.get('content-location')!);
     expect(manifest.outcome).toHaveLength(1);
     expect(manifest.outcome[0].manifestUrl).toBe(`${provider.fhir}/$export?_type=Condition`);
+    // The Temporal UI shows the provider's URL without its query (a _typeFilter may name a patient).
+    const handle = recipient.client.workflow.getHandle(res.headers.get('content-location')!.split('/').pop()!);
+    const { currentDetails } = await handle.query<{ currentDetails: string }>('__temporal_workflow_metadata');
+    const summary = await (await handle.describe()).staticSummary();
+    expect([currentDetails, summary].filter((text) => text?.includes('_type=Condition'))).toEqual([]);
+    expect(currentDetails).toContain(`${provider.fhir}/$export?…`);
     const provided = await storeContents(provider.pool, provider.store.tenant);
     const loaded = await storeContents(recipient.pool, recipientTenant);
     const conditions = [...provided.keys()].filter((k) => k.startsWith('Condition/'));

@@ -25,6 +25,22 @@ function record(current: Map<string, string>, results: WriteResult[]): void {
 const asKeys = (current: Map<string, string>, filter: (type: string) => boolean = () => true) =>
   [...current].filter(([key]) => filter(key.split('/')[0])).map(([key, v]) => `${key}/${v}`).sort();
 
+/** A file sent as is resumes by range: `bytes=N-` is 206 with the rest and its Content-Range, past the end 416; gzip ignores ranges. */
+async function expectRangeResume(url: string): Promise<void> {
+  const whole = Buffer.from(await (await fetch(url, { headers: { 'Accept-Encoding': 'identity' } })).arrayBuffer());
+  const from = Math.floor(whole.length / 3);
+  const rest = await fetch(url, { headers: { 'Accept-Encoding': 'identity', Range: `bytes=${from}-` } });
+  expect([rest.status, rest.headers.get('content-range'), rest.headers.get('content-length')]).toEqual([206, `bytes ${from}-${whole.length - 1}/${whole.length}`, String(whole.length - from)]);
+  expect(Buffer.from(await rest.arrayBuffer()).equals(whole.subarray(from))).toBe(true);
+  const past = await fetch(url, { headers: { 'Accept-Encoding': 'identity', Range: `bytes=${whole.length}-` } });
+  expect([past.status, past.headers.get('content-range')]).toEqual([416, `bytes */${whole.length}`]);
+  await past.arrayBuffer();
+  // A range with gzip would be a range of the compressed bytes: the whole file is sent instead.
+  const zipped = await fetch(url, { headers: { 'Accept-Encoding': 'gzip', Range: `bytes=${from}-` } });
+  expect(zipped.status).toBe(200);
+  expect(Buffer.from(await zipped.arrayBuffer()).equals(whole)).toBe(true); // fetch decodes the gzip
+}
+
 describe('system-level $export (local files)', () => {
   let stack: ExportStack;
   let expected: Map<string, string>;
@@ -185,7 +201,7 @@ describe('system-level $export (local files)', () => {
     expect(observation.searchParam!.some((p) => p.type === 'composite')).toBe(false);
   });
 
-  it('serves files gzipped only when asked, and 404s unknown or malicious file names', async () => {
+  it('serves files gzipped only when asked, resumable by range otherwise, and 404s unknown or malicious file names', async () => {
     const { manifest } = await pollUntilDone(await kickOff(stack, '?_type=Patient'));
     const url = manifest.output[0].url;
     const plain = await fetch(url, { headers: { 'Accept-Encoding': 'identity' } });
@@ -202,6 +218,7 @@ describe('system-level $export (local files)', () => {
       });
     });
     expect(gunzipSync(gzipped).toString('utf8')).toBe(plainText);
+    await expectRangeResume(url);
 
     for (const bad of ['Nope-0000-0000.ndjson', '..%2F..%2Fetc%2Fpasswd', '..%2Fx.ndjson', 'x.txt']) {
       const res = await fetch(url.replace(/[^/]+$/, bad));
@@ -270,13 +287,14 @@ describe('system-level $export (GCS emulator)', () => {
   });
   afterAll(() => stack.close());
 
-  it('runs the whole lifecycle on GCS: export, download, delete', async () => {
+  it('runs the whole lifecycle on GCS: export, download (resumable by range), delete', async () => {
     const expected = await seed(stack.store, 4, 5);
     const statusUrl = await kickOff(stack);
     const { manifest } = await pollUntilDone(statusUrl);
     const { keys, byFile } = await downloadAll(manifest);
     expect(keys.sort()).toEqual(asKeys(expected));
     byFile.forEach((file, i) => expect(file.lines).toHaveLength(manifest.output[i].count));
+    await expectRangeResume(manifest.output[0].url);
 
     const exportId = statusUrl.split('/').pop()!;
     expect((await stack.output.list(`${stack.store.tenant}/${exportId}/`)).length).toBe(manifest.output.length);

@@ -12,7 +12,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import type { ManifestRequest, SubmissionInput, SubmissionStatus, SubmitterRef } from '../../contracts/bulk-submit';
+import { urlForDisplay, type ManifestRequest, type SubmissionInput, type SubmissionStatus, type SubmitterRef } from '../../contracts/bulk-submit';
 import { isAllowed, type Submitter, type Submitters } from '../../bulk-submit/submitters';
 import { parseImportParameters, parseStatusParameters, parseSubmitParameters, statusQueryAsParameters } from '../../bulk-submit/submit-parameters';
 import { outcomeFile, statusManifest, submissionProgress, type OutcomeFile } from '../../bulk-submit/status-manifest';
@@ -231,7 +231,7 @@ async function pingAndPull(deps: BulkSubmitDependencies, ctx: AppContext): Promi
   const ref = { system: submitter.system, value: submitter.value };
   const jobId = submissionJobId(ctx.state.tenant, ref, submissionId);
   const input = submissionInput(deps, ctx.state.tenant, ref, submissionId, jobId, { first: manifest, closeWith: 'completed' });
-  await deps.temporal.start(bulkSubmission, { taskQueue: deps.taskQueue, workflowId: jobId, args: [input], memo: { owner: ownerOf(ctx), tenant: ctx.state.tenant }, staticSummary: `Import (${request.exportType}) from ${request.exportUrl} (tenant ${ctx.state.tenant})` });
+  await deps.temporal.start(bulkSubmission, { taskQueue: deps.taskQueue, workflowId: jobId, args: [input], memo: { owner: ownerOf(ctx), tenant: ctx.state.tenant }, staticSummary: `Import (${request.exportType}) from ${urlForDisplay(request.exportUrl)} (tenant ${ctx.state.tenant})` });
   ctx.status = 202;
   ctx.set('Content-Location', statusUrl(ctx, jobId));
   ctx.type = FHIR_JSON;
