@@ -6,10 +6,12 @@ import { generatePopulation } from '../../src/generate/population';
 import { readText } from '../../src/output/output-store';
 import type { ResourceStore } from '../../src/store/resource-store';
 import { downloadAll, downloadDeleted, startExportStack, type CompletedExport, type ExportStack } from '../support/export-stack';
+import { scheduleAdmin } from '../support/schedule-admin';
 import { waitFor } from '../support/wait';
 
 interface RunView {
   exportId: string;
+  startedAt: string;
   since?: string;
   transactionTime?: string;
   state: string;
@@ -28,14 +30,11 @@ interface ScheduleView {
 const json = { 'Content-Type': 'application/json' };
 
 async function admin(stack: ExportStack, method: string, path: string, body?: unknown): Promise<Response> {
-  return fetch(`${stack.url}/admin/schedules${path}`, { method, headers: json, body: body === undefined ? undefined : JSON.stringify(body) });
+  return scheduleAdmin(`${stack.url}/admin/schedules`).call(method, path, body);
 }
 
-async function read(stack: ExportStack, id: string): Promise<ScheduleView> {
-  const res = await admin(stack, 'GET', `/${id}`);
-  if (res.status !== 200) throw new Error(`GET schedule answered ${res.status}: ${await res.text()}`);
-  return (await res.json()) as ScheduleView;
-}
+const read = (stack: ExportStack, id: string) => scheduleAdmin(`${stack.url}/admin/schedules`).read<ScheduleView>(id);
+const trigger = (stack: ExportStack, id: string) => scheduleAdmin(`${stack.url}/admin/schedules`).trigger(id);
 
 async function seed(store: ResourceStore, patients: number, seedValue: number) {
   const resources = [...generatePopulation({ patients, seed: seedValue })];
@@ -219,7 +218,7 @@ describe('recurring incremental exports on Temporal Schedules', () => {
     expect((await admin(stack, 'POST', '', definition)).status).toBe(201);
     const completedRuns = async () => ((await read(stack, 'manual')).runs ?? []).filter((r) => r.state === 'completed');
 
-    expect((await admin(stack, 'POST', '/manual/trigger')).status).toBe(202);
+    await trigger(stack, 'manual');
     await waitFor(async () => (await completedRuns()).length === 1, 60_000, 'the triggered run');
     const first = (await completedRuns())[0];
     expect(first.since).toBeUndefined();
@@ -230,7 +229,7 @@ describe('recurring incremental exports on Temporal Schedules', () => {
     failExports = true;
     // The run is recorded before its workflow ends (the webhook child, the return): a trigger meanwhile is a 409.
     await waitFor(async () => (await read(stack, 'manual')).running.length === 0, 30_000, 'the first run to end');
-    expect((await admin(stack, 'POST', '/manual/trigger')).status).toBe(202);
+    await trigger(stack, 'manual');
     await waitFor(async () => ((await read(stack, 'manual')).runs ?? []).some((r) => r.state === 'failed'), 60_000, 'the failed run');
     failExports = false;
     const failed = (await read(stack, 'manual')).runs!.find((r) => r.state === 'failed') as RunView & { reason: string };
@@ -241,7 +240,7 @@ describe('recurring incremental exports on Temporal Schedules', () => {
     expect((await admin(stack, 'POST', '/manual/pause')).status).toBe(200);
     expect((await read(stack, 'manual')).paused).toBe(true);
     await waitFor(async () => (await read(stack, 'manual')).running.length === 0, 30_000, 'no run going');
-    expect((await admin(stack, 'POST', '/manual/trigger')).status).toBe(202);
+    await trigger(stack, 'manual');
     await waitFor(async () => (await completedRuns()).length === 2, 60_000, 'the run triggered while paused');
     const second = (await completedRuns())[0];
     expect(second.since).toBe(first.transactionTime);
@@ -254,7 +253,7 @@ describe('recurring incremental exports on Temporal Schedules', () => {
     expect(list.schedules.map((s) => s.id)).not.toContain('manual');
     await stack.store.write([{ op: 'delete', resourceType: 'Observation', id: 'after-first' }]);
     expect((await admin(stack, 'POST', '', definition)).status).toBe(201);
-    expect((await admin(stack, 'POST', '/manual/trigger')).status).toBe(202);
+    await trigger(stack, 'manual');
     await waitFor(async () => (await completedRuns()).length === 3, 60_000, 'the run of the recreated schedule');
     const third = (await completedRuns())[0];
     expect(third.since).toBe(second.transactionTime);

@@ -15,6 +15,7 @@ import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import type { ResourceStore } from '../../src/store/resource-store';
 import { startExportStack, type ExportStack } from '../support/export-stack';
+import { scheduleAdmin } from '../support/schedule-admin';
 import { waitFor } from '../support/wait';
 import { applyRuns, multiset, readParquet, readTable, type LakeManifestView, type Row } from '../support/lake-reader';
 
@@ -27,7 +28,6 @@ interface RunView {
   manifest?: LakeManifestView;
 }
 
-const json = { 'Content-Type': 'application/json' };
 const KEY = 'lake_resource_key'; // the column the schedule adds to a view without a getResourceKey() column (docs/lake.md)
 
 /** A stored view: Observation id, status and value (one row per resource). */
@@ -108,23 +108,15 @@ describe('recurring view exports into a lake', () => {
   let db: DuckDBInstance;
   let lakeDir: string;
 
-  const admin = (method: string, p: string, body?: unknown) => fetch(`${stack.url}/admin/schedules${p}`, { method, headers: json, body: body === undefined ? undefined : JSON.stringify(body) });
-  /** The schedule's read answer; a 503 (Temporal slower than the API waits, under a loaded machine) is retried as its Retry-After asks. */
-  const read = async (id: string): Promise<{ runs: RunView[]; running: string[]; watermark?: string }> => {
-    for (;;) {
-      const res = await admin('GET', `/${id}`);
-      if (res.status === 200) return (await res.json()) as { runs: RunView[]; running: string[]; watermark?: string };
-      if (res.status !== 503) throw new Error(`GET schedule ${id} answered ${res.status}: ${await res.text()}`);
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-    }
-  };
+  const schedules = () => scheduleAdmin(`${stack.url}/admin/schedules`);
+  const admin = (method: string, p: string, body?: unknown) => schedules().call(method, p, body);
+  const read = (id: string) => schedules().read<{ runs: RunView[]; running: string[]; watermark?: string }>(id);
   const runs = async (id: string): Promise<RunView[]> => (await read(id)).runs;
   /** Triggers a run and waits for its workflow to end; returns it (newest first in the API). */
   const runOnce = async (id: string): Promise<RunView> => {
     const before = (await runs(id))[0]?.startedAt; // the API lists the newest runs, ten at most
     await waitFor(async () => (await read(id)).running.length === 0, 60_000, 'no run going');
-    const triggered = await admin('POST', `/${id}/trigger`);
-    expect(triggered.status).toBe(202);
+    await schedules().trigger(id);
     await waitFor(async () => {
       const newest = (await runs(id))[0];
       return newest.startedAt !== before && newest.state !== 'running';

@@ -12,6 +12,7 @@ import { findFreePort } from '../../src/process/free-port';
 import { testEnvironment } from '../harness/environment';
 import { uniqueTenant } from '../support/database';
 import { downloadAll, kickoffHeaders, pollUntilDone } from '../support/export-stack';
+import { scheduleAdmin } from '../support/schedule-admin';
 import { Topology } from '../support/topology';
 
 /** The value of the sample `name` whose labels include every one of `labels` (0 when absent). */
@@ -111,7 +112,7 @@ describe('metrics of the API and the worker processes', () => {
       body: JSON.stringify({ id: 'metered', cron: '0 0 1 1 *', sqlExport: { resourceType: 'Parameters', parameter: [{ name: 'subject', part: [{ name: 'subjectResource', resource: view }] }] } }),
     });
     expect(created.status).toBe(201);
-    expect((await fetch(`${admin}/metered/trigger`, { method: 'POST' })).status).toBe(202);
+    await scheduleAdmin(admin).trigger('metered');
     const labels = { tenant, schedule: 'metered' };
     const deadline = Date.now() + 60_000;
     while (sample(await scrape(workerMetrics), 'bulkflow_lake_runs_total', { ...labels, outcome: 'completed' }) < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
