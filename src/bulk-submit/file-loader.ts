@@ -1,17 +1,17 @@
 /**
  * One submitted NDJSON file into the store: downloaded as a stream (never whole), cut into lines
- * with their byte offsets, written in bounded batches, each batch committed before the offset
- * after it is reported as the resume point. A dropped connection resumes at that offset with an
+ * with their byte offsets, parsed on the parser thread (line-parser.ts) and written in bounded
+ * batches, each batch committed before the offset after it is reported as the resume point. A dropped connection resumes at that offset with an
  * HTTP range request (from the start, skipping what was committed, where the provider ignores
  * ranges); a retried activity resumes where the last attempt's heartbeat said. The store writes
  * nothing for a resource whose content it already holds, so a line loaded twice leaves the store
  * as once. The file must end exactly at the size the provider announced.
  */
 import type { LineIssue, FileLoad, ImportMode } from '../contracts/bulk-submit';
-import { checkResource, InvalidResourceError } from '../fhir/resource-validation';
-import { prepareResource } from '../store/prepared-resource';
 import type { ResourceStore, WriteOperation } from '../store/resource-store';
+import { parseOffThread } from './line-parser';
 import { ProviderRefusal } from './provider-requests';
+import type { LineBatch, ParsedLines } from './submitted-lines';
 
 /** Where a file's load stands: all of it up to `offset` is committed. Heartbeated as the resume point. */
 export interface LoadProgress extends Omit<FileLoad, 'issuesKey'> {
@@ -42,12 +42,35 @@ export interface LoaderHooks {
 
 export const emptyProgress = (): LoadProgress => ({ offset: 0, bytes: 0, lines: 0, written: 0, unchanged: 0, kept: 0, errors: 0, issues: [] });
 
+/** Lines read but not yet committed: written as one batch. */
 interface PendingBatch {
-  ops: WriteOperation[];
+  lines: Buffer[];
+  numbers: number[];
+  bytes: number;
   /** The offset just after the batch's last line, and the line count there. */
   endOffset: number;
   endLine: number;
-  issues: LineIssue[];
+}
+
+const pendingAt = (endOffset: number, endLine: number): PendingBatch => ({ lines: [], numbers: [], bytes: 0, endOffset, endLine });
+
+/** The batch's lines in one buffer of their own (it is handed to the parser thread). */
+function lineBatch(type: string, pending: PendingBatch): LineBatch {
+  const bytes = new Uint8Array(pending.bytes);
+  const ends: number[] = [];
+  let at = 0;
+  for (const line of pending.lines) {
+    bytes.set(line, at);
+    at += line.length;
+    ends.push(at);
+  }
+  return { type, bytes, ends, numbers: pending.numbers };
+}
+
+/** Whether a line holds only whitespace (skipped, as NDJSON readers do). */
+function isBlank(line: Buffer): boolean {
+  for (const byte of line) if (byte !== 0x20 && byte !== 0x09 && byte !== 0x0a && byte !== 0x0d) return false;
+  return true;
 }
 
 /** Loads `file` from `start` on; returns the progress at its end (the whole file). */
@@ -95,30 +118,29 @@ async function loadFrom(store: ResourceStore, file: FileToLoad, progress: LoadPr
   let carryStart = position; // the file offset of carry's first byte
   // A range answer goes on from the committed line; a whole answer is counted again from the first.
   let line = response.status === 206 ? progress.lines : 0;
-  let batch: PendingBatch = { ops: [], endOffset: progress.offset, endLine: line, issues: [] };
-  let batchBytes = 0;
+  let batch = pendingAt(progress.offset, line);
   let writing: Promise<void> = Promise.resolve();
 
-  const issue = (target: PendingBatch, found: LineIssue) => target.issues.push(found);
-  const commit = async (done: PendingBatch) => {
-    const counts = await writeBatch(store, file, done.ops, hooks);
+  const commit = async (done: PendingBatch, parsed: ParsedLines) => {
+    const counts = await writeBatch(store, file, parsed.ops, hooks);
     progress.written += counts.written;
     progress.unchanged += counts.unchanged;
     progress.kept += counts.kept;
-    progress.errors += done.issues.filter((i) => i.severity === 'error').length;
-    for (const found of done.issues) if (progress.issues.length < MAX_KEPT_ISSUES) progress.issues.push(found);
+    progress.errors += parsed.issues.filter((i) => i.severity === 'error').length;
+    for (const found of parsed.issues) if (progress.issues.length < MAX_KEPT_ISSUES) progress.issues.push(found);
     progress.offset = done.endOffset;
     progress.lines = done.endLine;
     progress.bytes = done.endOffset;
     hooks.committed(progress);
   };
-  // One batch writes while the next is parsed; batches commit in file order.
+  // One batch is parsed (on the parser thread) while the one before it writes; batches commit in file order.
   const flush = async () => {
     const done = batch;
-    batch = { ops: [], endOffset: done.endOffset, endLine: done.endLine, issues: [] };
-    batchBytes = 0;
+    batch = pendingAt(done.endOffset, done.endLine);
+    const parsed = done.lines.length > 0 ? parseOffThread(lineBatch(file.type, done)) : Promise.resolve({ ops: [], issues: [] });
+    parsed.catch(() => undefined); // awaited below; a failure surfaces there
     await writing;
-    writing = commit(done);
+    writing = parsed.then((lines) => commit(done, lines));
     writing.catch(() => undefined); // awaited below; a failure surfaces there
   };
 
@@ -127,24 +149,10 @@ async function loadFrom(store: ResourceStore, file: FileToLoad, progress: LoadPr
     if (endOffset <= progress.offset) return; // committed by an earlier response (a provider that ignores ranges)
     batch.endOffset = endOffset;
     batch.endLine = line;
-    const text = bytes.toString('utf8').trim();
-    if (text === '') return;
-    batchBytes += bytes.length;
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      return issue(batch, { line, severity: 'error', diagnostics: `line ${line} is not JSON` });
-    }
-    try {
-      const resource = checkResource(parsed);
-      if (resource.resourceType !== file.type) return issue(batch, { line, severity: 'error', diagnostics: `line ${line} holds a ${String(resource.resourceType)} in a file of ${file.type}` });
-      if (typeof resource.id !== 'string') return issue(batch, { line, severity: 'error', diagnostics: `line ${line}: a submitted resource needs an id (a retried file must not create it twice)` });
-      batch.ops.push({ op: 'put-prepared', prepared: prepareResource(resource) });
-    } catch (err) {
-      if (!(err instanceof InvalidResourceError)) throw err;
-      return issue(batch, { line, severity: 'error', diagnostics: `line ${line}: ${err.message}` });
-    }
+    if (isBlank(bytes)) return;
+    batch.lines.push(bytes);
+    batch.numbers.push(line);
+    batch.bytes += bytes.length;
   };
 
   const reader = response.body.getReader();
@@ -163,7 +171,7 @@ async function loadFrom(store: ResourceStore, file: FileToLoad, progress: LoadPr
         from = nl + 1;
       }
       if (from < chunk.length) carry = Buffer.concat([carry, chunk.subarray(from)]);
-      if (batch.ops.length >= BATCH_RESOURCES || batchBytes >= BATCH_BYTES) await flush();
+      if (batch.lines.length >= BATCH_RESOURCES || batch.bytes >= BATCH_BYTES) await flush();
     }
   } catch (err) {
     // The batch being written still counts: the next request resumes after it, never beside it.
