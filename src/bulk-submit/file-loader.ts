@@ -1,11 +1,12 @@
 /**
  * One submitted NDJSON file into the store: downloaded as a stream (never whole), cut into lines
  * with their byte offsets, parsed on the parser thread (line-parser.ts) and written in bounded
- * batches, each batch committed before the offset after it is reported as the resume point. A dropped connection resumes at that offset with an
- * HTTP range request (from the start, skipping what was committed, where the provider ignores
- * ranges); a retried activity resumes where the last attempt's heartbeat said. The store writes
- * nothing for a resource whose content it already holds, so a line loaded twice leaves the store
- * as once. The file must end exactly at the size the provider announced.
+ * batches, each batch committed before the offset after it is reported as the resume point. A
+ * dropped connection resumes at that offset with an HTTP range request (from the start, skipping
+ * what was committed, where the provider ignores ranges); a retried activity resumes where the
+ * last attempt's heartbeat said. The store writes nothing for a resource whose content it
+ * already holds, so a line loaded twice leaves the store as once. The file must end exactly at
+ * the size the provider announced.
  */
 import type { LineIssue, FileLoad, ImportMode } from '../contracts/bulk-submit';
 import type { ResourceStore, WriteOperation } from '../store/resource-store';
