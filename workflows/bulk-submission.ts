@@ -47,9 +47,12 @@ export async function bulkSubmission(input: SubmissionInput): Promise<void> {
   setHandler(closeSubmissionSignal, (how) => {
     if (closing === 'stopped') return;
     closing = how;
+    // Closed and still loading: the route refuses further manifests (409) while it says so.
+    if (how === 'completed' && status.phase === 'open') status.phase = 'loading';
     if (how === 'stopped') work.cancel();
   });
   if (input.first) enqueue(input.first);
+  if (closing === 'completed') status.phase = 'loading';
 
   const control = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry });
   const reading = proxyActivities<Activities>({ startToCloseTimeout: '1 hour', heartbeatTimeout: input.heartbeatTimeoutMs, retry });

@@ -10,9 +10,11 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { generatePopulation } from '../../src/generate/population';
 import { submissionJobId } from '../../src/http/routes/bulk-submit';
+import type { SubmissionStatus } from '../../src/contracts/bulk-submit';
 import { uniqueTenant } from '../support/database';
 import { kickOff, pollUntilDone, startExportStack, type ExportStack } from '../support/export-stack';
 import { awaitSubmission, pollSubmission, storeContents, submit, submitBody, versionCount } from '../support/submissions';
+import { waitFor } from '../support/wait';
 
 jest.setTimeout(180_000);
 
@@ -25,6 +27,9 @@ describe('$bulk-submit between two instances', () => {
   let filesUrl: string;
   const ranges: string[] = [];
   let dropOnce = true;
+  /** `/held.ndjson` answers only once this is called: a file that is still loading. */
+  let releaseHeld: () => void = () => undefined;
+  const held = new Promise<void>((resolve) => (releaseHeld = resolve));
   const recipientTenant = uniqueTenant('recipient');
   /** The hand-made provider's one data file: valid Patients (a few batches' worth, so some are committed before the drop) and three bad lines. */
   const patients = Array.from({ length: 2500 }, (_, i) => ({ resourceType: 'Patient', id: `hand-${i}`, gender: i % 2 ? 'male' : 'female', name: [{ family: `Family${i}` }] }));
@@ -42,6 +47,18 @@ describe('$bulk-submit between two instances', () => {
       if (req.url === '/manifest.json') {
         res.setHeader('Content-Type', 'application/json');
         res.end(JSON.stringify({ transactionTime: new Date().toISOString(), requiresAccessToken: false, output: [{ type: 'Patient', url: `${filesUrl}/Patient.ndjson` }], error: [] }));
+        return;
+      }
+      const other = /^\/(held|late)\.(json|ndjson)$/.exec(req.url ?? '');
+      if (other?.[2] === 'json') {
+        res.setHeader('Content-Type', 'application/json');
+        res.end(JSON.stringify({ transactionTime: new Date().toISOString(), requiresAccessToken: false, output: [{ type: 'Patient', url: `${filesUrl}/${other[1]}.ndjson` }], error: [] }));
+        return;
+      }
+      if (other) {
+        const body = [0, 1, 2].map((i) => JSON.stringify({ resourceType: 'Patient', id: `${other[1]}-${i}` })).join('\n') + '\n';
+        if (other[1] === 'held') void held.then(() => res.end(body));
+        else res.end(body);
         return;
       }
       if (req.url !== '/Patient.ndjson') return void res.writeHead(404).end();
@@ -149,6 +166,34 @@ describe('$bulk-submit between two instances', () => {
     expect(outcome).toContain('line 23: a submitted resource needs an id');
     expect(outcome).toContain('2499 written, 0 unchanged, 1 kept, 3 refused');
     expect(manifest.outcome[0].countSeverity).toContainEqual({ code: 'error', count: 3 });
+  });
+
+  it('after completed, while files still load, refuses a manifest, a replacement and a stop with 409: nothing answered 200 is dropped', async () => {
+    const id = 'closing-1';
+    const heldUrl = `${filesUrl}/held.json`;
+    const lateUrl = `${filesUrl}/late.json`;
+    const first = await submit(recipient.fhir, { submitter, submissionId: id, manifestUrl: heldUrl, fhirBaseUrl: filesUrl, status: 'completed' });
+    expect(first.status).toBe(200);
+    const statusUrl = first.headers.get('content-location')!;
+    const submission = recipient.client.workflow.getHandle(statusUrl.split('/').pop()!);
+    await waitFor(async () => (await submission.query<SubmissionStatus>('submissionStatus')).manifests[0]?.files[0]?.state === 'loading', 30_000, 'the held file to be loading');
+    const late: Array<[string, Parameters<typeof submit>[1]]> = [
+      ['a manifest', { submitter, submissionId: id, manifestUrl: lateUrl, fhirBaseUrl: filesUrl }],
+      ['a replacing manifest', { submitter, submissionId: id, manifestUrl: lateUrl, fhirBaseUrl: filesUrl, replacesManifestUrl: heldUrl }],
+      ['a stop', { submitter, submissionId: id, status: 'stopped' }],
+    ];
+    for (const [what, options] of late) {
+      const res = await submit(recipient.fhir, options);
+      const outcome = (await res.json()) as { resourceType: string; issue: Array<{ code: string; diagnostics: string }> };
+      expect([what, res.status, outcome.issue[0].code]).toEqual([what, 409, 'conflict']);
+      expect(outcome.issue[0].diagnostics).toBe(`submission ${id} is complete and loading: it takes no more requests`);
+    }
+    expect((await fetch(statusUrl)).headers.get('x-progress')).toMatch(/^loading: 1 manifests, 0 of 1 files/);
+    releaseHeld();
+    const { manifest } = await awaitSubmission(recipient.fhir, submitter, id);
+    expect(manifest.outcome.map((o) => o.manifestUrl)).toEqual([heldUrl]);
+    const loaded = await storeContents(recipient.pool, recipientTenant);
+    expect(['held-0', 'held-1', 'held-2', 'late-0'].map((p) => loaded.has(`Patient/${p}`))).toEqual([true, true, true, false]);
   });
 
   it('refuses what it cannot take, and starts nothing', async () => {

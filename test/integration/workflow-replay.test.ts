@@ -28,8 +28,10 @@ const recorded = readdirSync(FIXTURES)
   .map((file) => ({ file, ...(JSON.parse(readFileSync(path.join(FIXTURES, file), 'utf8')) as RecordedHistory) }));
 
 describe('recorded workflow histories replay against today\'s workflow code', () => {
-  it('has a history of every workflow and of each branch (_since deletions, lenient errors, failures before and after failures-end-cleanly, cancellations)', () => {
-    expect(new Set(recorded.map((r) => r.workflowType))).toEqual(new Set(['bulkExport', 'scheduledExport', 'deliverWebhook', 'asyncRequest', 'viewExport']));
+  it('has a history of every workflow and of each branch (_since deletions, lenient errors, failures before and after failures-end-cleanly, cancellations, submissions)', () => {
+    expect(new Set(recorded.map((r) => r.workflowType))).toEqual(new Set(['bulkExport', 'scheduledExport', 'deliverWebhook', 'asyncRequest', 'viewExport', 'bulkSubmission']));
+    // Several manifests then completed, a replacing manifest, stopped while a file loads, an $import; each then waits out its retention.
+    expect(recorded.filter((r) => r.workflowType === 'bulkSubmission').map((r) => r.file).sort()).toEqual(['bulkSubmission-completed.json', 'bulkSubmission-import.json', 'bulkSubmission-replaced.json', 'bulkSubmission-stopped.json']);
     expect(recorded.filter((r) => r.workflowType === 'viewExport').map((r) => r.status).sort()).toEqual(['CANCELLED', 'COMPLETED', 'FAILED']);
     expect(recorded.filter((r) => r.workflowType === 'bulkExport').map((r) => r.status).sort()).toEqual(['CANCELLED', 'COMPLETED', 'COMPLETED', 'COMPLETED', 'COMPLETED', 'COMPLETED', 'FAILED', 'FAILED']);
     expect(recorded.filter((r) => r.workflowType === 'scheduledExport').map((r) => r.status).sort()).toEqual(['CANCELLED', 'COMPLETED', 'FAILED']);

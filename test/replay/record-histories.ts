@@ -7,7 +7,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, writeFileSync, mkdirSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
@@ -16,22 +16,57 @@ import { REPLAY_FIXTURE_KEY } from '../support/fixture-key';
 import { generatePopulation } from '../../src/generate/population';
 import { findBinary } from '../../src/process/find-binary';
 import { testEnvironment } from '../harness/environment';
+import { uniqueTenant } from '../support/database';
+import { submit } from '../support/submissions';
 import { kickoffHeaders, pollUntilDone, startExportStack, type ExportStack } from '../support/export-stack';
 import { waitFor } from '../support/wait';
+import { submissionJobId } from '../../src/http/routes/bulk-submit';
+import type { SubmitOptions } from '../support/submissions';
 
 const FIXTURES = path.resolve(__dirname, '..', 'fixtures', 'histories');
 
 /** Stack traces and worker identities say where the recording ran, which replay never reads. */
 const withoutMachineDetails = (key: string, value: unknown) => (key === 'stackTrace' ? undefined : key === 'identity' ? 'recorder' : value);
 
+/** A provider for `$bulk-submit`: `/m<N>.json` lists `/p<N>.ndjson` (two Patients each); `/held.ndjson` answers when `release` is called. */
+const submitter = { system: 'https://provider.test/ids', value: 'recorder' };
+const recordingTenant = uniqueTenant('replay');
+let filesUrl = '';
+let releaseHeld: () => void = () => undefined;
+const held = new Promise<void>((resolve) => (releaseHeld = resolve));
+function providerFiles(url: string, res: ServerResponse): void {
+  const manifest = /^\/(m\d+|held)\.json$/.exec(url);
+  if (manifest) {
+    const file = manifest[1] === 'held' ? 'held' : `p${manifest[1].slice(1)}`;
+    res.setHeader('Content-Type', 'application/json');
+    res.end(JSON.stringify({ transactionTime: new Date().toISOString(), requiresAccessToken: false, output: [{ type: 'Patient', url: `${filesUrl}/${file}.ndjson` }], error: [] }));
+    return;
+  }
+  const data = /^\/(p\d+|held)\.ndjson$/.exec(url);
+  if (!data) return void res.writeHead(404).end();
+  const body = [0, 1].map((i) => JSON.stringify({ resourceType: 'Patient', id: `sub-${data[1]}-${i}`, gender: 'female' })).join('\n') + '\n';
+  if (data[1] === 'held') void held.then(() => res.end(body));
+  else res.end(body);
+}
+
 describe('recording workflow histories for replay', () => {
   let stack: ExportStack;
+  let files: Server;
   let groupId: string;
   let patientId: string;
 
   beforeAll(async () => {
     // Short retention, so exports run to their end (files expired and deleted) within the recording.
-    stack = await startExportStack({ settings: { retentionMs: 2_000, manifestPageFiles: 2, maxPartResources: 50, heartbeatTimeoutMs: 5_000 }, asyncSyncWaitMs: 0, payloadKeys: [REPLAY_FIXTURE_KEY] });
+    files = createServer((req, res) => providerFiles(req.url ?? '', res));
+    await new Promise<void>((resolve) => files.listen(0, '127.0.0.1', resolve));
+    filesUrl = `http://127.0.0.1:${(files.address() as AddressInfo).port}`;
+    stack = await startExportStack({
+      tenant: recordingTenant,
+      settings: { retentionMs: 2_000, manifestPageFiles: 2, maxPartResources: 50, heartbeatTimeoutMs: 5_000 },
+      asyncSyncWaitMs: 0,
+      payloadKeys: [REPLAY_FIXTURE_KEY],
+      submitters: [{ tenant: recordingTenant, system: submitter.system, value: submitter.value, allowedUrls: [`${filesUrl}/`] }],
+    });
     const population = [...generatePopulation({ patients: 3, seed: 31 })];
     groupId = population.find((r) => r.resourceType === 'Group')!.id!;
     patientId = population.find((r) => r.resourceType === 'Patient')!.id!;
@@ -61,7 +96,10 @@ describe('recording workflow histories for replay', () => {
       },
     }));
   });
-  afterAll(() => stack.close());
+  afterAll(async () => {
+    await stack.close();
+    files?.close();
+  });
 
   async function save(name: string, workflowId: string): Promise<void> {
     if (existsSync(path.join(FIXTURES, `${name}.json`))) return; // recorded by an earlier release: kept as it is
@@ -243,5 +281,41 @@ describe('recording workflow histories for replay', () => {
     } finally {
       hook.close();
     }
+  });
+  const submissionOf = (submissionId: string) => submissionJobId(recordingTenant, submitter, submissionId);
+  const accepted = async (options: Omit<SubmitOptions, 'submitter'>) => {
+    const res = await submit(stack.fhir, { submitter, ...options });
+    if (res.status !== 200) throw new Error(`$bulk-submit answered ${res.status}: ${await res.text()}`);
+  };
+
+  it('records bulkSubmission: open, several manifests, then completed and expired', async () => {
+    await accepted({ submissionId: 'rec-many', manifestUrl: `${filesUrl}/m1.json` });
+    await accepted({ submissionId: 'rec-many', manifestUrl: `${filesUrl}/m2.json` });
+    await accepted({ submissionId: 'rec-many', manifestUrl: `${filesUrl}/m3.json`, status: 'completed' });
+    await save('bulkSubmission-completed', submissionOf('rec-many'));
+  });
+
+  it('records bulkSubmission: a replacing manifest', async () => {
+    await accepted({ submissionId: 'rec-replace', manifestUrl: `${filesUrl}/m4.json` });
+    await accepted({ submissionId: 'rec-replace', manifestUrl: `${filesUrl}/m5.json`, replacesManifestUrl: `${filesUrl}/m4.json`, status: 'completed' });
+    await save('bulkSubmission-replaced', submissionOf('rec-replace'));
+  });
+
+  it('records bulkSubmission: stopped while a file loads', async () => {
+    await accepted({ submissionId: 'rec-stopped', manifestUrl: `${filesUrl}/held.json` });
+    await waitFor(async () => (await stack.client.workflow.getHandle(submissionOf('rec-stopped')).query<{ manifests: Array<{ state: string }> }>('submissionStatus')).manifests[0]?.state === 'loading', 30_000, 'the held file to load');
+    await accepted({ submissionId: 'rec-stopped', status: 'stopped' });
+    releaseHeld();
+    await save('bulkSubmission-stopped', submissionOf('rec-stopped'));
+  });
+
+  it('records bulkSubmission: an $import (pulled and closed at once)', async () => {
+    const res = await fetch(`${stack.fhir}/$import`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/fhir+json', Prefer: 'respond-async' },
+      body: JSON.stringify({ resourceType: 'Parameters', parameter: [{ name: 'exportUrl', valueUrl: `${filesUrl}/m6.json` }, { name: 'exportType', valueCode: 'static' }] }),
+    });
+    if (res.status !== 202) throw new Error(`$import answered ${res.status}: ${await res.text()}`);
+    await save('bulkSubmission-import', res.headers.get('content-location')!.split('/').pop()!);
   });
 });

@@ -93,6 +93,27 @@ async function currentStatus(deps: BulkSubmitDependencies, jobId: string): Promi
   }
 }
 
+const closedError = (submissionId: string, phase: SubmissionStatus['phase']) =>
+  new OperationOutcomeError('conflict', `submission ${submissionId} is ${phase === 'loading' ? 'complete and loading' : phase}: it takes no more requests`);
+
+/** A manifest's entries that the workflow still holds (a failed or replaced one does not stop the same URL from loading again). */
+const held = (status: SubmissionStatus | undefined, url: string) => status?.manifests.filter((m) => m.url === url) ?? [];
+
+/**
+ * A manifest is answered 200 only once its workflow holds it: one that arrives after another
+ * request closed the submission (between this route's check and its signal) is dropped by the
+ * workflow, so that is a 409 here, never an acceptance of a manifest nobody loads. With no
+ * worker to ask, a 503: the signal is recorded, and the provider's retry (a repeated manifest
+ * loads once) gets the answer.
+ */
+async function confirmTaken(deps: BulkSubmitDependencies, submissionId: string, jobId: string, url: string, before: SubmissionStatus | undefined): Promise<void> {
+  const after = await currentStatus(deps, jobId);
+  if (!after) throw new OperationOutcomeError('transient', `submission ${submissionId}: no worker confirmed manifest ${url} yet; send the same request again`, { retryAfterSeconds: deps.retryAfterSeconds });
+  const entries = held(after, url);
+  if (entries.length > held(before, url).length || entries.some((m) => m.state !== 'failed' && m.state !== 'replaced')) return;
+  throw closedError(submissionId, after.phase);
+}
+
 function submissionInput(deps: BulkSubmitDependencies, tenant: string, submitter: SubmitterRef, submissionId: string, jobId: string, extra: Partial<SubmissionInput> = {}): SubmissionInput {
   return { jobId, tenant, submitter, submissionId, retentionMs: deps.retentionMs, heartbeatTimeoutMs: deps.heartbeatTimeoutMs, maxParallelFiles: deps.maxParallelFiles, ...extra };
 }
@@ -109,7 +130,7 @@ async function submit(deps: BulkSubmitDependencies, ctx: AppContext): Promise<vo
   const tenant = ctx.state.tenant;
   const jobId = submissionJobId(tenant, request.submitter, request.submissionId);
   const now = await currentStatus(deps, jobId);
-  if (now && now.phase !== 'open') throw new OperationOutcomeError('conflict', `submission ${request.submissionId} is ${now.phase === 'loading' ? 'complete and loading' : now.phase}: it takes no more requests`);
+  if (now && now.phase !== 'open') throw closedError(request.submissionId, now.phase);
   if (now && request.manifest?.replacesManifestUrl && !now.manifests.some((m) => m.url === request.manifest!.replacesManifestUrl)) {
     throw OperationOutcomeError.invalid(`replacesManifestUrl ${request.manifest.replacesManifestUrl} is not a manifest of submission ${request.submissionId}`, 'replacesManifestUrl');
   }
@@ -121,6 +142,7 @@ async function submit(deps: BulkSubmitDependencies, ctx: AppContext): Promise<vo
     // `in-progress` alone: the submission is open, its manifests to come.
     if (!request.manifest && !request.closeWith) await client.workflow.start(bulkSubmission, { ...start, workflowIdConflictPolicy: 'USE_EXISTING' });
   });
+  if (request.manifest) await confirmTaken(deps, request.submissionId, jobId, request.manifest.url, now);
   ctx.status = 200;
   ctx.set('Content-Location', statusUrl(ctx, jobId));
   ctx.type = FHIR_JSON;
