@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { benchNode } from './service';
 
 const run = promisify(execFile);
 
@@ -31,7 +32,7 @@ export const HAND_MADE: Record<string, (files: string) => string> = {
 
 /** Runs the hand-made SQL of `view` over `ndjsonDir`'s NDJSON files into `out`, in a process of its own. */
 export async function flattenByHand(view: string, ndjsonDir: string, out: string): Promise<{ seconds: number; rows: number; peakRssMb: number }> {
-  const { stdout } = await run(process.execPath, [path.join(__dirname, 'duckdb-flatten.js'), HAND_MADE[view](path.join(ndjsonDir, 'Observation-*.ndjson')), out], { maxBuffer: 1 << 20 });
+  const { stdout } = await run(benchNode(), [path.join(__dirname, 'duckdb-flatten.js'), HAND_MADE[view](path.join(ndjsonDir, 'Observation-*.ndjson')), out], { maxBuffer: 1 << 20 });
   return JSON.parse(stdout.trim().split('\n').pop()!) as { seconds: number; rows: number; peakRssMb: number };
 }
 

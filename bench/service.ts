@@ -40,12 +40,15 @@ export interface BenchService {
   idleRssMb: number;
 }
 
+/** The Node.js that the bench's worker processes run on: `--node=<version>` (bench/run.ts) sets it; the pinned runtime otherwise. */
+export const benchNode = (): string => process.env.BENCH_WORKER_NODE ?? process.execPath;
+
 export async function withBenchService<T>(options: BenchServiceOptions, work: (service: BenchService) => Promise<T>): Promise<T> {
   const taskQueue = `bench-${Date.now()}`;
   const settings = loadConfig().export; // the defaults, or EXPORT_* from the environment
   // BENCH_WORKER_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=prof") profiles the worker.
   const nodeArgs = process.env.BENCH_WORKER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  const worker: ChildProcess = spawn(process.execPath, [...nodeArgs, cli, 'worker'], {
+  const worker: ChildProcess = spawn(benchNode(), [...nodeArgs, cli, 'worker'], {
     // MALLOC_ARENA_MAX=2 as the image sets it (deploy/Dockerfile), so the bench measures what deployments run.
     env: { MALLOC_ARENA_MAX: '2', ...process.env, ...options.env, TEMPORAL_ADDRESS: options.temporalAddress, TEMPORAL_TASK_QUEUE: taskQueue, DATABASE_URL: options.databaseUrl, LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'inherit'],

@@ -7,9 +7,10 @@ import type { ExportStack } from './export-stack';
 
 const cli = path.resolve(__dirname, '../../dist/src/cli.js');
 
-export function startWorkerProcess(stack: ExportStack, taskQueue = stack.taskQueue): ChildProcess {
+/** `node`: the Node.js binary to run it on (default: the one running the tests, the pinned runtime). */
+export function startWorkerProcess(stack: ExportStack, taskQueue = stack.taskQueue, node = process.execPath): ChildProcess {
   if (!existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run build\` (npm test does)`);
-  return spawn(process.execPath, [cli, 'worker'], {
+  return spawn(node, [cli, 'worker'], {
     env: {
       ...process.env,
       TEMPORAL_ADDRESS: testEnvironment.temporalAddress,

@@ -135,13 +135,15 @@ describe('docker-compose.yml and the Dockerfile', () => {
     }
   });
 
-  it('builds a non-root image that starts package.json\'s bin on a Node the engines field allows', () => {
+  it('builds a non-root image that starts package.json\'s bin on the pinned Node, one the engines field allows', () => {
     expect(dockerfile).toContain(`ENTRYPOINT ["node", "${pkg.bin.bulkflow}"]`);
     expect(dockerfile).toMatch(/^USER node$/m);
     const nodeMajors = [...dockerfile.matchAll(/^FROM node:(\d+)/gm)].map((m) => Number(m[1]));
     expect(nodeMajors.length).toBe(2); // multi-stage: build, then run
-    const minimum = Number(/>=(\d+)/.exec(pkg.engines.node)![1]);
-    for (const major of nodeMajors) expect(major).toBeGreaterThanOrEqual(minimum);
+    // The image runs the pinned runtime (.node-version), a line the engines field lists.
+    const pinnedMajor = Number(readFileSync(path.join(root, '.node-version'), 'utf8').trim().split('.')[0]);
+    expect(nodeMajors).toEqual([pinnedMajor, pinnedMajor]);
+    expect(pkg.engines.node.split('||').map((range: string) => range.trim())).toContain(`^${pinnedMajor}.0.0`);
   });
 
   it('caps glibc at two malloc arenas in the image that runs (the figure the worker memory budget was measured with)', () => {
