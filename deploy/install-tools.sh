@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs the pinned Go programs bulkflow runs locally (Temporal CLI dev server, the Temporal
-# server itself and its SQL schema tool, GCS emulator, kustomize) into .tools/bin, and the Temporal server's
+# server itself and its SQL schema tool, GCS emulator, S3 server, kustomize) into .tools/bin, and the Temporal server's
 # PostgreSQL schema files into .tools/temporal-schema. Binaries are built once per version into a per-user cache and linked, so a
 # fresh clone reuses them. Idempotent: a tool already at the pinned version is skipped.
 # With arguments, only those: `temporal` (the CLI and its dev server: all `npm start` needs),
-# `temporal-server` (the server, its SQL tool and schema), `fake-gcs-server`, `kustomize`.
+# `temporal-server` (the server, its SQL tool and schema), `fake-gcs-server`, `versitygw`, `kustomize`.
 # bulkflow builds a missing one the first time a command needs it (src/process/find-binary.ts).
 set -euo pipefail
 
@@ -12,6 +12,7 @@ TEMPORAL_CLI_VERSION=v1.5.1
 TEMPORAL_SERVER_VERSION=v1.29.1
 FAKE_GCS_VERSION=v1.55.1
 KUSTOMIZE_VERSION=v5.7.1
+VERSITYGW_VERSION=v1.8.0
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin_dir="$root/.tools/bin"
@@ -45,14 +46,16 @@ install_tool() {
 }
 
 wanted=("$@")
-[ ${#wanted[@]} -gt 0 ] || wanted=(temporal fake-gcs-server temporal-server kustomize)
+[ ${#wanted[@]} -gt 0 ] || wanted=(temporal fake-gcs-server versitygw temporal-server kustomize)
 want() { local w; for w in "${wanted[@]}"; do [ "$w" = "$1" ] && return 0; done; return 1; }
 for w in "${wanted[@]}"; do
-  case $w in temporal | fake-gcs-server | temporal-server | kustomize) ;; *) echo "install-tools: unknown tool $w" >&2; exit 2 ;; esac
+  case $w in temporal | fake-gcs-server | versitygw | temporal-server | kustomize) ;; *) echo "install-tools: unknown tool $w" >&2; exit 2 ;; esac
 done
 
 if want temporal; then install_tool temporal github.com/temporalio/cli/cmd/temporal "$TEMPORAL_CLI_VERSION"; fi
 if want fake-gcs-server; then install_tool fake-gcs-server github.com/fsouza/fake-gcs-server "$FAKE_GCS_VERSION"; fi
+# The S3 server of the tests and benches: checks SigV4 signatures (presigned URLs included).
+if want versitygw; then install_tool versitygw github.com/versity/versitygw/cmd/versitygw "$VERSITYGW_VERSION"; fi
 # Renders deploy/k8s in the tests (what `kubectl kustomize` does), without a cluster.
 if want kustomize; then install_tool kustomize sigs.k8s.io/kustomize/kustomize/v5 "$KUSTOMIZE_VERSION"; fi
 want temporal-server || exit 0

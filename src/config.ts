@@ -13,7 +13,7 @@ import { DEFAULT_SQL_EXPORT_LIMITS, DEFAULT_SQL_LIMITS, type EngineLimits } from
 /** The largest REST write (a resource, or a batch or transaction Bundle): a DocumentReference with an inline attachment runs to tens of MB. */
 export const DEFAULT_MAX_RESOURCE_BYTES = 64 * 1024 ** 2;
 
-export type OutputBackend = 'local' | 'gcs';
+export type OutputBackend = 'local' | 'gcs' | 's3' | 'azure';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type LogFormat = 'json' | 'pretty';
 export type ResultPattern = 'manifest' | 'see-other';
@@ -73,7 +73,11 @@ export interface Config {
   gcsSigningKeyFile: string | undefined;
   /** How long one GCS request may take before the client gives it up (and the write is retried). */
   gcsRequestTimeoutMs: number;
-  /** false: manifests list signed URLs that need no token (`requiresAccessToken: false`; GCS only). */
+  /** S3 or an S3-compatible server (OUTPUT_BACKEND=s3); credentials come from the AWS SDK's default chain, never from here. */
+  s3: S3Settings | undefined;
+  /** Azure Blob Storage (OUTPUT_BACKEND=azure). */
+  azure: AzureSettings | undefined;
+  /** false: manifests list signed URLs that need no token (`requiresAccessToken: false`; GCS, S3 and Azure). */
   downloadsRequireToken: boolean;
   /** Lifetime of signed download URLs. */
   signedUrlTtlSeconds: number;
@@ -113,6 +117,28 @@ export interface Config {
   metricsPort: number | undefined;
   /** Interface of the metrics listener: loopback unless set (it is not the public API). */
   metricsHost: string;
+}
+
+export interface S3Settings {
+  bucket: string;
+  /** The bucket's region; unset, the SDK's own (AWS_REGION, the profile), else us-east-1. */
+  region: string | undefined;
+  /** An S3-compatible server's URL (MinIO, R2, Ceph, SeaweedFS); unset, AWS S3. */
+  endpoint: string | undefined;
+  /** Path-style addressing (`<endpoint>/<bucket>/<key>`), which most S3-compatible servers need. */
+  forcePathStyle: boolean;
+  /** Key prefix for every file bulkflow writes (e.g. `bulkflow/`), so the bucket can be shared. */
+  prefix: string;
+  requestTimeoutMs: number;
+}
+
+export interface AzureSettings {
+  /** `https://<account>.blob.core.windows.net` (or Azurite's `http://127.0.0.1:10000/<account>`); signed in with DefaultAzureCredential. */
+  accountUrl: string | undefined;
+  /** A connection string with an account key instead (development, Azurite). It is a secret: pass it from a secret store. */
+  connectionString: string | undefined;
+  container: string;
+  prefix: string;
 }
 
 export interface AuthSettings {
@@ -229,17 +255,54 @@ function emulatorEndpoint(env: Env, name: string): string | undefined {
   return httpUrl({ [name]: withScheme.replace(/\/storage\/v1\/?$/, '') }, name, '');
 }
 
+/** A key prefix: path segments bulkflow's own keys could be, ending in `/`; empty when unset. */
+function keyPrefix(env: Env, name: string): string {
+  const raw = text(env, name);
+  if (raw === undefined) return '';
+  const prefix = raw.endsWith('/') ? raw : `${raw}/`;
+  if (!/^([A-Za-z0-9_.=-]+\/)+$/.test(prefix) || prefix.split('/').some((s) => s === '.' || s === '..')) {
+    throw new ConfigError(name, `must be folder names of letters, digits and . _ = - separated by / (got "${raw}")`);
+  }
+  return prefix;
+}
+
+function s3Settings(env: Env): S3Settings {
+  const bucket = text(env, 'S3_BUCKET');
+  if (bucket === undefined) throw new ConfigError('S3_BUCKET', 'must be set when OUTPUT_BACKEND=s3');
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) throw new ConfigError('S3_BUCKET', `is not a valid bucket name: "${bucket}"`);
+  return {
+    bucket,
+    region: text(env, 'S3_REGION'),
+    endpoint: text(env, 'S3_ENDPOINT') === undefined ? undefined : httpUrl(env, 'S3_ENDPOINT', ''),
+    forcePathStyle: oneOf(env, 'S3_FORCE_PATH_STYLE', ['true', 'false'] as const, 'false') === 'true',
+    prefix: keyPrefix(env, 'S3_PREFIX'),
+    requestTimeoutMs: integer(env, 'S3_REQUEST_TIMEOUT_MS', 60_000, 100, 3_600_000),
+  };
+}
+
+function azureSettings(env: Env): AzureSettings {
+  const container = text(env, 'AZURE_STORAGE_CONTAINER');
+  if (container === undefined) throw new ConfigError('AZURE_STORAGE_CONTAINER', 'must be set when OUTPUT_BACKEND=azure');
+  if (!/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/.test(container)) throw new ConfigError('AZURE_STORAGE_CONTAINER', `is not a valid container name: "${container}"`);
+  const connectionString = text(env, 'AZURE_STORAGE_CONNECTION_STRING');
+  const accountUrl = text(env, 'AZURE_STORAGE_ACCOUNT_URL') === undefined ? undefined : httpUrl(env, 'AZURE_STORAGE_ACCOUNT_URL', '');
+  if ((connectionString === undefined) === (accountUrl === undefined)) {
+    throw new ConfigError('AZURE_STORAGE_ACCOUNT_URL', 'or AZURE_STORAGE_CONNECTION_STRING must be set when OUTPUT_BACKEND=azure, not both: the URL signs in with DefaultAzureCredential, the connection string with its account key');
+  }
+  return { accountUrl, connectionString, container, prefix: keyPrefix(env, 'AZURE_STORAGE_PREFIX') };
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const port = integer(env, 'PORT', 8080, 0, 65535);
   const dataDir = path.resolve(text(env, 'DATA_DIR') ?? 'data');
-  const outputBackend = oneOf(env, 'OUTPUT_BACKEND', ['local', 'gcs'] as const, 'local');
+  const outputBackend = oneOf(env, 'OUTPUT_BACKEND', ['local', 'gcs', 's3', 'azure'] as const, 'local');
   const gcsBucket = text(env, 'GCS_BUCKET');
   if (outputBackend === 'gcs' && gcsBucket === undefined) {
     throw new ConfigError('GCS_BUCKET', 'must be set when OUTPUT_BACKEND=gcs');
   }
   const downloadsRequireToken = oneOf(env, 'DOWNLOADS_REQUIRE_TOKEN', ['true', 'false'] as const, 'true') === 'true';
-  if (!downloadsRequireToken && outputBackend !== 'gcs') {
-    throw new ConfigError('DOWNLOADS_REQUIRE_TOKEN', '=false needs OUTPUT_BACKEND=gcs: only GCS can hand out signed URLs (local files are served by the API, with a token)');
+  if (!downloadsRequireToken && outputBackend === 'local') {
+    throw new ConfigError('DOWNLOADS_REQUIRE_TOKEN', '=false needs OUTPUT_BACKEND=gcs, s3 or azure: only a bucket can hand out signed URLs (local files are served by the API, with a token)');
   }
   const baseUrl = httpUrl(env, 'BASE_URL', `http://localhost:${port}`);
   const fhirBasePath = basePath(env, 'FHIR_BASE_PATH', '/fhir');
@@ -280,6 +343,8 @@ export function loadConfig(env: Env = process.env): Config {
     gcsApiEndpoint: emulatorEndpoint(env, 'STORAGE_EMULATOR_HOST'),
     gcsSigningKeyFile: text(env, 'GCS_SIGNING_KEY_FILE'),
     gcsRequestTimeoutMs: integer(env, 'GCS_REQUEST_TIMEOUT_MS', 60_000, 100, 3_600_000),
+    s3: outputBackend === 's3' ? s3Settings(env) : undefined,
+    azure: outputBackend === 'azure' ? azureSettings(env) : undefined,
     downloadsRequireToken,
     signedUrlTtlSeconds: integer(env, 'SIGNED_URL_TTL_SECONDS', 300, 10, 7 * 86400),
     workerMaxConcurrentActivities: integer(env, 'WORKER_MAX_CONCURRENT_ACTIVITIES', 4, 1, 256),

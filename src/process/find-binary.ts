@@ -25,7 +25,7 @@ function isExecutable(file: string): boolean {
 }
 
 /** The install-tools.sh group that builds each tool. */
-const TOOL_GROUPS: Record<string, string> = { temporal: 'temporal', 'temporal-server': 'temporal-server', 'temporal-sql-tool': 'temporal-server', 'fake-gcs-server': 'fake-gcs-server', kustomize: 'kustomize' };
+const TOOL_GROUPS: Record<string, string> = { temporal: 'temporal', 'temporal-server': 'temporal-server', 'temporal-sql-tool': 'temporal-server', 'fake-gcs-server': 'fake-gcs-server', versitygw: 'versitygw', kustomize: 'kustomize' };
 
 /**
  * Finds a tool: the explicit path if given (which must work), else `.tools/bin` (installed by

@@ -1,9 +1,14 @@
 /**
- * Starts the real components once per test run: a Temporal dev server and fake-gcs-server on
- * free ports, and a fresh PostgreSQL database. Their addresses reach the tests as TEST_* env
+ * Starts the real components once per test run: a Temporal dev server, fake-gcs-server, an S3
+ * server (versitygw) and Azurite on free ports, and a fresh PostgreSQL database. Their addresses reach the tests as TEST_* env
  * vars; global-teardown stops them and drops the database, also when tests failed.
  */
 import { Storage } from '@google-cloud/storage';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { BlobServiceClient } from '@azure/storage-blob';
+import { startAzurite } from '../../src/output/azurite';
+import { startS3Server } from '../../src/output/s3-server';
+import { testS3Client } from './environment';
 import { startGcsEmulator } from '../../src/output/gcs-emulator';
 import { createClient, ensureDatabase, dropDatabase } from '../../src/store/database';
 import { startDevServer } from '../../src/temporal/dev-server';
@@ -56,8 +61,18 @@ export default async function globalSetup(): Promise<void> {
     harness.stops.push(() => dropDatabase(databaseUrl.toString()));
     process.env.TEST_DATABASE_URL = databaseUrl.toString();
 
-    const [temporal, gcs] = await Promise.all([startDevServer({ headless: true }), startGcsEmulator()]);
-    harness.stops.push(temporal.stop, gcs.stop);
+    const [temporal, gcs, s3, azurite] = await Promise.all([startDevServer({ headless: true }), startGcsEmulator(), startS3Server(), startAzurite()]);
+    harness.stops.push(temporal.stop, gcs.stop, s3.stop, azurite.stop);
+    process.env.TEST_S3_ENDPOINT = s3.endpoint;
+    process.env.TEST_S3_REGION = s3.region;
+    process.env.TEST_S3_ACCESS_KEY_ID = s3.accessKeyId;
+    process.env.TEST_S3_SECRET_ACCESS_KEY = s3.secretAccessKey;
+    process.env.TEST_S3_BUCKET = 'bulkflow-test';
+    await testS3Client().send(new CreateBucketCommand({ Bucket: 'bulkflow-test' }));
+    process.env.TEST_AZURE_ACCOUNT_URL = azurite.accountUrl;
+    process.env.TEST_AZURE_CONNECTION_STRING = azurite.connectionString;
+    process.env.TEST_AZURE_CONTAINER = 'bulkflow-test';
+    await BlobServiceClient.fromConnectionString(azurite.connectionString).createContainer('bulkflow-test');
     process.env.TEST_TEMPORAL_ADDRESS = temporal.address;
     process.env.TEST_TEMPORAL_NAMESPACE = temporal.namespace;
     process.env.TEST_GCS_ENDPOINT = gcs.endpoint;

@@ -27,7 +27,10 @@ import { ResourceStore } from '../../src/store/resource-store';
 import { AccessTokens } from '../../src/auth/access-tokens';
 import { ClientRegistry } from '../../src/auth/clients';
 import { loadSigningKey } from '../../src/auth/signing-key';
-import { testEnvironment } from '../harness/environment';
+import { testEnvironment, testS3Client } from '../harness/environment';
+import { S3OutputStore } from '../../src/output/s3-output-store';
+import { AzureOutputStore } from '../../src/output/azure-output-store';
+import { BlobServiceClient } from '@azure/storage-blob';
 import { loadPayloadKeys } from '../../src/temporal/payload-keys';
 import { encryptingDataConverter } from '../../src/temporal/data-converter';
 import { EncryptionCodec, type PayloadKey } from '../../src/temporal/payload-codec';
@@ -68,7 +71,7 @@ export interface ExportStack {
 
 export async function startExportStack(
   options: {
-    backend?: 'local' | 'gcs';
+    backend?: 'local' | 'gcs' | 's3' | 'azure';
     settings?: Partial<ExportSettings>;
     /** The SQL engine's limits, over the defaults. */
     sql?: { run?: Partial<EngineLimits>; export?: Partial<EngineLimits> };
@@ -89,7 +92,7 @@ export async function startExportStack(
     maxRunningExports?: number;
     /** GCS only: the bucket (default: the run's test bucket). */
     gcsBucket?: string;
-    /** GCS only: manifests list signed URLs valid this long (the service-account key is generated). */
+    /** Manifests list signed URLs valid this long (GCS: the service-account key is generated; S3 and Azure sign with the server's keys). */
     signedUrlTtlSeconds?: number;
     /** The store tenant (default: a new one); another stack's, to run its data with other activities. */
     tenant?: string;
@@ -118,6 +121,10 @@ export async function startExportStack(
       ...(options.signedUrlTtlSeconds ? { credentials: testServiceAccount() } : {}),
     });
     output = new GcsOutputStore(storage, options.gcsBucket ?? testEnvironment.gcsBucket, `${tenant}/`, testEnvironment.gcsEndpoint);
+  } else if (options.backend === 's3') {
+    output = new S3OutputStore(testS3Client(), testEnvironment.s3Bucket, `${tenant}/`);
+  } else if (options.backend === 'azure') {
+    output = new AzureOutputStore(BlobServiceClient.fromConnectionString(testEnvironment.azureConnectionString), testEnvironment.azureContainer, `${tenant}/`);
   } else {
     outputDir = mkdtempSync(path.join(os.tmpdir(), 'bulkflow-export-'));
     output = new LocalOutputStore(outputDir);

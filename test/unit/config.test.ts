@@ -51,7 +51,15 @@ describe('loadConfig', () => {
     ['BASE_URL', { BASE_URL: 'ftp://example.org' }],
     ['BASE_URL', { BASE_URL: 'not a url' }],
     ['DATABASE_URL', { DATABASE_URL: 'mysql://localhost/x' }],
-    ['OUTPUT_BACKEND', { OUTPUT_BACKEND: 's3' }],
+    ['OUTPUT_BACKEND', { OUTPUT_BACKEND: 'ftp' }],
+    ['S3_BUCKET', { OUTPUT_BACKEND: 's3' }],
+    ['S3_BUCKET', { OUTPUT_BACKEND: 's3', S3_BUCKET: 'Bad_Bucket' }],
+    ['S3_ENDPOINT', { OUTPUT_BACKEND: 's3', S3_BUCKET: 'exports', S3_ENDPOINT: 'minio:9000' }],
+    ['S3_PREFIX', { OUTPUT_BACKEND: 's3', S3_BUCKET: 'exports', S3_PREFIX: '../other' }],
+    ['AZURE_STORAGE_CONTAINER', { OUTPUT_BACKEND: 'azure', AZURE_STORAGE_ACCOUNT_URL: 'https://acct.blob.core.windows.net' }],
+    ['AZURE_STORAGE_ACCOUNT_URL', { OUTPUT_BACKEND: 'azure', AZURE_STORAGE_CONTAINER: 'exports' }], // neither way to sign in
+    ['AZURE_STORAGE_ACCOUNT_URL', { OUTPUT_BACKEND: 'azure', AZURE_STORAGE_CONTAINER: 'exports', AZURE_STORAGE_ACCOUNT_URL: 'https://acct.blob.core.windows.net', AZURE_STORAGE_CONNECTION_STRING: 'AccountName=a;AccountKey=b' }],
+    ['AZURE_STORAGE_PREFIX', { OUTPUT_BACKEND: 'azure', AZURE_STORAGE_CONTAINER: 'exports', AZURE_STORAGE_ACCOUNT_URL: 'https://acct.blob.core.windows.net', AZURE_STORAGE_PREFIX: 'a b/' }],
     ['GCS_BUCKET', { OUTPUT_BACKEND: 'gcs' }],
     ['GCS_BUCKET', { OUTPUT_BACKEND: 'gcs', GCS_BUCKET: 'Bad Bucket' }],
     ['TEMPORAL_ADDRESS', { TEMPORAL_ADDRESS: 'http://localhost:7233' }],
@@ -82,6 +90,19 @@ describe('loadConfig', () => {
     expect(thrown).toBeInstanceOf(ConfigError);
     expect((thrown as ConfigError).variable).toBe(variable);
     expect((thrown as Error).message).toContain(variable);
+  });
+
+  it('reads the S3 and Azure settings, credentials left to each SDK, and signed URLs on every bucket backend', () => {
+    expect(loadConfig({ OUTPUT_BACKEND: 's3', S3_BUCKET: 'exports', S3_ENDPOINT: 'http://127.0.0.1:9000/', S3_FORCE_PATH_STYLE: 'true', S3_PREFIX: 'bulkflow' }).s3).toEqual({
+      bucket: 'exports', region: undefined, endpoint: 'http://127.0.0.1:9000', forcePathStyle: true, prefix: 'bulkflow/', requestTimeoutMs: 60_000,
+    });
+    expect(loadConfig({ OUTPUT_BACKEND: 'azure', AZURE_STORAGE_CONTAINER: 'exports', AZURE_STORAGE_ACCOUNT_URL: 'https://acct.blob.core.windows.net' }).azure).toEqual({
+      accountUrl: 'https://acct.blob.core.windows.net', connectionString: undefined, container: 'exports', prefix: '',
+    });
+    expect(loadConfig({ OUTPUT_BACKEND: 'local' }).s3).toBeUndefined();
+    for (const env of [{ OUTPUT_BACKEND: 's3', S3_BUCKET: 'exports' }, { OUTPUT_BACKEND: 'azure', AZURE_STORAGE_CONTAINER: 'exports', AZURE_STORAGE_CONNECTION_STRING: 'AccountName=a;AccountKey=b' }]) {
+      expect(loadConfig({ ...env, DOWNLOADS_REQUIRE_TOKEN: 'false' }).downloadsRequireToken).toBe(false);
+    }
   });
 
   it('reads STORAGE_EMULATOR_HOST with or without the /storage/v1 suffix as the API endpoint', () => {

@@ -29,11 +29,11 @@ interface Container {
 }
 interface Manifest {
   kind: string;
-  metadata: { name: string; labels?: Record<string, string> };
+  metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
   data?: Record<string, string>;
   stringData?: Record<string, string>;
   spec?: {
-    template?: { spec: { containers: Container[] } };
+    template?: { metadata?: { labels?: Record<string, string> }; spec: { containers: Container[] } };
     selector?: { matchExpressions?: Array<{ values: string[] }> };
     ports?: Array<{ name: string }>;
     endpoints?: Array<{ port: string }>;
@@ -59,7 +59,7 @@ function expectUsableEnvironment(where: string, env: Record<string, string>): vo
   expect([where, REQUIRED.filter((name) => !env[name])]).toEqual([where, []]);
 }
 
-describe.each(['temporal-cloud-gcs', 'self-hosted-temporal'])('the Kubernetes overlay %s', (overlay) => {
+describe.each(['temporal-cloud-gcs', 'self-hosted-temporal', 'eks-s3', 'aks-azure'])('the Kubernetes overlay %s', (overlay) => {
   const rendered = execFileSync(kustomize, ['build', path.join(root, 'deploy', 'k8s', 'overlays', overlay)], { encoding: 'utf8' });
   const manifests = parseAllDocuments(rendered).map((d) => d.toJS() as Manifest);
   const named = (kind: string) => manifests.filter((m) => m.kind === kind);
@@ -105,6 +105,18 @@ describe.each(['temporal-cloud-gcs', 'self-hosted-temporal'])('the Kubernetes ov
         const probed = container.args![0] === 'serve' ? 'http' : 'metrics';
         expect([container.livenessProbe!.httpGet.port, container.readinessProbe!.httpGet.port]).toEqual([probed, probed]);
       }
+    }
+  });
+
+  it('signs in to a cloud bucket with the pods\' own identity, never a key in the settings', () => {
+    const settings = named('ConfigMap').find((m) => m.metadata.name === 'bulkflow-settings')!.data!;
+    const secrets = Object.keys(named('Secret').flatMap((m) => Object.keys({ ...m.data, ...m.stringData })).reduce((all, k) => ({ ...all, [k]: true }), {}));
+    expect(secrets.filter((name) => /^(AWS_|AZURE_STORAGE_CONNECTION)/.test(name))).toEqual([]);
+    const [account] = named('ServiceAccount');
+    if (settings.OUTPUT_BACKEND === 's3') expect(account.metadata.annotations?.['eks.amazonaws.com/role-arn']).toMatch(/^arn:aws:iam::\d{12}:role\//);
+    if (settings.OUTPUT_BACKEND === 'azure') {
+      expect(account.metadata.annotations?.['azure.workload.identity/client-id']).toMatch(/^[0-9a-f-]{36}$/);
+      for (const workload of workloads) expect([workload.metadata.name, workload.spec!.template!.metadata?.labels?.['azure.workload.identity/use']]).toEqual([workload.metadata.name, 'true']);
     }
   });
 
