@@ -55,6 +55,7 @@ async function main(): Promise<void> {
   const option = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
   const given = args.find((a) => !a.startsWith('--'));
   const suiteDir = given ? path.resolve(given) : sqlOnFhirSuiteDir();
+  if (!suiteDir) throw new Error('Name the SQL on FHIR test suite folder: npm run conformance -- <folder>, or set SOF_TESTS_DIR');
   const reportFile = path.resolve(option('report') ?? 'test_report.json');
   const url = option('url');
   const report = url ? await runSqlOnFhirSuite(suiteDir, url) : await withLocalApi((base) => runSqlOnFhirSuite(suiteDir, base));

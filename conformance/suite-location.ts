@@ -1,16 +1,12 @@
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 
+/** What a test says when the official suite is not there: it did not run (never a pass). */
+export const SUITE_NOT_RUN = 'DID NOT RUN: the SQL on FHIR test suite was not found; set SOF_TESTS_DIR to its folder (.ci/run sets it)';
+
 /**
- * Where the SQL on FHIR test suite is: `SOF_TESTS_DIR`, else the first `shared/data/sof-tests`
- * beside the project or one of its parent folders (where the shared data sits next to a checkout).
+ * Where the official SQL on FHIR test suite is: `SOF_TESTS_DIR` (its checkout, with `tests/`),
+ * which `.ci/run` sets. Undefined when unset: the tests that need it say that they did not run.
  */
-export function sqlOnFhirSuiteDir(): string {
-  if (process.env.SOF_TESTS_DIR) return path.resolve(process.env.SOF_TESTS_DIR);
-  const projectRoot = path.resolve(__dirname, '..', ...(path.basename(path.dirname(__dirname)) === 'dist' ? ['..'] : []));
-  for (let dir = path.dirname(projectRoot); ; dir = path.dirname(dir)) {
-    const candidate = path.join(dir, 'shared', 'data', 'sof-tests');
-    if (existsSync(path.join(candidate, 'tests'))) return candidate;
-    if (path.dirname(dir) === dir) throw new Error('The SQL on FHIR test suite (shared/data/sof-tests) is not beside this project or a parent folder; set SOF_TESTS_DIR');
-  }
+export function sqlOnFhirSuiteDir(): string | undefined {
+  return process.env.SOF_TESTS_DIR ? path.resolve(process.env.SOF_TESTS_DIR) : undefined;
 }

@@ -10,6 +10,7 @@ import { listenForMetrics } from './commands/metrics-listener';
 import { onShutdownSignal } from './commands/shutdown';
 import { generateCommand, importCommand, migrateCommand } from './commands/data';
 import { clientsCommand, clientsUsage } from './commands/clients';
+import { tokenCommand, tokenUsage } from './commands/token';
 import { scheduleCommand, scheduleUsage } from './commands/schedule';
 import { temporalCommand } from './commands/temporal-setup';
 import { MissingSearchAttributesError } from './temporal/search-attribute-registry';
@@ -40,7 +41,7 @@ const commands: Record<string, Command> = {
     summary: 'the HTTP API only, against TEMPORAL_ADDRESS',
     usage: 'bulkflow serve',
     async run({ config, log, temporalAddress }) {
-      const api = await runApi(config, temporalAddress, log);
+      const api = await runApi(config, temporalAddress, log, 'serve');
       const metrics = await listenForMetrics(config, log, { api });
       await onShutdownSignal(log, new Promise(() => undefined), async () => {
         await api.close();
@@ -85,10 +86,16 @@ const commands: Record<string, Command> = {
     run: ({ config, values }) => generateCommand(config, values as { patients?: string; seed?: string; ndjson?: string }),
   },
   clients: {
-    summary: 'SMART Backend Services clients of the built-in token endpoint (AUTH_ENABLED=true)',
+    summary: 'SMART Backend Services clients of the built-in token endpoint',
     usage: clientsUsage,
     raw: true,
     run: ({ config, args }) => clientsCommand(config, args),
+  },
+  token: {
+    summary: 'an access token from a running bulkflow for a client of `bulkflow clients add --generate-key`',
+    usage: tokenUsage,
+    raw: true,
+    run: ({ config, args }) => tokenCommand(config, args),
   },
   schedule: {
     summary: 'recurring incremental exports, through the admin API',

@@ -21,8 +21,8 @@ export type ResultPattern = 'manifest' | 'see-other';
 export interface Config {
   /** HTTP port of the API. */
   port: number;
-  /** Interface the API listens on. */
-  host: string;
+  /** Interface the API listens on; unset, the command's own (`serve`: every interface, `dev`: loopback). See listenPolicy. */
+  host: string | undefined;
   /** How long the API keeps an idle connection open: longer than any load balancer's idle timeout in front of it. */
   httpKeepAliveTimeoutSeconds: number;
   /** Public origin used to build absolute URLs (Content-Location, manifest URLs). */
@@ -142,7 +142,8 @@ export interface AzureSettings {
 }
 
 export interface AuthSettings {
-  enabled: boolean;
+  /** AUTH_ENABLED; unset: on wherever the API listens beyond loopback (listenPolicy). */
+  enabled: boolean | undefined;
   /** The `aud` every access token must carry (the FHIR base URL). */
   audience: string;
   /** External authorization servers whose tokens are accepted, with their JWKS URLs. */
@@ -316,7 +317,7 @@ export function loadConfig(env: Env = process.env): Config {
   }
   return {
     port,
-    host: text(env, 'HOST') ?? '0.0.0.0',
+    host: text(env, 'HOST'),
     httpKeepAliveTimeoutSeconds: integer(env, 'HTTP_KEEP_ALIVE_TIMEOUT_SECONDS', 65, 1, 3600),
     baseUrl,
     fhirBasePath,
@@ -369,7 +370,7 @@ export function loadConfig(env: Env = process.env): Config {
     tenantMaxRunningExports: integer(env, 'TENANT_MAX_RUNNING_EXPORTS', 10, 1, 10_000),
     maxResourceBytes: integer(env, 'MAX_RESOURCE_BYTES', DEFAULT_MAX_RESOURCE_BYTES, 1024, 512 * 1024 ** 2),
     auth: {
-      enabled: oneOf(env, 'AUTH_ENABLED', ['true', 'false'] as const, 'false') === 'true',
+      enabled: env.AUTH_ENABLED === undefined || env.AUTH_ENABLED === '' ? undefined : oneOf(env, 'AUTH_ENABLED', ['true', 'false'] as const, 'true') === 'true',
       audience: text(env, 'AUTH_AUDIENCE') ?? `${baseUrl}${fhirBasePath}`,
       trustedIssuers: trustedIssuers(env, 'AUTH_TRUSTED_ISSUERS'),
       tokenLifetimeSeconds: integer(env, 'AUTH_TOKEN_LIFETIME_SECONDS', 300, 30, 3600),

@@ -5,12 +5,13 @@ import { ClientRegistry } from '../auth/clients';
 import { createPool } from '../store/database';
 import { migrate } from '../store/migrate';
 import { HELP, parseCommandArgs, UsageError } from './arguments';
+import { writeClientKey } from './client-key';
 
-export const clientsUsage = `bulkflow clients add <client-id> --scopes "<scope> ..." (--jwks-url <url> | --jwks-file <file>) [--tenant <tenant>]
+export const clientsUsage = `bulkflow clients add <client-id> --scopes "<scope> ..." (--generate-key <file> | --jwks-url <url> | --jwks-file <file>) [--tenant <tenant>]
 bulkflow clients list
 bulkflow clients remove <client-id>`;
 
-const OPTIONS = { scopes: { type: 'string' }, 'jwks-url': { type: 'string' }, 'jwks-file': { type: 'string' }, tenant: { type: 'string' }, ...HELP } as const;
+const OPTIONS = { scopes: { type: 'string' }, 'jwks-url': { type: 'string' }, 'jwks-file': { type: 'string' }, 'generate-key': { type: 'string' }, tenant: { type: 'string' }, ...HELP } as const;
 
 export async function clientsCommand(config: Config, args: string[]): Promise<number> {
   let parsed;
@@ -30,7 +31,7 @@ export async function clientsCommand(config: Config, args: string[]): Promise<nu
   const scopes = values.scopes?.split(/\s+/).filter(Boolean);
   const valid =
     extra.length === 0 &&
-    ((action === 'add' && clientId && scopes?.length && (values['jwks-url'] === undefined) !== (values['jwks-file'] === undefined)) || (action === 'list' && !clientId) || (action === 'remove' && clientId));
+    ((action === 'add' && clientId && scopes?.length && [values['jwks-url'], values['jwks-file'], values['generate-key']].filter((v) => v !== undefined).length === 1) || (action === 'list' && !clientId) || (action === 'remove' && clientId));
   if (!valid) {
     console.error(clientsUsage);
     return 2;
@@ -41,8 +42,11 @@ export async function clientsCommand(config: Config, args: string[]): Promise<nu
     const registry = new ClientRegistry(pool);
     if (action === 'add') {
       const jwksFile = values['jwks-file'];
-      await registry.save({ clientId, scopes: scopes!, tenant: values.tenant, jwksUrl: values['jwks-url'], jwks: jwksFile ? JSON.parse(readFileSync(jwksFile, 'utf8')) : undefined });
-      console.log(`client ${clientId} saved with scopes: ${scopes!.join(' ')}`);
+      const keyFile = values['generate-key'];
+      // A new key pair: the private half to a file only its owner reads, the public half registered.
+      const jwks = keyFile ? { keys: [await writeClientKey(keyFile)] } : jwksFile ? JSON.parse(readFileSync(jwksFile, 'utf8')) : undefined;
+      await registry.save({ clientId, scopes: scopes!, tenant: values.tenant, jwksUrl: values['jwks-url'], jwks });
+      console.log(`client ${clientId} saved with scopes: ${scopes!.join(' ')}${keyFile ? `; its private key is in ${keyFile} (bulkflow token ${clientId} --key ${keyFile})` : ''}`);
       return 0;
     }
     if (action === 'list') {

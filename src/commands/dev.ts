@@ -58,7 +58,7 @@ export async function dev(config: Config, log: Logger, flag?: string): Promise<v
 
   try {
     const worker = await runWorker(config, temporalAddress, log);
-    const api = await runApi({ ...config, codecCorsOrigins }, temporalAddress, log);
+    const api = await runApi({ ...config, codecCorsOrigins }, temporalAddress, log, 'dev');
     const metrics = await listenForMetrics(config, log, { api, worker });
     await onShutdownSignal(log, worker.done, async () => {
       await api.close();

@@ -17,6 +17,7 @@ import { loadPayloadKeys } from '../temporal/payload-keys';
 import { encryptingDataConverter } from '../temporal/data-converter';
 import { EncryptionCodec } from '../temporal/payload-codec';
 import { clientTracingInterceptors } from '../temporal/tracing-interceptors';
+import { listenPolicy } from './listen-policy';
 
 export interface RunningApi {
   url: string;
@@ -25,7 +26,8 @@ export interface RunningApi {
   close(): Promise<void>;
 }
 
-export async function runApi(config: Config, temporalAddress: string, log: Logger): Promise<RunningApi> {
+export async function runApi(config: Config, temporalAddress: string, log: Logger, command: 'serve' | 'dev'): Promise<RunningApi> {
+  const policy = listenPolicy(config, command);
   const connection = await Connection.connect(temporalConnectionOptions(temporalAddress, config.temporalTls));
   // Before serving: the tenant cap queries these attributes, so without them every kick-off would fail.
   await ensureSearchAttributes(connection, config.temporalNamespace, { register: config.temporalRegisterSearchAttributes }).catch(async (err) => {
@@ -36,7 +38,7 @@ export async function runApi(config: Config, temporalAddress: string, log: Logge
   await migrate(pool);
   const payloadKeys = await loadPayloadKeys(pool, config.temporalPayloadKeys);
   const client = new Client({ connection, namespace: config.temporalNamespace, interceptors: clientTracingInterceptors(), dataConverter: encryptingDataConverter(payloadKeys) });
-  const auth = config.auth.enabled
+  const auth = policy.authEnabled
     ? {
         registry: new ClientRegistry(pool),
         tokens: new AccessTokens({
@@ -51,6 +53,7 @@ export async function runApi(config: Config, temporalAddress: string, log: Logge
   const metrics = apiMetrics();
   const app = createApp({
     config,
+    openToNetwork: policy.openToNetwork,
     log,
     metrics,
     auth,
@@ -71,7 +74,7 @@ export async function runApi(config: Config, temporalAddress: string, log: Logge
     },
   });
   const server: Server = await new Promise((resolve, reject) => {
-    const s = app.listen(config.port, config.host, () => resolve(s));
+    const s = app.listen(config.port, policy.host, () => resolve(s));
     s.on('error', reject);
   });
   // Node closes an idle connection after 5 s. A client (or a load balancer) that reuses it at
@@ -81,7 +84,10 @@ export async function runApi(config: Config, temporalAddress: string, log: Logge
   server.keepAliveTimeout = config.httpKeepAliveTimeoutSeconds * 1000;
   server.headersTimeout = server.keepAliveTimeout + 1000;
   const url = `${config.baseUrl}${config.fhirBasePath}`;
-  log.info('API listening', { host: config.host, port: config.port, fhirBase: url });
+  log.info('API listening', { host: policy.host, port: config.port, fhirBase: url, authorization: policy.authEnabled ? 'on' : 'off' });
+  if (policy.openToNetwork) {
+    log.warn('AUTHORIZATION IS OFF on an address other machines can reach (AUTH_ENABLED=false): anyone who reaches it can read, export and administer every resource; set HOST=127.0.0.1 or turn authorization on', { host: policy.host });
+  }
   return {
     url,
     metrics,

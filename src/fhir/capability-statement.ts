@@ -20,6 +20,8 @@ export interface CapabilityOptions {
   bulkSubmit?: boolean;
   /** With SMART Backend Services authorization on: the token endpoint. */
   tokenEndpoint?: string;
+  /** Authorization explicitly off on a network address: the software name warns every client. */
+  authorizationOff?: boolean;
 }
 
 const BULK_DATA_CAPABILITY = 'http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data';
@@ -83,7 +85,7 @@ export function buildCapabilityStatement(options: CapabilityOptions): Capability
     publisher: 'bulkflow',
     kind: 'instance',
     ...(options.bulkExport ? { instantiates: [BULK_DATA_CAPABILITY] } : {}),
-    software: { name: 'bulkflow', version: options.softwareVersion },
+    software: { name: options.authorizationOff ? 'bulkflow (AUTHORIZATION OFF: anyone who reaches this server can read every resource)' : 'bulkflow', version: options.softwareVersion },
     implementation: { description: 'bulkflow FHIR Bulk Data export service', url: options.fhirBaseUrl },
     fhirVersion: '4.0.1',
     format: ['json', 'application/fhir+json'],

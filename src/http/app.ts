@@ -52,6 +52,8 @@ export interface AppDependencies {
   codec?: { codec: PayloadCodec; corsOrigins: readonly string[] };
   /** Where request and export counts go; absent: a registry of the app's own, not served. */
   metrics?: ApiMetrics;
+  /** Authorization explicitly off on a network address: the CapabilityStatement says so in its software name. */
+  openToNetwork?: boolean;
 }
 
 /** The app, with every route it serves and who may call it (read from its one router). */
@@ -86,6 +88,7 @@ export function createApp(deps: AppDependencies): BulkflowApp {
   const routers = [
     metadataRouter({
       softwareVersion,
+      authorizationOff: deps.openToNetwork,
       date: new Date().toISOString(),
       bulkExport: deps.bulkExport !== undefined,
       resourceTypes: deps.store ? [...r4ResourceTypes(), ...ADDITIONAL_RESOURCE_TYPES].sort() : [],

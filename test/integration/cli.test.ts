@@ -21,7 +21,7 @@ describe('bulkflow command line', () => {
     const top = await run('--help');
     expect(top.code).toBe(0);
     const names = [...top.stdout.matchAll(/^ {2}([a-z]+) /gm)].map((m) => m[1]);
-    expect(names).toEqual(['dev', 'serve', 'worker', 'migrate', 'import', 'generate', 'clients', 'schedule', 'temporal']);
+    expect(names).toEqual(['dev', 'serve', 'worker', 'migrate', 'import', 'generate', 'clients', 'token', 'schedule', 'temporal']);
     for (const name of names) {
       const help = await run(name, '--help');
       expect([name, help.code]).toEqual([name, 0]);

@@ -1,6 +1,6 @@
 /**
- * `bulkflow dev` (what `npm start` runs) as a user sees it: the API and the Temporal Web UI
- * answer, Ctrl-C (SIGINT) stops everything it started with exit code 0, and a second start
+ * `bulkflow dev` (what `npm start` runs) as a user sees it: the API (on loopback only, without
+ * tokens) and the Temporal Web UI answer, Ctrl-C (SIGINT) stops everything it started with exit code 0, and a second start
  * finds the Temporal state of the first; `--temporal=server` runs the Temporal server on
  * PostgreSQL instead, and an export goes through it.
  */
@@ -41,9 +41,12 @@ function exitOf(child: ChildProcess): Promise<number | null> {
   });
 }
 
-function portIsOpen(port: number): Promise<boolean> {
+/** This machine's IPv4 addresses other than loopback (where other machines reach it). */
+const networkAddresses = () => Object.values(os.networkInterfaces()).flatMap((list) => list ?? []).filter((a) => a.family === 'IPv4' && !a.internal).map((a) => a.address);
+
+function portIsOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
+    const socket = net.connect(port, host);
     socket.once('connect', () => {
       socket.destroy();
       resolve(true);
@@ -100,6 +103,9 @@ describe('bulkflow dev', () => {
     expect(metadata.resourceType).toBe('CapabilityStatement');
     const ui = await fetch(`http://127.0.0.1:${env.DEV_TEMPORAL_UI_PORT}/`);
     expect(ui.status).toBe(200);
+    // Loopback only, where it needs no token: the machine's other addresses are refused.
+    expect((await fetch(`${env.BASE_URL}/fhir/Patient?_count=1`)).status).toBe(200);
+    for (const address of networkAddresses()) expect([address, await portIsOpen(Number(env.PORT), address)]).toEqual([address, false]);
 
     // A workflow on a queue nobody polls stays open: it must still be there after a restart.
     const workflowId = `restart-check-${Date.now()}`;

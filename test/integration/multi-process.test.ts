@@ -1,7 +1,8 @@
 /**
  * The production topology on one machine, under fire: the Temporal server and the store on a
  * PostgreSQL cluster of the test's own, two `bulkflow serve` and three `bulkflow worker`
- * processes, export files on a small filesystem of their own (tmpfs). A kick-off on one API
+ * processes, export files on a small filesystem of their own (a tmpfs in a user namespace: no root
+ * needed). A kick-off on one API
  * process is polled, downloaded and cancelled through the other; one export's partitions run on
  * several workers at once (read from the workflow history). Then each fault, `FAULT_ROUNDS`
  * times, mid-export: one worker killed with SIGKILL; all three killed and started again; the
@@ -10,7 +11,7 @@
  * ends with every resource exactly once.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statfsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statfsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ensureDatabase } from '../../src/store/database';
@@ -19,6 +20,7 @@ import { startTemporalServer, type TemporalServer } from '../../src/temporal/tem
 import { downloadAll, kickoffHeaders, pollUntilDone, failureMessage } from '../support/export-stack';
 import { startPrivatePostgres, type PrivatePostgres } from '../support/private-postgres';
 import { FAULT_ROUNDS, FaultTable, Topology, until } from '../support/topology';
+import { mountSmallFilesystem, type SmallFilesystem } from '../support/small-filesystem';
 
 const OUTPUT_FS_BYTES = 256 * 1024 * 1024;
 jest.setTimeout(240_000);
@@ -29,25 +31,24 @@ describe('two API and three worker processes on the Temporal server, under fault
   let topology: Topology;
   const faults = new FaultTable();
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'bulkflow-topology-'));
-  const outputDir = path.join(dataDir, 'output');
+  let smallFs: SmallFilesystem;
+  /** The export files' folder as this test reads and fills it (the processes see it at smallFs.inside). */
+  let outputDir: string;
 
   beforeAll(async () => {
     postgres = await startPrivatePostgres();
-    // Export files on a filesystem of their own, small enough to fill: tmpfs needs root, as CI has.
-    mkdirSync(outputDir);
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${OUTPUT_FS_BYTES}`, 'tmpfs', outputDir], { stdio: 'pipe' });
-    } catch (err) {
-      throw new Error(`the output filesystem test needs to mount a tmpfs (as root): ${String((err as { stderr?: Buffer }).stderr ?? err)}`);
-    }
+    // Export files on a filesystem of their own, small enough to fill, mounted without root in a namespace every bulkflow process runs in.
+    smallFs = await mountSmallFilesystem(path.join(dataDir, 'output'), OUTPUT_FS_BYTES);
+    outputDir = smallFs.outside;
     server = await startTemporalServer({ databaseServerUrl: postgres.serverUrl, databasePrefix: 'bulkflow_topology', dataDir: path.join(dataDir, 'server') });
     topology = new Topology({
       temporal: { address: server.address, namespace: server.namespace },
       databaseUrl: `${postgres.serverUrl}/bulkflow`,
       tenant: 'topology',
       patients: 60,
+      launch: smallFs.launch,
       env: {
-        OUTPUT_DIR: outputDir, // shared by every process, as a shared volume or bucket is
+        OUTPUT_DIR: smallFs.inside, // shared by every process, as a shared volume or bucket is
         EXPORT_PARTITION_SIZE: '500',
         EXPORT_PART_MAX_RESOURCES: '200',
         EXPORT_PARALLELISM: '6',
@@ -64,11 +65,7 @@ describe('two API and three worker processes on the Temporal server, under fault
     await topology?.stop();
     await server?.stop();
     postgres?.destroy();
-    try {
-      execFileSync('umount', [outputDir], { stdio: 'pipe' });
-    } catch {
-      // not mounted
-    }
+    await smallFs?.release();
     rmSync(dataDir, { recursive: true, force: true });
   }, 60_000);
 

@@ -1,6 +1,6 @@
 /**
  * An HTTP proxy that misbehaves like a storage service under trouble: in front of
- * fake-gcs-server it answers a share of requests with 503, resets a share of connections
+ * fake-gcs-server, versitygw or Azurite it answers a share of requests with 503, resets a share of connections
  * without an answer, and holds a share of answers back longer than the client waits. The rest
  * pass through untouched. Counts what it did, so a test can show the faults happened.
  */
@@ -15,6 +15,10 @@ export interface FaultRates {
   /** The upstream answer delayed by `slowMs` before it is passed on. */
   slow: number;
   slowMs: number;
+  /** The body of an injected 503 (GCS JSON by default; S3 and Azure answer XML their SDKs read as throttling). */
+  unavailableBody?: { contentType: string; body: string };
+  /** Forward the client's Host header as it is: S3's SigV4 signs it, so a proxy that rewrote it would break every signature. */
+  keepHost?: boolean;
 }
 
 export interface FaultProxy {
@@ -37,8 +41,9 @@ export async function startFaultProxy(target: string, rates: FaultRates): Promis
     const roll = (++requests * 0.6180339887498949) % 1;
     if (roll < current.unavailable) {
       counts.unavailable++;
-      res.writeHead(503, { 'Content-Type': 'application/json', Connection: 'close' });
-      res.end(JSON.stringify({ error: { code: 503, message: 'injected: service unavailable' } }));
+      const answer = current.unavailableBody ?? { contentType: 'application/json', body: JSON.stringify({ error: { code: 503, message: 'injected: service unavailable' } }) };
+      res.writeHead(503, { 'Content-Type': answer.contentType, Connection: 'close' });
+      res.end(answer.body);
       req.resume();
       return;
     }
@@ -51,7 +56,7 @@ export async function startFaultProxy(target: string, rates: FaultRates): Promis
     if (slow) counts.slow++;
     else counts.passed++;
     const forwarded = http.request(
-      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { ...req.headers, host: upstream.host } },
+      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: current.keepHost ? req.headers : { ...req.headers, host: upstream.host } },
       (answer) => {
         const pass = () => {
           if (res.destroyed) return answer.resume();

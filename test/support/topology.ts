@@ -42,6 +42,8 @@ export interface TopologyOptions {
   patients: number;
   /** Settings every process gets (output backend and place, part sizes, timeouts). */
   env: Record<string, string>;
+  /** How a process is started (e.g. inside a namespace that holds the output filesystem); default: as it is. */
+  launch?: (command: string, args: string[]) => [string, string[]];
 }
 
 export async function until(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 60_000): Promise<void> {
@@ -99,7 +101,8 @@ export class Topology {
 
   private start(command: string, env: Record<string, string>): Proc {
     let output = '';
-    const child = spawn(process.execPath, [cli, command], { env: { ...process.env, ...this.baseEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const [file, args] = (this.options.launch ?? ((c, a) => [c, a]))(process.execPath, [cli, command]);
+    const child = spawn(file, args, { env: { ...process.env, ...this.baseEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout!.on('data', (chunk) => (output += chunk));
     child.stderr!.on('data', (chunk) => (output += chunk));
     return { child, output: () => output };
@@ -123,9 +126,9 @@ export class Topology {
   }
 
   /** Replaces killed workers and API processes until `workers` and `apis` are alive (before each fault round). */
-  async heal(counts: { workers: number; apis: number }): Promise<void> {
+  async heal(counts: { workers: number; apis: number }, workerEnv: Record<string, string> = {}): Promise<void> {
     for (let i = this.workers.length - 1; i >= 0; i--) if (dead(this.workers[i])) this.workers.splice(i, 1);
-    while (this.workers.length < counts.workers) await this.startWorker();
+    while (this.workers.length < counts.workers) await this.startWorker(workerEnv);
     for (let i = 0; i < counts.apis; i++) if (!this.apis[i] || dead(this.apis[i].proc)) await this.startApi(i);
   }
 
