@@ -1,8 +1,9 @@
 /**
  * Export throughput at every level, each export run by a real worker process through the real
  * API, against limits measured in the same run: PostgreSQL's own COPY of the same rows into a
- * file, and for GCS the same bytes uploaded to the emulator in parts of the same size. Also
- * prints the worker's peak RSS.
+ * file, and for each bucket backend (`--output=gcs,s3,azure`: fake-gcs-server, versitygw,
+ * Azurite) the same bytes uploaded to the same server in parts of the same size with that
+ * provider's own SDK. Also prints the worker's peak RSS.
  */
 import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
@@ -15,6 +16,13 @@ import { to as copyTo } from 'pg-copy-streams';
 import { loadConfig } from '../src/config';
 import { startGcsEmulator } from '../src/output/gcs-emulator';
 import { GcsOutputStore } from '../src/output/gcs-output-store';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { BlobServiceClient } from '@azure/storage-blob';
+import { AzureOutputStore } from '../src/output/azure-output-store';
+import { startAzurite } from '../src/output/azurite';
+import { S3OutputStore } from '../src/output/s3-output-store';
+import { startS3Server } from '../src/output/s3-server';
 import { LocalOutputStore } from '../src/output/local-output-store';
 import type { OutputStore } from '../src/output/output-store';
 import { generateIntoStore } from '../src/generate/write-population';
@@ -57,18 +65,19 @@ const SYNTHEA_DIR = path.resolve(__dirname, '..', '..', '..', 'shared', 'data', 
  */
 export async function benchExport(args: string[]): Promise<void> {
   const target = Number(args.find((a) => a.startsWith('--resources='))?.split('=')[1] ?? '1000000');
-  // --case=<text> runs only the cases whose label contains it (the COPY limits always run).
-  const only = args.find((a) => a.startsWith('--case='))?.split('=')[1]?.toLowerCase();
+  // --case=<text>[,<text>] runs only the cases whose label contains one of them (the COPY limits always run).
+  const only = args.find((a) => a.startsWith('--case='))?.split('=')[1]?.toLowerCase().split(',');
   // --stores=fresh,analyzed,synthea picks stores (default: all).
   const stores = (args.find((a) => a.startsWith('--stores='))?.split('=')[1] ?? 'fresh,analyzed,synthea').split(',');
+  // --output=gcs,s3,azure: the bucket backends exported to, each against its own SDK's upload of the same bytes (default gcs).
+  const outputs = (args.find((a) => a.startsWith('--output='))?.split('=')[1] ?? 'gcs').split(',');
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'bulkflow-bench-export-'));
   const devServer = await startDevServer({ headless: true });
-  const gcs = await startGcsEmulator();
-  const storage = new Storage({ apiEndpoint: gcs.endpoint, projectId: 'bench' });
-  await storage.createBucket('bench-exports');
+  const clouds: CloudTarget[] = [];
   const tables: Array<{ store: string; results: Measured[] }> = [];
-  const context = { temporalAddress: devServer.address, tmp, gcs, storage, only };
+  const context = { temporalAddress: devServer.address, tmp, clouds, only };
   try {
+    for (const name of outputs) clouds.push(await startCloudTarget(name));
     if (stores.includes('fresh')) {
       await benchDatabase('export_fresh', async (databaseUrl) => {
         const seed = 5000;
@@ -103,7 +112,7 @@ export async function benchExport(args: string[]): Promise<void> {
       console.log(`Synthea sample not found at ${SYNTHEA_DIR}: skipping that store`);
     }
   } finally {
-    await gcs.stop();
+    for (const cloud of clouds) await cloud.stop();
     await devServer.stop();
     rmSync(tmp, { recursive: true, force: true });
   }
@@ -174,26 +183,23 @@ const SYSTEM = 'system $export, local files';
 
 async function measureStore(
   store: BenchStore,
-  context: { temporalAddress: string; tmp: string; gcs: { endpoint: string }; storage: Storage; only?: string },
+  context: { temporalAddress: string; tmp: string; clouds: CloudTarget[]; only?: string[] },
   analyzed: boolean,
 ): Promise<Measured[]> {
   const pool = createPool(store.databaseUrl, { max: 2 });
   const results: Measured[] = [];
   const localDir = path.join(context.tmp, 'local');
-  type Target = { env: Record<string, string>; output: OutputStore };
   const local: Target = { env: { OUTPUT_BACKEND: 'local', OUTPUT_DIR: localDir }, output: new LocalOutputStore(localDir) };
-  const gcsOutput = new GcsOutputStore(context.storage, 'bench-exports');
-  const gcs: Target = { env: { OUTPUT_BACKEND: 'gcs', GCS_BUCKET: 'bench-exports', STORAGE_EMULATOR_HOST: context.gcs.endpoint }, output: gcsOutput };
   try {
     results.push({ label: COPY_ALL, ...(await copyLimit(pool, store.tenant, path.join(context.tmp, 'copy.ndjson'))) });
     results.push({ label: COPY_ENCOUNTER, ...(await copyLimit(pool, store.tenant, path.join(context.tmp, 'copy.ndjson'), 'Encounter')) });
-    const runs: Array<{ label: string; target: Target; path: string; limit?: string }> = [
+    const runs: Array<{ label: string; target: Target; path: string; limit?: string; cloud?: CloudTarget }> = [
       // First, as a user would: the system level, then each other level, straight after the data arrived.
       { label: SYSTEM, target: local, path: '/$export' },
       { label: 'Patient/$export, local files', target: local, path: '/Patient/$export' },
       { label: `Group/$export (${store.groupId.slice(0, 12)}), local`, target: local, path: `/Group/${store.groupId}/$export` },
       { label: 'one type (Encounter), local', target: local, path: '/$export?_type=Encounter', limit: COPY_ENCOUNTER },
-      { label: 'system $export, GCS emulator', target: gcs, path: '/$export' },
+      ...context.clouds.map((cloud) => ({ label: `system $export, ${cloud.label}`, target: cloud, path: '/$export', cloud })),
       ...(analyzed
         ? [
             // _typeFilter costs: both filters keep every Observation, so the runs differ only in where they filter.
@@ -203,27 +209,28 @@ async function measureStore(
           ]
         : []),
     ];
-    for (const run of runs.filter((r) => !context.only || r.label.toLowerCase().includes(context.only))) {
+    for (const run of runs.filter((r) => !context.only || context.only.some((text) => r.label.toLowerCase().includes(text)))) {
       const { exportId, ...figures } = await runExport(run.label, { ...store, temporalAddress: context.temporalAddress, env: run.target.env, output: run.target.output, path: run.path });
       results.push({ ...figures, limit: run.limit });
-      if (run.target === gcs) {
-        // The same bytes uploaded to the same emulator in parts of the same size, one request each
-        // and as many at once as the export runs partitions, as the GCS output store does.
-        const keys = await gcsOutput.list(`${store.tenant}/${exportId}/`);
+      if (run.cloud) {
+        // The same bytes uploaded to the same server in parts of the same size with the provider's
+        // own SDK, as many at once as the export runs partitions: what bulkflow's writes cost beyond.
+        const cloud = run.cloud;
+        const keys = await cloud.output.list(`${store.tenant}/${exportId}/`);
         const parts: Buffer[] = [];
-        for (const key of keys) parts.push(Buffer.concat(await toArray((await gcsOutput.openReader(key))!)));
+        for (const key of keys) parts.push(Buffer.concat(await toArray((await cloud.output.openReader(key))!)));
         const uploadAll = async () => {
           let next = 0;
           const uploader = async () => {
-            for (let i = next++; i < parts.length; i = next++) await context.storage.bucket('bench-exports').file(`baseline/${exportId}/${i}`).save(parts[i], { resumable: false });
+            for (let i = next++; i < parts.length; i = next++) await cloud.upload(`baseline/${exportId}/${i}`, parts[i]);
           };
           await Promise.all(Array.from({ length: loadConfig().export.maxParallelPartitions }, uploader));
         };
         const seconds = await timed(uploadAll);
-        const uploaded = { label: 'GCS upload of the same parts (limit)', resources: figures.resources, bytes: parts.reduce((n, b) => n + b.length, 0), seconds };
+        const uploaded = { label: `${cloud.name} upload of the same parts (limit)`, resources: figures.resources, bytes: parts.reduce((n, b) => n + b.length, 0), seconds };
         results.splice(results.length - 1, 0, uploaded);
         results[results.length - 1].limit = uploaded.label;
-        await gcsOutput.deletePrefix(`baseline/${exportId}/`);
+        await cloud.output.deletePrefix(`baseline/${exportId}/`);
       }
       await run.target.output.deletePrefix(`${store.tenant}/${exportId}/`);
     }
@@ -231,6 +238,61 @@ async function measureStore(
     await pool.end();
   }
   return results;
+}
+
+type Target = { env: Record<string, string>; output: OutputStore };
+
+/** A bucket backend to export to, with its server and its provider SDK's own upload (the baseline). */
+interface CloudTarget extends Target {
+  name: string;
+  label: string;
+  upload(key: string, bytes: Buffer): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function startCloudTarget(name: string): Promise<CloudTarget> {
+  if (name === 'gcs') {
+    const gcs = await startGcsEmulator();
+    const storage = new Storage({ apiEndpoint: gcs.endpoint, projectId: 'bench' });
+    await storage.createBucket('bench-exports');
+    return {
+      name: 'GCS',
+      label: 'GCS emulator',
+      env: { OUTPUT_BACKEND: 'gcs', GCS_BUCKET: 'bench-exports', STORAGE_EMULATOR_HOST: gcs.endpoint },
+      output: new GcsOutputStore(storage, 'bench-exports'),
+      upload: async (key, bytes) => void (await storage.bucket('bench-exports').file(key).save(bytes, { resumable: false })),
+      stop: () => gcs.stop(),
+    };
+  }
+  if (name === 's3') {
+    const server = await startS3Server();
+    const client = new S3Client({ endpoint: server.endpoint, region: server.region, forcePathStyle: true, credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey } });
+    await client.send(new CreateBucketCommand({ Bucket: 'bench-exports' }));
+    return {
+      name: 'S3',
+      label: 'S3 (versitygw)',
+      env: { OUTPUT_BACKEND: 's3', S3_BUCKET: 'bench-exports', S3_ENDPOINT: server.endpoint, S3_REGION: server.region, S3_FORCE_PATH_STYLE: 'true', AWS_ACCESS_KEY_ID: server.accessKeyId, AWS_SECRET_ACCESS_KEY: server.secretAccessKey },
+      output: new S3OutputStore(client, 'bench-exports'),
+      // lib-storage's Upload, as the SDK's documentation recommends for files of any size (multipart above 5 MB).
+      upload: async (key, bytes) => void (await new Upload({ client, params: { Bucket: 'bench-exports', Key: key, Body: bytes } }).done()),
+      stop: () => server.stop(),
+    };
+  }
+  if (name === 'azure') {
+    const azurite = await startAzurite();
+    const service = BlobServiceClient.fromConnectionString(azurite.connectionString);
+    const container = service.getContainerClient('bench-exports');
+    await container.create();
+    return {
+      name: 'Azure',
+      label: 'Azure Blob (Azurite)',
+      env: { OUTPUT_BACKEND: 'azure', AZURE_STORAGE_CONTAINER: 'bench-exports', AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString },
+      output: new AzureOutputStore(service, 'bench-exports'),
+      upload: async (key, bytes) => void (await container.getBlockBlobClient(key).uploadData(bytes)),
+      stop: () => azurite.stop(),
+    };
+  }
+  throw new Error(`--output: unknown backend ${name} (gcs, s3, azure)`);
 }
 
 async function toArray(stream: NodeJS.ReadableStream): Promise<Buffer[]> {
@@ -253,7 +315,7 @@ function printExportTable(store: string, results: Measured[]): void {
   for (const r of results) {
     const perSecond = r.resources / r.seconds;
     const limit = r.limit ?? COPY_ALL;
-    const vsLimit = r.label === limit ? '' : `${(limit.startsWith('GCS') ? r.bytes / r.seconds / byteRate(results, limit) : perSecond / rate(limit)).toFixed(2)}x`;
+    const vsLimit = r.label === limit ? '' : `${(limit.includes(' upload ') ? r.bytes / r.seconds / byteRate(results, limit) : perSecond / rate(limit)).toFixed(2)}x`;
     console.log(
       `${r.label.padEnd(42)} ${String(r.resources).padStart(10)} ${(r.bytes / 1e6).toFixed(0).padStart(7)} ${r.seconds.toFixed(1).padStart(8)} ${perSecond.toFixed(0).padStart(9)} ${(r.bytes / 1e6 / r.seconds).toFixed(1).padStart(7)} ${(Number.isNaN(rate(SYSTEM)) ? '-' : `${(perSecond / rate(SYSTEM)).toFixed(2)}x`).padStart(10)} ${vsLimit.padStart(9)} ${r.peakRssMb === undefined ? '-'.padStart(9) : `${r.peakRssMb.toFixed(0)} MB`.padStart(9)}`,
     );

@@ -63,7 +63,14 @@ export class AzureOutputStore implements OutputStore {
         // SAS URLs fetch the blob straight from the service: its properties are the only place to say no-store.
         blobHTTPHeaders: { blobContentType: 'application/fhir+ndjson', blobCacheControl: 'no-store' },
       })
-      .then(() => undefined, containerGone(this.containerName));
+      .then(
+        () => undefined,
+        (err: unknown) => {
+          // A failed upload stops reading the stream: fail the writer too, or it would wait on a full buffer forever.
+          stream.destroy(err as Error);
+          return containerGone(this.containerName)(err);
+        },
+      );
     return { stream, done };
   }
 

@@ -54,9 +54,9 @@ export class S3OutputStore implements OutputStore {
     // A writer destroyed by its activity (an error upstream) ends the upload instead of completing it.
     const destroyed = new Promise<never>((_, reject) => stream.once('error', reject));
     destroyed.catch(() => undefined);
-    const done = (async () => {
+    const upload = (async () => {
       await this.abortUploads(Key, true);
-      const upload = new Upload({
+      const parts = new Upload({
         client: this.client,
         queueSize: PARTS_IN_FLIGHT,
         partSize: PART_BYTES,
@@ -64,17 +64,22 @@ export class S3OutputStore implements OutputStore {
         // Presigned URLs fetch the object straight from the bucket: its metadata is the only place to say no-store.
         params: { Bucket: this.bucket, Key, Body: stream, ContentType: 'application/fhir+ndjson', CacheControl: 'no-store' },
       });
-      const uploaded = upload.done();
+      const uploaded = parts.done();
       try {
         await Promise.race([uploaded, destroyed]);
       } catch (err) {
         // The SDK aborts its multipart upload on its own time; wait for it, then make sure no upload of this key is left.
-        await upload.abort().catch(() => undefined);
+        await parts.abort().catch(() => undefined);
         await uploaded.catch(() => undefined);
         await this.abortUploads(Key, true).catch(() => undefined);
         throw err;
       }
-    })().catch(bucketGone(this.bucket));
+    })();
+    // A failed upload stops reading the stream: fail the writer too, or it would wait on a full buffer forever.
+    const done = upload.catch((err: unknown) => {
+      stream.destroy(err as Error);
+      return bucketGone(this.bucket)(err);
+    });
     return { stream, done };
   }
 

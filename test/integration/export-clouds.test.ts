@@ -1,14 +1,18 @@
 /**
  * Every feature that writes files, on S3 (versitygw) and Azure Blob (Azurite): `$export` at the
  * three levels with the manifest's signed URLs (S3 presigned GETs, Azure SAS) served by the
- * storage server itself, `$sql-export` in each format, an asynchronous request's answer, and
- * expiry that deletes every file. The expected content comes from the generated population, not
+ * storage server itself, `$sql-export` in each format, an asynchronous request's answer, a
+ * `$bulk-submit` outcome file, and expiry that deletes every file. The expected content comes from the generated population, not
  * from bulkflow.
  */
 import { generatePopulation } from '../../src/generate/population';
 import { kickOff, pollUntilDone, startExportStack, downloadAll, type ExportStack } from '../support/export-stack';
 import { completed, downloaded } from '../support/view-exports';
 import { waitFor } from '../support/wait';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { uniqueTenant } from '../support/database';
+import { awaitSubmission, submit } from '../support/submissions';
 
 jest.setTimeout(180_000);
 
@@ -20,12 +24,34 @@ describe.each(['s3', 'azure'] as const)('files on %s', (backend) => {
   let stack: ExportStack;
   const versions = new Map<string, string>();
 
+  let files: Server;
+  let filesUrl = '';
+  const submitter = { system: 'https://provider.test/ids', value: `cloud-${backend}` };
+
   beforeAll(async () => {
-    stack = await startExportStack({ backend, signedUrlTtlSeconds: 120, settings: { retentionMs: 20_000, partitionSize: 200, maxPartResources: 60 }, asyncSyncWaitMs: 0 });
+    // A provider for $bulk-submit: a manifest of one file with a line that is not JSON.
+    files = createServer((req, res) => {
+      if (req.url === '/manifest.json') return void res.end(JSON.stringify({ transactionTime: new Date().toISOString(), requiresAccessToken: false, output: [{ type: 'Patient', url: `${filesUrl}/Patient.ndjson` }], error: [] }));
+      res.end(`${JSON.stringify({ resourceType: 'Patient', id: `submitted-${backend}` })}\n{not json\n`);
+    });
+    await new Promise<void>((resolve) => files.listen(0, '127.0.0.1', resolve));
+    filesUrl = `http://127.0.0.1:${(files.address() as AddressInfo).port}`;
+    const tenant = uniqueTenant(backend);
+    stack = await startExportStack({
+      backend,
+      tenant,
+      signedUrlTtlSeconds: 120,
+      settings: { retentionMs: 20_000, partitionSize: 200, maxPartResources: 60 },
+      asyncSyncWaitMs: 0,
+      submitters: [{ tenant, system: submitter.system, value: submitter.value, allowedUrls: [`${filesUrl}/`] }],
+    });
     for (const r of await stack.store.write(population.map((resource) => ({ op: 'put' as const, resource: resource as never })))) versions.set(`${r.resourceType}/${r.id}`, `${r.resourceType}/${r.id}/${r.versionId}`);
     await stack.startWorker();
   });
-  afterAll(() => stack?.close());
+  afterAll(async () => {
+    await stack?.close();
+    files?.close();
+  });
 
   it('exports the system, Patient and Group levels into the bucket, each file served by the server through its signed URL', async () => {
     const all = [...versions.values()].sort();
@@ -96,6 +122,15 @@ describe.each(['s3', 'azure'] as const)('files on %s', (backend) => {
     expect(bundle.entry[0].resource.entry.map((e) => e.resource.id).sort()).toEqual(patients.map((p) => p.id).sort());
     const id = statusUrl.split('/').pop()!;
     expect((await stack.output.list(`${stack.store.tenant}/async-${id}/`)).length).toBeGreaterThan(0);
+  });
+
+  it('keeps a $bulk-submit outcome file in the bucket, with its refused line', async () => {
+    expect((await submit(stack.fhir, { submitter, submissionId: 'cloud-1', manifestUrl: `${filesUrl}/manifest.json`, fhirBaseUrl: filesUrl, status: 'completed' })).status).toBe(200);
+    const { manifest } = await awaitSubmission(stack.fhir, submitter, 'cloud-1');
+    const outcome = await (await fetch(manifest.outcome[0].url)).text();
+    expect(outcome).toContain('line 2 is not JSON');
+    expect(outcome).toContain('1 written');
+    expect((await stack.output.list(`${stack.store.tenant}/`)).some((key) => key.includes('issues') || key.includes('outcome'))).toBe(true);
   });
 
   it('deletes every file of an export when it expires', async () => {

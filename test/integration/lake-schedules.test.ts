@@ -13,119 +13,17 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
-import type { ResourceStore } from '../../src/store/resource-store';
 import { startExportStack, type ExportStack } from '../support/export-stack';
-import { scheduleAdmin } from '../support/schedule-admin';
 import { waitFor } from '../support/wait';
 import { applyRuns, multiset, readParquet, readTable, type LakeManifestView, type Row } from '../support/lake-reader';
-
-interface RunView {
-  startedAt: string;
-  workflowId: string;
-  state: string;
-  reason?: string;
-  transactionTime?: string;
-  manifest?: LakeManifestView;
-}
-
-const KEY = 'lake_resource_key'; // the column the schedule adds to a view without a getResourceKey() column (docs/lake.md)
-
-/** A stored view: Observation id, status and value (one row per resource). */
-const flatView = {
-  resourceType: 'ViewDefinition',
-  id: 'lake-flat',
-  name: 'obs_flat',
-  resource: 'Observation',
-  status: 'active',
-  select: [{ column: [{ name: 'id', path: 'getResourceKey()' }, { name: 'status', path: 'status' }, { name: 'value', path: "value.ofType(Quantity).value", type: 'decimal' }] }],
-};
-/** Inline: one row per coding (zero, one or two per Observation), so an update can change how many rows a resource has. */
-const codingView = {
-  resourceType: 'ViewDefinition',
-  name: 'obs_codings',
-  resource: 'Observation',
-  status: 'active',
-  select: [{ column: [{ name: 'patient', path: 'subject.getReferenceKey(Patient)' }] }, { forEach: 'code.coding', column: [{ name: 'system', path: 'system' }, { name: 'code', path: 'code' }] }],
-};
-/** The same view as the schedule exports it, the key column added by hand, as the docs say. */
-const codingViewKeyed = { ...codingView, select: [{ column: [{ name: KEY, path: 'getResourceKey()' }] }, ...codingView.select] };
-
-const sqlExport = (flat: unknown, codings: unknown) => ({
-  resourceType: 'Parameters',
-  parameter: [
-    { name: 'subject', part: [{ name: 'name', valueString: 'obs_flat' }, flat] },
-    { name: 'subject', part: [{ name: 'name', valueString: 'obs_codings' }, codings] },
-  ],
-});
-
-function observation(n: number, patient: string, codings: number) {
-  return {
-    resourceType: 'Observation',
-    id: `o-${n}`,
-    status: n % 2 ? 'final' : 'amended',
-    code: { coding: Array.from({ length: codings }, (_, i) => ({ system: 'http://loinc.org', code: `${n}-${i}` })) },
-    subject: { reference: `Patient/${patient}` },
-    valueQuantity: { value: n, unit: '/min' },
-  };
-}
-
-/** Creates, updates (to another number of codings) and deletes Observations until stopped. */
-function startWriter(store: ResourceStore, from: number) {
-  let stopped = false;
-  const live: number[] = [];
-  const done = { created: 0, updated: 0, deleted: 0 };
-  let n = from;
-  const loop = (async () => {
-    while (!stopped) {
-      n++;
-      const ops: Parameters<ResourceStore['write']>[0] = [{ op: 'put', resource: observation(n, `p-${n % 4}`, n % 3) }];
-      if (live.length > 3 && n % 3 === 0) {
-        const target = live[n % live.length];
-        ops.push({ op: 'put', resource: { ...observation(target, `p-${target % 4}`, (n + 1) % 3), valueQuantity: { value: n * 10, unit: '/min' } } });
-        done.updated++;
-      }
-      if (live.length > 5 && n % 4 === 0) {
-        ops.push({ op: 'delete', resourceType: 'Observation', id: `o-${live.splice(n % live.length, 1)[0]}` });
-        done.deleted++;
-      }
-      await store.write(ops);
-      live.push(n);
-      done.created++;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  })();
-  return {
-    done,
-    async stop() {
-      stopped = true;
-      await loop;
-    },
-  };
-}
+import { codingView, codingViewKeyed, flatView, KEY, lakeSchedules, observation, sqlExport, startWriter, type RunView } from '../support/lake-fixtures';
 
 describe('recurring view exports into a lake', () => {
   let stack: ExportStack;
   let db: DuckDBInstance;
   let lakeDir: string;
 
-  const schedules = () => scheduleAdmin(`${stack.url}/admin/schedules`);
-  const admin = (method: string, p: string, body?: unknown) => schedules().call(method, p, body);
-  const read = (id: string) => schedules().read<{ runs: RunView[]; running: string[]; watermark?: string }>(id);
-  const runs = async (id: string): Promise<RunView[]> => (await read(id)).runs;
-  /** Triggers a run and waits for its workflow to end; returns it (newest first in the API). */
-  const runOnce = async (id: string): Promise<RunView> => {
-    const before = (await runs(id))[0]?.startedAt; // the API lists the newest runs, ten at most
-    await waitFor(async () => (await read(id)).running.length === 0, 60_000, 'no run going');
-    await schedules().trigger(id);
-    await waitFor(async () => {
-      const newest = (await runs(id))[0];
-      return newest.startedAt !== before && newest.state !== 'running';
-    }, 120_000, 'the triggered run to end');
-    // Recorded first, then its files moved and the superseded folders pruned: the workflow's end.
-    const run = (await runs(id))[0];
-    await stack.client.workflow.getHandle(run.workflowId).result().catch(() => undefined);
-    return run;
-  };
+  const { admin, read, runOnce } = lakeSchedules(() => stack);
 
   /** What a one-off `$sql-export` of these views gives now, read by the same reader. */
   async function oneOff(views: Array<[string, unknown]>, context: unknown[] = []): Promise<Map<string, Row[]>> {

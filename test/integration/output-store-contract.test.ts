@@ -30,6 +30,8 @@ interface Backend {
   name: string;
   /** A store under a prefix of its own, and one under a neighbouring prefix (shares a string prefix, not the folder). */
   make(prefix: string): OutputStore;
+  /** A store that cannot write: its bucket, container or folder does not exist. */
+  missing(): OutputStore;
   /** The content type and Cache-Control the backend stored with an object, where it keeps them. */
   headers?(prefix: string, key: string): Promise<{ contentType?: string; cacheControl?: string }>;
   /** Whether the server itself checks signed URLs. */
@@ -43,10 +45,17 @@ const s3 = testS3Client();
 const blobs = () => BlobServiceClient.fromConnectionString(testEnvironment.azureConnectionString);
 
 const backends: Backend[] = [
-  { name: 'local files', make: (prefix) => new LocalOutputStore(path.join(localRoot, prefix)), serverChecksSignatures: false, cleanup: () => rmSync(localRoot, { recursive: true, force: true }) },
+  {
+    name: 'local files',
+    make: (prefix) => new LocalOutputStore(path.join(localRoot, prefix)),
+    missing: () => new LocalOutputStore('/dev/null/exports'),
+    serverChecksSignatures: false,
+    cleanup: () => rmSync(localRoot, { recursive: true, force: true }),
+  },
   {
     name: 'GCS (fake-gcs-server)',
     make: (prefix) => new GcsOutputStore(storage, testEnvironment.gcsBucket, prefix, testEnvironment.gcsEndpoint),
+    missing: () => new GcsOutputStore(storage, 'no-such-bucket', '', testEnvironment.gcsEndpoint),
     headers: async (prefix, key) => {
       const [m] = await storage.bucket(testEnvironment.gcsBucket).file(prefix + key).getMetadata();
       return { contentType: m.contentType, cacheControl: m.cacheControl };
@@ -56,6 +65,7 @@ const backends: Backend[] = [
   {
     name: 'S3 (versitygw)',
     make: (prefix) => new S3OutputStore(s3, testEnvironment.s3Bucket, prefix),
+    missing: () => new S3OutputStore(s3, 'no-such-bucket'),
     headers: async (prefix, key) => {
       const { HeadObjectCommand } = await import('@aws-sdk/client-s3');
       const head = await s3.send(new HeadObjectCommand({ Bucket: testEnvironment.s3Bucket, Key: prefix + key }));
@@ -66,6 +76,7 @@ const backends: Backend[] = [
   {
     name: 'Azure Blob (Azurite)',
     make: (prefix) => new AzureOutputStore(blobs(), testEnvironment.azureContainer, prefix),
+    missing: () => new AzureOutputStore(blobs(), 'no-such-container'),
     headers: async (prefix, key) => {
       const properties = await blobs().getContainerClient(testEnvironment.azureContainer).getBlobClient(prefix + key).getProperties();
       return { contentType: properties.contentType, cacheControl: properties.cacheControl };
@@ -133,6 +144,13 @@ describe.each(backends)('the output store contract on $name', (backend) => {
     await expect(done).rejects.toThrow();
     expect(await text(await store.openReader(key))).toBe('the complete first version\n');
   });
+
+  it('fails the writer, never leaves it waiting, when the store cannot take the file', async () => {
+    const { stream, done } = backend.missing().createWriter('job0/Patient-0000-0000.ndjson');
+    // Far more than any buffer holds: a writer whose upload died would wait for 'drain' forever.
+    await pipeline(Readable.from(largeLines('nowhere')), stream as Writable).catch(() => undefined);
+    await expect(done).rejects.toThrow();
+  }, 30_000);
 
   it('moves a file, and a move done again finds it moved', async () => {
     await write(store, 'staging/part-1.parquet', 'moved content');
