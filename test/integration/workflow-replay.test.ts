@@ -28,8 +28,10 @@ const recorded = readdirSync(FIXTURES)
   .map((file) => ({ file, ...(JSON.parse(readFileSync(path.join(FIXTURES, file), 'utf8')) as RecordedHistory) }));
 
 describe('recorded workflow histories replay against today\'s workflow code', () => {
-  it('has a history of every workflow and of each branch (_since deletions, lenient errors, failures before and after failures-end-cleanly, cancellations, submissions)', () => {
-    expect(new Set(recorded.map((r) => r.workflowType))).toEqual(new Set(['bulkExport', 'scheduledExport', 'deliverWebhook', 'asyncRequest', 'viewExport', 'bulkSubmission']));
+  it('has a history of every workflow and of each branch (_since deletions, lenient errors, failures before and after failures-end-cleanly, cancellations, submissions, lake runs)', () => {
+    expect(new Set(recorded.map((r) => r.workflowType))).toEqual(new Set(['bulkExport', 'scheduledExport', 'deliverWebhook', 'asyncRequest', 'viewExport', 'bulkSubmission', 'scheduledViewExport']));
+    // A lake schedule's full run (with pruning), an incremental run (with deletions), and a run whose stored view changed.
+    expect(recorded.filter((r) => r.workflowType === 'scheduledViewExport').map((r) => `${r.file} ${r.status}`).sort()).toEqual(['scheduledViewExport-full.json COMPLETED', 'scheduledViewExport-incremental.json COMPLETED', 'scheduledViewExport-view-changed.json FAILED']);
     // Several manifests then completed, a replacing manifest, stopped while a file loads, an $import; each then waits out its retention.
     expect(recorded.filter((r) => r.workflowType === 'bulkSubmission').map((r) => r.file).sort()).toEqual(['bulkSubmission-completed.json', 'bulkSubmission-import.json', 'bulkSubmission-replaced.json', 'bulkSubmission-stopped.json']);
     expect(recorded.filter((r) => r.workflowType === 'viewExport').map((r) => r.status).sort()).toEqual(['CANCELLED', 'COMPLETED', 'FAILED']);

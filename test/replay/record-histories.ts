@@ -282,6 +282,41 @@ describe('recording workflow histories for replay', () => {
       hook.close();
     }
   });
+  /** The scheduledViewExport runs of a lake schedule, oldest first. */
+  const lakeRuns = async (scheduleId: string): Promise<string[]> => {
+    const found: Array<{ id: string; at: number }> = [];
+    for await (const execution of stack.client.workflow.list({ query: `WorkflowType = 'scheduledViewExport' AND TaskQueue = '${stack.taskQueue}' AND BulkflowScheduleId = '${scheduleId}'` })) found.push({ id: execution.workflowId, at: execution.startTime.getTime() });
+    return found.sort((a, b) => a.at - b.at).map((f) => f.id);
+  };
+  const triggerLakeRun = async (scheduleId: string, before: number): Promise<string> => {
+    expect((await admin('POST', `/${scheduleId}/trigger`)).status).toBeLessThan(300);
+    let runs: string[] = [];
+    await waitFor(async () => (runs = await lakeRuns(scheduleId)).length > before, 30_000, `run ${before + 1} of ${scheduleId}`);
+    const run = runs[before];
+    await waitFor(async () => (await stack.client.workflow.getHandle(run).describe()).status.name !== 'RUNNING', 60_000, `run ${before + 1} of ${scheduleId} to end`);
+    return run;
+  };
+
+  it('records scheduledViewExport: a full run, an incremental run, and a run whose stored view changed', async () => {
+    const view = { resourceType: 'ViewDefinition', id: 'recorded-lake-view', name: 'patients', resource: 'Patient', status: 'active', select: [{ column: [{ name: 'id', path: 'getResourceKey()' }, { name: 'gender', path: 'gender' }] }] };
+    await stack.store.write([{ op: 'put', resource: view as never }]);
+    const created = await admin('POST', '', {
+      id: 'recorded-lake',
+      cron: '0 0 1 1 *',
+      destination: 'lake/recorded',
+      sqlExport: { resourceType: 'Parameters', parameter: [{ name: 'subject', part: [{ name: 'name', valueString: 'patients' }, { name: 'subjectReference', valueReference: { reference: 'ViewDefinition/recorded-lake-view' } }] }] },
+    });
+    expect(created.status).toBe(201);
+    await save('scheduledViewExport-full', await triggerLakeRun('recorded-lake', 0));
+    await stack.store.write([{ op: 'put', resource: { resourceType: 'Patient', id: 'recorded-lake-new', gender: 'other' } }]);
+    await save('scheduledViewExport-incremental', await triggerLakeRun('recorded-lake', 1));
+    await stack.store.write([{ op: 'put', resource: { ...view, select: [{ column: [...view.select[0].column, { name: 'birth', path: 'birthDate' }] }] } as never }]);
+    const failed = await triggerLakeRun('recorded-lake', 2);
+    expect((await stack.client.workflow.getHandle(failed).describe()).status.name).toBe('FAILED');
+    await save('scheduledViewExport-view-changed', failed);
+    expect((await admin('DELETE', '/recorded-lake')).status).toBeLessThan(300);
+  });
+
   const submissionOf = (submissionId: string) => submissionJobId(recordingTenant, submitter, submissionId);
   const accepted = async (options: Omit<SubmitOptions, 'submitter'>) => {
     const res = await submit(stack.fhir, { submitter, ...options });
