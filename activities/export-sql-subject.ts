@@ -77,8 +77,9 @@ async function run(deps: { pool: Pool; output: OutputStore; sqlLimits: EngineLim
     if (writer.isOpen) await writer.finish();
   } catch (err) {
     writer.destroy();
-    await chunks.return?.(undefined);
     throw signal.aborted ? signal.reason : lasting(err);
+  } finally {
+    await result.close();
   }
   return { name: subject.name, rows, tableRows: result.stats.tableRows, parts, timings: { materialiseMs: Math.round(result.stats.materialiseMs), sqlMs: Math.round(sqlMs), writeMs: Math.round(writeMs), eventLoopMaxDelayMs: Math.round(eventLoop.max / 1e6) } };
 }

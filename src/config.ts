@@ -8,7 +8,7 @@ import type { ExportTuning } from './contracts/bulk-export';
 import { parseProxyEntry } from './http/trusted-proxies';
 import type { PayloadKey } from './temporal/payload-codec';
 import { loadSubmitters, SubmitterError, type Submitter } from './bulk-submit/submitters';
-import { DEFAULT_SQL_EXPORT_LIMITS, DEFAULT_SQL_LIMITS, type EngineLimits } from './sql/engine-types';
+import { DEFAULT_SQL_ADMISSION, DEFAULT_SQL_EXPORT_LIMITS, DEFAULT_SQL_LIMITS, type EngineLimits, type SqlAdmissionLimits } from './sql/engine-types';
 
 /** The largest REST write (a resource, or a batch or transaction Bundle): a DocumentReference with an inline attachment runs to tens of MB. */
 export const DEFAULT_MAX_RESOURCE_BYTES = 64 * 1024 ** 2;
@@ -94,8 +94,8 @@ export interface Config {
   statusRetryAfterMaxSeconds: number;
   /** `$export` completion: the Bulk Data IG's 200 with the manifest, or 303 to a result URL. */
   exportResultPattern: ResultPattern;
-  /** The SQL engine's limits for `$sql-run` and for an export's SQL subjects. */
-  sql: { run: EngineLimits; export: EngineLimits };
+  /** The SQL engine's limits for `$sql-run` and for an export's SQL subjects, and how many `$sql-run` queries run at once. */
+  sql: { run: EngineLimits; export: EngineLimits; admission: SqlAdmissionLimits };
   /** How long a `Prefer: respond-async` request may take and still be answered synchronously. */
   asyncSyncWaitMs: number;
   /** `$bulk-submit` and `$import`: the providers each tenant accepts (BULK_SUBMITTERS_FILE), and files one submission loads at once. */
@@ -364,7 +364,7 @@ export function loadConfig(env: Env = process.env): Config {
     statusRetryAfterMaxSeconds: retryAfterMax,
     exportResultPattern: oneOf(env, 'EXPORT_RESULT_PATTERN', ['manifest', 'see-other'] as const, 'manifest'),
     asyncSyncWaitMs: integer(env, 'ASYNC_SYNC_WAIT_MS', 1000, 0, 60_000),
-    sql: sqlLimits(env),
+    sql: sqlLimits(env, dataDir),
     bulkSubmit: { submitters: submitters(env, 'BULK_SUBMITTERS_FILE'), maxParallelFiles: integer(env, 'BULK_SUBMIT_PARALLEL_FILES', 4, 1, 64) },
     tenantHeader: text(env, 'TENANT_HEADER'),
     tenantMaxRunningExports: integer(env, 'TENANT_MAX_RUNNING_EXPORTS', 10, 1, 10_000),
@@ -395,23 +395,29 @@ function submitters(env: Env, name: string): Submitter[] {
   }
 }
 
-function sqlLimits(env: Env): { run: EngineLimits; export: EngineLimits } {
+function sqlLimits(env: Env, dataDir: string): Config['sql'] {
   const shared = {
     threads: integer(env, 'SQL_THREADS', DEFAULT_SQL_LIMITS.threads, 1, 64),
     memoryLimit: `${integer(env, 'SQL_MEMORY_LIMIT_MB', Number.parseInt(DEFAULT_SQL_LIMITS.memoryLimit, 10), 16, 1024 * 1024)}MB`,
     maxTableRows: integer(env, 'SQL_MAX_TABLE_ROWS', DEFAULT_SQL_LIMITS.maxTableRows, 1, Number.MAX_SAFE_INTEGER),
+    spillDirectory: path.join(dataDir, 'sql-spill'),
+    spillLimitMb: integer(env, 'SQL_SPILL_LIMIT_MB', DEFAULT_SQL_LIMITS.spillLimitMb, 0, 1024 * 1024 * 1024),
   };
+  const perProcess = integer(env, 'SQL_MAX_CONCURRENT', DEFAULT_SQL_ADMISSION.perProcess, 1, 1024);
   return {
     run: {
       ...shared,
       timeoutMs: integer(env, 'SQL_TIMEOUT_SECONDS', DEFAULT_SQL_LIMITS.timeoutMs / 1000, 1, 86_400) * 1000,
       maxResultRows: integer(env, 'SQL_RUN_MAX_ROWS', DEFAULT_SQL_LIMITS.maxResultRows, 1, Number.MAX_SAFE_INTEGER),
+      maxResultBytes: integer(env, 'SQL_RUN_MAX_RESULT_MB', DEFAULT_SQL_LIMITS.maxResultBytes / (1024 * 1024), 1, 1024 * 1024) * 1024 * 1024,
     },
     export: {
       ...shared,
       timeoutMs: integer(env, 'SQL_EXPORT_TIMEOUT_SECONDS', DEFAULT_SQL_EXPORT_LIMITS.timeoutMs / 1000, 1, 7 * 86_400) * 1000,
       maxResultRows: integer(env, 'SQL_EXPORT_MAX_ROWS', DEFAULT_SQL_EXPORT_LIMITS.maxResultRows, 1, Number.MAX_SAFE_INTEGER),
+      maxResultBytes: DEFAULT_SQL_EXPORT_LIMITS.maxResultBytes,
     },
+    admission: { perProcess, perTenant: integer(env, 'SQL_MAX_CONCURRENT_PER_TENANT', Math.min(DEFAULT_SQL_ADMISSION.perTenant, perProcess), 1, perProcess) },
   };
 }
 

@@ -122,7 +122,7 @@ export function createApp(deps: AppDependencies): BulkflowApp {
       : []),
     ...(deps.fhirRouters ?? []),
     // Last: `/:type/:id` would otherwise also match /bulkstatus/:id and POST /$export.
-    ...(deps.store ? [viewRunRouter({ store: deps.store, sqlLimits: deps.config.sql?.run }), searchRouter({ store: deps.store, async: asyncRequests }), resourceRouter({ store: deps.store, async: asyncRequests, maxBodyBytes: deps.config.maxResourceBytes })] : []),
+    ...(deps.store ? [viewRunRouter({ store: deps.store, sqlLimits: deps.config.sql?.run, sqlAdmission: deps.config.sql?.admission }), searchRouter({ store: deps.store, async: asyncRequests }), resourceRouter({ store: deps.store, async: asyncRequests, maxBodyBytes: deps.config.maxResourceBytes })] : []),
   ];
   for (const router of routers) fhir.use(router.routes());
   // Recurring exports: an admin API beside the FHIR base.

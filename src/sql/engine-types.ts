@@ -34,13 +34,30 @@ export interface EngineLimits {
   maxTableRows: number;
   /** Rows the result may have (SQL_RUN_MAX_ROWS, SQL_EXPORT_MAX_ROWS). */
   maxResultRows: number;
+  /** Bytes of values the result may have before it is encoded (SQL_RUN_MAX_RESULT_MB; an export's files stream: no cap). */
+  maxResultBytes: number;
+  /**
+   * Where the engine spills what does not fit its memory: a directory per query made under this
+   * one and removed after it (DATA_DIR/sql-spill); without it the engine does not spill.
+   */
+  spillDirectory?: string;
+  /** The most one query may spill, in MB (SQL_SPILL_LIMIT_MB). */
+  spillLimitMb: number;
 }
 
 /** `$sql-run`'s limits when nothing is configured: generous, to protect the service, not to trim answers. */
-export const DEFAULT_SQL_LIMITS: EngineLimits = { threads: 2, memoryLimit: '512MB', timeoutMs: 60_000, maxTableRows: 50_000_000, maxResultRows: 1_000_000 };
+export const DEFAULT_SQL_LIMITS: EngineLimits = { threads: 2, memoryLimit: '512MB', timeoutMs: 60_000, maxTableRows: 50_000_000, maxResultRows: 1_000_000, maxResultBytes: 32 * 1024 * 1024, spillLimitMb: 512 };
 
 /** An export's SQL subject: results are files, so they may be long and big. */
-export const DEFAULT_SQL_EXPORT_LIMITS: EngineLimits = { ...DEFAULT_SQL_LIMITS, timeoutMs: 3_600_000, maxResultRows: 500_000_000 };
+export const DEFAULT_SQL_EXPORT_LIMITS: EngineLimits = { ...DEFAULT_SQL_LIMITS, timeoutMs: 3_600_000, maxResultRows: 500_000_000, maxResultBytes: Infinity };
+
+/** How many `$sql-run` queries one API process runs at once, in all and for one tenant; more wait for a 429's Retry-After. */
+export interface SqlAdmissionLimits {
+  perProcess: number;
+  perTenant: number;
+}
+
+export const DEFAULT_SQL_ADMISSION: SqlAdmissionLimits = { perProcess: 4, perTenant: 2 };
 
 export type SqlRefusalCode = 'invalid' | 'processing' | 'too-costly' | 'timeout';
 
@@ -61,7 +78,7 @@ export interface SqlResult {
   chunks: AsyncIterable<unknown[][]>;
   /** Time to make the tables, and the rows of each. */
   stats: { materialiseMs: number; tableRows: Record<string, number> };
-  /** Rows of a materialised result. */
-  rowCount?: number;
+  /** Closes the database and removes its spill files: done by reading `chunks` to its end or a failure; needed where they are not read. */
+  close(): Promise<void>;
 }
 

@@ -82,13 +82,13 @@ export const typesRead = (subject: ResolvedSqlSubject): string[] => [...new Set(
 
 /**
  * Runs the subject over `resourcesOf(type)` (the resources each view reads, in batches, all at
- * one snapshot). The result streams (or is held whole with `materialise`); `signal` stops it.
+ * one snapshot). The result streams; `signal` stops it.
  */
 export async function runResolvedSql(
   subject: ResolvedSqlSubject,
   resourcesOf: (resourceType: string) => AsyncIterable<Json[]>,
   limits: EngineLimits,
-  options: { materialise?: boolean; dryRun?: boolean; signal?: AbortSignal } = {},
+  options: { dryRun?: boolean; signal?: AbortSignal } = {},
 ): Promise<SqlResult> {
   const tables = subject.views.map(({ label, definition }) => {
     const view = compileView(definition);

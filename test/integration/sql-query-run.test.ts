@@ -236,7 +236,7 @@ describe('$sql-run with SQLQuery subjects', () => {
     ['ATTACH', "ATTACH 'x.db'", 400],
     ['SET', 'SET enable_external_access = true', 400],
     ['a syntax error', 'SELEC * FROM obs', 422],
-    ['an unknown table', 'SELECT * FROM resource_versions', 422],
+    ['an unknown table', 'SELECT * FROM resource_versions', 400],
   ])('refuses %s as the store stays untouched', async (_what, sql, status) => {
     const res = await run({ name: 'subjectResource', resource: library(sql, { parameter: [] }) });
     expect(res.status).toBe(status);

@@ -36,7 +36,7 @@ import { encryptingDataConverter } from '../../src/temporal/data-converter';
 import { EncryptionCodec, type PayloadKey } from '../../src/temporal/payload-codec';
 import { migratedPool, uniqueTenant } from './database';
 import { listen } from './http';
-import { DEFAULT_SQL_EXPORT_LIMITS, DEFAULT_SQL_LIMITS, type EngineLimits } from '../../src/sql/engine-types';
+import { DEFAULT_SQL_ADMISSION, DEFAULT_SQL_EXPORT_LIMITS, DEFAULT_SQL_LIMITS, type EngineLimits, type SqlAdmissionLimits } from '../../src/sql/engine-types';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 
@@ -74,7 +74,7 @@ export async function startExportStack(
     backend?: 'local' | 'gcs' | 's3' | 'azure';
     settings?: Partial<ExportSettings>;
     /** The SQL engine's limits, over the defaults. */
-    sql?: { run?: Partial<EngineLimits>; export?: Partial<EngineLimits> };
+    sql?: { run?: Partial<EngineLimits>; export?: Partial<EngineLimits>; admission?: Partial<SqlAdmissionLimits> };
     retryAfterSeconds?: number;
     retryAfterMaxSeconds?: number;
     pollToleranceMs?: number;
@@ -140,7 +140,7 @@ export async function startExportStack(
         tokens: new AccessTokens({ issuer: `${baseUrl}/auth`, audience: `${baseUrl}/fhir`, key: await loadSigningKey(pool), lifetimeSeconds: 300, trusted: options.trustedIssuers ?? [] }),
       }
     : undefined;
-  const sqlLimits = { run: { ...DEFAULT_SQL_LIMITS, ...options.sql?.run }, export: { ...DEFAULT_SQL_EXPORT_LIMITS, ...options.sql?.export } };
+  const sqlLimits = { run: { ...DEFAULT_SQL_LIMITS, ...options.sql?.run }, export: { ...DEFAULT_SQL_EXPORT_LIMITS, ...options.sql?.export }, admission: { ...DEFAULT_SQL_ADMISSION, ...options.sql?.admission } };
   const app = createApp({
     config: { baseUrl, fhirBasePath: '/fhir', tenantHeader: options.tenantHeader, trustedProxies: options.trustedProxies, maxResourceBytes: options.maxResourceBytes, sql: sqlLimits, bulkSubmit: { submitters: options.submitters ?? [], maxParallelFiles: 4 } },
     auth,

@@ -105,6 +105,15 @@ describe('loadConfig', () => {
     }
   });
 
+  it('bounds the SQL engine: spill under DATA_DIR with a small cap, result bytes, queries at once per process and per tenant', () => {
+    const { sql } = loadConfig({ DATA_DIR: '/srv/bulkflow', SQL_RUN_MAX_RESULT_MB: '8', SQL_MAX_CONCURRENT: '3' });
+    expect(sql.run).toMatchObject({ spillDirectory: path.join('/srv/bulkflow', 'sql-spill'), spillLimitMb: 512, maxResultBytes: 8 * 1024 * 1024 });
+    expect(sql.export).toMatchObject({ spillDirectory: path.join('/srv/bulkflow', 'sql-spill'), maxResultBytes: Infinity });
+    expect(sql.admission).toEqual({ perProcess: 3, perTenant: 2 });
+    expect(loadConfig({ SQL_MAX_CONCURRENT: '1' }).sql.admission).toEqual({ perProcess: 1, perTenant: 1 });
+    expect(() => loadConfig({ SQL_MAX_CONCURRENT: '2', SQL_MAX_CONCURRENT_PER_TENANT: '3' })).toThrow('SQL_MAX_CONCURRENT_PER_TENANT');
+  });
+
   it('reads STORAGE_EMULATOR_HOST with or without the /storage/v1 suffix as the API endpoint', () => {
     expect(loadConfig({ STORAGE_EMULATOR_HOST: 'http://127.0.0.1:4443/storage/v1' }).gcsApiEndpoint).toBe(
       'http://127.0.0.1:4443',

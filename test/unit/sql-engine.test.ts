@@ -3,12 +3,12 @@
  * parameters that are data, no files, no extensions, no settings, a timeout and a memory cap
  * that end the query and leave the process serving the next one.
  */
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { runSql, SqlRefused, type EngineLimits, type SqlParameter, type SqlTable } from '../../src/sql/duckdb-engine';
 
-const limits: EngineLimits = { threads: 1, memoryLimit: '128MB', timeoutMs: 2_000, maxTableRows: 1_000_000, maxResultRows: 1_000_000 };
+const limits: EngineLimits = { threads: 1, memoryLimit: '128MB', timeoutMs: 2_000, maxTableRows: 1_000_000, maxResultRows: 1_000_000, maxResultBytes: Infinity, spillLimitMb: 64 };
 
 const patients = (): SqlTable => ({
   name: 'patient',
@@ -192,9 +192,56 @@ describe('runSql', () => {
     await expect(runSql({ tables: [patients()], views: [{ name: 'v', sql }], sql: 'SELECT 1', parameters: [], limits })).rejects.toMatchObject({ code: 'invalid' });
   });
 
-  it('holds only the tables it was given: no other table or schema to see', async () => {
-    expect(await rows("SELECT table_name FROM information_schema.tables ORDER BY 1")).toEqual([['obs'], ['patient']]);
-    expect(await rows('SELECT count(*) FROM duckdb_databases() WHERE NOT internal')).toEqual([[1]]);
+  it('reads only the tables it was given and its own CTEs: the engine\'s catalog, settings and SQL-from-text functions are refused before anything runs', async () => {
+    expect(await rows('WITH p AS (SELECT id FROM main.patient) SELECT count(*) FROM p, memory.main.obs o WHERE o.patient_id = p.id')).toEqual([[3]]);
+    expect(await rows('SELECT count(*) FROM range(3), generate_series(1, 2), unnest([1, 2])')).toEqual([[12]]);
+    for (const sql of [
+      'SELECT table_name FROM information_schema.tables',
+      'SELECT * FROM duckdb_databases()',
+      "SELECT value FROM duckdb_settings() WHERE name = 'temp_directory'",
+      'SELECT setting FROM pg_settings',
+      'SELECT * FROM pg_catalog.pg_settings',
+      "SELECT current_setting('temp_directory')",
+      "SELECT * FROM query('SELECT 1')",
+      "SELECT * FROM query_table('patient')",
+      'SELECT * FROM (SHOW TABLES)',
+      'SELECT * FROM (DESCRIBE patient)',
+      "SELECT (WITH pg_settings AS (SELECT 1) SELECT 1), name FROM pg_settings", // a CTE may not lend its name to the engine's view outside its scope
+      'SELECT * FROM system.main.duckdb_tables',
+      'SELECT * FROM patient WHERE id IN (SELECT database_name FROM duckdb_databases())',
+    ]) {
+      await expect(rows(sql)).rejects.toMatchObject({ code: 'invalid', message: expect.stringContaining('may read only the tables it depends on') });
+    }
+  });
+
+  it('spills past its memory to a directory of its own, removed after the query; past the spill limit it is refused without naming the directory', async () => {
+    const spillRoot = mkdtempSync(path.join(os.tmpdir(), 'sql-spill-'));
+    const sorted = { ...limits, memoryLimit: '32MB', timeoutMs: 30_000, spillDirectory: spillRoot, spillLimitMb: 512 };
+    const sql = "SELECT count(*), min(s) FROM (SELECT i::VARCHAR || repeat('x', 100) AS s FROM range(1500000) t(i) ORDER BY s DESC LIMIT 1400000)";
+    const result = await runSql({ tables: [], sql, parameters: [], limits: sorted });
+    let seen: string[] = [];
+    const out: unknown[][] = [];
+    for await (const chunk of result.chunks) {
+      seen = readdirSync(spillRoot);
+      out.push(...chunk);
+    }
+    const descending = Array.from({ length: 1_500_000 }, (_, i) => `${i}${'x'.repeat(100)}`).sort((a, b) => (a < b ? 1 : a > b ? -1 : 0));
+    expect(out).toEqual([[1400000, descending[1_399_999]]]);
+    expect(seen).toHaveLength(1); // its own directory while it ran...
+    expect(readdirSync(spillRoot)).toEqual([]); // ...gone after
+    const refusal = await runSql({ tables: [], sql, parameters: [], limits: { ...sorted, spillLimitMb: 4 } }).then(async (r) => {
+      for await (const _ of r.chunks);
+    }).catch((err: unknown) => err);
+    expect(refusal).toMatchObject({ code: 'too-costly', message: expect.stringContaining('SQL_SPILL_LIMIT_MB') });
+    expect(String((refusal as Error).message)).not.toContain(spillRoot);
+    expect(readdirSync(spillRoot)).toEqual([]);
+    // Without a spill directory the engine has none: the same sort is refused at its memory limit.
+    await expect(rows(sql, [], [], { ...sorted, spillDirectory: undefined })).rejects.toMatchObject({ code: 'too-costly' });
+  });
+
+  it('refuses a result past its byte cap while the rows are made', async () => {
+    await expect(rows("SELECT repeat('x', 1000) FROM range(2000)", [], [], { ...limits, maxResultBytes: 1_000_000 })).rejects.toMatchObject({ code: 'too-costly', message: expect.stringContaining('SQL_RUN_MAX_RESULT_MB') });
+    expect(await rows("SELECT repeat('x', 1000) FROM range(900)", [], [], { ...limits, maxResultBytes: 1_000_000 })).toHaveLength(900);
   });
 
   it('gives each result column its kind and each value as plain JSON-able data', async () => {
@@ -213,11 +260,9 @@ describe('runSql', () => {
 
   it('refuses a table past its row cap before the query runs, and a result past its cap', async () => {
     await expect(runSql({ tables: [patients()], sql: 'SELECT 1', parameters: [], limits: { ...limits, maxTableRows: 2 } })).rejects.toMatchObject({ code: 'too-costly', message: expect.stringContaining('SQL_MAX_TABLE_ROWS') });
-    // Held whole: refused before the first row; streamed: refused when the cap is passed.
-    await expect(runSql({ tables: [], sql: 'SELECT * FROM range(10)', parameters: [], limits: { ...limits, maxResultRows: 9 }, materialise: true })).rejects.toMatchObject({ code: 'too-costly', message: expect.stringContaining('SQL_RUN_MAX_ROWS') });
-    const held = await runSql({ tables: [], sql: 'SELECT * FROM range(10)', parameters: [], limits: { ...limits, maxResultRows: 10 }, materialise: true });
-    expect(held.rowCount).toBe(10);
-    for await (const _ of held.chunks); // read to the end: closes the database
+    // Refused when the cap is passed, while the rows are made.
+    await expect(rows('SELECT * FROM range(10)', [], [], { ...limits, maxResultRows: 9 })).rejects.toMatchObject({ code: 'too-costly', message: expect.stringContaining('SQL_RUN_MAX_ROWS') });
+    expect(await rows('SELECT * FROM range(10)', [], [], { ...limits, maxResultRows: 10 })).toHaveLength(10);
     expect(await rows('SELECT * FROM range(5000)', [], [], { ...limits, maxResultRows: 5000 })).toHaveLength(5000);
     await expect(rows('SELECT * FROM range(5001)', [], [], { ...limits, maxResultRows: 5000 })).rejects.toMatchObject({ code: 'too-costly' });
   });
@@ -226,7 +271,7 @@ describe('runSql', () => {
     const controller = new AbortController();
     const started = Date.now();
     setTimeout(() => controller.abort(new Error('cancelled by the client')), 300);
-    const run = runSql({ tables: [], sql: 'WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r', parameters: [], limits: { ...limits, timeoutMs: 60_000 }, signal: controller.signal, materialise: true });
+    const run = runSql({ tables: [], sql: 'WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r', parameters: [], limits: { ...limits, timeoutMs: 60_000 }, signal: controller.signal });
     await expect(run).rejects.toThrow('cancelled by the client');
     expect(Date.now() - started).toBeLessThan(10_000);
   });

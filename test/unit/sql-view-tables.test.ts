@@ -48,7 +48,7 @@ describe('views as SQL tables', () => {
       { name: 'birth', type: 'VARCHAR' },
       { name: 'given', type: 'VARCHAR' },
     ]);
-    const result = await runSql({ tables: [table], sql: 'SELECT id, birth, given FROM patient ORDER BY id', parameters: [], limits: { threads: 1, memoryLimit: '128MB', timeoutMs: 5000, maxTableRows: 1_000_000, maxResultRows: 1_000_000 } });
+    const result = await runSql({ tables: [table], sql: 'SELECT id, birth, given FROM patient ORDER BY id', parameters: [], limits: { threads: 1, memoryLimit: '128MB', timeoutMs: 5000, maxTableRows: 1_000_000, maxResultRows: 1_000_000, maxResultBytes: Infinity, spillLimitMb: 64 } });
     expect(await all(result)).toEqual([
       ['p1', '1980-02', '["Ann","Marie"]'],
       ['p2', '1975-06-01', '[]'],
@@ -61,7 +61,7 @@ describe('views as SQL tables', () => {
       tables: [viewTable('patients', patientView, [patients.slice(0, 2), patients.slice(2)]), viewTable('obs', observationView, [observations])],
       sql: 'SELECT p.gender, o.code, count(*) AS n, max(o.value) AS highest FROM obs o JOIN patients p ON p.id = o.patient_id WHERE o.value > :min GROUP BY ALL ORDER BY ALL',
       parameters: [{ name: 'min', type: 'decimal', value: 50 }],
-      limits: { threads: 1, memoryLimit: '128MB', timeoutMs: 5000, maxTableRows: 1_000_000, maxResultRows: 1_000_000 },
+      limits: { threads: 1, memoryLimit: '128MB', timeoutMs: 5000, maxTableRows: 1_000_000, maxResultRows: 1_000_000, maxResultBytes: Infinity, spillLimitMb: 64 },
     });
     expect(result.columns.map((c) => `${c.name} ${c.type}`)).toEqual(['gender VARCHAR', 'code VARCHAR', 'n BIGINT', 'highest DOUBLE']);
     expect(await all(result)).toEqual([

@@ -24,7 +24,8 @@ import { requirePermission, requireSomeRead } from '../authorize';
 import { readJsonBody } from '../read-json-body';
 import { viewOf } from '../view-subjects';
 import { runSqlSubject } from '../sql-run';
-import { DEFAULT_SQL_LIMITS, type EngineLimits } from '../../sql/engine-types';
+import { DEFAULT_SQL_ADMISSION, DEFAULT_SQL_LIMITS, type EngineLimits, type SqlAdmissionLimits } from '../../sql/engine-types';
+import { SqlAdmission } from '../sql-admission';
 import { OperationOutcomeError } from '../../fhir/outcome-error';
 
 type AppContext = Context & { state: AppState };
@@ -60,8 +61,9 @@ async function* rowBatches(view: CompiledView, batches: AsyncIterable<Record<str
   }
 }
 
-export function viewRunRouter(deps: { store: ResourceStore; sqlLimits?: EngineLimits }): Router<AppState> {
+export function viewRunRouter(deps: { store: ResourceStore; sqlLimits?: EngineLimits; sqlAdmission?: SqlAdmissionLimits }): Router<AppState> {
   const router = newRouter();
+  const admission = new SqlAdmission(deps.sqlAdmission ?? DEFAULT_SQL_ADMISSION);
 
   const run = async (ctx: AppContext) => {
     requireSomeRead(ctx);
@@ -69,7 +71,7 @@ export function viewRunRouter(deps: { store: ResourceStore; sqlLimits?: EngineLi
     const request = parseViewRunRequest(parts, ctx.params.id === undefined ? undefined : { id: ctx.params.id, type: ctx.path.includes('/Library/') ? 'Library' : 'ViewDefinition' });
     const store = deps.store.forTenant(ctx.state.tenant);
     const raw = await viewOf(ctx, store, request.subject);
-    if (raw.resourceType === 'Library') return runSqlSubject(ctx, store, raw, request, deps.sqlLimits ?? DEFAULT_SQL_LIMITS);
+    if (raw.resourceType === 'Library') return runSqlSubject(ctx, store, raw, request, deps.sqlLimits ?? DEFAULT_SQL_LIMITS, admission);
     if (request.parameters) throw OperationOutcomeError.invalid('parameters bind a SQLQuery\'s placeholders; a ViewDefinition takes none', 'parameters');
     if (request.context) throw OperationOutcomeError.invalid('context gives a SQL subject its tables; a ViewDefinition needs none', 'context');
     if (request.format === 'fhir') throw OperationOutcomeError.invalid('_format=fhir types the columns of a SQL result; a ViewDefinition runs as json, ndjson, csv or parquet', '_format');
