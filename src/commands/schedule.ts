@@ -1,10 +1,14 @@
-/** `bulkflow schedule ...`: the admin API of recurring exports, from the command line (over HTTP). */
+/** `bulkflow schedule ...`: the admin API of recurring exports and lake schedules, from the command line (over HTTP). */
+import { readFileSync } from 'node:fs';
 import { HELP, parseCommandArgs, UsageError } from './arguments';
 
 export const scheduleUsage = `bulkflow schedule create <id> (--every <1h|15m|...> | --cron "<m h dom mon dow>" [--time-zone <zone>])
                          [--level system|patient|group] [--group <id>] [--type <T,...>] [--type-filter <query>]...
                          [--elements <e,...>] [--include-associated-data <v>] [--start <instant>] [--prefix <path>]
                          [--retention <7d>] [--webhook <url>] [--paused]
+bulkflow schedule create <id> (--every ... | --cron ...) --sql-export <file> [--destination <prefix>]
+                         [--mode incremental|full] [--full-every <n>] [--retention <1d>] [--paused]
+                         (a lake schedule: <file> holds the $sql-export kick-off's Parameters, JSON)
 bulkflow schedule update <id> (the same options: the schedule's whole new definition)
 bulkflow schedule list
 bulkflow schedule show <id>
@@ -25,6 +29,8 @@ const VALUE_OPTIONS: Record<string, string> = {
   retention: 'retention',
   webhook: 'webhook',
   note: 'note',
+  destination: 'destination',
+  mode: 'mode',
 };
 /** Option (repeatable) → kick-off parameter of the scheduled exports. */
 const PARAMETER_OPTIONS: Record<string, string> = {
@@ -36,8 +42,11 @@ const PARAMETER_OPTIONS: Record<string, string> = {
 };
 const CONNECTION_OPTIONS = ['api', 'tenant', 'token'];
 
+/** Lake schedule options whose value is not the field's as written. */
+const LAKE_OPTIONS = ['sql-export', 'full-every'];
+
 const OPTIONS = {
-  ...Object.fromEntries([...Object.keys(VALUE_OPTIONS), ...CONNECTION_OPTIONS].map((name) => [name, { type: 'string' as const }])),
+  ...Object.fromEntries([...Object.keys(VALUE_OPTIONS), ...CONNECTION_OPTIONS, ...LAKE_OPTIONS].map((name) => [name, { type: 'string' as const }])),
   ...Object.fromEntries(Object.keys(PARAMETER_OPTIONS).map((name) => [name, { type: 'string' as const, multiple: true as const }])),
   paused: { type: 'boolean' as const },
   ...HELP,
@@ -55,7 +64,28 @@ export function parseScheduleArgs(args: string[]): { positional: string[]; body:
   for (const option of CONNECTION_OPTIONS) if (given[option] !== undefined) connection[option] = given[option] as string;
   if (given.paused) body.paused = true;
   if (Object.keys(parameters).length > 0) body.parameters = parameters;
+  if (given['sql-export'] !== undefined) body.sqlExport = sqlExportFile(given['sql-export'] as string);
+  if (given['full-every'] !== undefined) {
+    const n = Number(given['full-every']);
+    if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`--full-every takes a whole number of runs, got ${JSON.stringify(given['full-every'])}`);
+    body.fullEvery = n;
+  }
   return { positional: positionals, body, connection, help: given.help === true };
+}
+
+/** The `$sql-export` kick-off Parameters a lake schedule runs, read from a JSON file. */
+function sqlExportFile(file: string): unknown {
+  let text;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`--sql-export: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`--sql-export: ${file} is not JSON: ${(err as Error).message}`);
+  }
 }
 
 /** Runs one schedule command against the API; prints the JSON answer, or the OperationOutcome's diagnostics. */

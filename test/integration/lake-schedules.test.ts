@@ -8,11 +8,13 @@
  * same data. Then a periodic full run prunes the folders it superseded, and a changed or deleted
  * stored view fails its run with the reason.
  */
-import { readdirSync, readFileSync, existsSync } from 'node:fs';
+import { readdirSync, readFileSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { scheduleCommand } from '../../src/commands/schedule';
 import { startExportStack, type ExportStack } from '../support/export-stack';
 import { waitFor } from '../support/wait';
 import { applyRuns, multiset, readParquet, readTable, type LakeManifestView, type Row } from '../support/lake-reader';
@@ -192,6 +194,35 @@ describe('recurring view exports into a lake', () => {
     expect(multiset(await applyRuns(db, dir, 'obs_status', KEY))).toEqual(multiset(expected.get('obs_status')!));
     await admin('DELETE', '/sql');
   }, 300_000);
+
+  it('is made from the command line: --sql-export <file>, --destination, --mode, --full-every, and runs into its table', async () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const cli = (...args: string[]) => scheduleCommand(args, { apiUrl: stack.url }, (l) => out.push(l), (l) => err.push(l));
+    const statusView = { resourceType: 'ViewDefinition', name: 'obs_status', resource: 'Observation', status: 'active', select: [{ column: [{ name: 'id', path: 'getResourceKey()' }, { name: 'status', path: 'status' }] }] };
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'lake-cli-')), 'sql-export.json');
+    writeFileSync(file, JSON.stringify({ resourceType: 'Parameters', parameter: [{ name: 'subject', part: [{ name: 'subjectResource', resource: statusView }] }] }));
+
+    expect(await cli('create', 'cli-full', '--cron', '0 0 1 1 *', '--sql-export', file, '--mode', 'full', '--full-every', '3')).toBe(1);
+    expect(err.pop()).toMatch(/400: fullEvery applies to mode incremental/);
+    expect(await cli('create', 'cli', '--cron', '0 0 1 1 *', '--sql-export', file, '--full-every', 'often')).toBe(2);
+    expect(err.pop()).toMatch(/--full-every takes a whole number/);
+    expect(await cli('create', 'cli', '--cron', '0 0 1 1 *', '--sql-export', path.join(path.dirname(file), 'missing.json'))).toBe(2);
+    expect(err.pop()).toMatch(/cannot read .*missing\.json: ENOENT/);
+
+    expect(await cli('create', 'cli', '--cron', '0 0 1 1 *', '--sql-export', file, '--destination', 'lake/from-cli', '--mode', 'incremental', '--full-every', '3', '--retention', '1d')).toBe(0);
+    expect(JSON.parse(out.pop()!)).toMatchObject({ id: 'cli', destination: 'lake/from-cli', mode: 'incremental', fullEvery: 3, retention: '1d', sqlExport: { resourceType: 'Parameters' } });
+    expect(await cli('show', 'cli')).toBe(0);
+    expect(JSON.parse(out.pop()!)).toMatchObject({ id: 'cli', destination: 'lake/from-cli', fullEvery: 3 });
+    const run = await runOnce('cli');
+    expect(run.state).toBe('completed');
+    const dir = path.join(stack.outputDir!, stack.store.tenant, 'lake', 'from-cli');
+    expect(JSON.parse(readFileSync(path.join(dir, 'obs_status', '_latest'), 'utf8'))).toMatchObject({ run: run.manifest!.run });
+    const expected = await oneOff([['obs_status', statusView]]);
+    expect(expected.get('obs_status')!.length).toBeGreaterThanOrEqual(240);
+    expect(multiset(await applyRuns(db, dir, 'obs_status', 'id'))).toEqual(multiset(expected.get('obs_status')!));
+    expect(await cli('delete', 'cli')).toBe(0);
+  }, 180_000);
 
   it('fails a run clearly when a stored view changed or was deleted since the schedule was made, and the watermark stays', async () => {
     const changed = { ...flatView, select: [{ column: [...flatView.select[0].column, { name: 'unit', path: 'value.ofType(Quantity).unit' }] }] };
